@@ -1,0 +1,1 @@
+"""penguiflow.memory: under construction."""

@@ -1,0 +1,104 @@
+"""PenguiFlow: LLM agents on a backpressured async runtime.
+
+The runtime lives here (``create``, ``Node``, ``Message``...); the planner, tools, memory
+and session store are ``penguiflow.planner``, ``penguiflow.tools``, ``penguiflow.memory``
+and ``penguiflow.sessions``.
+"""
+
+from __future__ import annotations
+
+from . import testkit
+from ._typing import Middleware
+from .bus import (
+    BusEnvelope,
+    MessageBus,
+    RemoteCallRequest,
+    RemoteCallResult,
+    RemoteStreamEvent,
+    RemoteTransport,
+)
+from .catalog import NodeSpec, build_catalog, tool
+from .context import Context
+from .errors import (
+    ConfigError,
+    CycleError,
+    FlowError,
+    FlowErrorCode,
+    FlowStateError,
+    NodeSignatureError,
+    PenguiFlowError,
+    QueueFullError,
+    RunError,
+    TraceCancelled,
+    UnknownTargetError,
+    UsageError,
+    ValidationFailedError,
+)
+from .events import FlowEvent
+from .flow import FlowState, PenguiFlow, create
+from .logs import configure_logging
+from .middlewares import log_flow_events
+from .node import Node
+from .patterns import join_k, map_concurrent, predicate_router, union_router
+from .playbook import call_playbook
+from .policy import NodePolicy
+from .registry import ModelRegistry
+from .signals import FlowSignal
+from .state import InMemoryStateStore, RemoteBinding, StateStore, StoredEvent
+from .types import WM, FinalAnswer, Headers, Message, StreamChunk
+from .viz import flow_to_mermaid
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "WM",
+    "BusEnvelope",
+    "ConfigError",
+    "Context",
+    "CycleError",
+    "FinalAnswer",
+    "FlowError",
+    "FlowErrorCode",
+    "FlowEvent",
+    "FlowSignal",
+    "FlowState",
+    "FlowStateError",
+    "Headers",
+    "InMemoryStateStore",
+    "Message",
+    "MessageBus",
+    "Middleware",
+    "ModelRegistry",
+    "Node",
+    "NodePolicy",
+    "NodeSignatureError",
+    "NodeSpec",
+    "PenguiFlow",
+    "PenguiFlowError",
+    "QueueFullError",
+    "RemoteBinding",
+    "RemoteCallRequest",
+    "RemoteCallResult",
+    "RemoteStreamEvent",
+    "RemoteTransport",
+    "RunError",
+    "StateStore",
+    "StoredEvent",
+    "StreamChunk",
+    "TraceCancelled",
+    "UnknownTargetError",
+    "UsageError",
+    "ValidationFailedError",
+    "build_catalog",
+    "call_playbook",
+    "configure_logging",
+    "create",
+    "flow_to_mermaid",
+    "join_k",
+    "log_flow_events",
+    "map_concurrent",
+    "predicate_router",
+    "testkit",
+    "tool",
+    "union_router",
+]

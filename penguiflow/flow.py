@@ -1,0 +1,763 @@
+"""``PenguiFlow`` and ``create``: a graph of nodes joined by bounded, trace-laned queues.
+
+Messages enter through ``emit`` (OpenSea, the ingress) and leave through ``fetch``
+(Rookery, the egress). A trace that fails for good, is cancelled or runs past its
+deadline always ends with exactly one terminal outcome that ``fetch`` raises, so no caller
+is left waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._rookery import Raise, Rookery
+from ._runner import NodeRunner, payload_of
+from ._typing import Middleware
+from .bus import BusEnvelope, MessageBus
+from .errors import (
+    ConfigError,
+    CycleError,
+    FlowError,
+    FlowErrorCode,
+    FlowStateError,
+    QueueFullError,
+    TraceCancelled,
+    UnknownTargetError,
+)
+from .events import FlowEvent
+from .node import Node
+from .registry import ModelRegistry
+from .state import StateStore
+from .types import WM, Message
+
+__all__ = ["FlowState", "PenguiFlow", "create"]
+
+logger = logging.getLogger("penguiflow.flow")
+
+Targets = Node | str | Sequence[Node | str] | None
+
+
+class FlowState(enum.Enum):
+    """Lifecycle of a flow: a flow runs once."""
+
+    CREATED = "created"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+
+
+@dataclass(slots=True, eq=False)
+class _Trace:
+    trace_id: str
+    pending: int = 0
+    delivered: int = 0
+    running: set[asyncio.Task[None]] = field(default_factory=set)
+    terminated: BaseException | None = None
+    drained: asyncio.Future[None] | None = None
+    stream_seq: dict[str, int] | None = None
+
+
+class PenguiFlow:
+    """A running graph of nodes. Build it with :func:`create`.
+
+    See :func:`create` for the arguments.
+    """
+
+    def __init__(
+        self,
+        *adjacencies: tuple[Node, Sequence[Node]] | Node,
+        queue_maxsize: int = 64,
+        allow_cycles: bool = False,
+        middlewares: Sequence[Middleware] = (),
+        state_store: StateStore | None = None,
+        message_bus: MessageBus | None = None,
+        trace_capacity: int = 64,
+        max_trace_markers: int = 10_000,
+        cancel_grace_s: float = 5.0,
+    ) -> None:
+        if trace_capacity < 1:
+            raise ConfigError(f"create(trace_capacity=...) must be >= 1, got {trace_capacity}")
+        self._queue_maxsize = queue_maxsize
+        self._trace_capacity = trace_capacity
+        self._cancel_grace_s = cancel_grace_s
+        self._middlewares: list[Middleware] = list(middlewares)
+        self._state_store = state_store
+        self._bus = message_bus
+        self._runners: dict[str, NodeRunner] = {}
+        self._build(adjacencies, allow_cycles)
+        self._ingress = [r for r in self._runners.values() if r.name in self._ingress_names]
+        self._rookery = Rookery(
+            trace_capacity=trace_capacity,
+            untraced_capacity=queue_maxsize,
+            max_markers=max_trace_markers,
+            on_take=self._wake_capacity,
+        )
+        self._traces: dict[str, _Trace] = {}
+        self._capacity_waiters: dict[str, deque[asyncio.Future[None]]] = {}
+        self._state = FlowState.CREATED
+        self._stopping = False
+        self._observed = False
+
+    # -- construction -------------------------------------------------------------------
+
+    def _runner_for(self, node: Node) -> NodeRunner:
+        if not isinstance(node, Node):
+            raise ConfigError(f"create(...) takes nodes and node.to(...) edges, got {node!r}")
+        existing = self._runners.get(node.name)
+        if existing is None:
+            existing = self._runners[node.name] = NodeRunner(self, node, self._queue_maxsize)
+        elif existing.node is not node:
+            raise ConfigError(
+                f"two different nodes are named {node.name!r}; give each node a unique name"
+            )
+        return existing
+
+    def _build(
+        self, adjacencies: Iterable[tuple[Node, Sequence[Node]] | Node], allow_cycles: bool
+    ) -> None:
+        edges: dict[str, list[str]] = {}
+        for adj in adjacencies:
+            source: Node
+            targets: tuple[Node, ...]
+            if isinstance(adj, Node):
+                source, targets = adj, ()
+            elif isinstance(adj, tuple) and len(adj) == 2:
+                source, targets = adj[0], tuple(adj[1])
+            else:
+                raise ConfigError(f"create(...) takes node.to(...) edges or nodes, got {adj!r}")
+            src = self._runner_for(source)
+            out = edges.setdefault(src.name, [])
+            for target in targets:
+                dst = self._runner_for(target)
+                edges.setdefault(dst.name, [])
+                if dst.name not in out:
+                    out.append(dst.name)
+        if not self._runners:
+            raise ConfigError("create(...) needs at least one node")
+        for name, out_names in edges.items():
+            runner = self._runners[name]
+            runner.successors = [self._runners[t] for t in out_names]
+            runner.successor_names = frozenset(out_names)
+            runner.self_loop = name in out_names
+            runner.egress = all(t == name for t in out_names)
+            if runner.self_loop and not (allow_cycles or runner.node.allow_cycle):
+                raise CycleError(
+                    f"node {name!r} has an edge to itself; pass allow_cycles=True to create(...) "
+                    "or Node(..., allow_cycle=True) if the loop is intended"
+                )
+        self._check_cycles(edges, allow_cycles)
+        preds: dict[str, set[str]] = {name: set() for name in edges}
+        for name, out_names in edges.items():
+            for t in out_names:
+                if t != name:
+                    preds[t].add(name)
+        self._ingress_names = [name for name in edges if not preds[name]]
+        if not self._ingress_names:
+            raise CycleError("every node has a predecessor: the flow has no entry node")
+
+    @staticmethod
+    def _check_cycles(edges: dict[str, list[str]], allow_cycles: bool) -> None:
+        indegree = {name: 0 for name in edges}
+        for name, targets in edges.items():
+            for t in targets:
+                if t != name:
+                    indegree[t] += 1
+        ready = [n for n, d in indegree.items() if d == 0]
+        seen = 0
+        while ready:
+            name = ready.pop()
+            seen += 1
+            for t in edges[name]:
+                if t != name:
+                    indegree[t] -= 1
+                    if indegree[t] == 0:
+                        ready.append(t)
+        if seen != len(edges) and not allow_cycles:
+            cyclic = sorted(n for n, d in indegree.items() if d > 0)
+            raise CycleError(
+                f"the flow has a cycle through {', '.join(cyclic)}; pass allow_cycles=True "
+                "to create(...) if the loop is intended"
+            )
+
+    # -- public API ---------------------------------------------------------------------
+
+    @property
+    def state(self) -> FlowState:
+        """Where the flow is in its lifecycle."""
+        return self._state
+
+    @property
+    def nodes(self) -> list[Node]:
+        """The flow's nodes."""
+        return [r.node for r in self._runners.values()]
+
+    @property
+    def ingress_nodes(self) -> list[Node]:
+        """Nodes that receive messages from ``emit`` (no predecessors)."""
+        return [r.node for r in self._ingress]
+
+    def successors(self, node: Node | str) -> list[Node]:
+        """Return the successors of ``node``."""
+        return [r.node for r in self._runner_named(node).successors]
+
+    def add_middleware(self, middleware: Middleware) -> None:
+        """Add an event observer; only before ``run()``.
+
+        Raises:
+            FlowStateError: the flow is already running.
+        """
+        if self._state is not FlowState.CREATED:
+            raise FlowStateError("add_middleware() must be called before flow.run()")
+        self._middlewares.append(middleware)
+
+    def run(self, *, registry: ModelRegistry | None = None) -> None:
+        """Start the flow. A flow runs once; its graph and middlewares are then frozen.
+
+        Args:
+            registry: models to validate node inputs/outputs (per ``NodePolicy.validate``).
+
+        Raises:
+            FlowStateError: the flow was already started.
+        """
+        if self._state is not FlowState.CREATED:
+            raise FlowStateError(
+                f"flow.run() was already called (state: {self._state.value}); "
+                "a flow runs once, build a new one with create(...)"
+            )
+        for runner in self._runners.values():
+            runner.bind_registry(registry)
+        self._observed = (
+            bool(self._middlewares)
+            or self._state_store is not None
+            or (logger.isEnabledFor(logging.DEBUG))
+        )
+        self._state = FlowState.RUNNING
+
+    async def stop(self) -> None:
+        """Stop every worker and fail waiting callers with ``FlowStateError``; idempotent."""
+        if self._state in (FlowState.STOPPED, FlowState.STOPPING):
+            return
+        if self._state is FlowState.CREATED:
+            self._state = FlowState.STOPPED
+            return
+        self._state = FlowState.STOPPING
+        self._stopping = True
+        reason = "the flow was stopped"
+        for runner in self._runners.values():
+            runner.floe.close(FlowStateError(reason))
+        tasks = [t for r in self._runners.values() for t in r.workers]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self._rookery.close(reason)
+        for waiters in self._capacity_waiters.values():
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_exception(FlowStateError(reason))
+        self._capacity_waiters.clear()
+        self._traces.clear()
+        self._state = FlowState.STOPPED
+
+    async def emit(self, msg: Any, to: Targets = None, trace_id: str | None = None) -> None:
+        """Send ``msg`` into the flow, waiting for queue room and trace capacity.
+
+        Args:
+            msg: a ``Message`` envelope or a bare payload.
+            to: ingress node(s) to send to; default all ingress nodes.
+            trace_id: the trace of a bare payload (a ``Message`` carries its own).
+
+        Raises:
+            FlowStateError: the flow is not running.
+            UnknownTargetError: ``to`` is not an ingress node.
+        """
+        self._require_running("emit")
+        key = self._ingress_key(msg, trace_id)
+        targets = self._ingress_targets(to)
+        if key is not None:
+            await self._wait_capacity(key)
+        for runner in targets:
+            await self._enqueue(runner, key, msg)
+
+    def emit_nowait(self, msg: Any, to: Targets = None, trace_id: str | None = None) -> None:
+        """Like :meth:`emit` but raise ``QueueFullError`` instead of waiting."""
+        self._require_running("emit_nowait")
+        key = self._ingress_key(msg, trace_id)
+        targets = self._ingress_targets(to)
+        if key is not None and self._used(key) >= self._trace_capacity:
+            raise QueueFullError(f"trace {key} has {self._trace_capacity} messages in flight")
+        if any(r.floe.full() for r in targets):
+            raise QueueFullError("an ingress queue is full; use `await emit(...)` to wait")
+        for runner in targets:
+            self._enqueue_nowait(runner, key, msg)
+
+    async def fetch(self, trace_id: str | None = None, *, timeout: float | None = None) -> Any:
+        """Return the next result (of ``trace_id`` if given, else of any trace).
+
+        Args:
+            trace_id: fetch only this trace's results.
+            timeout: seconds to wait; ``None`` waits until a result arrives.
+
+        Raises:
+            FlowError: the trace failed for good (node failure, deadline, budget).
+            TraceCancelled: the trace was cancelled.
+            FlowStateError: the flow is not running or was stopped while waiting.
+            TimeoutError: ``timeout`` passed without a result.
+        """
+        if self._state is FlowState.CREATED:
+            raise FlowStateError("call flow.run() before flow.fetch()")
+        if self._state is not FlowState.RUNNING:
+            raise FlowStateError(f"flow.fetch() on a flow that is {self._state.value}")
+        getter = self._rookery.get(trace_id, scoped=trace_id is not None)
+        if timeout is None:
+            return await getter
+        async with asyncio.timeout(timeout):
+            return await getter
+
+    async def cancel(self, trace_id: str) -> bool:
+        """Cancel a trace: drop its queued work, cancel its running attempts.
+
+        Later (or waiting) ``fetch(trace_id=...)`` calls raise ``TraceCancelled``.
+
+        Returns:
+            ``True`` if the trace had work or unread results, ``False`` if it was unknown.
+        """
+        if self._state is not FlowState.RUNNING:
+            return False
+        trace = self._traces.get(trace_id)
+        if trace is None and self._rookery.count(trace_id) == 0:
+            return False
+        if trace is not None and trace.terminated is not None:
+            return True
+        await self._event("trace_cancel_start", None, trace_id)
+        exc = TraceCancelled(trace_id)
+        if trace is None:
+            self._rookery.discard(trace_id)
+            self._rookery.wake_all_scoped(trace_id, exc)
+        else:
+            await self._terminate(trace_id, exc, cancelled=True)
+            current = asyncio.current_task()
+            if any(task is not current for task in trace.running):
+                trace.drained = asyncio.get_running_loop().create_future()
+                await asyncio.wait({trace.drained}, timeout=self._cancel_grace_s)
+        await self._event("trace_cancel_finish", None, trace_id)
+        return True
+
+    # -- internals used by NodeRunner and Context -----------------------------------------
+
+    def _require_running(self, what: str) -> None:
+        if self._state is FlowState.CREATED:
+            raise FlowStateError(f"call flow.run() before flow.{what}()")
+        if self._state is not FlowState.RUNNING:
+            raise FlowStateError(f"flow.{what}() on a flow that is {self._state.value}")
+
+    def _runner_named(self, node: Node | str) -> NodeRunner:
+        name = node if isinstance(node, str) else node.name
+        runner = self._runners.get(name)
+        if runner is None or (isinstance(node, Node) and runner.node is not node):
+            raise UnknownTargetError(
+                f"{name!r} is not a node of this flow; nodes: {', '.join(sorted(self._runners))}"
+            )
+        return runner
+
+    def _ingress_key(self, msg: Any, trace_id: str | None) -> str | None:
+        if isinstance(msg, Message):
+            if trace_id is not None and trace_id != msg.trace_id:
+                raise ConfigError(
+                    f"emit(trace_id={trace_id!r}) differs from the message's trace_id "
+                    f"{msg.trace_id!r}; leave trace_id out for Message envelopes"
+                )
+            return msg.trace_id
+        return trace_id
+
+    def _ingress_targets(self, to: Targets) -> list[NodeRunner]:
+        if to is None:
+            return self._ingress
+        items = [to] if isinstance(to, Node | str) else list(to)
+        runners = [self._runner_named(t) for t in items]
+        for runner in runners:
+            if runner not in self._ingress:
+                raise UnknownTargetError(
+                    f"emit(to={runner.name!r}): not an ingress node; ingress nodes: "
+                    f"{', '.join(r.name for r in self._ingress)}"
+                )
+        return runners
+
+    def _targets_from(self, src: NodeRunner, to: Targets) -> list[NodeRunner] | None:
+        if to is None:
+            return None
+        items = [to] if isinstance(to, Node | str) else list(to)
+        runners = []
+        for item in items:
+            name = item if isinstance(item, str) else item.name
+            if name not in src.successor_names:
+                raise UnknownTargetError(
+                    f"node {src.name!r} emitted to {name!r}, which is not one of its "
+                    f"successors ({', '.join(sorted(src.successor_names)) or 'none'}); "
+                    f"add the edge with {src.name}.to({name})"
+                )
+            runners.append(self._runners[name])
+        return runners
+
+    def _used(self, key: str) -> int:
+        trace = self._traces.get(key)
+        return (trace.pending if trace else 0) + self._rookery.count(key)
+
+    async def _wait_capacity(self, key: str) -> None:
+        while self._used(key) >= self._trace_capacity:
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._capacity_waiters.setdefault(key, deque()).append(fut)
+            try:
+                await fut
+            finally:
+                waiters = self._capacity_waiters.get(key)
+                if waiters is not None:
+                    if fut in waiters:
+                        waiters.remove(fut)
+                    if not waiters:
+                        del self._capacity_waiters[key]
+
+    def _wake_capacity(self, key: str | None) -> None:
+        if key is None:
+            return
+        waiters = self._capacity_waiters.get(key)
+        while waiters:
+            fut = waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                return
+
+    def _trace_for_enqueue(self, key: str) -> _Trace | None:
+        trace = self._traces.get(key)
+        if trace is None:
+            trace = self._traces[key] = _Trace(key)
+        elif trace.terminated is not None:
+            return None
+        return trace
+
+    async def _enqueue(self, runner: NodeRunner, key: str | None, value: Any) -> None:
+        if key is None:
+            await runner.floe.put(None, value)
+        else:
+            trace = self._trace_for_enqueue(key)
+            if trace is None:
+                return
+            trace.pending += 1
+            try:
+                await runner.floe.put(key, value)
+            except BaseException:
+                self._release(key)
+                raise
+        runner.ensure_worker()
+        if self._bus is not None:
+            await self._publish(runner, key, value)
+
+    def _enqueue_nowait(self, runner: NodeRunner, key: str | None, value: Any) -> None:
+        if key is not None:
+            trace = self._trace_for_enqueue(key)
+            if trace is None:
+                return
+            trace.pending += 1
+            try:
+                runner.floe.put_nowait(key, value)
+            except BaseException:
+                self._release(key)
+                raise
+        else:
+            runner.floe.put_nowait(None, value)
+        runner.ensure_worker()
+
+    async def _publish(self, runner: NodeRunner, key: str | None, value: Any) -> None:
+        assert self._bus is not None
+        headers = value.headers.model_dump() if isinstance(value, Message) else None
+        envelope = BusEnvelope(
+            edge=f"->{runner.name}",
+            source=None,
+            target=runner.name,
+            trace_id=key,
+            payload=payload_of(value),
+            headers=headers,
+        )
+        try:
+            await self._bus.publish(envelope)
+        except Exception:
+            logger.exception("message bus publish failed", extra={"trace_id": key})
+
+    async def _emit_from(self, src: NodeRunner, key: str | None, msg: Any, to: Targets) -> None:
+        await self._forward(src, key, msg, self._targets_from(src, to))
+
+    def _emit_from_nowait(self, src: NodeRunner, key: str | None, msg: Any, to: Targets) -> None:
+        targets = self._targets_from(src, to)
+        if targets is None:
+            if not src.successors or src.egress:
+                self._deliver_nowait(key, msg)
+                return
+            targets = src.successors
+        for runner in targets:
+            self._enqueue_nowait(runner, key, msg)
+
+    async def _forward(
+        self, src: NodeRunner, key: str | None, value: Any, targets: list[NodeRunner] | None
+    ) -> None:
+        if targets is None:
+            if not src.successors or (src.egress and not isinstance(payload_of(value), WM)):
+                await self._to_rookery(key, value)
+                return
+            targets = src.successors
+        for runner in targets:
+            await self._enqueue(runner, key, value)
+
+    async def _to_rookery(self, key: str | None, value: Any) -> None:
+        if key is not None:
+            trace = self._traces.get(key)
+            if trace is not None:
+                if trace.terminated is not None:
+                    return
+                trace.delivered += 1
+        await self._rookery.put(key, value)
+
+    def _deliver_nowait(self, key: str | None, value: Any) -> None:
+        trace = self._traces.get(key) if key is not None else None
+        if trace is not None:
+            if trace.terminated is not None:
+                return
+            trace.delivered += 1
+        self._rookery.put_nowait(key, value)
+
+    def _start(self, key: str | None, task: asyncio.Task[None]) -> _Trace | None:
+        if key is None:
+            return None
+        trace = self._traces.get(key)
+        if trace is not None:
+            trace.running.add(task)
+        return trace
+
+    def _finish(self, key: str | None, task: asyncio.Task[None]) -> None:
+        if key is None:
+            return
+        trace = self._traces.get(key)
+        if trace is not None:
+            trace.running.discard(task)
+            if not trace.running and trace.drained is not None and not trace.drained.done():
+                trace.drained.set_result(None)
+        self._release(key)
+
+    def _release(self, key: str | None) -> None:
+        if key is None:
+            return
+        trace = self._traces.get(key)
+        if trace is None:
+            return
+        trace.pending -= 1
+        self._wake_capacity(key)
+        if trace.pending <= 0 and not trace.running:
+            del self._traces[key]
+            if trace.delivered == 0 and trace.terminated is None and not self._stopping:
+                self._rookery.mark(
+                    key,
+                    FlowError(
+                        FlowErrorCode.NO_RESULT,
+                        "the trace finished without sending anything to Rookery (an egress "
+                        "node returned None); return or emit a result from the last node",
+                        trace_id=key,
+                    ),
+                )
+
+    def _next_stream_seq(self, trace_id: str, stream_id: str, done: bool) -> int:
+        trace = self._traces.get(trace_id)
+        if trace is None:
+            return 0
+        if trace.stream_seq is None:
+            trace.stream_seq = {}
+        seq = trace.stream_seq.get(stream_id, 0)
+        if done:
+            trace.stream_seq.pop(stream_id, None)
+        else:
+            trace.stream_seq[stream_id] = seq + 1
+        return seq
+
+    async def _terminate(self, key: str | None, exc: BaseException, *, cancelled: bool) -> None:
+        """End trace ``key`` with ``exc``: drop queued work, cancel running attempts."""
+        if key is None:
+            self._rookery.put_nowait(None, Raise(exc))
+            return
+        trace = self._traces.get(key)
+        if trace is None:
+            trace = self._traces[key] = _Trace(key, pending=0)
+        if trace.terminated is not None:
+            return
+        trace.terminated = exc
+        for runner in self._runners.values():
+            trace.pending -= runner.floe.drop(key)
+        current = asyncio.current_task()
+        for task in list(trace.running):
+            if task is not current:
+                task.cancel(f"trace {key} ended: {type(exc).__name__}")
+        if cancelled:
+            self._rookery.discard(key)
+            self._rookery.wake_all_scoped(key, exc)
+        else:
+            trace.delivered += 1
+            self._rookery.put_nowait(key, Raise(exc))
+        for runner in self._runners.values():
+            try:
+                runner.node.on_trace_end(key)
+            except Exception:
+                logger.exception("on_trace_end hook failed", extra={"node": runner.name})
+        waiters = self._capacity_waiters.pop(key, None)
+        for fut in waiters or ():
+            if not fut.done():
+                fut.set_result(None)
+        if trace.pending <= 0 and not trace.running:
+            self._traces.pop(key, None)
+
+    async def _fail(
+        self,
+        runner: NodeRunner,
+        key: str | None,
+        code: FlowErrorCode,
+        exc: BaseException,
+        attempts: int,
+    ) -> None:
+        error = FlowError(
+            code,
+            f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
+            node_name=runner.name,
+            trace_id=key,
+            attempts=attempts,
+            metadata={"exception_type": type(exc).__name__},
+        )
+        error.__cause__ = exc
+        logger.warning("node failed: %s", error, extra={"trace_id": key, "node": runner.name})
+        await self._event(
+            "node_failed",
+            runner,
+            key,
+            attempt=attempts - 1,
+            error=str(error),
+            extra={"code": code.value},
+        )
+        await self._terminate(key, error, cancelled=False)
+
+    async def _signal(self, runner: NodeRunner, key: str | None, signal: BaseException) -> None:
+        await self._terminate(key, signal, cancelled=False)
+
+    async def _deadline_skip(self, runner: NodeRunner, key: str | None) -> None:
+        await self._event("deadline_skip", runner, key)
+        await self._terminate(key, self._deadline_error(runner, key), cancelled=False)
+
+    async def _deadline_exceeded(
+        self, runner: NodeRunner, key: str | None, attempt: int, latency_ms: float | None
+    ) -> None:
+        await self._event(
+            "node_timeout",
+            runner,
+            key,
+            attempt=attempt,
+            latency_ms=latency_ms,
+            error="message deadline reached",
+            extra={"deadline": True},
+        )
+        await self._terminate(key, self._deadline_error(runner, key), cancelled=False)
+
+    @staticmethod
+    def _deadline_error(runner: NodeRunner, key: str | None) -> FlowError:
+        return FlowError(
+            FlowErrorCode.DEADLINE_EXCEEDED,
+            "the message deadline (deadline_s) passed",
+            node_name=runner.name,
+            trace_id=key,
+        )
+
+    async def _event(
+        self,
+        event_type: str,
+        runner: NodeRunner | None,
+        key: str | None,
+        *,
+        attempt: int = 0,
+        latency_ms: float | None = None,
+        error: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        if not self._observed:
+            return
+        trace = self._traces.get(key) if key is not None else None
+        event = FlowEvent(
+            event_type=event_type,
+            ts=time.time(),
+            node_name=runner.name if runner else None,
+            node_id=runner.node.node_id if runner else None,
+            trace_id=key,
+            attempt=attempt,
+            latency_ms=latency_ms,
+            queue_depth=runner.floe.qsize() if runner else 0,
+            trace_pending=trace.pending if trace else 0,
+            trace_inflight=len(trace.running) if trace else 0,
+            error=error,
+            extra=extra or {},
+        )
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(event_type, extra={"flow_event": event.to_payload()})
+        for middleware in self._middlewares:
+            try:
+                await middleware(event)
+            except Exception:
+                logger.exception("middleware failed on %s", event_type)
+        if self._state_store is not None:
+            try:
+                await self._state_store.save_event(event.to_stored())
+            except Exception:
+                logger.exception("state store failed to save %s", event_type)
+
+
+def create(
+    *adjacencies: tuple[Node, Sequence[Node]] | Node,
+    queue_maxsize: int = 64,
+    allow_cycles: bool = False,
+    middlewares: Sequence[Middleware] = (),
+    state_store: StateStore | None = None,
+    message_bus: MessageBus | None = None,
+    trace_capacity: int = 64,
+    max_trace_markers: int = 10_000,
+    cancel_grace_s: float = 5.0,
+) -> PenguiFlow:
+    """Build a flow from edges such as ``a.to(b, c)`` (or lone nodes).
+
+    Args:
+        adjacencies: ``node.to(*successors)`` results, or nodes without edges.
+        queue_maxsize: capacity of each node's queue (``<= 0`` for unbounded).
+        allow_cycles: allow cycles in the graph (controller loops).
+        middlewares: ``async def mw(event: FlowEvent)`` observers.
+        state_store: persists every ``FlowEvent`` as a ``StoredEvent``.
+        message_bus: receives every message entering a node.
+        trace_capacity: most messages of one trace in flight (queued, running or unread);
+            ``emit`` waits above it and producers of unread results wait too.
+        max_trace_markers: how many cancelled/no-result outcomes are kept for late fetches.
+        cancel_grace_s: how long ``cancel`` waits for running attempts to stop.
+
+    Returns:
+        A flow in the ``CREATED`` state; call ``run()`` to start it.
+
+    Raises:
+        CycleError: a cycle without ``allow_cycles=True``.
+        ConfigError: duplicate node names or bad arguments.
+    """
+    return PenguiFlow(
+        *adjacencies,
+        queue_maxsize=queue_maxsize,
+        allow_cycles=allow_cycles,
+        middlewares=middlewares,
+        state_store=state_store,
+        message_bus=message_bus,
+        trace_capacity=trace_capacity,
+        max_trace_markers=max_trace_markers,
+        cancel_grace_s=cancel_grace_s,
+    )

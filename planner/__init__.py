@@ -1,0 +1,1 @@
+"""penguiflow.planner: under construction."""

@@ -1,0 +1,1 @@
+"""penguiflow.sessions: under construction."""

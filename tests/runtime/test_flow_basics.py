@@ -1,0 +1,283 @@
+import asyncio
+
+import pytest
+from pydantic import BaseModel
+
+from penguiflow import (
+    ConfigError,
+    CycleError,
+    FlowError,
+    FlowErrorCode,
+    FlowState,
+    FlowStateError,
+    Headers,
+    Message,
+    ModelRegistry,
+    Node,
+    NodePolicy,
+    NodeSignatureError,
+    QueueFullError,
+    UnknownTargetError,
+    create,
+)
+
+
+def msg(payload, trace_id=None, **kw):
+    extra = {"trace_id": trace_id} if trace_id else {}
+    return Message(payload=payload, headers=Headers(tenant="t"), **extra, **kw)
+
+
+async def add_one(message, ctx):
+    return message.model_copy(update={"payload": message.payload + 1})
+
+
+async def double(message, ctx):
+    return message.model_copy(update={"payload": message.payload * 2})
+
+
+async def test_envelope_chain_and_trace_scoped_fetch():
+    a, b = Node(add_one, name="a"), Node(double, name="b")
+    flow = create(a.to(b))
+    flow.run()
+    try:
+        m1, m2 = msg(1), msg(10)
+        await flow.emit(m1)
+        await flow.emit(m2)
+        r2 = await flow.fetch(trace_id=m2.trace_id)
+        r1 = await flow.fetch(trace_id=m1.trace_id)
+        assert (r1.payload, r2.payload) == (4, 22)
+        assert r1.trace_id == m1.trace_id
+    finally:
+        await flow.stop()
+
+
+async def test_payload_only_pipeline_stays_fifo():
+    seen = []
+
+    async def slow_first(x, ctx):
+        await asyncio.sleep(0.02 if x == 0 else 0)
+        seen.append(x)
+        return x
+
+    flow = create(Node(slow_first, name="n"))
+    flow.run()
+    try:
+        for i in range(5):
+            await flow.emit(i)
+        results = [await flow.fetch() for _ in range(5)]
+        assert results == [0, 1, 2, 3, 4]
+        assert seen == [0, 1, 2, 3, 4]
+    finally:
+        await flow.stop()
+
+
+async def test_fan_out_sends_to_every_successor():
+    async def src(m, ctx):
+        return m
+
+    async def left(m, ctx):
+        return m.model_copy(update={"payload": ("left", m.payload)})
+
+    async def right(m, ctx):
+        return m.model_copy(update={"payload": ("right", m.payload)})
+
+    s, lft, r = Node(src, name="src"), Node(left, name="left"), Node(right, name="right")
+    flow = create(s.to(lft, r), lft.to(), r.to())
+    flow.run()
+    try:
+        m = msg(7)
+        await flow.emit(m)
+        got = {(await flow.fetch(trace_id=m.trace_id)).payload for _ in range(2)}
+        assert got == {("left", 7), ("right", 7)}
+    finally:
+        await flow.stop()
+
+
+def test_cycle_without_opt_in_is_refused():
+    a, b = Node(add_one, name="a"), Node(double, name="b")
+    with pytest.raises(CycleError, match="allow_cycles=True"):
+        create(a.to(b), b.to(a))
+    with pytest.raises(CycleError, match="edge to itself"):
+        create(a.to(a))
+
+
+def test_cycle_with_opt_in_is_accepted():
+    a, b, c = Node(add_one, name="a"), Node(double, name="b"), Node(add_one, name="c")
+    flow = create(a.to(b), b.to(c), c.to(b), allow_cycles=True)
+    assert [n.name for n in flow.ingress_nodes] == ["a"]
+
+
+def test_bad_node_functions_are_refused_with_the_fix():
+    def sync(message, ctx):
+        return message
+
+    async def one_arg(message):
+        return message
+
+    with pytest.raises(NodeSignatureError, match="async def"):
+        Node(sync)
+    with pytest.raises(NodeSignatureError, match=r"\(message, ctx\)"):
+        Node(one_arg)
+    with pytest.raises(NodeSignatureError):
+        Node("not callable")  # type: ignore[arg-type]
+
+
+def test_duplicate_names_are_refused():
+    with pytest.raises(ConfigError, match="unique name"):
+        create(Node(add_one, name="x").to(Node(double, name="x")))
+
+
+def test_policy_rejects_bad_values_with_the_rule():
+    with pytest.raises(ConfigError, match=r"timeout_s must be > 0 or None, got -1"):
+        NodePolicy(timeout_s=-1)
+    with pytest.raises(ConfigError, match="max_concurrency"):
+        NodePolicy(max_concurrency=0)
+    with pytest.raises(ConfigError, match="validate"):
+        NodePolicy(validate="sometimes")  # type: ignore[arg-type]
+
+
+async def test_emit_before_run_and_fetch_after_stop_are_errors():
+    flow = create(Node(add_one, name="a"))
+    with pytest.raises(FlowStateError, match=r"flow.run\(\) before"):
+        await flow.emit(msg(1))
+    with pytest.raises(FlowStateError, match=r"flow.run\(\) before"):
+        await flow.fetch()
+    flow.run()
+    with pytest.raises(FlowStateError, match="runs once"):
+        flow.run()
+    await flow.stop()
+    assert flow.state is FlowState.STOPPED
+    with pytest.raises(FlowStateError, match="stopped"):
+        await flow.fetch()
+    with pytest.raises(FlowStateError):
+        await flow.emit(msg(1))
+    await flow.stop()  # idempotent
+
+
+async def test_stop_wakes_waiting_fetchers():
+    flow = create(Node(add_one, name="a"))
+    flow.run()
+    waiter = asyncio.create_task(flow.fetch(trace_id="never"))
+    await asyncio.sleep(0)
+    await flow.stop()
+    with pytest.raises(FlowStateError):
+        await waiter
+
+
+async def test_unknown_emit_targets_name_the_valid_ones():
+    a, b = Node(add_one, name="a"), Node(double, name="b")
+
+    async def stray(m, ctx):
+        await ctx.emit(m, to="a")
+
+    s = Node(stray, name="stray")
+    flow = create(a.to(b), s.to(b))
+    flow.run()
+    try:
+        with pytest.raises(UnknownTargetError, match="ingress nodes: a, stray"):
+            await flow.emit(msg(1), to="b")
+        with pytest.raises(UnknownTargetError, match="not a node"):
+            await flow.emit(msg(1), to="zzz")
+        m = msg(1)
+        await flow.emit(m, to=s)
+        with pytest.raises(FlowError) as info:
+            await flow.fetch(trace_id=m.trace_id, timeout=2)
+        assert info.value.node_name == "stray"
+        assert "not one of its successors" in info.value.message
+    finally:
+        await flow.stop()
+
+
+async def test_emit_nowait_raises_queue_full():
+    gate = asyncio.Event()
+
+    async def blocked(m, ctx):
+        await gate.wait()
+        return m
+
+    flow = create(Node(blocked, name="n", policy=NodePolicy(max_concurrency=1)), queue_maxsize=1)
+    flow.run()
+    try:
+        flow.emit_nowait(1)
+        await asyncio.sleep(0.01)  # worker takes it
+        flow.emit_nowait(2)
+        with pytest.raises(QueueFullError):
+            flow.emit_nowait(3)
+        gate.set()
+        assert [await flow.fetch(), await flow.fetch()] == [1, 2]
+    finally:
+        await flow.stop()
+
+
+async def test_emit_mismatched_trace_id_is_refused():
+    flow = create(Node(add_one, name="a"))
+    flow.run()
+    try:
+        with pytest.raises(ConfigError, match="leave trace_id out"):
+            await flow.emit(msg(1, trace_id="x"), trace_id="y")
+    finally:
+        await flow.stop()
+
+
+class In(BaseModel):
+    n: int
+
+
+class Out(BaseModel):
+    n: int
+
+
+async def test_registry_validates_inputs_and_outputs():
+    async def ok(m, ctx):
+        return m.model_copy(update={"payload": Out(n=m.payload.n)})
+
+    async def bad(m, ctx):
+        return m.model_copy(update={"payload": {"n": "not a number"}})
+
+    registry = ModelRegistry()
+    registry.register("ok", In, Out)
+    registry.register("bad", In, Out)
+    flow = create(Node(ok, name="ok"), Node(bad, name="bad"))
+    flow.run(registry=registry)
+    try:
+        good = msg({"n": 3})
+        await flow.emit(good, to="ok")
+        result = await flow.fetch(trace_id=good.trace_id)
+        assert result.payload == Out(n=3)
+        wrong_in = msg({"n": "x"})
+        await flow.emit(wrong_in, to="ok")
+        with pytest.raises(FlowError) as info:
+            await flow.fetch(trace_id=wrong_in.trace_id)
+        assert info.value.code is FlowErrorCode.VALIDATION_FAILED
+        wrong_out = msg({"n": 1})
+        await flow.emit(wrong_out, to="bad")
+        with pytest.raises(FlowError, match="output of node 'bad'"):
+            await flow.fetch(trace_id=wrong_out.trace_id)
+    finally:
+        await flow.stop()
+
+
+async def test_egress_returning_none_reports_no_result_instead_of_hanging():
+    async def sink(m, ctx):
+        return None
+
+    flow = create(Node(sink, name="sink"))
+    flow.run()
+    try:
+        m = msg(1)
+        await flow.emit(m)
+        with pytest.raises(FlowError) as info:
+            await flow.fetch(trace_id=m.trace_id, timeout=2)
+        assert info.value.code is FlowErrorCode.NO_RESULT
+    finally:
+        await flow.stop()
+
+
+async def test_fetch_timeout():
+    flow = create(Node(add_one, name="a"))
+    flow.run()
+    try:
+        with pytest.raises(TimeoutError):
+            await flow.fetch(trace_id="nothing", timeout=0.01)
+    finally:
+        await flow.stop()

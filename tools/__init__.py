@@ -1,0 +1,1 @@
+"""penguiflow.tools: under construction."""
