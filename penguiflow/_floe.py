@@ -98,13 +98,15 @@ class Floe:
             self._lanes[key] = [item]
             if key not in self._busy:
                 self._ready.append(key)
-                _wake_one(self._getters)
+                if self._getters:
+                    _wake_one(self._getters)
         else:
             lane.append(item)
         self._size += 1
-        waiter = self._lane_waiters.get(key)
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if self._lane_waiters:
+            waiter = self._lane_waiters.get(key)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
 
     async def get(self) -> tuple[LaneKey, Any]:
         """Take the next item of a lane that is not busy, marking the lane busy."""
@@ -133,7 +135,8 @@ class Floe:
         if not lane:
             del self._lanes[key]
         self._size -= 1
-        _wake_one(self._putters)
+        if self._putters:
+            _wake_one(self._putters)
         return item
 
     async def get_lane(self, key: LaneKey) -> Any:
@@ -153,7 +156,8 @@ class Floe:
         self._busy.discard(key)
         if key in self._lanes:
             self._ready.append(key)
-            _wake_one(self._getters)
+            if self._getters:
+                _wake_one(self._getters)
 
     def drop(self, key: LaneKey) -> int:
         """Remove every waiting item of lane ``key``; return how many were removed."""

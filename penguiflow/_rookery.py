@@ -59,6 +59,11 @@ class Rookery:
     def _capacity(self, key: LaneKey) -> int:
         return self._untraced_capacity if key is None else self._trace_capacity
 
+    def has_room(self, key: LaneKey) -> bool:
+        """Whether ``put`` would not wait."""
+        capacity = self._capacity(key)
+        return capacity <= 0 or self.count(key) < capacity or self._has_waiter(key)
+
     async def put(self, key: LaneKey, item: Any) -> None:
         """Deliver ``item`` to a waiting fetcher, or store it, waiting while the lane is full."""
         capacity = self._capacity(key)

@@ -19,10 +19,13 @@ if TYPE_CHECKING:
 
 __all__ = ["NodeRunner"]
 
+_KEEP_IDLE = 2
+"""Idle workers a node keeps waiting; more than that exit when they run out of work."""
+
 
 def payload_of(value: Any) -> Any:
     """Return the payload of an envelope, or the value itself."""
-    return value.payload if isinstance(value, Message) else value
+    return value.payload if type(value) is Message else value
 
 
 class NodeRunner:
@@ -30,6 +33,7 @@ class NodeRunner:
 
     __slots__ = (
         "egress",
+        "fast",
         "floe",
         "flow",
         "idle",
@@ -60,6 +64,7 @@ class NodeRunner:
         self.registry: ModelRegistry | None = None
         self.validate_in = False
         self.validate_out = False
+        self.fast = False
 
     def bind_registry(self, registry: ModelRegistry | None) -> None:
         """Decide once whether inputs and outputs are validated."""
@@ -68,14 +73,21 @@ class NodeRunner:
         self.validate_in = known and self.policy.validate in ("both", "in")
         self.validate_out = known and self.policy.validate in ("both", "out")
 
+    def bind_fast_path(self, observed: bool) -> None:
+        """Decide once whether messages can skip the timeout/retry/event machinery."""
+        self.fast = not observed and self.policy.timeout_s is None and self.policy.max_retries == 0
+
     def ensure_worker(self) -> None:
         """Start a worker if every worker is busy and the concurrency limit allows."""
-        if self.idle == 0 and len(self.workers) < self.policy.max_concurrency:
+        if (
+            self.idle == 0
+            and self.floe.has_ready()
+            and len(self.workers) < self.policy.max_concurrency
+        ):
             task = asyncio.get_running_loop().create_task(
                 self._work(), name=f"penguiflow:{self.name}"
             )
             self.workers.add(task)
-            task.add_done_callback(self.workers.discard)
 
     async def fetch_lane(self, key: str | None) -> Any:
         """Take the next queued message of lane ``key`` (for ``ctx.fetch``)."""
@@ -84,13 +96,20 @@ class NodeRunner:
         return item
 
     async def _work(self) -> None:
-        floe = self.floe
         task = asyncio.current_task()
         assert task is not None
+        try:
+            await self._loop(task)
+        finally:
+            # Synchronous removal keeps the pool size exact for the surplus check below.
+            self.workers.discard(task)
+
+    async def _loop(self, task: asyncio.Task[None]) -> None:
+        floe = self.floe
         while True:
             if floe.has_ready():
                 key, item = floe.get_nowait()
-            elif len(self.workers) > 1:
+            elif self.idle >= _KEEP_IDLE:
                 return  # surplus worker: the pool shrinks back when traffic drops
             else:
                 self.idle += 1
@@ -119,7 +138,7 @@ class NodeRunner:
 
     async def _process(self, key: str | None, item: Any) -> None:
         flow = self.flow
-        deadline = item.deadline_s if isinstance(item, Message) else None
+        deadline = item.deadline_s if type(item) is Message else None
         if deadline is not None and time.time() >= deadline:
             await flow._deadline_skip(self, key)
             return
@@ -129,7 +148,18 @@ class NodeRunner:
             except ValidationFailedError as exc:
                 await flow._fail(self, key, FlowErrorCode.VALIDATION_FAILED, exc, 1)
                 return
-        result = await self._attempts(key, item, deadline)
+        if deadline is None and self.fast:
+            # No timeout, retries or observers: one call, failures go straight to _fail.
+            try:
+                result = await self.node.func(item, Context(self, key, item))
+            except FlowSignal as signal:
+                await flow._signal(self, key, signal)
+                return
+            except Exception as exc:
+                await flow._fail(self, key, FlowErrorCode.NODE_EXCEPTION, exc, 1)
+                return
+        else:
+            result = await self._attempts(key, item, deadline)
         if result is None:
             return
         if self.validate_out:
@@ -138,7 +168,18 @@ class NodeRunner:
             except ValidationFailedError as exc:
                 await flow._fail(self, key, FlowErrorCode.VALIDATION_FAILED, exc, 1)
                 return
-        await self._route(key, result)
+        payload = result.payload if type(result) is Message else result
+        if isinstance(payload, WM | FinalAnswer):
+            await self._route_control(key, result, payload)
+            return
+        successors = self.successors
+        if not successors or self.egress:
+            if not flow._deliver_nowait_if_room(key, result):
+                await flow._to_rookery(key, result)
+            return
+        for runner in successors:
+            if not flow._enqueue_if_room(runner, key, result):
+                await flow._enqueue(runner, key, result)
 
     def _validated(self, value: Any, direction: str) -> Any:
         assert self.registry is not None
@@ -162,7 +203,7 @@ class NodeRunner:
         while True:
             if observed:
                 await flow._event("node_start", self, key, attempt=attempt)
-            started = time.perf_counter()
+            started = time.perf_counter() if observed else 0.0
             limit = policy.timeout_s
             by_deadline = False
             if deadline is not None:
@@ -232,16 +273,13 @@ class NodeRunner:
             if delay > 0:
                 await asyncio.sleep(delay)
 
-    async def _route(self, key: str | None, result: Any) -> None:
-        payload = payload_of(result)
+    async def _route_control(self, key: str | None, result: Any, payload: Any) -> None:
         if isinstance(payload, WM):
             result = await self._count_hop(key, result, payload)
-            if result is None:
-                return
-        elif isinstance(payload, FinalAnswer):
+            if result is not None:
+                await self.flow._forward(self, key, result, None)
+        else:
             await self.flow._to_rookery(key, result)
-            return
-        await self.flow._forward(self, key, result, None)
 
     async def _count_hop(self, key: str | None, result: Any, wm: WM) -> Any:
         wm = wm.model_copy(update={"hops": wm.hops + 1})

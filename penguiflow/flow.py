@@ -58,7 +58,7 @@ class _Trace:
     trace_id: str
     pending: int = 0
     delivered: int = 0
-    running: set[asyncio.Task[None]] = field(default_factory=set)
+    running: set[asyncio.Task[None]] = field(default_factory=set)  # tasks in this trace
     terminated: BaseException | None = None
     drained: asyncio.Future[None] | None = None
     stream_seq: dict[str, int] | None = None
@@ -238,6 +238,8 @@ class PenguiFlow:
             or self._state_store is not None
             or (logger.isEnabledFor(logging.DEBUG))
         )
+        for runner in self._runners.values():
+            runner.bind_fast_path(self._observed)
         self._state = FlowState.RUNNING
 
     async def stop(self) -> None:
@@ -281,10 +283,11 @@ class PenguiFlow:
         self._require_running("emit")
         key = self._ingress_key(msg, trace_id)
         targets = self._ingress_targets(to)
-        if key is not None:
+        if key is not None and self._used(key) >= self._trace_capacity:
             await self._wait_capacity(key)
         for runner in targets:
-            await self._enqueue(runner, key, msg)
+            if not self._enqueue_if_room(runner, key, msg):
+                await self._enqueue(runner, key, msg)
 
     def emit_nowait(self, msg: Any, to: Targets = None, trace_id: str | None = None) -> None:
         """Like :meth:`emit` but raise ``QueueFullError`` instead of waiting."""
@@ -441,6 +444,29 @@ class PenguiFlow:
         elif trace.terminated is not None:
             return None
         return trace
+
+    def _enqueue_if_room(self, runner: NodeRunner, key: str | None, value: Any) -> bool:
+        """Enqueue without waiting when the queue has room; ``False`` means await _enqueue."""
+        floe = runner.floe
+        if self._bus is not None or floe.full():
+            return False
+        if key is not None:
+            trace = self._traces.get(key)
+            if trace is None:
+                trace = self._traces[key] = _Trace(key)
+            elif trace.terminated is not None:
+                return True
+            trace.pending += 1
+        floe.put_nowait(key, value)
+        runner.ensure_worker()
+        return True
+
+    def _deliver_nowait_if_room(self, key: str | None, value: Any) -> bool:
+        """Deliver to Rookery without waiting when allowed; ``False`` means await."""
+        if not self._rookery.has_room(key):
+            return False
+        self._deliver_nowait(key, value)
+        return True
 
     async def _enqueue(self, runner: NodeRunner, key: str | None, value: Any) -> None:
         if key is None:

@@ -206,3 +206,25 @@ async def test_unread_results_of_one_trace_never_block_another():
         assert (await flow.fetch(trace_id="A", timeout=1)).payload == "unread"
     finally:
         await flow.stop()
+
+
+async def test_worker_pool_never_shrinks_to_zero_with_work_queued():
+    # Regression: surplus workers used to exit together and strand queued messages.
+    async def echo(m, ctx):
+        return m
+
+    flow = create(Node(echo, name="e"), queue_maxsize=8)
+    flow.run()
+    try:
+        messages = [msg(i, trace_id=f"t{i}") for i in range(300)]
+
+        async def produce():
+            for m in messages:
+                await flow.emit(m)
+
+        producer = asyncio.create_task(produce())
+        got = [await flow.fetch(timeout=2) for _ in messages]
+        await producer
+        assert sorted(r.payload for r in got) == list(range(300))
+    finally:
+        await flow.stop()
