@@ -42,7 +42,8 @@ class Rookery:
     ) -> None:
         self._on_take = on_take
         self._results: OrderedDict[LaneKey, deque[Any]] = OrderedDict()
-        self._scoped: dict[LaneKey, deque[asyncio.Future[Any]]] = {}
+        # Lists, not deques: one waiter per trace is the common case and a deque is ~10x larger.
+        self._scoped: dict[LaneKey, list[asyncio.Future[Any]]] = {}
         self._unscoped: deque[asyncio.Future[Any]] = deque()
         self._room: dict[LaneKey, deque[asyncio.Future[None]]] = {}
         self._markers: OrderedDict[str, BaseException] = OrderedDict()
@@ -104,7 +105,7 @@ class Rookery:
     def _pop_waiter(self, key: LaneKey) -> asyncio.Future[Any] | None:
         scoped = self._scoped.get(key)
         while scoped:
-            fut = scoped.popleft()
+            fut = scoped.pop(0)
             if not fut.done():
                 if not scoped:
                     del self._scoped[key]
@@ -132,7 +133,7 @@ class Rookery:
         scoped = self._scoped.get(key)
         result: asyncio.Future[Any] | None = None
         while scoped:
-            fut = scoped.popleft()
+            fut = scoped.pop(0)
             if not fut.done():
                 result = fut
                 break
@@ -185,30 +186,35 @@ class Rookery:
         self._on_take(key)
         return item
 
-    async def get(self, key: LaneKey, *, scoped: bool) -> Any:
-        """Wait for the next result (of ``key`` when scoped, of any lane otherwise)."""
+    def waiter(self, key: LaneKey, *, scoped: bool) -> asyncio.Future[Any]:
+        """Register and return a future that receives ``(key, item)`` for the next result.
+
+        The caller must check :meth:`get_nowait` first and, if it stops waiting, call
+        :meth:`abandon`.
+        """
         if self._closed is not None:
             raise self._closed
-        ready, item = self.get_nowait(key, scoped=scoped)
-        if not ready:
-            fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-            if scoped:
-                self._scoped.setdefault(key, deque()).append(fut)
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if scoped:
+            waiters = self._scoped.get(key)
+            if waiters is None:
+                self._scoped[key] = [fut]
             else:
-                self._unscoped.append(fut)
-            try:
-                got_key, item = await fut
-                self._on_take(got_key)
-            except BaseException:
-                if fut.done() and not fut.cancelled():
-                    # The result was handed to us as we were cancelled: keep it for others.
-                    got_key, got = fut.result()
-                    self._results.setdefault(got_key, deque()).appendleft(got)
-                fut.cancel()
-                raise
-        if isinstance(item, Raise):
-            raise item.exc
-        return item
+                waiters.append(fut)
+        else:
+            self._unscoped.append(fut)
+        return fut
+
+    def abandon(self, fut: asyncio.Future[Any]) -> None:
+        """Give up a waiter; a result already handed to it goes back to the front."""
+        if fut.done() and not fut.cancelled():
+            got_key, got = fut.result()
+            results = self._results.get(got_key)
+            if results is None:
+                self._results[got_key] = deque((got,))
+            else:
+                results.appendleft(got)
+        fut.cancel()
 
     def close(self, reason: str) -> None:
         """Fail every waiting fetcher and every later fetch with ``FlowStateError``."""

@@ -33,12 +33,12 @@ class NodeRunner:
 
     __slots__ = (
         "egress",
-        "fast",
         "floe",
         "flow",
         "idle",
         "name",
         "node",
+        "plain",
         "policy",
         "registry",
         "self_loop",
@@ -64,7 +64,7 @@ class NodeRunner:
         self.registry: ModelRegistry | None = None
         self.validate_in = False
         self.validate_out = False
-        self.fast = False
+        self.plain = False
 
     def bind_registry(self, registry: ModelRegistry | None) -> None:
         """Decide once whether inputs and outputs are validated."""
@@ -75,7 +75,13 @@ class NodeRunner:
 
     def bind_fast_path(self, observed: bool) -> None:
         """Decide once whether messages can skip the timeout/retry/event machinery."""
-        self.fast = not observed and self.policy.timeout_s is None and self.policy.max_retries == 0
+        self.plain = (
+            not observed
+            and self.policy.timeout_s is None
+            and self.policy.max_retries == 0
+            and not self.validate_in
+            and not self.validate_out
+        )
 
     def ensure_worker(self) -> None:
         """Start a worker if every worker is busy and the concurrency limit allows."""
@@ -98,43 +104,83 @@ class NodeRunner:
     async def _work(self) -> None:
         task = asyncio.current_task()
         assert task is not None
+        floe = self.floe
+        flow = self.flow
+        func = self.node.func
         try:
-            await self._loop(task)
+            while True:
+                if floe.has_ready():
+                    key, item = floe.get_nowait()
+                elif self.idle >= _KEEP_IDLE:
+                    return  # surplus worker: the pool shrinks back when traffic drops
+                else:
+                    self.idle += 1
+                    try:
+                        key, item = await floe.get()
+                    finally:
+                        self.idle -= 1
+                trace = flow._start(key, task)
+                try:
+                    if self.plain and (type(item) is not Message or item.deadline_s is None):
+                        # Hot path: no deadline, timeout, retries, validation or observers.
+                        try:
+                            result = await func(item, Context(self, key, item))
+                        except FlowSignal as signal:
+                            await flow._signal(self, key, signal)
+                        except Exception as exc:
+                            await flow._fail(self, key, FlowErrorCode.NODE_EXCEPTION, exc, 1)
+                        else:
+                            if result is not None and not self._route_nowait(key, result):
+                                await self._route(key, result)
+                    else:
+                        await self._process(key, item)
+                except asyncio.CancelledError:
+                    if flow._stopping or trace is None or trace.terminated is None:
+                        raise
+                    # The trace was cancelled or ended under us; the worker carries on.
+                    task.uncancel()
+                finally:
+                    floe.task_done(key)
+                    flow._finish(key, task)
+                if task.cancelling() and not flow._stopping:
+                    # A cancel aimed at the trace just finished was not delivered yet:
+                    # absorb it here so it cannot hit the next message.
+                    try:
+                        await asyncio.sleep(0)
+                    except asyncio.CancelledError:
+                        task.uncancel()
         finally:
-            # Synchronous removal keeps the pool size exact for the surplus check below.
+            # Synchronous removal keeps the pool size exact for the surplus check above.
             self.workers.discard(task)
 
-    async def _loop(self, task: asyncio.Task[None]) -> None:
-        floe = self.floe
-        while True:
-            if floe.has_ready():
-                key, item = floe.get_nowait()
-            elif self.idle >= _KEEP_IDLE:
-                return  # surplus worker: the pool shrinks back when traffic drops
-            else:
-                self.idle += 1
-                try:
-                    key, item = await floe.get()
-                finally:
-                    self.idle -= 1
-            trace = self.flow._start(key, task)
-            try:
-                await self._process(key, item)
-            except asyncio.CancelledError:
-                if self.flow._stopping or trace is None or trace.terminated is None:
-                    raise
-                # The trace was cancelled or ended under us; the worker carries on.
-                task.uncancel()
-            finally:
-                floe.task_done(key)
-                self.flow._finish(key, task)
-            if task.cancelling() and not self.flow._stopping:
-                # A cancel aimed at the trace just finished was not delivered yet: absorb it
-                # here so it cannot hit the next message.
-                try:
-                    await asyncio.sleep(0)
-                except asyncio.CancelledError:
-                    task.uncancel()
+    def _route_nowait(self, key: str | None, result: Any) -> bool:
+        """Route ``result`` without waiting if every target has room; else ``False``."""
+        payload = result.payload if type(result) is Message else result
+        if isinstance(payload, WM | FinalAnswer):
+            return False
+        flow = self.flow
+        successors = self.successors
+        if not successors or self.egress:
+            return flow._deliver_nowait_if_room(key, result)
+        if flow._bus is not None:
+            return False
+        for runner in successors:
+            if runner.floe.full():
+                return False
+        for runner in successors:
+            flow._enqueue_if_room(runner, key, result)
+        return True
+
+    async def _route(self, key: str | None, result: Any) -> None:
+        payload = result.payload if type(result) is Message else result
+        if isinstance(payload, WM):
+            result = await self._count_hop(key, result, payload)
+            if result is not None:
+                await self.flow._forward(self, key, result, None)
+        elif isinstance(payload, FinalAnswer):
+            await self.flow._to_rookery(key, result)
+        else:
+            await self.flow._forward(self, key, result, None)
 
     async def _process(self, key: str | None, item: Any) -> None:
         flow = self.flow
@@ -148,18 +194,7 @@ class NodeRunner:
             except ValidationFailedError as exc:
                 await flow._fail(self, key, FlowErrorCode.VALIDATION_FAILED, exc, 1)
                 return
-        if deadline is None and self.fast:
-            # No timeout, retries or observers: one call, failures go straight to _fail.
-            try:
-                result = await self.node.func(item, Context(self, key, item))
-            except FlowSignal as signal:
-                await flow._signal(self, key, signal)
-                return
-            except Exception as exc:
-                await flow._fail(self, key, FlowErrorCode.NODE_EXCEPTION, exc, 1)
-                return
-        else:
-            result = await self._attempts(key, item, deadline)
+        result = await self._attempts(key, item, deadline)
         if result is None:
             return
         if self.validate_out:
@@ -168,18 +203,8 @@ class NodeRunner:
             except ValidationFailedError as exc:
                 await flow._fail(self, key, FlowErrorCode.VALIDATION_FAILED, exc, 1)
                 return
-        payload = result.payload if type(result) is Message else result
-        if isinstance(payload, WM | FinalAnswer):
-            await self._route_control(key, result, payload)
-            return
-        successors = self.successors
-        if not successors or self.egress:
-            if not flow._deliver_nowait_if_room(key, result):
-                await flow._to_rookery(key, result)
-            return
-        for runner in successors:
-            if not flow._enqueue_if_room(runner, key, result):
-                await flow._enqueue(runner, key, result)
+        if not self._route_nowait(key, result):
+            await self._route(key, result)
 
     def _validated(self, value: Any, direction: str) -> Any:
         assert self.registry is not None
@@ -272,14 +297,6 @@ class NodeRunner:
                 return None
             if delay > 0:
                 await asyncio.sleep(delay)
-
-    async def _route_control(self, key: str | None, result: Any, payload: Any) -> None:
-        if isinstance(payload, WM):
-            result = await self._count_hop(key, result, payload)
-            if result is not None:
-                await self.flow._forward(self, key, result, None)
-        else:
-            await self.flow._to_rookery(key, result)
 
     async def _count_hop(self, key: str | None, result: Any, wm: WM) -> Any:
         wm = wm.model_copy(update={"hops": wm.hops + 1})

@@ -14,7 +14,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ._rookery import Raise, Rookery
@@ -58,7 +58,7 @@ class _Trace:
     trace_id: str
     pending: int = 0
     delivered: int = 0
-    running: set[asyncio.Task[None]] = field(default_factory=set)  # tasks in this trace
+    running: list[asyncio.Task[None]] | None = None  # worker tasks running this trace
     terminated: BaseException | None = None
     drained: asyncio.Future[None] | None = None
     stream_seq: dict[str, int] | None = None
@@ -318,11 +318,24 @@ class PenguiFlow:
             raise FlowStateError("call flow.run() before flow.fetch()")
         if self._state is not FlowState.RUNNING:
             raise FlowStateError(f"flow.fetch() on a flow that is {self._state.value}")
-        getter = self._rookery.get(trace_id, scoped=trace_id is not None)
-        if timeout is None:
-            return await getter
-        async with asyncio.timeout(timeout):
-            return await getter
+        rookery = self._rookery
+        scoped = trace_id is not None
+        ready, item = rookery.get_nowait(trace_id, scoped=scoped)
+        if not ready:
+            fut = rookery.waiter(trace_id, scoped=scoped)
+            try:
+                if timeout is None:
+                    got_key, item = await fut
+                else:
+                    async with asyncio.timeout(timeout):
+                        got_key, item = await fut
+            except BaseException:
+                rookery.abandon(fut)
+                raise
+            self._wake_capacity(got_key)
+        if type(item) is Raise:
+            raise item.exc
+        return item
 
     async def cancel(self, trace_id: str) -> bool:
         """Cancel a trace: drop its queued work, cancel its running attempts.
@@ -347,7 +360,7 @@ class PenguiFlow:
         else:
             await self._terminate(trace_id, exc, cancelled=True)
             current = asyncio.current_task()
-            if any(task is not current for task in trace.running):
+            if any(task is not current for task in trace.running or ()):
                 trace.drained = asyncio.get_running_loop().create_future()
                 await asyncio.wait({trace.drained}, timeout=self._cancel_grace_s)
         await self._event("trace_cancel_finish", None, trace_id)
@@ -562,15 +575,18 @@ class PenguiFlow:
             return None
         trace = self._traces.get(key)
         if trace is not None:
-            trace.running.add(task)
+            if trace.running is None:
+                trace.running = [task]
+            else:
+                trace.running.append(task)
         return trace
 
     def _finish(self, key: str | None, task: asyncio.Task[None]) -> None:
         if key is None:
             return
         trace = self._traces.get(key)
-        if trace is not None:
-            trace.running.discard(task)
+        if trace is not None and trace.running is not None:
+            trace.running.remove(task)
             if not trace.running and trace.drained is not None and not trace.drained.done():
                 trace.drained.set_result(None)
         self._release(key)
@@ -623,7 +639,7 @@ class PenguiFlow:
         for runner in self._runners.values():
             trace.pending -= runner.floe.drop(key)
         current = asyncio.current_task()
-        for task in list(trace.running):
+        for task in list(trace.running or ()):
             if task is not current:
                 task.cancel(f"trace {key} ended: {type(exc).__name__}")
         if cancelled:
@@ -726,7 +742,7 @@ class PenguiFlow:
             latency_ms=latency_ms,
             queue_depth=runner.floe.qsize() if runner else 0,
             trace_pending=trace.pending if trace else 0,
-            trace_inflight=len(trace.running) if trace else 0,
+            trace_inflight=len(trace.running) if trace and trace.running else 0,
             error=error,
             extra=extra or {},
         )
