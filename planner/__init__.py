@@ -1,1 +1,101 @@
-"""penguiflow.planner: under construction."""
+"""``penguiflow.planner``: the ReactPlanner, its action schema, LLM clients and events.
+
+``LiteLLMClient`` (and ``allow_model_requests``) and the offline clients of
+:mod:`penguiflow.planner.testing` are imported on first use, so ``import
+penguiflow.planner`` never imports litellm.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._executor import ToolContext
+from .actions import FinalAnswerArgs, ParallelArgs, ParallelCall, ParallelJoin, PlannerAction
+from .errors import (
+    LLMAuthError,
+    LLMBadRequestError,
+    LLMContextWindowError,
+    LLMError,
+    LLMRateLimitError,
+    LLMResponseError,
+    LLMResponseFormatError,
+    LLMTimeoutError,
+    LLMUnavailableError,
+    ModelRequestsBlockedError,
+    PlannerClosedError,
+    RunStateError,
+    ScriptExhaustedError,
+)
+from .events import PlannerEvent
+from .llm_types import LLMClient, LLMRequest, LLMResponse, StreamCallback, Usage
+from .prompts import PlanningHints
+from .react import ReactPlanner
+from .run_state import FinalPayload, LLMUsage, PlannerFinish, RunState, TrajectoryStep
+from .tokens import TokenCounter
+
+if TYPE_CHECKING:
+    from .llm import LiteLLMClient, allow_model_requests
+    from .testing import FunctionLLM, ScriptedLLM, TestLLM
+
+__all__ = [
+    "FinalAnswerArgs",
+    "FinalPayload",
+    "FunctionLLM",
+    "LLMAuthError",
+    "LLMBadRequestError",
+    "LLMClient",
+    "LLMContextWindowError",
+    "LLMError",
+    "LLMRateLimitError",
+    "LLMRequest",
+    "LLMResponse",
+    "LLMResponseError",
+    "LLMResponseFormatError",
+    "LLMTimeoutError",
+    "LLMUnavailableError",
+    "LLMUsage",
+    "LiteLLMClient",
+    "ModelRequestsBlockedError",
+    "ParallelArgs",
+    "ParallelCall",
+    "ParallelJoin",
+    "PlannerAction",
+    "PlannerClosedError",
+    "PlannerEvent",
+    "PlannerFinish",
+    "PlanningHints",
+    "ReactPlanner",
+    "RunState",
+    "RunStateError",
+    "ScriptExhaustedError",
+    "ScriptedLLM",
+    "StreamCallback",
+    "TestLLM",
+    "TokenCounter",
+    "ToolContext",
+    "TrajectoryStep",
+    "Usage",
+    "allow_model_requests",
+]
+
+_LAZY = {
+    "LiteLLMClient": ".llm",
+    "allow_model_requests": ".llm",
+    "FunctionLLM": ".testing",
+    "ScriptedLLM": ".testing",
+    "TestLLM": ".testing",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,196 @@
+"""Planner overhead per step, against a minimal hand-written ReAct loop in the same run.
+
+An instant scripted LLM drives N tool steps and a final answer. The baseline loop does the
+least a ReAct loop must: send the messages, parse the JSON, validate the args with
+pydantic, call the function, append the observation. The planner adds the repair ladder,
+budgets, token accounting, events and tool execution through the runtime flow.
+
+Times are CPU time of this process (``time.process_time``), best round of each variant,
+with the variants interleaved, so that other load on the machine disturbs them little.
+
+Targets: planner / baseline <= 3x per step (2 tools); 40 tools / 2 tools <= 1.2x.
+Run: ``python bench/bench_planner.py`` (``--quick`` for a smoke run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from typing import Any
+
+from pydantic import BaseModel, create_model
+
+from penguiflow import ModelRegistry, Node, tool
+from penguiflow.planner import ReactPlanner
+
+
+class AddArgs(BaseModel):
+    a: int
+    b: int
+
+
+class AddOut(BaseModel):
+    total: int
+
+
+class EchoArgs(BaseModel):
+    text: str
+
+
+class EchoOut(BaseModel):
+    text: str
+
+
+@tool(desc="Add two integers")
+async def add(args: AddArgs, ctx: Any) -> AddOut:
+    return AddOut(total=args.a + args.b)
+
+
+@tool(desc="Echo a text")
+async def echo(args: EchoArgs, ctx: Any) -> EchoOut:
+    return EchoOut(text=args.text)
+
+
+class InstantLLM:
+    """Replies from a fixed script instantly (cycling), like a zero-latency provider."""
+
+    model = "bench-instant"
+
+    def __init__(self, replies: list[str]) -> None:
+        self._replies = replies
+        self._i = 0
+
+    async def complete(
+        self,
+        *,
+        messages: list[dict[str, Any]],
+        response_format: Any = None,
+        stream: bool = False,
+        on_stream_chunk: Any = None,
+    ) -> str:
+        reply = self._replies[self._i % len(self._replies)]
+        self._i += 1
+        return reply
+
+
+def script(steps: int) -> list[str]:
+    replies = []
+    for i in range(steps):
+        if i % 2:
+            replies.append(
+                json.dumps({"thought": "add", "next_node": "add", "args": {"a": i, "b": 1}})
+            )
+        else:
+            replies.append(
+                json.dumps({"thought": "echo", "next_node": "echo", "args": {"text": f"step {i}"}})
+            )
+    replies.append(
+        json.dumps(
+            {"thought": "done", "next_node": "final_response", "args": {"answer": "finished"}}
+        )
+    )
+    return replies
+
+
+def catalog(extra_tools: int) -> tuple[list[Node], ModelRegistry]:
+    registry = ModelRegistry()
+    nodes = [Node(add, name="add"), Node(echo, name="echo")]
+    registry.register("add", AddArgs, AddOut)
+    registry.register("echo", EchoArgs, EchoOut)
+    for i in range(extra_tools):
+        args_model = create_model(
+            f"Extra{i}Args", query=(str, ...), limit=(int, 10), flag=(bool, False)
+        )
+
+        async def extra(args: Any, ctx: Any) -> EchoOut:
+            return EchoOut(text="x")
+
+        extra.__penguiflow_tool__ = None  # type: ignore[attr-defined]
+        del extra.__penguiflow_tool__
+        tool(desc=f"Extra tool number {i}: looks things up in store {i}")(extra)
+        name = f"extra_{i}"
+        nodes.append(Node(extra, name=name))
+        registry.register(name, args_model, EchoOut)
+    return nodes, registry
+
+
+async def baseline_run(llm: InstantLLM, steps: int) -> None:
+    tools: dict[str, tuple[type[BaseModel], Any]] = {
+        "add": (AddArgs, add),
+        "echo": (EchoArgs, echo),
+    }
+    messages: list[dict[str, Any]] = [
+        {"role": "system", "content": "tools"},
+        {"role": "user", "content": "go"},
+    ]
+    for _ in range(steps + 1):
+        text = await llm.complete(messages=messages)
+        action = json.loads(text)
+        if action["next_node"] == "final_response":
+            return
+        model, fn = tools[action["next_node"]]
+        result = await fn(model.model_validate(action["args"]), None)
+        messages.append({"role": "assistant", "content": text})
+        messages.append({"role": "user", "content": json.dumps(result.model_dump())})
+    raise RuntimeError("baseline did not finish")
+
+
+async def measure(steps: int, repeats: int, token_budget: int | None) -> dict[str, float]:
+    """Time every variant in turn, ``repeats`` rounds; keep each one's best round."""
+    replies = script(steps)
+    baseline_llm = InstantLLM(replies)
+    runners: dict[str, Any] = {"baseline": lambda: baseline_run(baseline_llm, steps)}
+    planners = []
+    for label, extra in (("planner_2_tools", 0), ("planner_40_tools", 38)):
+        nodes, registry = catalog(extra)
+        planner = ReactPlanner(
+            llm_client=InstantLLM(replies),
+            nodes=nodes,
+            registry=registry,
+            max_iters=steps + 2,
+            token_budget=token_budget,
+        )
+        planners.append(planner)
+        runners[label] = lambda p=planner: p.run("go")
+    try:
+        for run in runners.values():  # warm up: starts the flows, loads the tokenizer
+            await run()
+        best = {label: float("inf") for label in runners}
+        for _ in range(repeats):
+            for label, run in runners.items():
+                started = time.process_time()
+                result = await run()
+                elapsed = (time.process_time() - started) / (steps + 1)
+                if result is not None and result.reason != "answer_complete":
+                    raise RuntimeError(f"{label} did not finish: {result.reason}")
+                best[label] = min(best[label], elapsed)
+        return best
+    finally:
+        for planner in planners:
+            await planner.aclose()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--quick", action="store_true", help="few repeats (smoke test)")
+    ns = parser.parse_args()
+    repeats = 3 if ns.quick else ns.repeats
+    for budget in (None, 1_000_000):
+        results = asyncio.run(measure(ns.steps, repeats, budget))
+        overhead = results["planner_2_tools"] / results["baseline"]
+        scaling = results["planner_40_tools"] / results["planner_2_tools"]
+        title = "no token_budget" if budget is None else "token_budget set (tiktoken counting)"
+        print(f"-- {title}, {ns.steps} tool steps + final answer, best of {repeats}")
+        for label, value in results.items():
+            print(f"{label:>18}: {value * 1e6:9.1f} us/step")
+        print(f"planner overhead per step vs minimal ReAct loop: {overhead:.2f}x (target <= 3x)")
+        print(f"40 tools vs 2 tools per step: {scaling:.2f}x (target <= 1.2x)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

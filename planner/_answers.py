@@ -1,0 +1,84 @@
+"""Building answers: the final payload, partial results, and final-answer streaming."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from ._steps import ActiveRun
+from .actions import FinalAnswerArgs
+from .llm_types import StreamCallback
+from .parse import AnswerStreamExtractor, describe_validation_error
+from .prompts import digest_step
+from .run_state import FinalPayload, RunState
+from .schema import strip_optional_nulls
+
+__all__ = ["answer_streamer", "final_payload", "last_observation", "partial_payload"]
+
+
+def final_payload(
+    args: Mapping[str, Any], model: type[BaseModel] | None, schema: dict[str, Any]
+) -> FinalPayload | str:
+    """Validate final ``args``; return the payload or the error for the repair ladder."""
+    data = dict(args)
+    if "answer" not in data and isinstance(data.get("raw_answer"), str):
+        data["answer"] = data.pop("raw_answer")
+    target = model or FinalAnswerArgs
+    try:
+        parsed = target.model_validate(data)
+    except ValidationError as exc:
+        try:
+            parsed = target.model_validate(strip_optional_nulls(data, schema))
+        except ValidationError:
+            detail = describe_validation_error(exc, prefix="args.")
+            return f"invalid final_response: {detail}"
+    if isinstance(parsed, FinalAnswerArgs):
+        return FinalPayload(
+            raw_answer=parsed.answer, sources=parsed.sources, confidence=parsed.confidence
+        )
+    answer = getattr(parsed, "answer", None)
+    confidence = data.get("confidence")
+    sources = data.get("sources")
+    return FinalPayload(
+        raw_answer=answer if isinstance(answer, str) else parsed.model_dump_json(),
+        structured=parsed,
+        sources=sources if isinstance(sources, list) else None,
+        confidence=float(confidence)
+        if isinstance(confidence, int | float) and 0 <= confidence <= 1
+        else None,
+    )
+
+
+def answer_streamer(run: ActiveRun) -> StreamCallback:
+    """Return an ``on_stream_chunk`` that streams the reply's ``answer`` text as events."""
+    extractor = AnswerStreamExtractor()
+    sent = False
+
+    async def on_chunk(text: str, done: bool) -> None:
+        nonlocal sent
+        piece = extractor.feed(text) if text else ""
+        if piece:
+            sent = True
+            await run.event("stream_chunk", text=piece, extra={"source": "llm"})
+        if done and sent:
+            await run.event("stream_chunk", text="", done=True, extra={"source": "llm"})
+
+    return on_chunk
+
+
+def last_observation(state: RunState) -> Any:
+    for step in reversed(state.steps):
+        if step.error is None and step.observation is not None:
+            return step.observation
+    return None
+
+
+def partial_payload(state: RunState, why: str) -> FinalPayload:
+    """The best partial information of an unfinished run."""
+    text = f"The run stopped before completing an answer: {why}."
+    recent = [digest_step(step) for step in state.steps[-3:]]
+    if recent:
+        text += " Latest steps:\n" + "\n".join(recent)
+    return FinalPayload(raw_answer=text, partial=True)

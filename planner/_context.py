@@ -1,0 +1,112 @@
+"""Assembles each LLM request of a run under ``token_budget``, compacting whole steps.
+
+Rendered messages are cached per run, and so are their token counts: the system prompt
+is counted once per planner, the query once per run, each step once when it is added.
+A request therefore costs only the rendering and counting of what is new.
+
+Without a ``token_budget`` nothing needs counting and the counter is not used
+(``counter=None``): requests report no token figures, only provider usage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .prompts import digest_step, step_messages, summary_message
+from .run_state import RunState
+from .tokens import MESSAGE_OVERHEAD, REPLY_OVERHEAD, TokenCounter
+
+__all__ = ["Transcript"]
+
+
+@dataclass(slots=True)
+class Transcript:
+    """The messages of one run, with cached token counts.
+
+    Attributes:
+        counter: the token counter of the planner's model, or ``None`` not to count.
+        head: the fixed leading messages (system prompt, query, context blocks).
+        head_tokens: their token count (0 when not counting).
+    """
+
+    counter: TokenCounter | None
+    head: list[dict[str, Any]]
+    head_tokens: int
+    _messages: list[dict[str, Any]] = field(default_factory=list)  # steps[compacted:]
+    _tokens: list[int] = field(default_factory=list)  # per step in _messages
+    _first: int = 0  # index of the first step held in _messages
+    _summary: tuple[str, dict[str, Any], int] | None = None
+
+    def _sync(self, state: RunState) -> None:
+        """Drop folded steps and render the steps added since the last request."""
+        while self._first < state.compacted and self._tokens:
+            del self._messages[:2]
+            self._tokens.pop(0)
+            self._first += 1
+        self._first = max(self._first, state.compacted)
+        for step in state.steps[self._first + len(self._tokens) :]:
+            messages = step_messages(step)
+            self._messages.extend(messages)
+            if self.counter is None:
+                self._tokens.append(0)
+            else:
+                text = "\n".join(str(m["content"]) for m in messages)
+                self._tokens.append(2 * MESSAGE_OVERHEAD + self.counter.count_text(text))
+
+    def _summary_block(self, state: RunState) -> tuple[dict[str, Any] | None, int]:
+        if not state.summary:
+            return None, 0
+        if self._summary is None or self._summary[0] != state.summary:
+            message = summary_message(state.summary)
+            tokens = self.counter.count_message(message) if self.counter else 0
+            self._summary = (state.summary, message, tokens)
+        return self._summary[1], self._summary[2]
+
+    @staticmethod
+    def _fold_oldest(state: RunState) -> None:
+        """Fold the oldest uncompacted step into ``state.summary`` (whole step only)."""
+        line = digest_step(state.steps[state.compacted])
+        state.summary = f"{state.summary}\n{line}" if state.summary else line
+        state.compacted += 1
+        state.budgets.compactions += 1
+
+    def build(
+        self,
+        state: RunState,
+        *,
+        token_budget: int | None,
+        extra: list[dict[str, Any]] | None = None,
+        fixed_tokens: int = 0,
+    ) -> tuple[list[dict[str, Any]], int] | None:
+        """Return ``(messages, tokens)`` for the next request, or ``None`` if it cannot fit.
+
+        When the request would exceed ``token_budget``, the oldest steps are folded into
+        ``state.summary`` one whole step at a time (recorded in ``state.compacted`` and
+        ``state.budgets.compactions``).
+
+        Args:
+            state: the run.
+            token_budget: the most tokens a request may hold, or ``None``.
+            extra: transient messages appended after the trajectory (repair requests).
+            fixed_tokens: tokens sent besides the messages (the ``response_format``).
+        """
+        extra = extra or []
+        counter = self.counter
+        extra_tokens = sum(counter.count_message(m) for m in extra) if counter else 0
+        base = REPLY_OVERHEAD + self.head_tokens + extra_tokens + fixed_tokens if counter else 0
+        while True:
+            self._sync(state)
+            summary, summary_tokens = self._summary_block(state)
+            total = base + summary_tokens + sum(self._tokens) if counter else 0
+            if token_budget is None or counter is None or total <= token_budget:
+                break
+            if state.compacted >= len(state.steps):
+                return None
+            self._fold_oldest(state)
+        messages = list(self.head)
+        if summary is not None:
+            messages.append(summary)
+        messages.extend(self._messages)
+        messages.extend(extra)
+        return messages, total

@@ -1,0 +1,342 @@
+"""Tool execution through the runtime: one flow per planner, one trace per tool call.
+
+Each catalog tool becomes an ingress-and-egress node of a flow owned by the planner
+(started on first use, shared by every run). A call is a ``Message`` whose payload is
+the validated args model, with its own trace id; ``NodePolicy`` timeouts, retries,
+concurrency limits and bounded queues therefore apply to tool calls. The run's deadline
+cancels the call's trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from ..catalog import NodeSpec
+from ..context import Context
+from ..errors import FlowError, FlowErrorCode, FlowStateError, TraceCancelled
+from ..flow import PenguiFlow, create
+from ..node import Node
+from ..types import Headers, Message, StreamChunk
+
+__all__ = ["CallInfo", "ToolContext", "ToolExecutor", "ToolOutcome"]
+
+EventSink = Callable[..., Awaitable[None]]
+"""``await sink(event_type, **fields)``: reports a planner event for the current run."""
+
+
+@dataclass(slots=True)
+class CallInfo:
+    """Per-run data a tool call needs; looked up by trace id inside the tool node."""
+
+    run_id: str
+    tenant_id: str
+    step: int
+    sink: EventSink
+    tool_context: Any = None
+    llm_context: Any = None
+    observed: bool = True
+
+
+class ToolContext:
+    """The ``ctx`` a planner tool receives: ``async def tool(args, ctx)``.
+
+    Attributes:
+        tool_context: the ``tool_context`` given to ``planner.run`` (any object: clients,
+            credentials, the user id...). It is never shown to the LLM nor stored.
+        llm_context: the ``llm_context`` given to ``planner.run`` (shown to the LLM).
+        runtime: the runtime :class:`~penguiflow.Context` of the node execution.
+        run_id: the planner run.
+        step: the planner step that made the call.
+        tool_name: the tool being called.
+        trace_id: the trace of this call in the planner's flow.
+        tenant_id: the tenant of the run.
+    """
+
+    __slots__ = (
+        "_sink",
+        "llm_context",
+        "run_id",
+        "runtime",
+        "step",
+        "tenant_id",
+        "tool_context",
+        "tool_name",
+        "trace_id",
+    )
+
+    def __init__(
+        self, runtime: Context, info: CallInfo | None, tool_name: str, trace_id: str
+    ) -> None:
+        self.runtime = runtime
+        self.tool_name = tool_name
+        self.trace_id = trace_id
+        self.run_id = info.run_id if info else ""
+        self.step = info.step if info else 0
+        self.tenant_id = info.tenant_id if info else ""
+        self.tool_context = info.tool_context if info else None
+        self.llm_context = info.llm_context if info else None
+        self._sink = info.sink if info else None
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """``run_id``, ``step``, ``tool``, ``trace_id`` and ``tenant_id`` of this call."""
+        return {
+            "run_id": self.run_id,
+            "step": self.step,
+            "tool": self.tool_name,
+            "trace_id": self.trace_id,
+            "tenant_id": self.tenant_id,
+        }
+
+    async def emit_chunk(
+        self, text: str, *, done: bool = False, meta: Mapping[str, Any] | None = None
+    ) -> None:
+        """Stream progress text; it reaches ``event_callback`` as a ``stream_chunk`` event."""
+        if self._sink is not None:
+            await self._sink(
+                "stream_chunk",
+                node_name=self.tool_name,
+                trace_id=self.trace_id,
+                text=text,
+                done=done,
+                extra={"source": "tool", **dict(meta or {})},
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class _Done:
+    """What a tool node sends to the egress: the validated result, as JSON."""
+
+    result: Any
+
+
+@dataclass(slots=True)
+class ToolOutcome:
+    """The end of one tool call.
+
+    Attributes:
+        node: the tool.
+        ok: whether it produced a result.
+        result: the result as JSON (``None`` on failure).
+        error: the failure, phrased for the LLM.
+        code: the runtime's failure code (``node_timeout``, ``node_exception``...).
+        deadline: the run's deadline ended the call.
+        latency_ms: time from emit to result.
+        trace_id: the call's trace.
+    """
+
+    node: str
+    ok: bool
+    result: Any = None
+    error: str | None = None
+    code: str | None = None
+    deadline: bool = False
+    latency_ms: float = 0.0
+    trace_id: str = ""
+
+
+def _tool_node(spec: NodeSpec, calls: dict[str, CallInfo]) -> Node:
+    func = spec.node.func
+    out_model = spec.out_model
+    name = spec.name
+
+    async def run_tool(message: Message, ctx: Context) -> _Done:
+        info = calls.get(message.trace_id)
+        result = await func(message.payload, ToolContext(ctx, info, name, message.trace_id))
+        if not isinstance(result, out_model):
+            try:
+                result = out_model.model_validate(result)
+            except ValidationError as exc:
+                raise ValueError(
+                    f"tool {name!r} returned a value that does not match "
+                    f"{out_model.__name__}: {exc.error_count()} error(s): {exc.errors()[0]['msg']}"
+                ) from exc
+        return _Done(result.model_dump(mode="json"))
+
+    run_tool.__name__ = f"planner_tool_{name}"
+    return Node(run_tool, name=name, policy=spec.node.policy)
+
+
+def _describe_failure(exc: FlowError, name: str) -> str:
+    if exc.code is FlowErrorCode.NODE_TIMEOUT:
+        return f"tool {name!r} timed out after {exc.attempts} attempt(s): {exc.message}"
+    if exc.code is FlowErrorCode.DEADLINE_EXCEEDED:
+        return f"tool {name!r} was stopped: the run's deadline passed"
+    return f"tool {name!r} failed after {exc.attempts} attempt(s): {exc.message}"
+
+
+class ToolExecutor:
+    """Owns the planner's flow and runs tool calls through it.
+
+    Args:
+        specs: the catalog.
+        queue_maxsize: capacity of each tool node's queue.
+    """
+
+    def __init__(self, specs: Sequence[NodeSpec], *, queue_maxsize: int = 64) -> None:
+        self._calls: dict[str, CallInfo] = {}
+        self._nodes = {spec.name: _tool_node(spec, self._calls) for spec in specs}
+        self._queue_maxsize = queue_maxsize
+        self._flow: PenguiFlow | None = None
+        self._closed = False
+        self._ids = itertools.count()
+
+    @property
+    def started(self) -> bool:
+        """Whether the flow was started."""
+        return self._flow is not None
+
+    def _ensure_flow(self) -> PenguiFlow:
+        if self._closed:
+            raise FlowStateError("the planner was closed (aclose()); build a new ReactPlanner")
+        if self._flow is None:
+            flow = create(
+                *(node.to() for node in self._nodes.values()), queue_maxsize=self._queue_maxsize
+            )
+            flow.run()
+            self._flow = flow
+        return self._flow
+
+    async def aclose(self) -> None:
+        """Stop the flow (idempotent); running calls end with an error outcome."""
+        self._closed = True
+        if self._flow is not None:
+            await self._flow.stop()
+
+    async def call(
+        self, name: str, args: BaseModel, info: CallInfo, *, deadline: float | None
+    ) -> ToolOutcome:
+        """Run one tool call and wait for its outcome.
+
+        Args:
+            name: the tool (must be in the catalog).
+            args: the validated args model (the message payload).
+            info: the run's data for the tool context.
+            deadline: ``time.monotonic()`` deadline of the run, or ``None``.
+
+        Returns:
+            The outcome; failures are outcomes, never exceptions (except cancellation).
+        """
+        flow = self._ensure_flow()
+        trace_id = f"{info.run_id}:{info.step}:{next(self._ids)}"
+        remaining = None if deadline is None else deadline - time.monotonic()
+        message = Message(
+            payload=args,
+            headers=Headers(tenant=info.tenant_id),
+            trace_id=trace_id,
+            deadline_s=None if remaining is None else time.time() + max(remaining, 0.0),
+            meta={"run_id": info.run_id, "step": info.step, "tool": name},
+        )
+        self._calls[trace_id] = info
+        if info.observed:
+            await info.sink("tool_call_start", node_name=name, trace_id=trace_id)
+        started = time.perf_counter()
+        outcome = ToolOutcome(node=name, ok=False, trace_id=trace_id)
+        finished = False
+        try:
+            if remaining is None:
+                item = await self._round_trip(flow, message, name, info)
+            else:
+                async with asyncio.timeout(remaining):
+                    item = await self._round_trip(flow, message, name, info)
+            finished = True
+            outcome.ok, outcome.result = True, item.result
+        except TimeoutError:
+            outcome.error = f"tool {name!r} was stopped: the run's deadline passed"
+            outcome.code, outcome.deadline = FlowErrorCode.DEADLINE_EXCEEDED.value, True
+        except FlowError as exc:
+            finished = True
+            outcome.error, outcome.code = _describe_failure(exc, name), exc.code.value
+            outcome.deadline = exc.code is FlowErrorCode.DEADLINE_EXCEEDED
+        except TraceCancelled as exc:
+            finished = True
+            outcome.error, outcome.code = (
+                f"tool {name!r} was cancelled: {exc.reason}",
+                "trace_cancelled",
+            )
+        except FlowStateError as exc:
+            finished = True
+            outcome.error, outcome.code = f"tool {name!r} could not run: {exc}", "flow_stopped"
+        finally:
+            self._calls.pop(trace_id, None)
+            if not finished:
+                await self._cancel_quietly(flow, trace_id)
+        outcome.latency_ms = (time.perf_counter() - started) * 1000
+        if not info.observed:
+            return outcome
+        if outcome.ok:
+            await info.sink(
+                "tool_call_result", node_name=name, trace_id=trace_id, latency_ms=outcome.latency_ms
+            )
+        else:
+            await info.sink(
+                "tool_call_error",
+                node_name=name,
+                trace_id=trace_id,
+                latency_ms=outcome.latency_ms,
+                error=outcome.error,
+                extra={"code": outcome.code},
+            )
+        return outcome
+
+    async def call_many(
+        self,
+        calls: Sequence[tuple[str, BaseModel]],
+        info: CallInfo,
+        *,
+        deadline: float | None,
+        limiter: asyncio.Semaphore,
+    ) -> list[ToolOutcome]:
+        """Run calls concurrently, at most ``limiter``'s value at once; results in order.
+
+        Calls over the cap wait for a free slot; none is dropped.
+        """
+        results: list[ToolOutcome | None] = [None] * len(calls)
+
+        async def one(index: int, name: str, args: BaseModel) -> None:
+            async with limiter:
+                results[index] = await self.call(name, args, info, deadline=deadline)
+
+        async with asyncio.TaskGroup() as group:
+            for index, (name, args) in enumerate(calls):
+                group.create_task(one(index, name, args))
+        return [r for r in results if r is not None]
+
+    async def _round_trip(
+        self, flow: PenguiFlow, message: Message, name: str, info: CallInfo
+    ) -> _Done:
+        """Emit the call and fetch its trace until the result (relaying streamed chunks)."""
+        trace_id = message.trace_id
+        await flow.emit(message, to=self._nodes[name])
+        item = await flow.fetch(trace_id=trace_id)
+        while not isinstance(item, _Done):
+            await self._relay(item, name, trace_id, info)
+            item = await flow.fetch(trace_id=trace_id)
+        return item
+
+    async def _relay(self, item: Any, name: str, trace_id: str, info: CallInfo) -> None:
+        """Pass a chunk a tool streamed through the runtime on as a planner event."""
+        chunk = item.payload if isinstance(item, Message) else item
+        if isinstance(chunk, StreamChunk):
+            await info.sink(
+                "stream_chunk",
+                node_name=name,
+                trace_id=trace_id,
+                text=chunk.text,
+                done=chunk.done,
+                extra={"source": "tool", "seq": chunk.seq},
+            )
+
+    @staticmethod
+    async def _cancel_quietly(flow: PenguiFlow, trace_id: str) -> None:
+        try:
+            await flow.cancel(trace_id)
+        except Exception:  # the flow may be stopping; the trace dies with it
+            pass

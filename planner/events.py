@@ -1,0 +1,90 @@
+"""``PlannerEvent``: what a planner run reports while it works.
+
+Event types: ``step_start``, ``llm_request``, ``llm_response``, ``repair_attempt``,
+``tool_call_start``, ``tool_call_result``, ``tool_call_error``, ``stream_chunk`` and
+``finish``. Other packages may add their own (for example memory events).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, TypeAlias
+
+__all__ = ["EventCallback", "PlannerEvent", "PlannerEventType", "emit_event", "make_event"]
+
+logger = logging.getLogger("penguiflow.planner")
+
+PlannerEventType = str
+"""``step_start``, ``llm_request``, ``llm_response``, ``repair_attempt``,
+``tool_call_start``, ``tool_call_result``, ``tool_call_error``, ``stream_chunk``, ``finish``."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlannerEvent:
+    """One thing that happened in a planner run.
+
+    Attributes:
+        event_type: see :data:`PlannerEventType`.
+        ts: wall-clock time (``time.time()``).
+        step: the step (1-based LLM decision) the event belongs to; 0 before the first.
+        run_id: the run that produced the event.
+        node_name: the tool involved, if any.
+        trace_id: the runtime trace of a tool call, if any.
+        thought: the model's thought for the step, if any.
+        latency_ms: duration of an LLM request or tool call, when it ended.
+        error: a short description of a failure, if any.
+        text: streamed text (``stream_chunk``).
+        done: ``True`` on the last chunk of a stream.
+        extra: other JSON-friendly details (usage, repair stage, finish reason...).
+    """
+
+    event_type: PlannerEventType
+    ts: float
+    step: int
+    run_id: str
+    node_name: str | None = None
+    trace_id: str | None = None
+    thought: str | None = None
+    latency_ms: float | None = None
+    error: str | None = None
+    text: str | None = None
+    done: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the event as a JSON-friendly dict."""
+        return asdict(self)
+
+
+EventCallback: TypeAlias = Callable[[PlannerEvent], Awaitable[None] | None]
+"""``def cb(event)`` or ``async def cb(event)``."""
+
+
+async def emit_event(callback: EventCallback | None, event: PlannerEvent) -> None:
+    """Deliver ``event`` to ``callback``; a failing callback is logged, never raised.
+
+    Args:
+        callback: the user's callback (sync or async), or ``None``.
+        event: the event.
+    """
+    if callback is None:
+        return
+    try:
+        result = callback(event)
+        if inspect.isawaitable(result):
+            await result
+    except Exception:
+        logger.exception(
+            "planner event_callback failed on %s", event.event_type, extra={"run_id": event.run_id}
+        )
+
+
+def make_event(
+    event_type: PlannerEventType, *, step: int, run_id: str, **fields: Any
+) -> PlannerEvent:
+    """Build a :class:`PlannerEvent` stamped with the current time."""
+    return PlannerEvent(event_type=event_type, ts=time.time(), step=step, run_id=run_id, **fields)

@@ -1,0 +1,221 @@
+"""The state of one planner run, and its result.
+
+A run is a serialisable pydantic object (:class:`RunState`), not the locals of a loop:
+the planner advances it one step at a time, so a run can be stored (pause), restored in
+another process (resume) and inspected at any point. Everything here is JSON-friendly;
+what cannot be serialised (``tool_context``, the event callback, the monotonic
+deadline) lives beside the state for the duration of one process's work on it.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "RUN_STATE_VERSION",
+    "BudgetUsage",
+    "FinalPayload",
+    "FinishReason",
+    "LLMUsage",
+    "PlannerFinish",
+    "RepairCounters",
+    "RunState",
+    "TrajectoryStep",
+]
+
+RUN_STATE_VERSION = 1
+"""Bumped when :class:`RunState` changes incompatibly."""
+
+FinishReason = Literal["answer_complete", "no_path", "budget_exhausted"]
+StepKind = Literal["tool", "parallel", "unknown_tool", "invalid_args", "rejected"]
+
+
+class TrajectoryStep(BaseModel):
+    """One executed step: the action and what came back.
+
+    Attributes:
+        index: 1-based position in the trajectory.
+        kind: ``tool``, ``parallel``, ``unknown_tool``, ``invalid_args`` or ``rejected``
+            (a plan refused before running, e.g. a disallowed tool).
+        action: the normalised action (``{"next_node", "args", "thought"}``).
+        observation: the tool result (JSON), or the branch report of a parallel step.
+        error: what went wrong, phrased for the LLM; ``None`` on success.
+        latency_ms: how long the tools ran.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    index: int
+    kind: StepKind
+    action: dict[str, Any]
+    observation: Any = None
+    error: str | None = None
+    latency_ms: float | None = None
+
+
+class LLMUsage(BaseModel):
+    """Tokens and cost reported by the LLM client, summed over the run.
+
+    Attributes:
+        calls: LLM requests made (repairs included).
+        prompt_tokens: input tokens reported by the provider.
+        completion_tokens: output tokens reported by the provider.
+        total_tokens: their sum (as reported, or computed).
+        cost_usd: cost reported by the client (``0.0`` when unknown).
+    """
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+class RepairCounters(BaseModel):
+    """How often the model's output needed fixing.
+
+    Attributes:
+        local_repairs: replies fixed without an LLM call (step 1 of the ladder).
+        fixes: how often each local fix was applied, by name.
+        llm_repairs: LLM retries made with the validation error (step 2).
+        exhausted: ladders that ran out of retries (step 3).
+        unknown_tool: actions naming a tool that does not exist.
+        invalid_args: tool calls whose arguments failed validation.
+        arg_failure_streak: consecutive argument failures of ``arg_failure_tool``.
+        arg_failure_tool: the tool of the current streak.
+        format_fallbacks: ``response_format`` modes a provider rejected.
+    """
+
+    local_repairs: int = 0
+    fixes: dict[str, int] = Field(default_factory=dict)
+    llm_repairs: int = 0
+    exhausted: int = 0
+    unknown_tool: int = 0
+    invalid_args: int = 0
+    arg_failure_streak: int = 0
+    arg_failure_tool: str | None = None
+    format_fallbacks: int = 0
+
+
+class BudgetUsage(BaseModel):
+    """How much of each budget the run used.
+
+    Attributes:
+        iterations: LLM decisions made (``max_iters``).
+        hops: tool invocations, parallel branches and joins included (``hop_budget``).
+        tokens_last_request: tokens of the latest request, counted with tiktoken when a
+            ``token_budget`` is set (0 otherwise; provider-reported tokens are in ``usage``).
+        tokens_sent: tokens of all requests, summed (same condition).
+        elapsed_s: seconds of work on the run (``deadline_s``), across processes.
+        compactions: times older steps were folded into the summary.
+    """
+
+    iterations: int = 0
+    hops: int = 0
+    tokens_last_request: int = 0
+    tokens_sent: int = 0
+    elapsed_s: float = 0.0
+    compactions: int = 0
+
+
+def _new_run_id() -> str:
+    return uuid.uuid4().hex
+
+
+class RunState(BaseModel):
+    """Everything needed to continue a run, as JSON.
+
+    Attributes:
+        version: :data:`RUN_STATE_VERSION` of the writer.
+        run_id: unique id of the run.
+        tenant_id: the tenant the run (and its tool calls) belong to.
+        query: the user's request.
+        llm_context: JSON context shown to the LLM with the query.
+        steps: the trajectory.
+        summary: digest of the steps folded away to fit ``token_budget``.
+        compacted: how many leading steps ``summary`` replaces.
+        usage: LLM usage so far.
+        repairs: repair counters.
+        budgets: budget usage.
+        errors: notable errors, in order (repairs exhausted, tool failures...).
+        created_at: wall-clock creation time.
+        extensions: room for plug-ins (pause records, memory) to keep their own JSON.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = RUN_STATE_VERSION
+    run_id: str = Field(default_factory=_new_run_id)
+    tenant_id: str = "default"
+    query: str
+    llm_context: Any = None
+    steps: list[TrajectoryStep] = Field(default_factory=list)
+    summary: str | None = None
+    compacted: int = 0
+    usage: LLMUsage = Field(default_factory=LLMUsage)
+    repairs: RepairCounters = Field(default_factory=RepairCounters)
+    budgets: BudgetUsage = Field(default_factory=BudgetUsage)
+    errors: list[str] = Field(default_factory=list)
+    created_at: float = Field(default_factory=time.time)
+    extensions: dict[str, Any] = Field(default_factory=dict)
+
+    def add_step(self, **fields: Any) -> TrajectoryStep:
+        """Append a :class:`TrajectoryStep` (its ``index`` is assigned) and return it."""
+        step = TrajectoryStep(index=len(self.steps) + 1, **fields)
+        self.steps.append(step)
+        return step
+
+    def metadata(self) -> dict[str, Any]:
+        """Return the ``PlannerFinish.metadata`` view of the run."""
+        return {
+            "run_id": self.run_id,
+            "steps": [s.model_dump(mode="json") for s in self.steps],
+            "step_count": len(self.steps),
+            "usage": self.usage.model_dump(),
+            "repairs": self.repairs.model_dump(),
+            "budgets": self.budgets.model_dump(),
+            "errors": list(self.errors),
+        }
+
+
+class FinalPayload(BaseModel):
+    """The answer of a run.
+
+    Attributes:
+        raw_answer: the answer text (for ``budget_exhausted`` and ``no_path``: what the
+            run learned so far, labelled as partial).
+        structured: the validated ``final_response_model`` instance, when one is set.
+        sources: references given by the model.
+        confidence: the model's self-reported confidence (0..1).
+        partial: ``True`` when the run did not complete its answer.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    raw_answer: str
+    structured: Any = None
+    sources: list[Any] | None = None
+    confidence: float | None = None
+    partial: bool = False
+
+
+class PlannerFinish(BaseModel):
+    """How a run ended.
+
+    Attributes:
+        reason: ``answer_complete``, ``no_path`` (no valid action could be obtained,
+            or the model kept calling a tool with bad arguments) or
+            ``budget_exhausted`` (``max_iters``, ``hop_budget``, ``deadline_s`` or
+            ``token_budget`` ran out).
+        payload: the answer, or the best partial information.
+        metadata: ``run_id``, ``steps``, ``step_count``, ``usage`` (tokens, cost),
+            ``repairs``, ``budgets``, ``errors``, and ``error``/``budget`` on failure.
+    """
+
+    reason: FinishReason
+    payload: FinalPayload | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)

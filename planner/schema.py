@@ -1,0 +1,348 @@
+"""The ``response_format`` sent to the LLM, built once per catalog.
+
+Four modes, tried in this order; when a provider rejects one, the planner steps down
+and remembers the mode per model (:class:`FormatMemory`):
+
+1. ``"strict"``: one ``anyOf`` branch per tool (``next_node`` a constant, ``args``
+   that tool's args schema with ``additionalProperties: false`` and string length
+   bounds), plus the ``final_response`` and ``parallel`` branches. Every property is
+   required; optional arguments become nullable and a ``null`` sent for them is dropped
+   again before validation (:func:`strip_optional_nulls`). Constrained decoders then
+   cannot produce an unknown tool or malformed arguments.
+2. ``"generic"``: ``{"thought", "next_node", "args"}`` with ``args`` a free object.
+3. ``"json_object"``: any JSON object.
+4. ``"prompt"``: no ``response_format``; the system prompt alone describes the shape.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from ..catalog import NodeSpec
+from .actions import FINAL_RESPONSE, INJECT_SOURCES, PARALLEL, FinalAnswerArgs
+
+__all__ = [
+    "FORMAT_MODES",
+    "ActionSchemas",
+    "FormatMemory",
+    "FormatMode",
+    "build_action_schemas",
+    "strip_optional_nulls",
+]
+
+FormatMode = Literal["strict", "generic", "json_object", "prompt"]
+FORMAT_MODES: tuple[FormatMode, ...] = ("strict", "generic", "json_object", "prompt")
+_SCHEMA_NAME = "planner_action"
+_THOUGHT_MAX = 2000
+_ANSWER_MAX = 16000
+_DROP_KEYS = ("title", "default", "examples")
+
+
+@dataclass(frozen=True, slots=True)
+class ActionSchemas:
+    """The strict and generic action schemas of one catalog, and their ``response_format``s.
+
+    Everything is built once; treat the dicts as read-only.
+
+    Attributes:
+        strict: the catalog-specific schema (a JSON Schema with ``anyOf`` at the root).
+        generic: the catalog-independent schema.
+    """
+
+    strict: dict[str, Any]
+    generic: dict[str, Any]
+    _formats: dict[str, dict[str, Any]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        formats = {
+            "strict": {
+                "type": "json_schema",
+                "json_schema": {"name": _SCHEMA_NAME, "schema": self.strict, "strict": True},
+            },
+            "generic": {
+                "type": "json_schema",
+                "json_schema": {"name": _SCHEMA_NAME, "schema": self.generic, "strict": False},
+            },
+            "json_object": {"type": "json_object"},
+        }
+        object.__setattr__(self, "_formats", formats)
+
+    def response_format(self, mode: FormatMode) -> dict[str, Any] | None:
+        """Return the ``response_format`` to send in ``mode`` (``None`` for ``"prompt"``)."""
+        return self._formats.get(mode)
+
+
+class FormatMemory:
+    """Remembers, per model, the best ``response_format`` mode the provider accepted.
+
+    Bounded: at most ``max_models`` models are remembered (least recently used dropped).
+    """
+
+    def __init__(self, *, first: FormatMode = "strict", max_models: int = 64) -> None:
+        self._first = first
+        self._modes: OrderedDict[str, FormatMode] = OrderedDict()
+        self._max = max_models
+
+    def mode_for(self, model: str) -> FormatMode:
+        """Return the mode to use for ``model``."""
+        mode = self._modes.get(model)
+        if mode is None:
+            return self._first
+        self._modes.move_to_end(model)
+        return mode
+
+    def step_down(self, model: str, rejected: FormatMode) -> FormatMode | None:
+        """Record that ``model`` rejected ``rejected``; return the next mode, or ``None``."""
+        index = FORMAT_MODES.index(rejected)
+        if index + 1 >= len(FORMAT_MODES):
+            return None
+        current = self.mode_for(model)
+        nxt = FORMAT_MODES[max(index + 1, FORMAT_MODES.index(current))]
+        self._modes[model] = nxt
+        self._modes.move_to_end(model)
+        while len(self._modes) > self._max:
+            self._modes.popitem(last=False)
+        return nxt
+
+
+def _rewrite_refs(node: Any, rename: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str) and value.startswith("#/$defs/"):
+                out[key] = "#/$defs/" + rename.get(value[8:], value[8:])
+            else:
+                out[key] = _rewrite_refs(value, rename)
+        return out
+    if isinstance(node, list):
+        return [_rewrite_refs(v, rename) for v in node]
+    return node
+
+
+def _tighten(node: Any, *, max_string: int) -> Any:
+    """Make every object closed and fully required, and bound every string."""
+    if isinstance(node, list):
+        return [_tighten(v, max_string=max_string) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _DROP_KEYS:
+            continue
+        if key == "properties" and isinstance(value, dict):
+            out[key] = {n: _tighten(p, max_string=max_string) for n, p in value.items()}
+        else:
+            out[key] = _tighten(value, max_string=max_string)
+    if out.get("type") == "string" and "enum" not in out and "const" not in out:
+        out.setdefault("maxLength", max_string)
+    props = out.get("properties")
+    if isinstance(props, dict):
+        required = set(out.get("required", ()))
+        for name, prop in list(props.items()):
+            if name not in required:
+                props[name] = {"anyOf": [prop, {"type": "null"}]}
+        out["required"] = list(props)
+        out["additionalProperties"] = False
+    return out
+
+
+class _DefsCollector:
+    """Collects ``$defs`` of many model schemas into one root, renaming on clashes."""
+
+    def __init__(self, *, max_string: int) -> None:
+        self.defs: dict[str, Any] = {}
+        self._max_string = max_string
+
+    def add(self, prefix: str, schema: dict[str, Any]) -> dict[str, Any]:
+        schema = copy.deepcopy(schema)
+        local = schema.pop("$defs", {})
+        rename = {name: f"{prefix}__{name}" for name in local}
+        for name, sub in local.items():
+            self.defs[rename[name]] = _tighten(
+                _rewrite_refs(sub, rename), max_string=self._max_string
+            )
+        return dict(_tighten(_rewrite_refs(schema, rename), max_string=self._max_string))
+
+
+def _branch(name: str, args: dict[str, Any], desc: str | None = None) -> dict[str, Any]:
+    branch: dict[str, Any] = {
+        "type": "object",
+        "properties": {
+            "thought": {"type": "string", "maxLength": _THOUGHT_MAX},
+            "next_node": {"type": "string", "const": name, "enum": [name]},
+            "args": args,
+        },
+        "required": ["thought", "next_node", "args"],
+        "additionalProperties": False,
+    }
+    if desc:
+        branch["description"] = desc
+    return branch
+
+
+def _final_args(model: type[BaseModel] | None, defs: _DefsCollector) -> dict[str, Any]:
+    if model is not None:
+        return defs.add("final_response", model.model_json_schema())
+    schema = FinalAnswerArgs.model_json_schema()
+    schema["properties"]["answer"]["maxLength"] = _ANSWER_MAX
+    return defs.add("final_response", schema)
+
+
+def _parallel_args(
+    tool_args: dict[str, dict[str, Any]], join_args: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    steps = [
+        {
+            "type": "object",
+            "properties": {"node": {"type": "string", "const": n, "enum": [n]}, "args": a},
+            "required": ["node", "args"],
+            "additionalProperties": False,
+        }
+        for n, a in tool_args.items()
+    ]
+    joins: list[dict[str, Any]] = [{"type": "null"}]
+    for name, args in join_args.items():
+        fields = list(args.get("properties", {}))
+        inject = {
+            "type": "object",
+            "properties": {
+                f: {"anyOf": [{"type": "string", "enum": sorted(INJECT_SOURCES)}, {"type": "null"}]}
+                for f in fields
+            },
+            "required": fields,
+            "additionalProperties": False,
+        }
+        joins.append(
+            {
+                "type": "object",
+                "properties": {
+                    "node": {"type": "string", "const": name, "enum": [name]},
+                    "args": args,
+                    "inject": inject,
+                },
+                "required": ["node", "args", "inject"],
+                "additionalProperties": False,
+            }
+        )
+    return {
+        "type": "object",
+        "properties": {
+            "steps": {"type": "array", "minItems": 1, "items": {"anyOf": steps}},
+            "join": {"anyOf": joins},
+        },
+        "required": ["steps", "join"],
+        "additionalProperties": False,
+    }
+
+
+def _all_nullable(args: dict[str, Any]) -> dict[str, Any]:
+    """Join args: every field may be null, since injected fields are filled by the planner."""
+    out = dict(args)
+    props = out.get("properties")
+    if isinstance(props, dict):
+        out["properties"] = {
+            k: v
+            if "anyOf" in v and {"type": "null"} in v["anyOf"]
+            else {"anyOf": [v, {"type": "null"}]}
+            for k, v in props.items()
+        }
+    return out
+
+
+def build_action_schemas(
+    specs: Sequence[NodeSpec],
+    *,
+    final_response_model: type[BaseModel] | None = None,
+    max_string_length: int = 4096,
+) -> ActionSchemas:
+    """Build the strict and generic action schemas for a catalog (call once per catalog).
+
+    Args:
+        specs: the catalog.
+        final_response_model: the model the final answer's ``args`` must match, if any.
+        max_string_length: ``maxLength`` given to tool string arguments without one.
+
+    Returns:
+        The :class:`ActionSchemas`.
+    """
+    defs = _DefsCollector(max_string=max_string_length)
+    tool_args = {spec.name: defs.add(spec.name, spec.args_schema) for spec in specs}
+    branches = [_branch(s.name, tool_args[s.name], s.desc) for s in specs]
+    branches.append(_branch(FINAL_RESPONSE, _final_args(final_response_model, defs)))
+    if specs:
+        join_args = {name: _all_nullable(args) for name, args in tool_args.items()}
+        branches.append(_branch(PARALLEL, _parallel_args(tool_args, join_args)))
+    strict: dict[str, Any] = {"anyOf": branches}
+    if defs.defs:
+        strict["$defs"] = defs.defs
+    names = [s.name for s in specs] + [FINAL_RESPONSE] + ([PARALLEL] if specs else [])
+    generic: dict[str, Any] = {
+        "type": "object",
+        "properties": {
+            "thought": {"type": "string"},
+            "next_node": {"type": "string", "enum": names},
+            "args": {"type": "object"},
+        },
+        "required": ["next_node", "args"],
+    }
+    return ActionSchemas(strict=strict, generic=generic)
+
+
+def _resolve(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    """Follow ``$ref``s, and unwrap ``anyOf: [X, null]`` to ``X``."""
+    for _ in range(32):
+        ref = schema.get("$ref")
+        if isinstance(ref, str):
+            schema = defs.get(ref.rsplit("/", 1)[-1], {})
+            continue
+        options = schema.get("anyOf")
+        if isinstance(options, list):
+            real = [o for o in options if isinstance(o, dict) and o.get("type") != "null"]
+            if len(real) == 1:
+                schema = real[0]
+                continue
+        break
+    return schema
+
+
+def strip_optional_nulls(
+    value: Any, schema: dict[str, Any], defs: dict[str, Any] | None = None
+) -> Any:
+    """Drop ``null`` values of properties that are optional in the original ``schema``.
+
+    The strict schema makes optional arguments required-but-nullable (a requirement of
+    strict structured output); dropping the ``null`` restores the tool's default.
+
+    Args:
+        value: the decoded arguments.
+        schema: the tool's original (pydantic) args schema.
+        defs: ``$defs`` of that schema (taken from ``schema`` when omitted).
+    """
+    defs = schema.get("$defs", {}) if defs is None else defs
+    schema = _resolve(schema, defs)
+    if isinstance(value, list):
+        items = schema.get("items")
+        return (
+            [strip_optional_nulls(v, items, defs) for v in value]
+            if isinstance(items, dict)
+            else value
+        )
+    if not isinstance(value, dict):
+        return value
+    props = schema.get("properties")
+    if not isinstance(props, dict):
+        return value
+    required = set(schema.get("required", ()))
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        if item is None and key in props and key not in required:
+            continue
+        sub = props.get(key)
+        out[key] = strip_optional_nulls(item, sub, defs) if isinstance(sub, dict) else item
+    return out

@@ -1,0 +1,33 @@
+"""Fixtures of the planner tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from planner_helpers import PlannerFactory, basic_tools
+
+from penguiflow.planner.react import ReactPlanner
+from penguiflow.planner.testing import ScriptedLLM
+
+
+@pytest.fixture
+async def make_planner() -> AsyncIterator[PlannerFactory]:
+    planners: list[ReactPlanner] = []
+
+    def factory(replies: list[Any], **kwargs: Any) -> tuple[ReactPlanner, ScriptedLLM]:
+        llm = kwargs.pop("llm_client", None) or ScriptedLLM(replies)
+        if "catalog" not in kwargs and "nodes" not in kwargs:
+            nodes, registry = basic_tools(
+                hang_policy=kwargs.pop("hang_policy", None),
+                broken_policy=kwargs.pop("broken_policy", None),
+            )
+            kwargs["nodes"], kwargs["registry"] = nodes, registry
+        planner = ReactPlanner(llm_client=llm, **kwargs)
+        planners.append(planner)
+        return planner, llm
+
+    yield factory
+    for planner in planners:
+        await planner.aclose()

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import json
+
+from planner_helpers import basic_tools
+from pydantic import BaseModel
+
+from penguiflow import build_catalog
+from penguiflow.planner.prompts import (
+    PlanningHints,
+    build_system_prompt,
+    digest_step,
+    query_message,
+    step_messages,
+)
+from penguiflow.planner.run_state import RunState
+
+
+def test_system_prompt_lists_every_tool_with_schemas() -> None:
+    specs = build_catalog(*basic_tools())
+    prompt = build_system_prompt(specs, max_parallel=3)
+    lines = [json.loads(line) for line in prompt.splitlines() if line.startswith('{"name"')]
+    assert [line["name"] for line in lines] == ["search", "summarise", "broken", "hang"]
+    assert lines[0]["args_schema"]["properties"]["text"]["minLength"] == 1
+    assert lines[0]["tags"] == ["kb"]
+    assert "At most 3 steps run at once" in prompt
+
+
+def test_system_prompt_without_tools_and_with_final_model() -> None:
+    class Report(BaseModel):
+        answer: str
+        score: int
+
+    prompt = build_system_prompt([], max_parallel=1, final_response_model=Report)
+    assert "(no tools" in prompt and '"score"' in prompt
+
+
+def test_hints_render() -> None:
+    hints = PlanningHints(
+        constraints="be brief",
+        parallel_groups=[["a", "b"]],
+        prefer_nodes=["a"],
+        sequential_only=["c"],
+    )
+    text = hints.render()
+    assert "Constraints: be brief" in text and "together in one parallel step: a, b" in text
+    assert PlanningHints().render() == ""
+
+
+def test_query_message_shows_context_only_when_given() -> None:
+    assert "Context" not in query_message("q", None)["content"]
+    assert '"lang":"fr"' in query_message("q", {"lang": "fr"})["content"]
+
+
+def test_step_messages_and_digest() -> None:
+    state = RunState(query="q")
+    ok = state.add_step(
+        kind="tool",
+        action={"next_node": "search", "args": {"text": "a"}},
+        observation={"value": "v"},
+    )
+    bad = state.add_step(
+        kind="invalid_args",
+        action={"next_node": "search", "args": {}},
+        error="args.text: Field required",
+    )
+    assert step_messages(ok)[1]["content"] == 'Observation (step 1, search):\n{"value":"v"}'
+    assert step_messages(bad)[1]["content"].startswith("Error (step 2, search): args.text")
+    assert digest_step(ok) == '- step 1: search({"text":"a"}) -> {"value":"v"}'
+    long = state.add_step(
+        kind="tool",
+        action={"next_node": "search", "args": {"text": "x" * 500}},
+        observation="y" * 500,
+    )
+    assert len(digest_step(long)) < 400
+
+
+def test_run_state_round_trip_and_metadata() -> None:
+    state = RunState(query="q", llm_context={"a": 1}, tenant_id="t")
+    state.add_step(kind="tool", action={"next_node": "s", "args": {}}, observation=[1])
+    state.repairs.fixes["code_fence"] = 1
+    state.extensions["pause"] = {"token_hash": "abc"}
+    restored = RunState.model_validate_json(state.model_dump_json())
+    assert restored == state
+    meta = restored.metadata()
+    assert meta["step_count"] == 1 and meta["run_id"] == state.run_id
+    assert json.dumps(meta)  # JSON-friendly
