@@ -1,0 +1,1 @@
+"""Alembic revision files of the session store, applied in order by ``store.setup()``."""

@@ -1,0 +1,41 @@
+"""Allow/deny matching of tool names: deny by default, deny wins, whole-name globs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from fnmatch import fnmatchcase
+
+__all__ = ["ToolFilter", "matches"]
+
+
+def matches(patterns: Iterable[str], tool: str, qualified: str) -> bool:
+    """Return whether a pattern matches the whole ``tool`` name or ``qualified`` name.
+
+    Patterns are case-sensitive shell globs (``*``, ``?``, ``[abc]``); a pattern without
+    wildcards must equal the name.
+    """
+    return any(fnmatchcase(tool, p) or fnmatchcase(qualified, p) for p in patterns)
+
+
+class ToolFilter:
+    """Decides which tools of one server may be listed and called.
+
+    Args:
+        server: the server id (the config's ``name``).
+        allow: names or globs that may be used; empty allows nothing.
+        deny: names or globs that may never be used.
+    """
+
+    __slots__ = ("_allow", "_deny", "_server")
+
+    def __init__(self, server: str, allow: Iterable[str], deny: Iterable[str]) -> None:
+        self._server = server
+        self._allow = tuple(allow)
+        self._deny = tuple(deny)
+
+    def allowed(self, tool: str) -> bool:
+        """Return whether ``tool`` (the server's name for it) may be used."""
+        qualified = f"{self._server}.{tool}"
+        if matches(self._deny, tool, qualified):
+            return False
+        return matches(self._allow, tool, qualified)
