@@ -18,7 +18,10 @@ def main() -> int:
         if not (Path(__file__).parent / f"{name}.py").exists():
             continue
         module = importlib.import_module(name)
-        results.append(asyncio.run(module.main()))
+        outcome = module.main()
+        if asyncio.iscoroutine(outcome):
+            outcome = asyncio.run(outcome)
+        results.append(outcome is True or outcome == 0)
         print()
     print("all targets met" if all(results) else "some targets missed (see OVER TARGET)")
     return 0

@@ -41,7 +41,9 @@ class Rookery:
         on_take: Callable[[LaneKey], None],
     ) -> None:
         self._on_take = on_take
-        self._results: OrderedDict[LaneKey, deque[Any]] = OrderedDict()
+        # Plain dicts and lists: insertion order is enough, and a deque per trace is ~10x
+        # the memory of a short list.
+        self._results: dict[LaneKey, list[Any]] = {}
         # Lists, not deques: one waiter per trace is the common case and a deque is ~10x larger.
         self._scoped: dict[LaneKey, list[asyncio.Future[Any]]] = {}
         self._unscoped: deque[asyncio.Future[Any]] = deque()
@@ -92,7 +94,7 @@ class Rookery:
             return
         results = self._results.get(key)
         if results is None:
-            self._results[key] = deque((item,))
+            self._results[key] = [item]
         else:
             results.append(item)
 
@@ -158,23 +160,27 @@ class Rookery:
 
     def get_nowait(self, key: LaneKey, *, scoped: bool) -> tuple[bool, Any]:
         """Return ``(True, item)`` if a result is ready, else ``(False, None)``."""
+        results_by_key = self._results
         if scoped:
-            results = self._results.get(key)
+            results = results_by_key.get(key)
             if results:
                 return True, self._take(key, results)
             if key is not None and key in self._markers:
                 return True, Raise(self._markers.pop(key))
             return False, None
-        for any_key, results in self._results.items():
-            if results:
-                item = self._take(any_key, results)
-                if any_key in self._results:
-                    self._results.move_to_end(any_key)
-                return True, item
-        return False, None
+        if not results_by_key:
+            return False, None
+        first = next(iter(results_by_key))
+        results = results_by_key[first]
+        item = self._take(first, results)
+        if results:
+            # Round-robin between traces: the trace just served goes to the back.
+            del results_by_key[first]
+            results_by_key[first] = results
+        return True, item
 
-    def _take(self, key: LaneKey, results: deque[Any]) -> Any:
-        item = results.popleft()
+    def _take(self, key: LaneKey, results: list[Any]) -> Any:
+        item = results.pop(0)
         if not results:
             del self._results[key]
         room = self._room.get(key)
@@ -211,9 +217,9 @@ class Rookery:
             got_key, got = fut.result()
             results = self._results.get(got_key)
             if results is None:
-                self._results[got_key] = deque((got,))
+                self._results[got_key] = [got]
             else:
-                results.appendleft(got)
+                results.insert(0, got)
         fut.cancel()
 
     def close(self, reason: str) -> None:

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 __all__ = ["NodeRunner"]
 
+_CONTROL_PAYLOADS = (WM, FinalAnswer)
+
 _KEEP_IDLE = 2
 """Idle workers a node keeps waiting; more than that exit when they run out of work."""
 
@@ -141,7 +143,8 @@ class NodeRunner:
                     task.uncancel()
                 finally:
                     floe.task_done(key)
-                    flow._finish(key, task)
+                    if trace is not None:
+                        flow._finish(trace, task)
                 if task.cancelling() and not flow._stopping:
                     # A cancel aimed at the trace just finished was not delivered yet:
                     # absorb it here so it cannot hit the next message.
@@ -156,12 +159,14 @@ class NodeRunner:
     def _route_nowait(self, key: str | None, result: Any) -> bool:
         """Route ``result`` without waiting if every target has room; else ``False``."""
         payload = result.payload if type(result) is Message else result
-        if isinstance(payload, WM | FinalAnswer):
+        if isinstance(payload, _CONTROL_PAYLOADS):
             return False
         flow = self.flow
         successors = self.successors
         if not successors or self.egress:
             return flow._deliver_nowait_if_room(key, result)
+        if len(successors) == 1:
+            return flow._enqueue_if_room(successors[0], key, result)
         if flow._bus is not None:
             return False
         for runner in successors:

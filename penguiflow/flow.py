@@ -581,15 +581,17 @@ class PenguiFlow:
                 trace.running.append(task)
         return trace
 
-    def _finish(self, key: str | None, task: asyncio.Task[None]) -> None:
-        if key is None:
-            return
-        trace = self._traces.get(key)
-        if trace is not None and trace.running is not None:
-            trace.running.remove(task)
-            if not trace.running and trace.drained is not None and not trace.drained.done():
+    def _finish(self, trace: _Trace, task: asyncio.Task[None]) -> None:
+        running = trace.running
+        if running is not None:
+            running.remove(task)
+            if not running and trace.drained is not None and not trace.drained.done():
                 trace.drained.set_result(None)
-        self._release(key)
+        trace.pending -= 1
+        if self._capacity_waiters:
+            self._wake_capacity(trace.trace_id)
+        if trace.pending <= 0 and not running:
+            self._end_trace(trace)
 
     def _release(self, key: str | None) -> None:
         if key is None:
@@ -598,19 +600,25 @@ class PenguiFlow:
         if trace is None:
             return
         trace.pending -= 1
-        self._wake_capacity(key)
+        if self._capacity_waiters:
+            self._wake_capacity(key)
         if trace.pending <= 0 and not trace.running:
+            self._end_trace(trace)
+
+    def _end_trace(self, trace: _Trace) -> None:
+        key = trace.trace_id
+        if self._traces.get(key) is trace:
             del self._traces[key]
-            if trace.delivered == 0 and trace.terminated is None and not self._stopping:
-                self._rookery.mark(
-                    key,
-                    FlowError(
-                        FlowErrorCode.NO_RESULT,
-                        "the trace finished without sending anything to Rookery (an egress "
-                        "node returned None); return or emit a result from the last node",
-                        trace_id=key,
-                    ),
-                )
+        if trace.delivered == 0 and trace.terminated is None and not self._stopping:
+            self._rookery.mark(
+                key,
+                FlowError(
+                    FlowErrorCode.NO_RESULT,
+                    "the trace finished without sending anything to Rookery (an egress "
+                    "node returned None); return or emit a result from the last node",
+                    trace_id=key,
+                ),
+            )
 
     def _next_stream_seq(self, trace_id: str, stream_id: str, done: bool) -> int:
         trace = self._traces.get(trace_id)
