@@ -12,7 +12,7 @@ import gc
 import tracemalloc
 from typing import Any
 
-from _util import best_of, report
+from _util import compare, report
 
 from penguiflow import Headers, Message, Node, NodePolicy, create, join_k
 
@@ -178,20 +178,28 @@ async def main() -> bool:
     print("== runtime: PenguiFlow vs plain asyncio (same work, same run) ==")
     for length in (1, 5, 20):
         msgs = envelopes(MESSAGES)
-        base = await best_of(3, lambda n=length, m=msgs: asyncio_chain(n, m))
-        ours = await best_of(3, lambda n=length, m=msgs: penguiflow_chain(n, m))
+        ours, base = await compare(
+            5,
+            lambda n=length, m=msgs: asyncio_chain(n, m),
+            lambda n=length, m=msgs: penguiflow_chain(n, m),
+        )
         ok &= report(f"hop, chain of {length:>2}, Message envelopes + trace ids", ours, base, 3.0)
         plain = list(range(MESSAGES))
-        base = await best_of(3, lambda n=length, m=plain: asyncio_chain(n, m))
-        ours = await best_of(3, lambda n=length, m=plain: penguiflow_chain(n, m))
+        ours, base = await compare(
+            5,
+            lambda n=length, m=plain: asyncio_chain(n, m),
+            lambda n=length, m=plain: penguiflow_chain(n, m),
+        )
         ok &= report(f"hop, chain of {length:>2}, payload-only", ours, base, 2.0)
     msgs = envelopes(1_000)
-    base = await best_of(3, lambda: asyncio_fanout(msgs))
-    ours = await best_of(3, lambda: penguiflow_fanout(msgs))
+    ours, base = await compare(5, lambda: asyncio_fanout(msgs), lambda: penguiflow_fanout(msgs))
     ok &= report("fan-out to 8 + join_k", ours, base, 4.0)
     traces = 10_000
-    base = await best_of(2, lambda: asyncio_many_traces(envelopes(traces)))
-    ours = await best_of(2, lambda: penguiflow_many_traces(envelopes(traces)))
+    ours, base = await compare(
+        3,
+        lambda: asyncio_many_traces(envelopes(traces)),
+        lambda: penguiflow_many_traces(envelopes(traces)),
+    )
     ok &= report("10,000 traces in flight, 3 sleeping nodes (wall)", ours, base, 2.0)
     base_mem = await peak_memory(asyncio_many_traces, lambda: envelopes(traces))
     ours_mem = await peak_memory(penguiflow_many_traces, lambda: envelopes(traces))

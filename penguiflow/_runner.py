@@ -106,36 +106,39 @@ class NodeRunner:
     async def _work(self) -> None:
         task = asyncio.current_task()
         assert task is not None
-        floe = self.floe
         flow = self.flow
-        func = self.node.func
+        runner = self  # a worker may move to a successor node (see the handoff below)
         try:
             while True:
+                floe = runner.floe
                 if floe.has_ready():
                     key, item = floe.get_nowait()
-                elif self.idle >= _KEEP_IDLE:
+                elif runner.idle >= _KEEP_IDLE:
                     return  # surplus worker: the pool shrinks back when traffic drops
                 else:
-                    self.idle += 1
+                    runner.idle += 1
                     try:
                         key, item = await floe.get()
                     finally:
-                        self.idle -= 1
+                        runner.idle -= 1
                 trace = flow._start(key, task)
+                handoff: NodeRunner | None = None
                 try:
-                    if self.plain and (type(item) is not Message or item.deadline_s is None):
+                    if runner.plain and (type(item) is not Message or item.deadline_s is None):
                         # Hot path: no deadline, timeout, retries, validation or observers.
                         try:
-                            result = await func(item, Context(self, key, item))
+                            result = await runner.node.func(item, Context(runner, key, item))
                         except FlowSignal as signal:
-                            await flow._signal(self, key, signal)
+                            await flow._signal(runner, key, signal)
                         except Exception as exc:
-                            await flow._fail(self, key, FlowErrorCode.NODE_EXCEPTION, exc, 1)
+                            await flow._fail(runner, key, FlowErrorCode.NODE_EXCEPTION, exc, 1)
                         else:
-                            if result is not None and not self._route_nowait(key, result):
-                                await self._route(key, result)
+                            if result is not None:
+                                handoff = runner._enqueue_for_handoff(key, result)
+                                if handoff is None and not runner._route_nowait(key, result):
+                                    await runner._route(key, result)
                     else:
-                        await self._process(key, item)
+                        await runner._process(key, item)
                 except asyncio.CancelledError:
                     if flow._stopping or trace is None or trace.terminated is None:
                         raise
@@ -152,9 +155,39 @@ class NodeRunner:
                         await asyncio.sleep(0)
                     except asyncio.CancelledError:
                         task.uncancel()
+                if handoff is not None:
+                    if (
+                        not floe.has_ready()
+                        and handoff.idle == 0
+                        and handoff.floe.has_ready()
+                        and len(handoff.workers) < handoff.policy.max_concurrency
+                    ):
+                        # Nothing left here: follow the message instead of starting a task.
+                        runner.workers.discard(task)
+                        handoff.workers.add(task)
+                        runner = handoff
+                    else:
+                        handoff.ensure_worker()
         finally:
             # Synchronous removal keeps the pool size exact for the surplus check above.
-            self.workers.discard(task)
+            runner.workers.discard(task)
+
+    def _enqueue_for_handoff(self, key: str | None, result: Any) -> NodeRunner | None:
+        """Queue ``result`` for the only successor without starting a worker there.
+
+        Returns the successor, whose worker the caller must provide (by moving there or
+        calling ``ensure_worker``), or ``None`` when the general routing applies.
+        """
+        successors = self.successors
+        if len(successors) != 1 or self.egress or self.flow._bus is not None:
+            return None
+        payload = result.payload if type(result) is Message else result
+        if isinstance(payload, _CONTROL_PAYLOADS):
+            return None
+        target = successors[0]
+        if not self.flow._enqueue_if_room(target, key, result, spawn=False):
+            return None
+        return target
 
     def _route_nowait(self, key: str | None, result: Any) -> bool:
         """Route ``result`` without waiting if every target has room; else ``False``."""

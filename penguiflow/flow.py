@@ -58,7 +58,15 @@ class _Trace:
     trace_id: str
     pending: int = 0
     delivered: int = 0
-    running: list[asyncio.Task[None]] | None = None  # worker tasks running this trace
+    # Worker tasks running this trace: one task (the common case) or a list of them.
+    running: asyncio.Task[None] | list[asyncio.Task[None]] | None = None
+
+    def tasks(self) -> list[asyncio.Task[None]]:
+        running = self.running
+        if running is None:
+            return []
+        return list(running) if isinstance(running, list) else [running]
+
     terminated: BaseException | None = None
     drained: asyncio.Future[None] | None = None
     stream_seq: dict[str, int] | None = None
@@ -360,7 +368,7 @@ class PenguiFlow:
         else:
             await self._terminate(trace_id, exc, cancelled=True)
             current = asyncio.current_task()
-            if any(task is not current for task in trace.running or ()):
+            if any(task is not current for task in trace.tasks()):
                 trace.drained = asyncio.get_running_loop().create_future()
                 await asyncio.wait({trace.drained}, timeout=self._cancel_grace_s)
         await self._event("trace_cancel_finish", None, trace_id)
@@ -458,7 +466,9 @@ class PenguiFlow:
             return None
         return trace
 
-    def _enqueue_if_room(self, runner: NodeRunner, key: str | None, value: Any) -> bool:
+    def _enqueue_if_room(
+        self, runner: NodeRunner, key: str | None, value: Any, *, spawn: bool = True
+    ) -> bool:
         """Enqueue without waiting when the queue has room; ``False`` means await _enqueue."""
         floe = runner.floe
         if self._bus is not None or floe.full():
@@ -471,7 +481,8 @@ class PenguiFlow:
                 return True
             trace.pending += 1
         floe.put_nowait(key, value)
-        runner.ensure_worker()
+        if spawn:
+            runner.ensure_worker()
         return True
 
     def _deliver_nowait_if_room(self, key: str | None, value: Any) -> bool:
@@ -575,18 +586,25 @@ class PenguiFlow:
             return None
         trace = self._traces.get(key)
         if trace is not None:
-            if trace.running is None:
-                trace.running = [task]
+            running = trace.running
+            if running is None:
+                trace.running = task
+            elif isinstance(running, list):
+                running.append(task)
             else:
-                trace.running.append(task)
+                trace.running = [running, task]
         return trace
 
     def _finish(self, trace: _Trace, task: asyncio.Task[None]) -> None:
         running = trace.running
-        if running is not None:
+        if running is task:
+            running = trace.running = None
+        elif isinstance(running, list):
             running.remove(task)
-            if not running and trace.drained is not None and not trace.drained.done():
-                trace.drained.set_result(None)
+            if not running:
+                running = trace.running = None
+        if running is None and trace.drained is not None and not trace.drained.done():
+            trace.drained.set_result(None)
         trace.pending -= 1
         if self._capacity_waiters:
             self._wake_capacity(trace.trace_id)
@@ -647,7 +665,7 @@ class PenguiFlow:
         for runner in self._runners.values():
             trace.pending -= runner.floe.drop(key)
         current = asyncio.current_task()
-        for task in list(trace.running or ()):
+        for task in trace.tasks():
             if task is not current:
                 task.cancel(f"trace {key} ended: {type(exc).__name__}")
         if cancelled:
@@ -750,7 +768,7 @@ class PenguiFlow:
             latency_ms=latency_ms,
             queue_depth=runner.floe.qsize() if runner else 0,
             trace_pending=trace.pending if trace else 0,
-            trace_inflight=len(trace.running) if trace and trace.running else 0,
+            trace_inflight=len(trace.tasks()) if trace else 0,
             error=error,
             extra=extra or {},
         )
