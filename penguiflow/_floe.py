@@ -151,6 +151,10 @@ class Floe:
                     del self._lane_waiters[key]
         return self._take(key)
 
+    def hold(self, key: LaneKey) -> None:
+        """Mark lane ``key`` busy without taking an item (a caller runs it directly)."""
+        self._busy.add(key)
+
     def task_done(self, key: LaneKey) -> None:
         """Release lane ``key`` after its item was processed."""
         self._busy.discard(key)

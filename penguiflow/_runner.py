@@ -38,6 +38,7 @@ class NodeRunner:
         "floe",
         "flow",
         "idle",
+        "inline",
         "name",
         "node",
         "plain",
@@ -63,6 +64,7 @@ class NodeRunner:
         self.self_loop = False
         self.workers: set[asyncio.Task[None]] = set()
         self.idle = 0
+        self.inline = 0
         self.registry: ModelRegistry | None = None
         self.validate_in = False
         self.validate_out = False
@@ -90,7 +92,7 @@ class NodeRunner:
         if (
             self.idle == 0
             and self.floe.has_ready()
-            and len(self.workers) < self.policy.max_concurrency
+            and len(self.workers) + self.inline < self.policy.max_concurrency
         ):
             task = asyncio.get_running_loop().create_task(
                 self._work(), name=f"penguiflow:{self.name}"

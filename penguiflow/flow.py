@@ -112,6 +112,7 @@ class PenguiFlow:
         self._state = FlowState.CREATED
         self._stopping = False
         self._observed = False
+        self._inline_tasks: set[asyncio.Task[Any]] = set()
 
     # -- construction -------------------------------------------------------------------
 
@@ -263,6 +264,8 @@ class PenguiFlow:
         for runner in self._runners.values():
             runner.floe.close(FlowStateError(reason))
         tasks = [t for r in self._runners.values() for t in r.workers]
+        for inline in list(self._inline_tasks):
+            inline.cancel("the flow was stopped")
         for task in tasks:
             task.cancel()
         if tasks:
@@ -344,6 +347,51 @@ class PenguiFlow:
         if type(item) is Raise:
             raise item.exc
         return item
+
+    async def call(self, msg: Message, to: Node | str, *, timeout: float | None = None) -> Any:
+        """Send ``msg`` to ingress node ``to`` and return its trace's first result.
+
+        The same as ``emit`` then ``fetch(trace_id=msg.trace_id)``, with the same
+        policies, validation, events and concurrency limits. When the node has a free
+        slot and nothing queued, it runs in the calling task, which saves two scheduling
+        round trips; otherwise the message is queued like any other.
+
+        Args:
+            msg: the envelope; its ``trace_id`` should be new.
+            to: the ingress node.
+            timeout: seconds to wait for the result.
+
+        Raises:
+            FlowError: the node failed for good.
+            TraceCancelled: the trace was cancelled while running.
+            FlowStateError: the flow is not running or was stopped.
+            TimeoutError: ``timeout`` passed (the trace is then cancelled).
+        """
+        from ._inline import can_run_inline, run_inline
+
+        self._require_running("call")
+        if not isinstance(msg, Message):
+            raise ConfigError(
+                f"flow.call() takes a Message envelope, got {type(msg).__name__}; "
+                "use emit()/fetch() for payload-only messages"
+            )
+        if not isinstance(to, Node | str):
+            raise UnknownTargetError(f"flow.call(to=...) takes one ingress node, got {to!r}")
+        runner = self._ingress_targets(to)[0]
+        key = msg.trace_id
+        try:
+            async with asyncio.timeout(timeout):
+                if can_run_inline(self, runner, key):
+                    return await run_inline(self, runner, key, msg)
+                await self.emit(msg, to=runner.node)
+                return await self.fetch(trace_id=key)
+        except TimeoutError:
+            await self.cancel(key)
+            raise
+
+    def _new_trace(self, key: str) -> _Trace:
+        trace = self._traces[key] = _Trace(key)
+        return trace
 
     async def cancel(self, trace_id: str) -> bool:
         """Cancel a trace: drop its queued work, cancel its running attempts.
