@@ -234,7 +234,17 @@ class NodeRunner:
             except ValidationFailedError as exc:
                 await flow._fail(self, key, FlowErrorCode.VALIDATION_FAILED, exc, 1)
                 return
-        result = await self._attempts(key, item, deadline)
+        if self.plain and deadline is None:
+            try:
+                result = await self.node.func(item, Context(self, key, item))
+            except FlowSignal as signal:
+                await flow._signal(self, key, signal)
+                return
+            except Exception as exc:
+                await flow._fail(self, key, FlowErrorCode.NODE_EXCEPTION, exc, 1)
+                return
+        else:
+            result = await self._attempts(key, item, deadline)
         if result is None:
             return
         if self.validate_out:

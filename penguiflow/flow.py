@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ._inline import can_run_inline, run_inline
 from ._rookery import Raise, Rookery
 from ._runner import NodeRunner, payload_of
 from ._typing import Middleware
@@ -367,8 +368,6 @@ class PenguiFlow:
             FlowStateError: the flow is not running or was stopped.
             TimeoutError: ``timeout`` passed (the trace is then cancelled).
         """
-        from ._inline import can_run_inline, run_inline
-
         self._require_running("call")
         if not isinstance(msg, Message):
             raise ConfigError(
@@ -379,15 +378,20 @@ class PenguiFlow:
             raise UnknownTargetError(f"flow.call(to=...) takes one ingress node, got {to!r}")
         runner = self._ingress_targets(to)[0]
         key = msg.trace_id
+        if timeout is None:
+            return await self._call(runner, key, msg)
         try:
             async with asyncio.timeout(timeout):
-                if can_run_inline(self, runner, key):
-                    return await run_inline(self, runner, key, msg)
-                await self.emit(msg, to=runner.node)
-                return await self.fetch(trace_id=key)
+                return await self._call(runner, key, msg)
         except TimeoutError:
             await self.cancel(key)
             raise
+
+    async def _call(self, runner: NodeRunner, key: str, msg: Message) -> Any:
+        if can_run_inline(self, runner, key):
+            return await run_inline(self, runner, key, msg)
+        await self.emit(msg, to=runner.node)
+        return await self.fetch(trace_id=key)
 
     def _new_trace(self, key: str) -> _Trace:
         trace = self._traces[key] = _Trace(key)
