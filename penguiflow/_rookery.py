@@ -183,12 +183,13 @@ class Rookery:
         item = results.pop(0)
         if not results:
             del self._results[key]
-        room = self._room.get(key)
-        while room:
-            fut = room.popleft()
-            if not fut.done():
-                fut.set_result(None)
-                break
+        if self._room:
+            room = self._room.get(key)
+            while room:
+                fut = room.popleft()
+                if not fut.done():
+                    fut.set_result(None)
+                    break
         self._on_take(key)
         return item
 

@@ -45,6 +45,7 @@ class NodeRunner:
         "policy",
         "registry",
         "self_loop",
+        "single_successor",
         "successor_names",
         "successors",
         "validate_in",
@@ -61,6 +62,7 @@ class NodeRunner:
         self.successors: list[NodeRunner] = []
         self.successor_names: frozenset[str] = frozenset()
         self.egress = False
+        self.single_successor: NodeRunner | None = None
         self.self_loop = False
         self.workers: set[asyncio.Task[None]] = set()
         self.idle = 0
@@ -136,7 +138,8 @@ class NodeRunner:
                             await flow._fail(runner, key, FlowErrorCode.NODE_EXCEPTION, exc, 1)
                         else:
                             if result is not None:
-                                handoff = runner._enqueue_for_handoff(key, result)
+                                if runner.single_successor is not None:
+                                    handoff = runner._enqueue_for_handoff(key, result)
                                 if handoff is None and not runner._route_nowait(key, result):
                                     await runner._route(key, result)
                     else:
@@ -180,13 +183,12 @@ class NodeRunner:
         Returns the successor, whose worker the caller must provide (by moving there or
         calling ``ensure_worker``), or ``None`` when the general routing applies.
         """
-        successors = self.successors
-        if len(successors) != 1 or self.egress or self.flow._bus is not None:
+        target = self.single_successor
+        if target is None or self.flow._bus is not None:
             return None
         payload = result.payload if type(result) is Message else result
         if isinstance(payload, _CONTROL_PAYLOADS):
             return None
-        target = successors[0]
         if not self.flow._enqueue_if_room(target, key, result, spawn=False):
             return None
         return target

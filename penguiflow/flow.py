@@ -157,6 +157,8 @@ class PenguiFlow:
             runner.successor_names = frozenset(out_names)
             runner.self_loop = name in out_names
             runner.egress = all(t == name for t in out_names)
+            if len(out_names) == 1 and not runner.egress:
+                runner.single_successor = runner.successors[0]
             if runner.self_loop and not (allow_cycles or runner.node.allow_cycle):
                 raise CycleError(
                     f"node {name!r} has an edge to itself; pass allow_cycles=True to create(...) "
@@ -295,8 +297,9 @@ class PenguiFlow:
         self._require_running("emit")
         key = self._ingress_key(msg, trace_id)
         targets = self._ingress_targets(to)
-        if key is not None and self._used(key) >= self._trace_capacity:
-            await self._wait_capacity(key)
+        if key is not None and (key in self._traces or self._rookery.count(key)):
+            if self._used(key) >= self._trace_capacity:
+                await self._wait_capacity(key)
         for runner in targets:
             if not self._enqueue_if_room(runner, key, msg):
                 await self._enqueue(runner, key, msg)
@@ -501,7 +504,7 @@ class PenguiFlow:
                         del self._capacity_waiters[key]
 
     def _wake_capacity(self, key: str | None) -> None:
-        if key is None:
+        if key is None or not self._capacity_waiters:
             return
         waiters = self._capacity_waiters.get(key)
         while waiters:
