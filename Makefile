@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python examples/quickstart/flow.py
+	$(BIN)/penguiflow demo --yes
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -9,7 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-BENCHES = ["bench_runtime", "bench_planner"]
+BENCHES = ["bench_runtime", "bench_planner", "bench_toolnode", "bench_hitl", "bench_worker"]
 
 
 def main() -> int:

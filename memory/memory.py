@@ -282,12 +282,17 @@ class ShortTermMemory:
             self._maybe_start_summary()
         return stored
 
-    async def get_llm_context(self) -> MemoryContext:
+    async def get_llm_context(self, *, max_tokens: int | None = None) -> MemoryContext:
         """Build the read-only memory block for the next LLM request.
+
+        Args:
+            max_tokens: a tighter limit than ``budget.total_max_tokens`` for this block
+                only (the planner passes the room left in the model's window); ``None``
+                uses the budget, ``<= 0`` gives an empty block.
 
         Returns:
             The context (empty when memory is off or has nothing yet); its ``tokens`` are
-            within ``total_max_tokens``.
+            within ``total_max_tokens`` and ``max_tokens``.
 
         Raises:
             MemoryClosedError: after :meth:`aclose`.
@@ -298,11 +303,24 @@ class ShortTermMemory:
             return MemoryContext(text="", tokens=0)
         await self._ensure_loaded()
         state = self._state
+        budget = self.config.budget
+        if max_tokens is not None and max_tokens < budget.total_max_tokens:
+            if max_tokens <= 0:
+                omitted = len(state.pending) + len(state.recent)
+                return MemoryContext(
+                    text="", tokens=0, omitted_turns=omitted, health=self._health.value
+                )
+            budget = budget.model_copy(
+                update={
+                    "total_max_tokens": max_tokens,
+                    "summary_max_tokens": min(budget.summary_max_tokens, max_tokens),
+                }
+            )
         return build_context(
             summary=state.summary,
             pending=state.pending,
             recent=state.recent,
-            budget=self.config.budget,
+            budget=budget,
             counter=self._counter,
             health=self._health.value,
         )

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_ENCODINGS",
     "ESTIMATOR_NAME",
+    "MESSAGE_OVERHEAD",
+    "REPLY_PRIMING",
     "TokenCounter",
     "estimate_tokens",
     "get_token_counter",
@@ -47,8 +49,12 @@ ESTIMATOR_NAME = "estimate-3-bytes"
 _BYTES_PER_TOKEN = 3
 _LONG_RUN = re.compile(r"\S{512,}")
 _PIECE = 256
-_MESSAGE_OVERHEAD = 3
-_REPLY_PRIMING = 3
+
+MESSAGE_OVERHEAD = 3
+"""Tokens of framing per chat message (OpenAI's chat format); a ``name`` adds one more."""
+
+REPLY_PRIMING = 3
+"""Tokens that prime the assistant's reply, once per request."""
 
 
 def estimate_tokens(text: str) -> int:
@@ -202,12 +208,43 @@ class TokenCounter:
             result = shorter
         return result
 
+    def count_json(self, value: Any) -> int:
+        """Count the tokens of ``value`` written as compact JSON.
+
+        Args:
+            value: a JSON-friendly value (other objects are written with ``str``).
+
+        Returns:
+            The number of tokens.
+        """
+        return self.count(json.dumps(value, separators=(",", ":"), default=str))
+
+    def count_message(self, message: Mapping[str, Any]) -> int:
+        """Count one chat message, framing included (see :meth:`count_messages`).
+
+        Args:
+            message: a ``{"role": ..., "content": ...}`` mapping.
+
+        Returns:
+            The message's tokens; a request costs the sum over its messages plus
+            :data:`REPLY_PRIMING`.
+        """
+        total = MESSAGE_OVERHEAD
+        for field, value in message.items():
+            if value is None:
+                continue
+            text = value if isinstance(value, str) else json.dumps(value, default=str)
+            total += self.count(text)
+            if field == "name":
+                total += 1
+        return total
+
     def count_messages(self, messages: Iterable[Mapping[str, Any]]) -> int:
         """Count chat messages the way OpenAI chat models bill them (approximately).
 
         Each message costs its content and role plus 3 tokens of framing (a ``name``
-        adds its tokens), and 3 tokens prime the reply. Non-string content is counted as
-        its JSON text.
+        adds its tokens and one more), and 3 tokens prime the reply. Non-string content
+        is counted as its JSON text.
 
         Args:
             messages: ``{"role": ..., "content": ...}`` mappings.
@@ -215,17 +252,7 @@ class TokenCounter:
         Returns:
             The estimated prompt tokens.
         """
-        total = _REPLY_PRIMING
-        for message in messages:
-            total += _MESSAGE_OVERHEAD
-            for field, value in message.items():
-                if value is None:
-                    continue
-                text = value if isinstance(value, str) else json.dumps(value, default=str)
-                total += self.count(text)
-                if field == "name":
-                    total += 1
-        return total
+        return REPLY_PRIMING + sum(self.count_message(message) for message in messages)
 
 
 @functools.lru_cache(maxsize=64)

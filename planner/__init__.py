@@ -23,12 +23,16 @@ from .errors import (
     LLMTimeoutError,
     LLMUnavailableError,
     ModelRequestsBlockedError,
+    PauseCommitError,
     PlannerClosedError,
+    ResumeDecisionError,
     RunStateError,
     ScriptExhaustedError,
+    StateStoreRequiredError,
 )
 from .events import PlannerEvent
 from .llm_types import LLMClient, LLMRequest, LLMResponse, StreamCallback, Usage
+from .pause import PendingCall, PlannerPause
 from .prompts import PlanningHints
 from .react import ReactPlanner
 from .run_state import FinalPayload, LLMUsage, PlannerFinish, RunState, TrajectoryStep
@@ -60,16 +64,21 @@ __all__ = [
     "ParallelArgs",
     "ParallelCall",
     "ParallelJoin",
+    "PauseCommitError",
+    "PendingCall",
     "PlannerAction",
     "PlannerClosedError",
     "PlannerEvent",
     "PlannerFinish",
+    "PlannerPause",
     "PlanningHints",
     "ReactPlanner",
+    "ResumeDecisionError",
     "RunState",
     "RunStateError",
     "ScriptExhaustedError",
     "ScriptedLLM",
+    "StateStoreRequiredError",
     "StreamCallback",
     "TestLLM",
     "TokenCounter",

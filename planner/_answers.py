@@ -1,4 +1,4 @@
-"""Building answers: the final payload, partial results, and final-answer streaming."""
+"""Building answers: the final payload, partial results, answer streaming, run endings."""
 
 from __future__ import annotations
 
@@ -7,15 +7,22 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ._steps import ActiveRun
+from ._steps import ActiveRun, ArgFailureLimit, BudgetHit
 from .actions import FinalAnswerArgs
 from .llm_types import StreamCallback
 from .parse import AnswerStreamExtractor, describe_validation_error
 from .prompts import digest_step
-from .run_state import FinalPayload, RunState
+from .run_state import FinalPayload, FinishReason, PlannerFinish, RunState
 from .schema import strip_optional_nulls
 
-__all__ = ["answer_streamer", "final_payload", "last_observation", "partial_payload"]
+__all__ = [
+    "answer_streamer",
+    "final_payload",
+    "finish_early",
+    "finish_run",
+    "last_observation",
+    "partial_payload",
+]
 
 
 def final_payload(
@@ -82,3 +89,44 @@ def partial_payload(state: RunState, why: str) -> FinalPayload:
     if recent:
         text += " Latest steps:\n" + "\n".join(recent)
     return FinalPayload(raw_answer=text, partial=True)
+
+
+async def finish_run(
+    run: ActiveRun,
+    reason: FinishReason,
+    payload: FinalPayload | None,
+    extra: Mapping[str, Any],
+) -> PlannerFinish:
+    """End the run: report the ``finish`` event and build the :class:`PlannerFinish`."""
+    run.sync_elapsed()
+    metadata = run.state.metadata()
+    metadata.update({k: v for k, v in extra.items() if v is not None})
+    last = last_observation(run.state)
+    if reason != "answer_complete" and last is not None:
+        metadata["last_observation"] = last
+    await run.event(
+        "finish",
+        extra={"reason": reason, **{k: v for k, v in extra.items() if isinstance(v, str)}},
+    )
+    return PlannerFinish(reason=reason, payload=payload, metadata=metadata)
+
+
+async def finish_early(run: ActiveRun, stop: BudgetHit | ArgFailureLimit) -> PlannerFinish:
+    """End the run early, with the best partial answer.
+
+    A budget hit ends it with ``budget_exhausted``, repeated bad arguments with ``no_path``.
+    """
+    state = run.state
+    if isinstance(stop, ArgFailureLimit):
+        error = (
+            f"tool {stop.tool!r} failed argument validation {stop.count} times in "
+            f"a row: {stop.error}"
+        )
+        state.errors.append(error)
+        partial = partial_payload(state, "the model kept sending invalid arguments")
+        return await finish_run(run, "no_path", partial, {"error": error})
+    state.errors.append(f"budget exhausted: {stop.detail}")
+    payload = partial_payload(state, f"{stop.budget} ran out: {stop.detail}")
+    return await finish_run(
+        run, "budget_exhausted", payload, {"budget": stop.budget, "error": stop.detail}
+    )

@@ -4,8 +4,9 @@ Rendered messages are cached per run, and so are their token counts: the system 
 is counted once per planner, the query once per run, each step once when it is added.
 A request therefore costs only the rendering and counting of what is new.
 
-Without a ``token_budget`` nothing needs counting and the counter is not used
-(``counter=None``): requests report no token figures, only provider usage.
+A request's total is exactly ``counter.count_messages(messages)`` plus the tokens of
+its ``response_format``; the planner always counts (``counter=None`` turns counting off,
+for tests of the compaction logic alone).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from .prompts import digest_step, step_messages, summary_message
 from .run_state import RunState
-from .tokens import MESSAGE_OVERHEAD, REPLY_OVERHEAD, TokenCounter
+from .tokens import REPLY_PRIMING, TokenCounter
 
 __all__ = ["Transcript"]
 
@@ -26,7 +27,7 @@ class Transcript:
 
     Attributes:
         counter: the token counter of the planner's model, or ``None`` not to count.
-        head: the fixed leading messages (system prompt, query, context blocks).
+        head: the fixed leading messages (system prompt, memory block, query).
         head_tokens: their token count (0 when not counting).
     """
 
@@ -51,8 +52,7 @@ class Transcript:
             if self.counter is None:
                 self._tokens.append(0)
             else:
-                text = "\n".join(str(m["content"]) for m in messages)
-                self._tokens.append(2 * MESSAGE_OVERHEAD + self.counter.count_text(text))
+                self._tokens.append(sum(self.counter.count_message(m) for m in messages))
 
     def _summary_block(self, state: RunState) -> tuple[dict[str, Any] | None, int]:
         if not state.summary:
@@ -94,7 +94,7 @@ class Transcript:
         extra = extra or []
         counter = self.counter
         extra_tokens = sum(counter.count_message(m) for m in extra) if counter else 0
-        base = REPLY_OVERHEAD + self.head_tokens + extra_tokens + fixed_tokens if counter else 0
+        base = REPLY_PRIMING + self.head_tokens + extra_tokens + fixed_tokens if counter else 0
         while True:
             self._sync(state)
             summary, summary_tokens = self._summary_block(state)

@@ -14,7 +14,7 @@ import itertools
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import BaseModel, ValidationError
 
@@ -24,8 +24,13 @@ from ..errors import FlowError, FlowErrorCode, FlowStateError, TraceCancelled
 from ..flow import PenguiFlow, create
 from ..node import Node
 from ..types import Headers, Message, StreamChunk
+from ._approval import PauseSignal, check_pause_request
+from .pause import AWAIT_INPUT
 
-__all__ = ["CallInfo", "ToolContext", "ToolExecutor", "ToolOutcome"]
+__all__ = ["CallInfo", "CallKey", "ToolCaller", "ToolContext", "ToolExecutor", "ToolOutcome"]
+
+CallKey = str | Callable[[], str]
+"""A call's idempotency key, or a function computing it when a tool first asks."""
 
 EventSink = Callable[..., Awaitable[None]]
 """``await sink(event_type, **fields)``: reports a planner event for the current run."""
@@ -60,6 +65,7 @@ class ToolContext:
     """
 
     __slots__ = (
+        "_key",
         "_sink",
         "llm_context",
         "run_id",
@@ -72,17 +78,35 @@ class ToolContext:
     )
 
     def __init__(
-        self, runtime: Context, info: CallInfo | None, tool_name: str, trace_id: str
+        self,
+        runtime: Context,
+        info: CallInfo | None,
+        tool_name: str,
+        trace_id: str,
+        idempotency_key: CallKey | None = None,
     ) -> None:
         self.runtime = runtime
         self.tool_name = tool_name
         self.trace_id = trace_id
+        self._key: CallKey = idempotency_key or trace_id
         self.run_id = info.run_id if info else ""
         self.step = info.step if info else 0
         self.tenant_id = info.tenant_id if info else ""
         self.tool_context = info.tool_context if info else None
         self.llm_context = info.llm_context if info else None
         self._sink = info.sink if info else None
+
+    @property
+    def idempotency_key(self) -> str:
+        """A key unique to this call of this run, the same in every process that resumes it.
+
+        Pass it to remote APIs that deduplicate requests, so that a call retried after a
+        crash has its effect only once.
+        """
+        key = self._key
+        if not isinstance(key, str):
+            key = self._key = key()
+        return key
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -109,6 +133,27 @@ class ToolContext:
                 extra={"source": "tool", **dict(meta or {})},
             )
 
+    async def pause(
+        self, reason: str = AWAIT_INPUT, payload: dict[str, Any] | None = None
+    ) -> NoReturn:
+        """Pause the run to ask a human for input; this call never returns.
+
+        The run's state is committed to the planner's ``state_store`` and ``run()``
+        returns a ``PlannerPause``. When the run is resumed with ``user_input=...``, that
+        input becomes this call's result as the LLM sees it; the tool is not called again.
+        The signal derives from ``BaseException``, so ``except Exception`` in the tool
+        does not stop it.
+
+        Args:
+            reason: why the run waits (shown to the human), ``await_input`` by default.
+            payload: what to ask (a JSON object), stored with the pause.
+
+        Raises:
+            ConfigError: ``reason`` is empty or ``payload`` is not a JSON object.
+        """
+        reason, payload = check_pause_request(reason, payload)
+        raise PauseSignal(reason, payload)
+
 
 @dataclass(frozen=True, slots=True)
 class _Done:
@@ -130,6 +175,7 @@ class ToolOutcome:
         deadline: the run's deadline ended the call.
         latency_ms: time from emit to result.
         trace_id: the call's trace.
+        pause: ``(reason, payload)`` when the tool called ``ctx.pause``.
     """
 
     node: str
@@ -140,16 +186,23 @@ class ToolOutcome:
     deadline: bool = False
     latency_ms: float = 0.0
     trace_id: str = ""
+    pause: tuple[str, dict[str, Any] | None] | None = None
 
 
-def _tool_node(spec: NodeSpec, calls: dict[str, CallInfo]) -> Node:
+ToolCaller = Callable[..., Awaitable[ToolOutcome]]
+"""``await call(name, args, info, deadline=..., key=...)``: runs one tool call."""
+
+
+def _tool_node(spec: NodeSpec, calls: dict[str, CallInfo], keys: dict[str, CallKey]) -> Node:
     func = spec.node.func
     out_model = spec.out_model
     name = spec.name
 
     async def run_tool(message: Message, ctx: Context) -> _Done:
-        info = calls.get(message.trace_id)
-        result = await func(message.payload, ToolContext(ctx, info, name, message.trace_id))
+        trace_id = message.trace_id
+        info = calls.get(trace_id)
+        tool_ctx = ToolContext(ctx, info, name, trace_id, keys.get(trace_id))
+        result = await func(message.payload, tool_ctx)
         if not isinstance(result, out_model):
             try:
                 result = out_model.model_validate(result)
@@ -182,7 +235,8 @@ class ToolExecutor:
 
     def __init__(self, specs: Sequence[NodeSpec], *, queue_maxsize: int = 64) -> None:
         self._calls: dict[str, CallInfo] = {}
-        self._nodes = {spec.name: _tool_node(spec, self._calls) for spec in specs}
+        self._keys: dict[str, CallKey] = {}
+        self._nodes = {spec.name: _tool_node(spec, self._calls, self._keys) for spec in specs}
         self._queue_maxsize = queue_maxsize
         self._flow: PenguiFlow | None = None
         self._closed = False
@@ -211,7 +265,13 @@ class ToolExecutor:
             await self._flow.stop()
 
     async def call(
-        self, name: str, args: BaseModel, info: CallInfo, *, deadline: float | None
+        self,
+        name: str,
+        args: BaseModel,
+        info: CallInfo,
+        *,
+        deadline: float | None,
+        key: CallKey | None = None,
     ) -> ToolOutcome:
         """Run one tool call and wait for its outcome.
 
@@ -220,9 +280,11 @@ class ToolExecutor:
             args: the validated args model (the message payload).
             info: the run's data for the tool context.
             deadline: ``time.monotonic()`` deadline of the run, or ``None``.
+            key: the call's idempotency key (``ctx.idempotency_key``).
 
         Returns:
-            The outcome; failures are outcomes, never exceptions (except cancellation).
+            The outcome; failures and pauses are outcomes, never exceptions (except
+            cancellation).
         """
         flow = self._ensure_flow()
         trace_id = f"{info.run_id}:{info.step}:{next(self._ids)}"
@@ -235,6 +297,8 @@ class ToolExecutor:
             meta={"run_id": info.run_id, "step": info.step, "tool": name},
         )
         self._calls[trace_id] = info
+        if key is not None:
+            self._keys[trace_id] = key
         if info.observed:
             await info.sink("tool_call_start", node_name=name, trace_id=trace_id)
         started = time.perf_counter()
@@ -264,12 +328,16 @@ class ToolExecutor:
         except FlowStateError as exc:
             finished = True
             outcome.error, outcome.code = f"tool {name!r} could not run: {exc}", "flow_stopped"
+        except PauseSignal as signal:
+            finished = True
+            outcome.pause, outcome.code = (signal.reason, signal.payload), "paused"
         finally:
             self._calls.pop(trace_id, None)
+            self._keys.pop(trace_id, None)
             if not finished:
                 await self._cancel_quietly(flow, trace_id)
         outcome.latency_ms = (time.perf_counter() - started) * 1000
-        if not info.observed:
+        if not info.observed or outcome.pause is not None:
             return outcome
         if outcome.ok:
             await info.sink(
@@ -288,34 +356,46 @@ class ToolExecutor:
 
     async def call_many(
         self,
-        calls: Sequence[tuple[str, BaseModel]],
+        calls: Sequence[tuple[str, BaseModel, CallKey | None]],
         info: CallInfo,
         *,
         deadline: float | None,
         limiter: asyncio.Semaphore,
+        caller: ToolCaller | None = None,
     ) -> list[ToolOutcome]:
         """Run calls concurrently, at most ``limiter``'s value at once; results in order.
 
         Calls over the cap wait for a free slot; none is dropped.
+
+        Args:
+            calls: ``(tool, args, idempotency key)`` triples.
+            info: the run's data for the tool context.
+            deadline: ``time.monotonic()`` deadline of the run, or ``None``.
+            limiter: bounds how many calls run at once.
+            caller: runs each call (default: :meth:`call`; the resume path journals calls).
         """
+        run_one = caller or self.call
         results: list[ToolOutcome | None] = [None] * len(calls)
 
-        async def one(index: int, name: str, args: BaseModel) -> None:
+        async def one(index: int, name: str, args: BaseModel, key: CallKey | None) -> None:
             async with limiter:
-                results[index] = await self.call(name, args, info, deadline=deadline)
+                results[index] = await run_one(name, args, info, deadline=deadline, key=key)
 
         async with asyncio.TaskGroup() as group:
-            for index, (name, args) in enumerate(calls):
-                group.create_task(one(index, name, args))
+            for index, (name, args, key) in enumerate(calls):
+                group.create_task(one(index, name, args, key))
         return [r for r in results if r is not None]
 
     async def _round_trip(
         self, flow: PenguiFlow, message: Message, name: str, info: CallInfo
     ) -> _Done:
-        """Emit the call and fetch its trace until the result (relaying streamed chunks)."""
+        """Call the tool node and fetch its trace until the result (relaying streamed chunks).
+
+        ``flow.call`` runs the node in this task when it has a free slot, with the node's
+        policy and limits; otherwise the call queues like any message.
+        """
         trace_id = message.trace_id
-        await flow.emit(message, to=self._nodes[name])
-        item = await flow.fetch(trace_id=trace_id)
+        item = await flow.call(message, to=self._nodes[name])
         while not isinstance(item, _Done):
             await self._relay(item, name, trace_id, info)
             item = await flow.fetch(trace_id=trace_id)

@@ -2,30 +2,44 @@
 
 Problems the LLM can fix become observations in the trajectory (unknown tool, bad
 arguments, failed branches); only budget hits and repeated argument failures end the
-run.
+run. A call that needs a human (``requires_approval``, or ``ctx.pause()`` inside the
+tool) ends the step with a :class:`PendingStep` instead: the planner commits a pause.
+In a parallel plan the branches that need nobody run first, and every pending branch is
+collected into that one pending step.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from ..catalog import NodeSpec
+from ._approval import PendingStep, call_hash, journal_key, needs_approval, pending_call
 from ._context import Transcript
-from ._executor import CallInfo, ToolExecutor, ToolOutcome
-from .actions import PlannerAction
+from ._executor import CallInfo, ToolCaller, ToolExecutor, ToolOutcome
+from .actions import ParallelJoin, PlannerAction
 from .events import EventCallback, emit_event, make_event
 from .parse import describe_validation_error
+from .pause import PendingCall
 from .prompts import PlanningHints
 from .run_state import RunState
 from .schema import strip_optional_nulls
 
-__all__ = ["ActiveRun", "BudgetHit", "StepRunner", "validate_args"]
+__all__ = [
+    "ActiveRun",
+    "BudgetHit",
+    "StepResult",
+    "StepRunner",
+    "call_key",
+    "outcome_record",
+    "record_tool_step",
+    "validate_args",
+]
 
 
 @dataclass(slots=True)
@@ -40,6 +54,7 @@ class ActiveRun:
     deadline: float | None  # time.monotonic() deadline
     started: float  # time.monotonic() when this process took the run
     elapsed_before: float  # elapsed_s recorded before this process took the run
+    stored_version: int = 0  # the run's version in the state store (0: not stored)
 
     @property
     def step(self) -> int:
@@ -78,7 +93,21 @@ class ArgFailureLimit:
     error: str
 
 
-StepResult = BudgetHit | ArgFailureLimit | None
+StepResult = BudgetHit | ArgFailureLimit | PendingStep | None
+
+
+def call_key(run: ActiveRun, spec: NodeSpec, args: BaseModel, index: int) -> Callable[[], str]:
+    """The idempotency key of the call at ``index`` of the current step, computed lazily.
+
+    Hashing costs microseconds per call, so it is done only if the tool reads
+    ``ctx.idempotency_key``.
+    """
+    run_id, step = run.state.run_id, run.step
+
+    def compute() -> str:
+        return journal_key(run_id, step, index, call_hash(spec, args.model_dump(mode="json")))
+
+    return compute
 
 
 def validate_args(spec: NodeSpec, args: Mapping[str, Any]) -> BaseModel | str:
@@ -119,6 +148,11 @@ class StepRunner:
         self._sequential = frozenset(hints.sequential_only) if hints else frozenset()
         self._max_arg_failures = max_arg_failures
         self._valid_names = ", ".join(sorted(n for n in self._specs if n not in self._disallowed))
+
+    @property
+    def hop_budget(self) -> int | None:
+        """The planner's ``hop_budget``."""
+        return self._hop_budget
 
     # -- shared checks ------------------------------------------------------------------
 
@@ -182,22 +216,20 @@ class StepRunner:
         left = self._hops_left(state)
         if left is not None and left < 1:
             return BudgetHit("hop_budget", f"hop_budget={self._hop_budget} tool calls used")
+        if needs_approval(spec, args):
+            call = pending_call(spec, args, step=run.step, index=0, kind="approval")
+            return PendingStep(kind="tool", action=record, calls=[call])
         state.budgets.hops += 1
-        outcome = await self._executor.call(spec.name, args, run.info, deadline=run.deadline)
-        state.add_step(
-            kind="tool",
-            action=record,
-            observation=outcome.result if outcome.ok else None,
-            error=outcome.error,
-            latency_ms=outcome.latency_ms,
+        key = call_key(run, spec, args, 0)
+        outcome = await self._executor.call(
+            spec.name, args, run.info, deadline=run.deadline, key=key
         )
-        if not outcome.ok and outcome.error:
-            state.errors.append(outcome.error)
-        if outcome.deadline:
-            return BudgetHit(
-                "deadline_s", outcome.error or "the deadline passed during a tool call"
+        if outcome.pause is not None:
+            call = _input_call(spec, args, run.step, 0, outcome)
+            return PendingStep(
+                kind="tool", action=record, calls=[call], latency_ms=outcome.latency_ms
             )
-        return None
+        return record_tool_step(state, record, outcome)
 
     # -- parallel plans -----------------------------------------------------------------
 
@@ -228,33 +260,103 @@ class StepRunner:
                 f"the parallel plan needs {len(runnable)} tool calls, {max(left, 0)} left "
                 f"of hop_budget={self._hop_budget}",
             )
-        state.budgets.hops += len(runnable)
+        pending: list[PendingCall] = []
+        free: list[tuple[int, str, BaseModel]] = []
+        for index, name, args in runnable:
+            spec = self._specs[name]
+            if needs_approval(spec, args):
+                call = pending_call(spec, args, step=run.step, index=index, kind="approval")
+                records[index]["pending"] = call.call_id
+                pending.append(call)
+            else:
+                free.append((index, name, args))
+        state.budgets.hops += len(free)
         started = time.perf_counter()
         outcomes = await self._executor.call_many(
-            [(name, args) for _, name, args in runnable],
+            [
+                (name, args, call_key(run, self._specs[name], args, index))
+                for index, name, args in free
+            ],
             run.info,
             deadline=run.deadline,
             limiter=run.limiter,
         )
-        deadline_hit = False
-        for (index, _, _), outcome in zip(runnable, outcomes, strict=True):
-            records[index].update(_outcome_record(outcome))
-            deadline_hit = deadline_hit or outcome.deadline
+        for (index, name, args), outcome in zip(free, outcomes, strict=True):
+            if outcome.pause is not None:
+                call = _input_call(self._specs[name], args, run.step, index, outcome)
+                records[index]["pending"] = call.call_id
+                pending.append(call)
+            else:
+                records[index].update(outcome_record(outcome))
+        if pending:
+            pending.sort(key=lambda c: int(c.call_id.rsplit("_", 1)[1]))
+            return PendingStep(
+                kind="parallel",
+                action=action.record(),
+                calls=pending,
+                records=records,
+                join=None if plan.join is None else plan.join.model_dump(mode="json"),
+                latency_ms=(time.perf_counter() - started) * 1000,
+            )
+        return await self.finish_parallel(
+            run, action.record(), records, plan.join, started=started, prior_ms=0.0
+        )
+
+    async def finish_parallel(
+        self,
+        run: ActiveRun,
+        action: dict[str, Any],
+        records: list[dict[str, Any]],
+        join: ParallelJoin | None,
+        *,
+        started: float,
+        prior_ms: float,
+        caller: ToolCaller | None = None,
+    ) -> StepResult:
+        """Run the join of a parallel step whose branches all ended, and record the step.
+
+        Args:
+            run: the run.
+            action: the parallel action's record.
+            records: one finished record per branch.
+            join: the plan's join, if any.
+            started: ``time.perf_counter()`` when this process started on the step.
+            prior_ms: tool time spent on the step before a pause.
+            caller: runs the join call (default: the executor).
+        """
+        deadline_hit = any(r.get("deadline") for r in records)
         failures = [r for r in records if not r.get("ok")]
         join_record: dict[str, Any] | None = None
-        if plan.join is not None and not deadline_hit:
+        if join is not None and not deadline_hit:
             if failures:
                 join_record = {
-                    "node": plan.join.node,
+                    "node": join.node,
                     "skipped": True,
                     "reason": f"{len(failures)} of {len(records)} branch(es) failed",
                 }
             else:
-                join_record, hit = await self._join(
-                    run, plan.join.node, plan.join.args, plan.join.inject, records
-                )
-                if hit is not None:
-                    return hit
+                joined = await self._join(run, join, records, caller or self._executor.call)
+                if not isinstance(joined, dict):
+                    if isinstance(joined, PendingStep):
+                        joined.action, joined.records = action, records
+                        joined.join = join.model_dump(mode="json")
+                        joined.latency_ms = prior_ms + (time.perf_counter() - started) * 1000
+                    return joined
+                join_record = joined
+        latency = prior_ms + (time.perf_counter() - started) * 1000
+        return self.record_parallel(run, action, records, join_record, latency)
+
+    def record_parallel(
+        self,
+        run: ActiveRun,
+        action: dict[str, Any],
+        records: list[dict[str, Any]],
+        join_record: dict[str, Any] | None,
+        latency_ms: float,
+    ) -> StepResult:
+        """Add a finished parallel step to the trajectory."""
+        state = run.state
+        failures = [r for r in records if not r.get("ok")]
         observation = {
             "branches": records,
             "success_count": len(records) - len(failures),
@@ -267,28 +369,26 @@ class StepRunner:
         self._reset_streak(state)
         state.add_step(
             kind="parallel",
-            action=action.record(),
+            action=action,
             observation=observation,
             error=error,
-            latency_ms=(time.perf_counter() - started) * 1000,
+            latency_ms=latency_ms,
         )
+        deadline_hit = any(r.get("deadline") for r in records)
         if deadline_hit or (join_record is not None and join_record.get("deadline")):
             return BudgetHit("deadline_s", "the deadline passed during a parallel step")
         return None
 
     async def _join(
-        self,
-        run: ActiveRun,
-        node: str,
-        fixed_args: dict[str, Any],
-        inject: dict[str, str],
-        records: list[dict[str, Any]],
-    ) -> tuple[dict[str, Any], BudgetHit | None]:
+        self, run: ActiveRun, join: ParallelJoin, records: list[dict[str, Any]], caller: ToolCaller
+    ) -> dict[str, Any] | BudgetHit | PendingStep:
+        """Run the join; return its record, a budget hit, or the join waiting for a human."""
+        node, fixed_args, inject = join.node, join.args, join.inject
         record: dict[str, Any] = {"node": node}
         spec = self._resolve(node, parallel=False)
         if isinstance(spec, str):
             record.update(ok=False, error=spec)
-            return record, None
+            return record
         sources = {
             "$results": [r.get("result") for r in records],
             "$branches": records,
@@ -302,17 +402,51 @@ class StepRunner:
         if isinstance(validated, str):
             run.state.repairs.invalid_args += 1
             record.update(ok=False, error=validated)
-            return record, None
+            return record
         left = self._hops_left(run.state)
         if left is not None and left < 1:
-            return record, BudgetHit("hop_budget", f"no hop left for the join {node!r}")
+            return BudgetHit("hop_budget", f"no hop left for the join {node!r}")
+        index = len(records)
+        if needs_approval(spec, validated):
+            call = pending_call(spec, validated, step=run.step, index=index, kind="approval")
+            return PendingStep(kind="join", action={}, calls=[call], join_record=record)
         run.state.budgets.hops += 1
-        outcome = await self._executor.call(spec.name, validated, run.info, deadline=run.deadline)
-        record.update(_outcome_record(outcome))
-        return record, None
+        key = call_key(run, spec, validated, index)
+        outcome = await caller(spec.name, validated, run.info, deadline=run.deadline, key=key)
+        if outcome.pause is not None:
+            call = _input_call(spec, validated, run.step, index, outcome)
+            return PendingStep(kind="join", action={}, calls=[call], join_record=record)
+        record.update(outcome_record(outcome))
+        return record
 
 
-def _outcome_record(outcome: ToolOutcome) -> dict[str, Any]:
+def _input_call(
+    spec: NodeSpec, args: BaseModel, step: int, index: int, outcome: ToolOutcome
+) -> PendingCall:
+    reason, payload = outcome.pause or ("await_input", None)
+    return pending_call(
+        spec, args, step=step, index=index, kind="input", reason=reason, payload=payload
+    )
+
+
+def record_tool_step(state: RunState, record: dict[str, Any], outcome: ToolOutcome) -> StepResult:
+    """Add a finished single-tool step to the trajectory."""
+    state.add_step(
+        kind="tool",
+        action=record,
+        observation=outcome.result if outcome.ok else None,
+        error=outcome.error,
+        latency_ms=outcome.latency_ms,
+    )
+    if not outcome.ok and outcome.error:
+        state.errors.append(outcome.error)
+    if outcome.deadline:
+        return BudgetHit("deadline_s", outcome.error or "the deadline passed during a tool call")
+    return None
+
+
+def outcome_record(outcome: ToolOutcome) -> dict[str, Any]:
+    """The branch record of a finished call."""
     if outcome.ok:
         return {"ok": True, "result": outcome.result}
     record: dict[str, Any] = {"ok": False, "error": outcome.error}

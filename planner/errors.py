@@ -5,6 +5,10 @@ They hang under the two branches of :mod:`penguiflow.errors`::
     PenguiFlowError
     ├── UsageError
     │   ├── PlannerClosedError         (also RuntimeError) run() after planner.aclose()
+    │   ├── StateStoreRequiredError    (a ConfigError) a run must pause but the planner
+    │   │                              has no state_store to keep the pause in
+    │   ├── ResumeDecisionError        (also ValueError) the resume decision does not fit
+    │   │                              the pause (the pause is released: fix and retry)
     │   ├── RunStateError              (also ValueError) a run state this version cannot
     │   │                              continue (written by a newer PenguiFlow)
     │   ├── ModelRequestsBlockedError  (also RuntimeError) a real model call while
@@ -12,6 +16,7 @@ They hang under the two branches of :mod:`penguiflow.errors`::
     │   └── ScriptExhaustedError       (also LookupError) ScriptedLLM got more requests
     │                                  than it has replies
     └── RunError
+        ├── PauseCommitError           the pause could not be committed: no token exists
         └── LLMError                   an LLM call failed (model, status_code, attempts)
             ├── LLMAuthError           401/403: missing or wrong credentials; not retried
             ├── LLMBadRequestError     other 4xx: the provider rejected the request; not retried
@@ -30,7 +35,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from penguiflow.errors import RunError, UsageError
+from penguiflow.errors import ConfigError, RunError, UsageError
 
 __all__ = [
     "LLMAuthError",
@@ -43,9 +48,12 @@ __all__ = [
     "LLMTimeoutError",
     "LLMUnavailableError",
     "ModelRequestsBlockedError",
+    "PauseCommitError",
     "PlannerClosedError",
+    "ResumeDecisionError",
     "RunStateError",
     "ScriptExhaustedError",
+    "StateStoreRequiredError",
 ]
 
 
@@ -226,3 +234,96 @@ class RunStateError(UsageError, ValueError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (RunStateError, (self.run_id, self.version, self.supported))
+
+
+# -- human in the loop ------------------------------------------------------------------
+
+
+class StateStoreRequiredError(ConfigError):
+    """A run must pause for a human, but the planner has no ``state_store``.
+
+    A pause token is only handed out once the run's state is durably stored, so pausing
+    (a tool with ``requires_approval``, or ``await ctx.pause(...)``) needs
+    ``ReactPlanner(state_store=SqlSessionStore(...))``.
+
+    Attributes:
+        tool: the tool that needed the pause.
+    """
+
+    def __init__(self, tool: str) -> None:
+        self.tool = tool
+        super().__init__(
+            f"tool {tool!r} needs a human (approval or input), which pauses the run, but this "
+            "ReactPlanner has no state_store that can keep pauses (a memory-only store "
+            "cannot); pass "
+            "ReactPlanner(state_store=SqlSessionStore('sqlite+aiosqlite:///agent.sqlite3')) "
+            "(or a PostgreSQL URL when several processes resume runs)"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (StateStoreRequiredError, (self.tool,))
+
+
+class PauseCommitError(RunError):
+    """The run's state and its pause could not be committed, so no resume token exists.
+
+    The run has failed: nothing was stored that a token could resume. The cause (for
+    example a :class:`~penguiflow.sessions.StoreBackendError`) is chained.
+
+    Attributes:
+        run_id: the run that tried to pause.
+        detail: what the store reported.
+    """
+
+    def __init__(self, run_id: str, detail: str) -> None:
+        self.run_id = run_id
+        self.detail = detail
+        super().__init__(
+            f"run {run_id!r} had to pause but committing its state failed ({detail}); no "
+            "resume token was handed out and the run failed: check the session store and "
+            "start the run again"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (PauseCommitError, (self.run_id, self.detail))
+
+
+class ResumeDecisionError(UsageError, ValueError):
+    """The decision given to ``planner.resume()`` does not fit the pause.
+
+    Examples: edited arguments that fail the tool's schema, no decision for a pending
+    call, an unknown call id, missing ``user_input``, or a tool that is not in this
+    planner's catalog. Nothing ran, and the pause was released: it can be resumed again
+    with the same token and a corrected decision.
+
+    Attributes:
+        pause_id: the pause.
+        call_id: the pending call concerned, if any.
+        tool: its tool, if any.
+        problem: what is wrong and how to fix it.
+    """
+
+    def __init__(
+        self, problem: str, *, pause_id: str, call_id: str | None = None, tool: str | None = None
+    ) -> None:
+        self.problem = problem
+        self.pause_id = pause_id
+        self.call_id = call_id
+        self.tool = tool
+        where = f" (call {call_id}, tool {tool!r})" if call_id else ""
+        super().__init__(
+            f"cannot resume pause {pause_id}{where}: {problem}; nothing ran and the pause "
+            "is still pending: resume again with the same token and a corrected decision"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            _rebuild_decision_error,
+            (self.problem, self.pause_id, self.call_id, self.tool),
+        )
+
+
+def _rebuild_decision_error(
+    problem: str, pause_id: str, call_id: str | None, tool: str | None
+) -> ResumeDecisionError:
+    return ResumeDecisionError(problem, pause_id=pause_id, call_id=call_id, tool=tool)

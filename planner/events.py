@@ -1,8 +1,10 @@
 """``PlannerEvent``: what a planner run reports while it works.
 
 Event types: ``step_start``, ``llm_request``, ``llm_response``, ``repair_attempt``,
-``tool_call_start``, ``tool_call_result``, ``tool_call_error``, ``stream_chunk`` and
-``finish``. Other packages may add their own (for example memory events).
+``tool_call_start``, ``tool_call_result``, ``tool_call_error``, ``stream_chunk``,
+``pause`` (the run's state and a pause were committed; never carries the token),
+``resume`` (a pause was claimed) and ``finish``. Other packages may add their own (for
+example memory events).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ logger = logging.getLogger("penguiflow.planner")
 
 PlannerEventType = str
 """``step_start``, ``llm_request``, ``llm_response``, ``repair_attempt``,
-``tool_call_start``, ``tool_call_result``, ``tool_call_error``, ``stream_chunk``, ``finish``."""
+``tool_call_start``, ``tool_call_result``, ``tool_call_error``, ``stream_chunk``, ``pause``,
+``resume``, ``finish``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,6 +73,9 @@ def allow_model_requests(allow: bool = True) -> Iterator[None]:
         ALLOW_MODEL_REQUESTS = previous
 
 
+_UNKNOWN = object()
+
+
 def _litellm() -> Any:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
@@ -167,6 +170,7 @@ class LiteLLMClient:
             if _is_secret_param(name) and isinstance(value, str) and value
         )
         self._format_mode: FormatMode | None = None
+        self._context_window: int | object | None = _UNKNOWN
 
     @classmethod
     def from_spec(cls, spec: str | Mapping[str, Any]) -> LiteLLMClient:
@@ -199,6 +203,33 @@ class LiteLLMClient:
     def model(self) -> str:
         """The litellm model string this client calls."""
         return self._model
+
+    @property
+    def context_window(self) -> int | None:
+        """The model's input window in tokens, from litellm's model table (``None``: unknown).
+
+        The planner keeps every request under this window minus ``max_output_tokens``.
+        Looked up once, offline (litellm's bundled table).
+        """
+        if self._context_window is _UNKNOWN:
+            value: Any = None
+            try:
+                info = _litellm().get_model_info(self._model)
+                value = info.get("max_input_tokens") or info.get("max_tokens")
+            except Exception:  # a model litellm does not know: no window
+                value = None
+            valid = isinstance(value, int) and not isinstance(value, bool) and value > 0
+            self._context_window = value if valid else None
+        return self._context_window if isinstance(self._context_window, int) else None
+
+    @property
+    def max_output_tokens(self) -> int | None:
+        """The reply limit set in the params (``max_tokens`` or ``max_completion_tokens``)."""
+        for name in ("max_completion_tokens", "max_tokens"):
+            value = self._params.get(name)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                return value
+        return None
 
     def __repr__(self) -> str:
         params = {

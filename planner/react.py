@@ -15,31 +15,35 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from ..catalog import NodeSpec
 from ..errors import ConfigError
+from ..memory import MemoryKey, ShortTermMemoryConfig
 from ..node import Node
 from ..registry import ModelRegistry
-from ._answers import answer_streamer, final_payload, last_observation, partial_payload
+from ._answers import finish_early, finish_run
+from ._approval import PendingStep, has_approval_rule
 from ._config import check_int, check_seconds, make_catalog, make_client, make_hints
 from ._context import Transcript
+from ._deciding import Decider
+from ._decisions import decision_json
 from ._executor import CallInfo, ToolExecutor
-from ._steps import ActiveRun, ArgFailureLimit, BudgetHit, StepRunner
-from .actions import FINAL_RESPONSE, PARALLEL, FinalAnswerArgs, PlannerAction
-from .errors import LLMResponseFormatError, PlannerClosedError, RunStateError
+from ._hitl import HitlStore
+from ._memory import PlannerMemory, RunMemory
+from ._resume import Resumer
+from ._steps import ActiveRun, ArgFailureLimit, BudgetHit, StepResult, StepRunner
+from .actions import FINAL_RESPONSE, PARALLEL, FinalAnswerArgs
+from .errors import PlannerClosedError, RunStateError, StateStoreRequiredError
 from .events import EventCallback
-from .llm_types import LLMClient, LLMResponse, as_response
-from .parse import describe_validation_error, parse_action
+from .llm_types import LLMClient
+from .pause import PlannerPause
 from .prompts import PlanningHints, build_system_prompt, query_message
-from .repair import NO_OBJECT, repair_instruction, repair_locally
-from .run_state import RUN_STATE_VERSION, FinalPayload, FinishReason, PlannerFinish, RunState
+from .run_state import RUN_STATE_VERSION, PlannerFinish, RunState
 from .schema import FormatMemory, build_action_schemas
-from .tokens import TokenCounter
+from .tokens import TokenAccountant, check_window
 
 __all__ = ["ReactPlanner"]
-
-_ECHO_LIMIT = 2000
 
 
 class ReactPlanner:
@@ -73,6 +77,21 @@ class ReactPlanner:
         stream_final_response: stream the LLM's ``answer`` text as ``stream_chunk`` events.
         tool_queue_maxsize: queue capacity of each tool node in the planner's flow.
         max_string_length: ``maxLength`` of unbounded string arguments in the strict schema.
+        short_term_memory: remember conversations across runs (see ``docs/memory.md``);
+            a run uses memory when it has a key (``run(memory_key=...)`` or derived from
+            ``tool_context``).
+        state_store: a durable store such as ``SqlSessionStore``; short-term memory is
+            persisted there (``None``: memory lives in this process only), runs are
+            recorded there, and pauses for a human are committed there (without one, a
+            run that must pause fails with ``StateStoreRequiredError``).
+        pause_ttl_s: how long a pause can be resumed (``None``: until pruned).
+        resume_lease_s: how long a resume holds its claim on a pause without renewing it;
+            if the resuming process dies, another can take over after this.
+        context_window: the model's input window in tokens; ``None`` asks the client
+            (``LiteLLMClient`` knows most models). Every request is kept under the window
+            minus ``reserved_output_tokens``.
+        reserved_output_tokens: tokens kept free for the reply; ``None`` uses the client's
+            ``max_tokens`` param, else 4096, at most a quarter of the window.
 
     Raises:
         ConfigError: a missing, conflicting or out-of-range argument.
@@ -102,6 +121,12 @@ class ReactPlanner:
         stream_final_response: bool = False,
         tool_queue_maxsize: int = 64,
         max_string_length: int = 4096,
+        short_term_memory: ShortTermMemoryConfig | None = None,
+        state_store: Any = None,
+        context_window: int | None = None,
+        reserved_output_tokens: int | None = None,
+        pause_ttl_s: float | None = 86400.0,
+        resume_lease_s: float = 300.0,
     ) -> None:
         check_int("max_iters", max_iters, 1)
         check_int("hop_budget", hop_budget, 0, optional=True)
@@ -111,6 +136,11 @@ class ReactPlanner:
         check_int("max_parallel", max_parallel, 1)
         check_int("max_consecutive_arg_failures", max_consecutive_arg_failures, 1)
         check_int("max_string_length", max_string_length, 1)
+        check_window(context_window, reserved_output_tokens)
+        check_seconds("pause_ttl_s", pause_ttl_s)
+        check_seconds("resume_lease_s", resume_lease_s)
+        if resume_lease_s is None:
+            raise ConfigError("ReactPlanner(resume_lease_s=...) must be seconds > 0, got None")
         if not isinstance(temperature, int | float) or not 0.0 <= temperature <= 2.0:
             raise ConfigError(
                 f"ReactPlanner(temperature=...) must be in [0, 2], got {temperature!r}"
@@ -132,12 +162,8 @@ class ReactPlanner:
         self._max_iters = max_iters
         self._deadline_s = deadline_s
         self._token_budget = token_budget
-        self._repair_attempts = repair_attempts
         self._max_parallel = max_parallel
-        self._final_model = final_response_model
-        self._final_schema = (final_response_model or FinalAnswerArgs).model_json_schema()
         self._callback = event_callback
-        self._stream = stream_final_response
         self._tool_names = [spec.name for spec in self._specs]
         self._known = frozenset([*self._tool_names, FINAL_RESPONSE, PARALLEL])
         self._schemas = build_action_schemas(
@@ -154,9 +180,35 @@ class ReactPlanner:
             final_response_model=final_response_model,
         )
         self._system_message = {"role": "system", "content": self.system_prompt}
-        self._counter = TokenCounter(model if isinstance(model, str) else None)
-        self._system_tokens: int | None = None
-        self._format_tokens: dict[str, int] = {}
+        self._tokens = TokenAccountant(
+            model=model if isinstance(model, str) else None,
+            client=self._client,
+            token_budget=token_budget,
+            context_window=context_window,
+            reserved_output_tokens=reserved_output_tokens,
+        )
+        self._memory = PlannerMemory(
+            short_term_memory,
+            store=state_store,
+            summarizer=self._client,
+            model=model if isinstance(model, str) else None,
+            callback=event_callback,
+        )
+        self._decider = Decider(
+            client=self._client,
+            formats=self._formats,
+            schemas=self._schemas,
+            tokens=self._tokens,
+            format_cost=self._format_cost,
+            model_key=self._model_key,
+            stream=stream_final_response,
+            known=self._known,
+            tool_names=self._tool_names,
+            has_tools=bool(self._specs),
+            final_model=final_response_model,
+            final_schema=(final_response_model or FinalAnswerArgs).model_json_schema(),
+            repair_attempts=repair_attempts,
+        )
         self._executor = ToolExecutor(self._specs, queue_maxsize=tool_queue_maxsize)
         self._steps = StepRunner(
             self._specs,
@@ -165,6 +217,17 @@ class ReactPlanner:
             hints=hints,
             max_arg_failures=max_consecutive_arg_failures,
         )
+        self._hitl = HitlStore(state_store, pause_ttl_s=pause_ttl_s)
+        self._resumer = Resumer(
+            self._hitl,
+            {spec.name: spec for spec in self._specs},
+            self._executor,
+            self._steps,
+            lease_s=resume_lease_s,
+        )
+        gated = [spec.name for spec in self._specs if has_approval_rule(spec)]
+        if gated and self._hitl.store is None:
+            raise StateStoreRequiredError(gated[0])
         self._closed = False
 
     # -- public surface -----------------------------------------------------------------
@@ -188,6 +251,7 @@ class ReactPlanner:
         """Stop the planner's tool flow; later ``run()`` calls raise ``PlannerClosedError``."""
         self._closed = True
         await self._executor.aclose()
+        await self._memory.aclose()
 
     async def __aenter__(self) -> ReactPlanner:
         return self
@@ -203,8 +267,9 @@ class ReactPlanner:
         tool_context: Any = None,
         tenant_id: str | None = None,
         run_id: str | None = None,
-    ) -> PlannerFinish:
-        """Run the planner on ``query`` until it answers or a budget runs out.
+        memory_key: MemoryKey | Mapping[str, Any] | None = None,
+    ) -> PlannerFinish | PlannerPause:
+        """Run the planner on ``query`` until it answers, pauses, or a budget runs out.
 
         Args:
             query: the user's request.
@@ -213,15 +278,21 @@ class ReactPlanner:
                 to the LLM nor stored.
             tenant_id: the tenant of the run (the ``Headers.tenant`` of tool calls).
             run_id: an id for the run (generated when omitted).
+            memory_key: the conversation whose short-term memory the run uses (a
+                ``MemoryKey`` or a mapping of its fields); ``None`` derives it from
+                ``tool_context``. Without a complete key the run has no memory.
 
         Returns:
             A :class:`PlannerFinish` (``answer_complete``, ``no_path`` or
-            ``budget_exhausted``).
+            ``budget_exhausted``), or a :class:`PlannerPause` once the run's state is
+            committed to the ``state_store`` (resume it with :meth:`resume`).
 
         Raises:
             ConfigError: ``query`` is empty or ``llm_context`` is not JSON-serialisable.
             PlannerClosedError: the planner was closed.
             LLMError: the LLM client failed for good (after its own retries).
+            StateStoreRequiredError: the run had to pause and there is no ``state_store``.
+            PauseCommitError: the run had to pause and the commit failed (no token exists).
         """
         if not isinstance(query, str) or not query.strip():
             raise ConfigError(f"planner.run(query=...) needs a non-empty string, got {query!r}")
@@ -237,9 +308,12 @@ class ReactPlanner:
             fields["tenant_id"] = tenant_id
         if run_id is not None:
             fields["run_id"] = run_id
+        self._memory.attach(fields, memory_key=memory_key, tool_context=tool_context)
         return await self.run_from_state(RunState(**fields), tool_context=tool_context)
 
-    async def run_from_state(self, state: RunState, *, tool_context: Any = None) -> PlannerFinish:
+    async def run_from_state(
+        self, state: RunState, *, tool_context: Any = None
+    ) -> PlannerFinish | PlannerPause:
         """Continue a run from its state (a new one, or one restored from storage).
 
         Args:
@@ -255,26 +329,110 @@ class ReactPlanner:
             raise PlannerClosedError("this ReactPlanner was closed; build a new one")
         if state.version > RUN_STATE_VERSION:
             raise RunStateError(state.run_id, state.version, RUN_STATE_VERSION)
-        run = self._activate(state, tool_context)
+        run, memory = await self._enter(state, tool_context)
+        await self._hitl.open_run(run)
+        return await self._proceed(run, memory, None)
+
+    async def resume(
+        self,
+        token: str,
+        *,
+        approve: bool | None = None,
+        approvals: Mapping[str, bool | str] | None = None,
+        reason: str | None = None,
+        user_input: Any = None,
+        edited_args: Mapping[str, Any] | Sequence[Any] | None = None,
+        tenant_id: str | None = None,
+        tool_context: Any = None,
+    ) -> PlannerFinish | PlannerPause:
+        """Resume a paused run with a human's decision, exactly once, in any process.
+
+        Args:
+            token: the ``resume_token`` of the :class:`PlannerPause`.
+            approve: ``True`` approves every pending call, ``False`` rejects them.
+            approvals: per call id: ``True``, ``False`` or a rejection reason.
+            reason: the rejection reason the LLM sees ("rejected by the reviewer: ...").
+            user_input: the answer to a ``ctx.pause()``; it becomes the tool's result.
+            edited_args: approve with these arguments (validated again): a dict, a dict
+                of call id to arguments, or a list with one dict or ``None`` per call.
+            tenant_id: the run's tenant (another tenant's token is not found).
+            tool_context: handed to tools as ``ctx.tool_context`` (never stored).
+
+        Returns:
+            A :class:`PlannerFinish`, or a :class:`PlannerPause` if the run pauses again.
+
+        Raises:
+            PauseNotFound: unknown token, or another tenant's (``penguiflow.sessions``).
+            PauseExpired: the pause expired.
+            PauseAlreadyClaimed: another resume of this token is running right now.
+            PauseAlreadyResumed: the token was already used; carries the stored outcome.
+            ResumeDecisionError: the decision does not fit the pause (nothing ran; the
+                pause is pending again). See ``docs/hitl.md`` for the rules.
+            ConfigError: a decision value is not JSON, or the planner has no state store.
+        """
+        if self._closed:
+            raise PlannerClosedError("this ReactPlanner was closed; build a new one")
+        decision = decision_json(
+            approve=approve,
+            approvals=approvals,
+            reason=reason,
+            user_input=user_input,
+            edited_args=edited_args,
+        )
+        return await self._resumer.resume(
+            token,
+            decision,
+            tenant_id=tenant_id or "default",
+            tool_context=tool_context,
+            enter=self._enter,
+            proceed=self._proceed,
+        )
+
+    # -- the loop -----------------------------------------------------------------------
+
+    async def _enter(self, state: RunState, tool_context: Any) -> tuple[ActiveRun, Any]:
+        memory = await self._open_memory(state)
+        return self._activate(state, tool_context, memory), memory
+
+    async def _proceed(
+        self, run: ActiveRun, memory: RunMemory | None, result: StepResult
+    ) -> PlannerFinish | PlannerPause:
+        """Drive the run (after the step that produced ``result``) to its end or a pause."""
         try:
-            return await self._drive(run)
+            ended = await self._drive(run, result)
         except Exception as exc:
             await run.event(
                 "finish", error=f"{type(exc).__name__}: {exc}", extra={"reason": "error"}
             )
+            await self._hitl.fail_run(run)
             raise
+        if isinstance(ended, PlannerFinish):  # a paused run records its turn on finish
+            await self._memory.record(memory, run.state, ended)
+            await self._hitl.end_run(run, ended)
+        return ended
 
-    # -- the loop -----------------------------------------------------------------------
+    async def _open_memory(self, state: RunState) -> RunMemory | None:
+        """Load the run's memory block, in the room the token accountant leaves it."""
+        await self._tokens.prepare()
+        if not self._memory.enabled:
+            return None
+        fixed = (
+            self._tokens.system_tokens(self._system_message)
+            + self._tokens.counter.count_message(query_message(state.query, state.llm_context))
+            + self._format_cost(self._formats.mode_for(self._model_key))
+        )
+        room = self._tokens.memory_room(fixed)
+        return await self._memory.open(state, room=room, counter=self._tokens.counter)
 
-    def _activate(self, state: RunState, tool_context: Any) -> ActiveRun:
+    def _activate(self, state: RunState, tool_context: Any, memory: RunMemory | None) -> ActiveRun:
         query = query_message(state.query, state.llm_context)
-        if self._token_budget is None:
-            transcript = Transcript(None, [self._system_message, query], 0)
-        else:
-            if self._system_tokens is None:
-                self._system_tokens = self._counter.count_message(self._system_message)
-            head_tokens = self._system_tokens + self._counter.count_message(query)
-            transcript = Transcript(self._counter, [self._system_message, query], head_tokens)
+        head = [self._system_message, query]
+        head_tokens = self._tokens.system_tokens(self._system_message)
+        head_tokens += self._tokens.counter.count_message(query)
+        if memory is not None and memory.message is not None:
+            head.insert(1, memory.message)  # read-only block, apart from the query
+            head_tokens += memory.tokens
+        transcript = Transcript(self._tokens.counter, head, head_tokens)
         now = time.monotonic()
         deadline = (
             None if self._deadline_s is None else now + self._deadline_s - state.budgets.elapsed_s
@@ -301,39 +459,33 @@ class ReactPlanner:
         info.observed = self._callback is not None
         return run
 
-    async def _drive(self, run: ActiveRun) -> PlannerFinish:
+    async def _drive(self, run: ActiveRun, result: StepResult) -> PlannerFinish | PlannerPause:
         state = run.state
         while True:
+            if isinstance(result, PendingStep):
+                return await self._hitl.pause(run, result)
+            if isinstance(result, BudgetHit | ArgFailureLimit):
+                return await finish_early(run, result)
             hit = self._gate(run)
             if hit is not None:
-                return await self._budget_finish(run, hit)
+                return await finish_early(run, hit)
             state.budgets.iterations += 1
             run.info.step = state.budgets.iterations
             await run.event("step_start")
-            decided = await self._decide(run)
+            decided = await self._decider.decide(run)
             if isinstance(decided, BudgetHit):
-                return await self._budget_finish(run, decided)
+                return await finish_early(run, decided)
             if isinstance(decided, PlannerFinish):
-                return await self._finish(run, decided.reason, decided.payload, decided.metadata)
+                return await finish_run(run, decided.reason, decided.payload, decided.metadata)
             action, payload = decided
             if action.kind == "final":
-                return await self._finish(
+                return await finish_run(
                     run, "answer_complete", payload, {"thought": action.thought}
                 )
             if action.kind == "tool":
                 result = await self._steps.run_tool(run, action)
             else:
                 result = await self._steps.run_parallel(run, action)
-            if isinstance(result, BudgetHit):
-                return await self._budget_finish(run, result)
-            if isinstance(result, ArgFailureLimit):
-                error = (
-                    f"tool {result.tool!r} failed argument validation {result.count} times in "
-                    f"a row: {result.error}"
-                )
-                state.errors.append(error)
-                payload = partial_payload(state, "the model kept sending invalid arguments")
-                return await self._finish(run, "no_path", payload, {"error": error})
 
     def _gate(self, run: ActiveRun) -> BudgetHit | None:
         run.sync_elapsed()
@@ -344,189 +496,9 @@ class ReactPlanner:
             return BudgetHit("deadline_s", f"deadline_s={self._deadline_s} passed")
         return None
 
-    async def _decide(
-        self, run: ActiveRun
-    ) -> tuple[PlannerAction, FinalPayload | None] | PlannerFinish | BudgetHit:
-        """Get one valid action: ask, parse, repair locally, then retry with the error."""
-        state = run.state
-        extra: list[dict[str, Any]] = []
-        attempt = 0
-        while True:
-            mode = self._formats.mode_for(self._model_key)
-            built = run.transcript.build(
-                state,
-                token_budget=self._token_budget,
-                extra=extra,
-                fixed_tokens=self._format_cost(mode),
-            )
-            if built is None:
-                return BudgetHit(
-                    "token_budget",
-                    f"token_budget={self._token_budget} cannot hold the system prompt, query "
-                    "and summary of earlier steps",
-                )
-            reply = await self._ask(run, *built)
-            if isinstance(reply, BudgetHit):
-                return reply
-            outcome = parse_action(reply.text)
-            error = outcome.error
-            if outcome.action is None:
-                repaired = repair_locally(reply.text, known_nodes=self._known)
-                if repaired.action is not None:
-                    state.repairs.local_repairs += 1
-                    for fix in repaired.fixes:
-                        state.repairs.fixes[fix] = state.repairs.fixes.get(fix, 0) + 1
-                    await run.event(
-                        "repair_attempt", extra={"stage": "local", "fixes": repaired.fixes}
-                    )
-                    outcome = repaired
-                elif repaired.error != NO_OBJECT:
-                    error = repaired.error
-            if outcome.action is not None:
-                checked = self._check(outcome.action)
-                if not isinstance(checked, str):
-                    return outcome.action, checked
-                error = checked
-            error = error or "the reply is not a valid action"
-            if attempt >= self._repair_attempts:
-                state.repairs.exhausted += 1
-                message = f"no valid action after {attempt} repair attempt(s): {error}"
-                state.errors.append(message)
-                return PlannerFinish(
-                    reason="no_path",
-                    payload=partial_payload(state, "the model gave no valid action"),
-                    metadata={"error": message},
-                )
-            attempt += 1
-            state.repairs.llm_repairs += 1
-            await run.event(
-                "repair_attempt", error=error, extra={"stage": "llm", "attempt": attempt}
-            )
-            echo = (
-                reply.text if len(reply.text) <= _ECHO_LIMIT else reply.text[:_ECHO_LIMIT] + "..."
-            )
-            extra = [
-                {"role": "assistant", "content": echo},
-                {
-                    "role": "user",
-                    "content": repair_instruction(error, valid_nodes=self._tool_names),
-                },
-            ]
-
     def _format_cost(self, mode: str) -> int:
-        if self._token_budget is None:
-            return 0
-        cost = self._format_tokens.get(mode)
-        if cost is None:
-            response_format = self._schemas.response_format(mode)  # type: ignore[arg-type]
-            cost = self._counter.count_json(response_format) if response_format else 0
-            self._format_tokens[mode] = cost
-        return cost
-
-    async def _ask(
-        self, run: ActiveRun, messages: list[dict[str, Any]], tokens: int
-    ) -> LLMResponse | BudgetHit:
-        """Send one request; step the ``response_format`` down if the provider rejects it."""
-        state = run.state
-        while True:
-            mode = self._formats.mode_for(self._model_key)
-            if tokens:
-                state.budgets.tokens_last_request = tokens
-                state.budgets.tokens_sent += tokens
-            if run.callback is not None:
-                await run.event(
-                    "llm_request",
-                    extra={"tokens": tokens, "messages": len(messages), "format": mode},
-                )
-            on_chunk = answer_streamer(run) if self._stream else None
-            started = time.perf_counter()
-            timeout = asyncio.timeout(run.remaining()) if run.deadline is not None else None
-            request = self._client.complete(
-                messages=messages,
-                response_format=self._schemas.response_format(mode),
-                stream=self._stream,
-                on_stream_chunk=on_chunk,
-            )
-            try:
-                if timeout is None:
-                    reply = await request
-                else:
-                    async with timeout:
-                        reply = await request
-            except LLMResponseFormatError as exc:
-                following = self._formats.step_down(self._model_key, mode)
-                if following is None:
-                    raise
-                state.repairs.format_fallbacks += 1
-                state.errors.append(
-                    f"the provider rejected response_format {mode!r} ({exc.message}); "
-                    f"using {following!r} for {self._model_key!r} from now on"
-                )
-                continue
-            except TimeoutError:
-                if timeout is not None and timeout.expired():
-                    return BudgetHit("deadline_s", "the deadline passed while waiting for the LLM")
-                raise
-            response = as_response(reply)
-            usage = state.usage
-            usage.calls += 1
-            reported = response.usage
-            if reported.total_tokens:
-                usage.prompt_tokens += reported.prompt_tokens
-                usage.completion_tokens += reported.completion_tokens
-                usage.total_tokens += reported.total_tokens
-            if response.cost_usd:
-                usage.cost_usd += response.cost_usd
-            if run.callback is not None:
-                await run.event(
-                    "llm_response",
-                    latency_ms=(time.perf_counter() - started) * 1000,
-                    extra={"usage": reported.to_dict(), "cost_usd": response.cost_usd},
-                )
-            return response
-
-    def _check(self, action: PlannerAction) -> FinalPayload | str | None:
-        """Validate what the repair ladder covers: final args and the parallel shape."""
-        if action.kind == "final":
-            return final_payload(action.args, self._final_model, self._final_schema)
-        if action.kind == "parallel":
-            if not self._specs:
-                return (
-                    "there are no tools, so 'parallel' cannot be used; answer with final_response"
-                )
-            try:
-                action.parallel_args()
-            except ValidationError as exc:
-                return f"invalid parallel plan: {describe_validation_error(exc, prefix='args.')}"
-        return None
-
-    # -- finishing ----------------------------------------------------------------------
-
-    async def _budget_finish(self, run: ActiveRun, hit: BudgetHit) -> PlannerFinish:
-        run.state.errors.append(f"budget exhausted: {hit.detail}")
-        payload = partial_payload(run.state, f"{hit.budget} ran out: {hit.detail}")
-        return await self._finish(
-            run, "budget_exhausted", payload, {"budget": hit.budget, "error": hit.detail}
-        )
-
-    async def _finish(
-        self,
-        run: ActiveRun,
-        reason: FinishReason,
-        payload: FinalPayload | None,
-        extra: Mapping[str, Any],
-    ) -> PlannerFinish:
-        run.sync_elapsed()
-        metadata = run.state.metadata()
-        metadata.update({k: v for k, v in extra.items() if v is not None})
-        last = last_observation(run.state)
-        if reason != "answer_complete" and last is not None:
-            metadata["last_observation"] = last
-        await run.event(
-            "finish",
-            extra={"reason": reason, **{k: v for k, v in extra.items() if isinstance(v, str)}},
-        )
-        return PlannerFinish(reason=reason, payload=payload, metadata=metadata)
+        response_format = self._schemas.response_format(mode)  # type: ignore[arg-type]
+        return self._tokens.format_tokens(mode, response_format)
 
     def __repr__(self) -> str:
         return (

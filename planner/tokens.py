@@ -1,165 +1,210 @@
-"""Token accounting for everything the planner sends to the LLM.
+"""The planner's token accountant: one counter for everything sent to the LLM.
 
-Counts use tiktoken with the model's encoding when tiktoken knows the model, and
-``cl100k_base`` otherwise (a close approximation for most chat models).
+Counting itself lives in :mod:`penguiflow.memory.tokens` (tiktoken with the model's
+encoding, ``o200k_base`` then ``cl100k_base`` for unknown models, a deterministic
+estimate when no encoding can be loaded); the planner and memory share the same
+:class:`TokenCounter` objects (:func:`get_token_counter`), so the memory block, the
+system prompt with the tool schemas, the query with its context and the trajectory are
+all counted the same way.
 
-PenguiFlow never downloads tokenizer files at run time. An encoding is loaded from, in
-order: tiktoken's own cache (``TIKTOKEN_CACHE_DIR``, ``DATA_GYM_CACHE_DIR`` or the
-default cache folder), then the copy of the OpenAI encodings bundled with the
-``litellm`` package (a PenguiFlow dependency; found without importing litellm). When
-neither has the file, counts fall back to a documented deterministic estimate: one
-token per 4 bytes of UTF-8 text, rounded up, which :attr:`TokenCounter.exact` reports.
-
-Chat messages add :data:`MESSAGE_OVERHEAD` tokens each plus :data:`REPLY_OVERHEAD` per
-request, following OpenAI's published accounting for chat formats.
+:class:`TokenAccountant` decides how many tokens one request may carry: the smaller of
+``token_budget`` and the model's context window minus the tokens reserved for the reply.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import importlib.util
-import json
-import os
-import tempfile
-import threading
-from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any, Protocol
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ConfigError
+from ..memory.tokens import (
+    MESSAGE_OVERHEAD,
+    REPLY_PRIMING,
+    TokenCounter,
+    estimate_tokens,
+    get_token_counter,
+)
 
 __all__ = [
-    "BYTES_PER_TOKEN_ESTIMATE",
+    "DEFAULT_RESERVED_OUTPUT_TOKENS",
     "MESSAGE_OVERHEAD",
-    "REPLY_OVERHEAD",
+    "REPLY_PRIMING",
+    "RequestLimit",
+    "TokenAccountant",
     "TokenCounter",
-    "encoding_name_for",
+    "check_window",
+    "estimate_tokens",
+    "get_token_counter",
 ]
 
-MESSAGE_OVERHEAD = 4
-"""Tokens added per chat message (role and separators)."""
-
-REPLY_OVERHEAD = 3
-"""Tokens added per request (the primed assistant reply)."""
-
-BYTES_PER_TOKEN_ESTIMATE = 4
-"""UTF-8 bytes per token used by the fallback estimate."""
-
-_DEFAULT_ENCODING = "cl100k_base"
-_BLOB = "https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
-_ENV_LOCK = threading.Lock()
+DEFAULT_RESERVED_OUTPUT_TOKENS = 4096
+"""Tokens kept free for the reply when neither the planner nor the client says how many
+(never more than a quarter of the window)."""
 
 
-class _Encoder(Protocol):
-    def encode(self, text: str, *, disallowed_special: Any = ...) -> list[int]: ...
+@dataclass(frozen=True, slots=True)
+class RequestLimit:
+    """How many tokens one request may carry, and why.
 
-
-def encoding_name_for(model: str | None) -> str:
-    """Return the tiktoken encoding name for ``model`` (``cl100k_base`` when unknown).
-
-    Provider prefixes such as ``openai/`` are ignored.
+    Attributes:
+        tokens: the most tokens a request may hold (messages and ``response_format``);
+            ``None`` when nothing limits it.
+        budget: the limit that binds: ``"token_budget"`` or ``"context_window"``.
+        context_window: the model's input window, when known.
+        reserved_output_tokens: tokens kept free for the reply inside the window.
     """
-    if not model:
-        return _DEFAULT_ENCODING
-    try:
-        import tiktoken.model
-    except ImportError:  # pragma: no cover - tiktoken is a dependency
-        return _DEFAULT_ENCODING
-    for candidate in (model, model.rsplit("/", 1)[-1]):
-        try:
-            return tiktoken.model.encoding_name_for_model(candidate)
-        except KeyError:
-            continue
-    return _DEFAULT_ENCODING
+
+    tokens: int | None
+    budget: str
+    context_window: int | None
+    reserved_output_tokens: int
+
+    def describe(self) -> str:
+        """Return the limit as text for errors, e.g. ``context_window=8192 - 2048``."""
+        if self.budget == "context_window" and self.context_window is not None:
+            return (
+                f"context_window={self.context_window} minus reserved_output_tokens="
+                f"{self.reserved_output_tokens} ({self.tokens} tokens)"
+            )
+        return f"token_budget={self.tokens}"
 
 
-def _cache_dirs() -> list[Path]:
-    dirs: list[Path] = []
-    for var in ("TIKTOKEN_CACHE_DIR", "DATA_GYM_CACHE_DIR"):
-        value = os.environ.get(var)
-        if value:
-            dirs.append(Path(value))
-    dirs.append(Path(tempfile.gettempdir()) / "data-gym-cache")
-    spec = importlib.util.find_spec("litellm")
-    for location in (spec.submodule_search_locations or []) if spec else []:
-        dirs.append(Path(location) / "litellm_core_utils" / "tokenizers")
-    return dirs
-
-
-@functools.lru_cache(maxsize=8)
-def _load_encoding(name: str) -> _Encoder | None:
-    """Load encoding ``name`` from a local file, or return ``None``; never downloads."""
-    try:
-        import tiktoken
-    except ImportError:  # pragma: no cover - tiktoken is a dependency
+def _positive_int(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         return None
-    key = hashlib.sha1(_BLOB.format(name=name).encode()).hexdigest()
-    for folder in _cache_dirs():
-        if not (folder / key).is_file():
-            continue
-        with _ENV_LOCK:  # tiktoken reads its cache folder from the environment
-            previous = os.environ.get("TIKTOKEN_CACHE_DIR")
-            os.environ["TIKTOKEN_CACHE_DIR"] = str(folder)
-            try:
-                encoding: _Encoder = tiktoken.get_encoding(name)
-                return encoding
-            except Exception:  # a corrupt or foreign file: try the next folder
-                continue
-            finally:
-                if previous is None:
-                    os.environ.pop("TIKTOKEN_CACHE_DIR", None)
-                else:
-                    os.environ["TIKTOKEN_CACHE_DIR"] = previous
-    return None
+    return value
 
 
-class TokenCounter:
-    """Counts tokens of text, JSON values and chat messages for one model.
+def check_window(context_window: Any, reserved_output_tokens: Any) -> None:
+    """Check ``ReactPlanner``'s ``context_window`` and ``reserved_output_tokens``.
 
-    The encoding is loaded on first use and shared by every counter in the process.
+    Raises:
+        ConfigError: a value is not an int in range, or the reserve fills the window.
+    """
+    if context_window is not None and _positive_int(context_window) is None:
+        raise ConfigError(
+            f"ReactPlanner(context_window=...) must be an int > 0 or None, got {context_window!r}"
+        )
+    if reserved_output_tokens is not None and (
+        isinstance(reserved_output_tokens, bool)
+        or not isinstance(reserved_output_tokens, int)
+        or reserved_output_tokens < 0
+    ):
+        raise ConfigError(
+            "ReactPlanner(reserved_output_tokens=...) must be an int >= 0 or None, "
+            f"got {reserved_output_tokens!r}"
+        )
+    if (
+        context_window is not None
+        and reserved_output_tokens is not None
+        and reserved_output_tokens >= context_window
+    ):
+        raise ConfigError(
+            f"ReactPlanner(reserved_output_tokens={reserved_output_tokens}) must be smaller "
+            f"than context_window={context_window}; leave room for the prompt"
+        )
+
+
+class TokenAccountant:
+    """Counts every request of a planner and knows the most a request may carry.
+
+    The system prompt (with the tool schemas) is counted once per planner, and each
+    ``response_format`` once per mode; the transcript counts the rest (see
+    :class:`~penguiflow.planner._context.Transcript`).
 
     Args:
-        model: the model name (any LiteLLM model string); ``None`` for the default
-            encoding.
+        model: the planner's model name (picks the encoding).
+        client: the LLM client; its ``context_window`` and ``max_output_tokens``
+            attributes are used when present (``LiteLLMClient`` has both).
+        token_budget: the planner's ``token_budget``.
+        context_window: the model's input window; ``None`` asks the client.
+        reserved_output_tokens: tokens kept free for the reply; ``None`` uses the
+            client's ``max_output_tokens``, else :data:`DEFAULT_RESERVED_OUTPUT_TOKENS`,
+            at most a quarter of the window.
     """
 
-    def __init__(self, model: str | None = None) -> None:
-        self.model = model
-        self.encoding_name = encoding_name_for(model)
-        self._encoder: _Encoder | None = None
-        self._loaded = False
+    def __init__(
+        self,
+        *,
+        model: str | None,
+        client: Any,
+        token_budget: int | None,
+        context_window: int | None,
+        reserved_output_tokens: int | None,
+    ) -> None:
+        self.counter: TokenCounter = get_token_counter(model)
+        self._client = client
+        self._token_budget = token_budget
+        self._window = context_window
+        self._reserved = reserved_output_tokens
+        self._limit: RequestLimit | None = None
+        self._system: tuple[str, int] | None = None
+        self._formats: dict[str, int] = {}
 
-    def _get(self) -> _Encoder | None:
-        if not self._loaded:
-            self._encoder = _load_encoding(self.encoding_name)
-            if self._encoder is None and self.encoding_name != _DEFAULT_ENCODING:
-                self._encoder = _load_encoding(_DEFAULT_ENCODING)
-            self._loaded = True
-        return self._encoder
+    def _resolve(self) -> RequestLimit:
+        window = self._window
+        if window is None:
+            window = _positive_int(getattr(self._client, "context_window", None))
+        reserved = self._reserved
+        if reserved is None:
+            reserved = _positive_int(getattr(self._client, "max_output_tokens", None))
+            if reserved is None:
+                reserved = DEFAULT_RESERVED_OUTPUT_TOKENS
+            if window is not None:
+                reserved = min(reserved, window // 4)
+        window_limit = None if window is None else max(1, window - reserved)
+        budget = self._token_budget
+        if window_limit is not None and (budget is None or window_limit < budget):
+            return RequestLimit(window_limit, "context_window", window, reserved)
+        return RequestLimit(budget, "token_budget", window, reserved)
 
     @property
-    def exact(self) -> bool:
-        """Whether counts come from tiktoken (``False``: the 4-bytes-per-token estimate)."""
-        return self._get() is not None
+    def limit(self) -> RequestLimit:
+        """The request limit (resolved once, on first use)."""
+        if self._limit is None:
+            self._limit = self._resolve()
+        return self._limit
 
-    def count_text(self, text: str) -> int:
-        """Return the number of tokens in ``text``."""
-        if not text:
-            return 0
-        encoder = self._get()
-        if encoder is None:
-            return -(-len(text.encode("utf-8")) // BYTES_PER_TOKEN_ESTIMATE)
-        return len(encoder.encode(text, disallowed_special=()))
+    async def prepare(self) -> None:
+        """Load the encoding and resolve the limit off the event loop (first call only).
 
-    def count_json(self, value: Any) -> int:
-        """Return the number of tokens of ``value`` serialised as compact JSON."""
-        return self.count_text(json.dumps(value, separators=(",", ":"), default=str))
+        Asking a ``LiteLLMClient`` for its window imports litellm, which takes seconds.
+        """
+        await self.counter.warm()
+        if self._limit is None:
+            self._limit = await asyncio.to_thread(self._resolve)
 
-    def count_message(self, message: Mapping[str, Any]) -> int:
-        """Return the tokens of one chat message, overhead included."""
-        content = message.get("content")
-        text = content if isinstance(content, str) else json.dumps(content, default=str)
-        return MESSAGE_OVERHEAD + self.count_text(text)
+    def system_tokens(self, message: Mapping[str, Any]) -> int:
+        """Tokens of the system prompt message (counted once per planner)."""
+        content = str(message.get("content", ""))
+        if self._system is None or self._system[0] != content:
+            self._system = (content, self.counter.count_message(message))
+        return self._system[1]
 
-    def count_messages(self, messages: Sequence[Mapping[str, Any]]) -> int:
-        """Return the tokens of a chat request's messages, overheads included."""
-        return REPLY_OVERHEAD + sum(self.count_message(m) for m in messages)
+    def format_tokens(self, mode: str, response_format: Mapping[str, Any] | None) -> int:
+        """Tokens of the ``response_format`` sent in ``mode`` (counted once per mode)."""
+        cost = self._formats.get(mode)
+        if cost is None:
+            cost = self.counter.count_json(response_format) if response_format else 0
+            self._formats[mode] = cost
+        return cost
+
+    def memory_room(self, fixed_tokens: int) -> int | None:
+        """The most tokens the memory message may take in a request.
+
+        Half of what the limit leaves after the fixed part of every request (system
+        prompt, query with context, ``response_format`` and reply priming), so the
+        trajectory always keeps the other half.
+
+        Args:
+            fixed_tokens: tokens of the system prompt, query and ``response_format``.
+
+        Returns:
+            The room, or ``None`` when requests are not limited.
+        """
+        limit = self.limit.tokens
+        if limit is None:
+            return None
+        return max(0, (limit - REPLY_PRIMING - fixed_tokens) // 2)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install the services the test suite needs (Debian, run as root). Idempotent.
+# Install the services the test suite needs (Debian, run as root): PostgreSQL and Redis.
+# Idempotent.
 #
 # PostgreSQL: the session-store tests start their own throwaway cluster with initdb and
 # pg_ctl (see tests/sessions/conftest.py); this script only makes sure the binaries exist.
@@ -15,5 +16,15 @@ if ! have_initdb; then
     if ! apt-get install -y --no-install-recommends postgresql; then
         apt-get update
         apt-get install -y --no-install-recommends postgresql
+    fi
+fi
+
+# Redis: the scale-out tests (tests/scaleout/conftest.py) start their own redis-server on
+# 127.0.0.1 with a free port in a temporary directory; this only installs the binary.
+if ! command -v redis-server >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    if ! apt-get install -y --no-install-recommends redis-server; then
+        apt-get update
+        apt-get install -y --no-install-recommends redis-server
     fi
 fi

@@ -44,6 +44,7 @@ from .models import (
 )
 
 if TYPE_CHECKING:
+    from ._credentials import OAuthStateRecord, UserCredentialRecord
     from .store import DEFAULT_URL, SqlSessionStore
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "JournalEntry",
     "JournalStatus",
     "MemoryKeyLike",
+    "OAuthStateRecord",
     "PauseAlreadyClaimed",
     "PauseAlreadyResumed",
     "PauseClaim",
@@ -79,16 +81,18 @@ __all__ = [
     "StoreState",
     "StoreStateError",
     "UnserializableRecordError",
+    "UserCredentialRecord",
 ]
 
 _LAZY = {"SqlSessionStore", "DEFAULT_URL"}
+_LAZY_RECORDS = {"OAuthStateRecord", "UserCredentialRecord"}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        from . import store
+    if name in _LAZY or name in _LAZY_RECORDS:
+        from . import _credentials, store
 
-        value = getattr(store, name)
+        value = getattr(store if name in _LAZY else _credentials, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,6 +1,7 @@
 """Pauses: commit with the run state, look up by token, claim exactly once, complete.
 
-A resume token is ``secrets.token_urlsafe(32)`` (256 random bits). Only its SHA-256 hash
+A resume token is ``"pf_"`` followed by ``secrets.token_urlsafe(32)`` (256 random bits;
+the prefix keeps it from starting with ``-``, which command lines would read as an option). Only its SHA-256 hash
 is stored. Claiming is one conditional ``UPDATE ... WHERE status = 'pending'`` whose row
 count decides the winner; it behaves the same on SQLite (writers serialised by
 ``BEGIN IMMEDIATE``) and PostgreSQL (the row lock makes a concurrent UPDATE re-check the
@@ -44,7 +45,10 @@ from .models import (
     RunStatus,
 )
 
-__all__ = ["PausesMixin", "hash_token"]
+__all__ = ["TOKEN_PREFIX", "PausesMixin", "hash_token", "pause_values"]
+
+TOKEN_PREFIX = "pf_"
+"""Every resume token starts with this, so it never looks like a command-line option."""
 
 _MAX_TOKEN_LEN = 512
 _CLAIM_ATTEMPTS = 3
@@ -61,6 +65,25 @@ def _token_hash(token: object) -> str:
     if not token or len(token) > _MAX_TOKEN_LEN:
         raise PauseNotFound()
     return hash_token(token)
+
+
+def pause_values(
+    reason: object,
+    payload: Mapping[str, Any] | None,
+    pending_calls: Sequence[Mapping[str, Any]],
+    expires_at: datetime | timedelta | None,
+    now: float,
+) -> dict[str, Any]:
+    """Check and encode the caller's fields of a new pause."""
+    if not isinstance(reason, str) or not reason:
+        raise ConfigError(f"reason must be a non-empty string, got {reason!r}")
+    calls = check_json_objects("pending_calls", pending_calls)
+    return {
+        "reason": reason,
+        "payload": encode(None if payload is None else dict(payload), what="pause payload"),
+        "pending_calls": encode(calls, what="pending calls"),
+        "expires_at": epoch(expires_at, now=now, name="expires_at"),
+    }
 
 
 class PausesMixin(RunsMixin):
@@ -104,16 +127,9 @@ class PausesMixin(RunsMixin):
             StoreBackendError: the commit failed; no pause exists.
         """
         check_id("tenant_id", tenant_id)
-        if not isinstance(reason, str) or not reason:
-            raise ConfigError(f"reason must be a non-empty string, got {reason!r}")
-        calls = check_json_objects("pending_calls", pending_calls)
-        payload_text = encode(None if payload is None else dict(payload), what="pause payload")
-        calls_text = encode(calls, what="pending calls")
-        state_text = encode(dict(run_state), what="run state")
         now = self._now()
-        expires = epoch(expires_at, now=now, name="expires_at")
-        token = secrets.token_urlsafe(32)
-        pause_id = uuid.uuid4().hex
+        values = pause_values(reason, payload, pending_calls, expires_at, now)
+        state_text = encode(dict(run_state), what="run state")
         async with self._transaction("create_pause", write=True) as conn:
             version = await self._update_run(
                 conn,
@@ -124,22 +140,7 @@ class PausesMixin(RunsMixin):
                 expected_run_version,
                 now,
             )
-            await conn.execute(
-                insert(pauses).values(
-                    pause_id=pause_id,
-                    token_hash=hash_token(token),
-                    run_id=run_id,
-                    tenant_id=tenant_id,
-                    reason=reason,
-                    payload=payload_text,
-                    pending_calls=calls_text,
-                    status=PauseStatus.PENDING.value,
-                    created_at=now,
-                    expires_at=expires,
-                    claim_count=0,
-                )
-            )
-            row = await self._pause_row(conn, pauses.c.pause_id == pause_id)
+            token, row = await self._insert_pause(conn, run_id, tenant_id, values, now)
         return PauseTicket(token=token, pause=pause_from_row(row, now=now), run_version=version)
 
     async def get_pause(self, token: str, *, tenant_id: str = DEFAULT_TENANT) -> PauseRecord:
@@ -425,6 +426,31 @@ class PausesMixin(RunsMixin):
         return run_from_row(row)
 
     # -- helpers -------------------------------------------------------------------------
+
+    async def _insert_pause(
+        self,
+        conn: AsyncConnection,
+        run_id: str,
+        tenant_id: str,
+        values: dict[str, Any],
+        now: float,
+    ) -> tuple[str, Any]:
+        """Insert a pending pause; return its new token and its row."""
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        pause_id = uuid.uuid4().hex
+        await conn.execute(
+            insert(pauses).values(
+                pause_id=pause_id,
+                token_hash=hash_token(token),
+                run_id=run_id,
+                tenant_id=tenant_id,
+                status=PauseStatus.PENDING.value,
+                created_at=now,
+                claim_count=0,
+                **values,
+            )
+        )
+        return token, await self._pause_row(conn, pauses.c.pause_id == pause_id)
 
     async def _pause_row(self, conn: AsyncConnection, *conditions: Any) -> Any:
         return (await conn.execute(select(pauses).where(*conditions))).one_or_none()

@@ -27,17 +27,19 @@ __all__ = [
     "events",
     "memory",
     "metadata",
+    "oauth_states",
     "pauses",
     "remote_bindings",
     "runs",
     "sessions",
     "tool_journal",
+    "user_credentials",
 ]
 
 VERSION_TABLE = "penguiflow_schema_version"
 """Alembic's version table; named so it never clashes with an application's own alembic."""
 
-SCHEMA_HEAD = "0002"
+SCHEMA_HEAD = "0003"
 """The newest revision under ``migrations/versions`` (a test keeps the two in sync)."""
 
 metadata = MetaData()
@@ -154,4 +156,35 @@ tool_journal = Table(
     Column("created_at", Double(), nullable=False),
     Column("updated_at", Double(), nullable=False),
     PrimaryKeyConstraint("run_id", "call_hash", name="pk_penguiflow_tool_journal"),
+)
+
+# Added by migration 0003. ``secret`` and ``data`` hold ciphertext written by the tools
+# package (the store never sees a token in clear); states are stored as SHA-256 hashes.
+user_credentials = Table(
+    "penguiflow_user_credentials",
+    metadata,
+    Column("tenant_id", String(255), nullable=False),
+    Column("user_id", String(255), nullable=False),
+    Column("provider", String(255), nullable=False),
+    Column("secret", Text(), nullable=False),
+    Column("expires_at", Double(), nullable=True),
+    Column("created_at", Double(), nullable=False),
+    Column("updated_at", Double(), nullable=False),
+    PrimaryKeyConstraint("tenant_id", "user_id", "provider", name="pk_penguiflow_user_credentials"),
+)
+
+oauth_states = Table(
+    "penguiflow_oauth_states",
+    metadata,
+    Column("state_hash", String(64), nullable=False),
+    Column("tenant_id", String(255), nullable=False),
+    Column("user_id", String(255), nullable=False),
+    Column("run_id", String(255), nullable=True),
+    Column("provider", String(255), nullable=False),
+    Column("data", Text(), nullable=False),
+    Column("created_at", Double(), nullable=False),
+    Column("expires_at", Double(), nullable=False),
+    Column("used_at", Double(), nullable=True),
+    PrimaryKeyConstraint("state_hash", name="pk_penguiflow_oauth_states"),
+    Index("ix_penguiflow_oauth_states_expires", "expires_at"),
 )

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from ._core import DEFAULT_URL
+from ._credentials import CredentialsMixin
 from ._events import EventsMixin
 from ._journal import JournalMemoryMixin
-from ._pauses import PausesMixin
+from ._repause import RepauseMixin
 
 __all__ = ["DEFAULT_URL", "SqlSessionStore"]
 
 
-class SqlSessionStore(PausesMixin, JournalMemoryMixin, EventsMixin):
+class SqlSessionStore(RepauseMixin, JournalMemoryMixin, EventsMixin, CredentialsMixin):
     """A durable session store on SQLAlchemy's asyncio engine (SQLite or PostgreSQL).
 
     One store serves planners (runs, pauses, tool journal, memory) and flows (it

@@ -6,6 +6,9 @@ import pytest
 
 from penguiflow.planner.llm import allow_model_requests
 
+# SQLite and PostgreSQL database fixtures (db_url, sqlite_url, pg_server...) for every package.
+pytest_plugins = ["pg_fixture"]
+
 
 @pytest.fixture(autouse=True)
 def _block_model_requests() -> Iterator[None]:

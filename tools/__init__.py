@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ._results import ContentRef, ToolResult
 from ._retry import BreakerState
+from ._user_tokens import AuthorizationRequired, CallerIdentity, CredentialStore
 from .auth import (
     ApiKeyAuth,
     AuthConfig,
@@ -16,6 +17,7 @@ from .auth import (
     BearerAuth,
     NoAuth,
     OAuth2ClientCredentials,
+    OAuth2User,
 )
 from .config import (
     CircuitBreakerConfig,
@@ -25,6 +27,7 @@ from .config import (
     load_tool_configs,
 )
 from .errors import (
+    AuthorizationStateError,
     SecretNotFoundError,
     ToolArgumentsError,
     ToolAuthError,
@@ -43,19 +46,26 @@ from .errors import (
     ToolTimeoutError,
 )
 from .node import ToolNode, ToolNodeState
+from .oauth import AuthorizationResult, complete_authorization
 
 __all__ = [
     "ApiKeyAuth",
     "AuthConfig",
+    "AuthorizationRequired",
+    "AuthorizationResult",
+    "AuthorizationStateError",
     "BasicAuth",
     "BearerAuth",
     "BreakerState",
+    "CallerIdentity",
     "CircuitBreakerConfig",
     "ContentRef",
+    "CredentialStore",
     "ExternalToolConfig",
     "HttpOperation",
     "NoAuth",
     "OAuth2ClientCredentials",
+    "OAuth2User",
     "RetryConfig",
     "SecretNotFoundError",
     "ToolArgumentsError",
@@ -76,5 +86,6 @@ __all__ = [
     "ToolResult",
     "ToolServerError",
     "ToolTimeoutError",
+    "complete_authorization",
     "load_tool_configs",
 ]

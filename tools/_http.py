@@ -14,22 +14,26 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from ._allowlist import ToolFilter
 from ._results import ContentRef, ToolResult, size_error
 from ._retry import CircuitBreaker, parse_retry_after
-from ._secrets import Redactor, resolve_mapping
+from ._secrets import Redactor, resolve_mapping, secret_values
 from ._types import ToolDef
+from ._user_tokens import CallerIdentity
 from .auth import AuthResolver, OAuth2ClientCredentials
 from .config import ExternalToolConfig, HttpOperation
 from .errors import (
     ToolArgumentsError,
     ToolAuthError,
     ToolClientError,
+    ToolConfigError,
     ToolConnectionError,
     ToolError,
     ToolRateLimitError,
     ToolServerError,
     ToolTimeoutError,
 )
+from .openapi import operations_from_openapi, read_openapi
 
 __all__ = ["HttpBackend"]
 
@@ -66,11 +70,29 @@ class HttpBackend:
         self._breaker = breaker
         base = urlsplit(str(config.base_url))
         self._origin = (base.scheme, base.netloc)
-        self._base_path = base.path.rstrip("/")
 
     async def open(self) -> list[ToolDef]:
-        """Return the declared operations as tools (no network traffic)."""
-        return [self._tool_def(op) for op in self._config.operations]
+        """Return the declared operations, and those of the OpenAPI document, as tools.
+
+        Raises:
+            ToolConfigError: the OpenAPI document cannot be read, or names clash.
+        """
+        cfg = self._config
+        operations = list(cfg.operations)
+        if cfg.openapi is not None:
+            document = await read_openapi(
+                cfg.openapi, max_bytes=cfg.max_openapi_bytes, timeout_s=cfg.connect_timeout_s
+            )
+            allowed = ToolFilter(cfg.name, cfg.allow, cfg.deny).allowed
+            declared = {op.name for op in operations}
+            for op in operations_from_openapi(document, select=allowed):
+                if op.name in declared:
+                    raise ToolConfigError(
+                        f"HTTP tool config {cfg.name!r}: the OpenAPI operation {op.name!r} "
+                        "has the name of a declared operation; rename the declared one"
+                    )
+                operations.append(op)
+        return [self._tool_def(op) for op in operations]
 
     async def close(self) -> None:
         """Close the pooled client; safe to call twice."""
@@ -87,7 +109,9 @@ class HttpBackend:
             operation=op,
         )
 
-    def _request(self, op: HttpOperation, arguments: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    def _request(
+        self, op: HttpOperation, arguments: dict[str, Any]
+    ) -> tuple[str, dict[str, Any], dict[str, str]]:
         rest = dict(arguments)
         segments: dict[str, str] = {}
         for name in op.path_params:
@@ -98,16 +122,32 @@ class HttpBackend:
                     server=self._server,
                 )
             segments[name] = quote(str(rest.pop(name)), safe="")
-        path = self._base_path + op.path.format_map(segments)
+        path = op.path.format_map(segments)  # httpx joins it to base_url
+        headers: dict[str, str] = {}
+        for name in op.header_params:
+            if name in rest:
+                value = _header_value(rest.pop(name))
+                if "\r" in value or "\n" in value:
+                    raise ToolArgumentsError(
+                        f"the header argument {name!r} must not contain line breaks",
+                        tool=op.name,
+                        server=self._server,
+                    )
+                headers[name] = value
         names = op.query if op.query is not None else (rest if op.method in _QUERY_METHODS else ())
         query = {k: rest.pop(k) for k in list(names) if k in rest}
         parts: dict[str, Any] = {"params": _query_values(query)}
-        if rest and op.method not in _QUERY_METHODS:
+        if op.body_param is not None:
+            if op.body_param in rest:
+                parts["json"] = rest.pop(op.body_param)
+        elif rest and op.method not in _QUERY_METHODS:
             parts["json"] = rest
-        return path, parts
+        return path, parts, headers
 
-    async def call(self, tool: ToolDef, arguments: dict[str, Any]) -> ToolResult:
-        """Make one HTTP request.
+    async def call(
+        self, tool: ToolDef, arguments: dict[str, Any], caller: CallerIdentity | None = None
+    ) -> ToolResult:
+        """Make one HTTP request, with the credentials of ``caller`` for per-user auth.
 
         Raises:
             ToolError: classified failure (see ``penguiflow.tools.errors``).
@@ -115,10 +155,12 @@ class HttpBackend:
         op = tool.operation
         if op is None:
             raise ToolError("not an HTTP operation", tool=tool.name, server=self._server)
-        path, parts = self._request(op, arguments)
-        headers = resolve_mapping(self._config.headers, server=self._server)
-        self._redactor.add_all(headers.values())
-        creds = await self._auth.credentials()
+        path, parts, headers = self._request(op, arguments)
+        configured = resolve_mapping(self._config.headers, server=self._server)
+        self._redactor.add_all(secret_values(self._config.headers, configured))
+        headers.update(configured)
+        creds = await self._auth.credentials(caller)
+        redactor = self._redactor.extended(creds.secrets) if creds.secrets else self._redactor
         headers.update(creds.headers)
         parts["params"] = {**parts["params"], **creds.params}
         request = self._client.build_request(op.method, path, headers=headers, **parts)
@@ -154,8 +196,8 @@ class HttpBackend:
         finally:
             await response.aclose()
         if response.status_code >= 300:
-            raise self._status_error(response, body, op.name)
-        return self._result(response, body, tool)
+            raise self._status_error(response, body, op.name, redactor)
+        return redactor.result(self._result(response, body, tool))
 
     async def _read(self, response: httpx.Response, tool: str) -> bytes:
         limit = self._config.max_response_bytes
@@ -171,9 +213,11 @@ class HttpBackend:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _status_error(self, response: httpx.Response, body: bytes, tool: str) -> ToolError:
+    def _status_error(
+        self, response: httpx.Response, body: bytes, tool: str, redactor: Redactor
+    ) -> ToolError:
         status = response.status_code
-        excerpt = self._redactor.text(body[:_BODY_EXCERPT].decode("utf-8", errors="replace"))
+        excerpt = redactor.text(body[:_BODY_EXCERPT].decode("utf-8", errors="replace"))
         retry_after = parse_retry_after(response.headers.get("retry-after"))
         fields: dict[str, Any] = {
             "tool": tool,
@@ -228,6 +272,14 @@ class HttpBackend:
             data=base64.b64encode(body).decode("ascii") if inline else None,
         )
         return ToolResult(tool=qualified, refs=[ref], status=response.status_code)
+
+
+def _header_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
 
 
 def _query_values(query: dict[str, Any]) -> dict[str, Any]:

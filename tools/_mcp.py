@@ -28,6 +28,7 @@ from ._results import ToolResult, error_text, from_mcp
 from ._retry import CircuitBreaker
 from ._secrets import Redactor
 from ._types import ToolDef
+from ._user_tokens import CallerIdentity
 from .auth import AuthResolver
 from .config import ExternalToolConfig
 from .errors import (
@@ -340,8 +341,10 @@ class McpBackend:
                     )
                 raise error
 
-    async def call(self, tool: ToolDef, arguments: dict[str, Any]) -> ToolResult:
-        """Make one ``tools/call`` attempt.
+    async def call(
+        self, tool: ToolDef, arguments: dict[str, Any], caller: CallerIdentity | None = None
+    ) -> ToolResult:
+        """Make one ``tools/call`` attempt (credentials are per server, not per ``caller``).
 
         Raises:
             ToolError: classified failure (see ``penguiflow.tools.errors``).
@@ -370,7 +373,7 @@ class McpBackend:
                 server=self._server,
                 data=self._redactor.data(result.structured_content),
             )
-        return from_mcp(
+        normalised = from_mcp(
             result,
             tool=tool.name,
             server=self._server,
@@ -378,6 +381,7 @@ class McpBackend:
             max_inline_bytes=self._config.max_inline_bytes,
             max_response_bytes=self._config.max_response_bytes,
         )
+        return self._redactor.result(normalised)
 
     def _mark_lost(self, generation: int) -> None:
         if generation == self._generation:

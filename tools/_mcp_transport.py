@@ -13,7 +13,7 @@ from mcp.client.sse import sse_client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
-from ._secrets import Redactor, resolve, resolve_mapping
+from ._secrets import Redactor, resolve, resolve_mapping, secret_values
 from .auth import AuthResolver
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ class _PerRequestAuth(httpx2.Auth):
         self, request: httpx2.Request
     ) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
         headers = resolve_mapping(self._config.headers, server=self._config.name)
-        self._redactor.add_all(headers.values())
+        self._redactor.add_all(secret_values(self._config.headers, headers))
         creds = await self._auth.credentials()
         request.headers.update(headers)
         request.headers.update(creds.headers)

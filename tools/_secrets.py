@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
 from .errors import SecretNotFoundError
 
-__all__ = ["Redactor", "has_placeholder", "resolve", "resolve_mapping"]
+if TYPE_CHECKING:
+    from ._results import ToolResult
+
+__all__ = ["Redactor", "has_placeholder", "resolve", "resolve_mapping", "secret_values"]
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _MASK = "***"
@@ -56,6 +59,20 @@ def resolve_mapping(
     return {key: resolve(value, server=server) for key, value in values.items()}
 
 
+def secret_values(raw: Mapping[str, str | SecretStr], resolved: Mapping[str, str]) -> list[str]:
+    """Return the resolved values that came from ``${ENV_VAR}`` placeholders.
+
+    Those are the secrets among configured headers; literal values (``X-Tenant: acme``)
+    are not, and masking them would corrupt ordinary words in results.
+    """
+    out = []
+    for key, value in raw.items():
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if has_placeholder(text) and key in resolved:
+            out.append(resolved[key])
+    return out
+
+
 class Redactor:
     """Remembers resolved secret values and masks them in text and JSON-like data."""
 
@@ -70,9 +87,33 @@ class Redactor:
             if len(value) >= _MIN_SECRET_LEN:
                 self._values.add(value)
 
+    def extended(self, values: Iterable[str]) -> Redactor:
+        """Return a copy that also masks ``values`` (per-call secrets; ``self`` is unchanged)."""
+        copy = Redactor()
+        copy._values = set(self._values)
+        copy.add(*values)
+        return copy
+
     def add_all(self, values: Iterable[str]) -> None:
         """Remember every value of ``values``."""
         self.add(*values)
+
+    def __bool__(self) -> bool:
+        return bool(self._values)
+
+    def result(self, result: ToolResult) -> ToolResult:
+        """Return ``result`` with remembered values masked in its text and structured data.
+
+        A server that echoes credentials back must not put them in a trajectory or store.
+        """
+        if not self._values:
+            return result
+        return result.model_copy(
+            update={
+                "structured": self.data(result.structured),
+                "text": None if result.text is None else self.text(result.text),
+            }
+        )
 
     def text(self, text: str) -> str:
         """Return ``text`` with every remembered value masked."""

@@ -5,10 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._results import ToolResult
 from .config import HttpOperation
+
+if TYPE_CHECKING:
+    from ._user_tokens import CallerIdentity
 
 __all__ = ["Backend", "ToolDef", "fingerprint"]
 
@@ -48,8 +51,10 @@ class Backend(Protocol):
         """Connect and return the server's tools."""
         ...
 
-    async def call(self, tool: ToolDef, arguments: dict[str, Any]) -> ToolResult:
-        """Make one attempt; raise a classified ``ToolError`` on failure."""
+    async def call(
+        self, tool: ToolDef, arguments: dict[str, Any], caller: CallerIdentity | None = None
+    ) -> ToolResult:
+        """Make one attempt for ``caller``; raise a classified ``ToolError`` on failure."""
         ...
 
     async def close(self) -> None:

@@ -22,6 +22,8 @@ from .errors import ToolAuthError, ToolConnectionError
 if TYPE_CHECKING:
     import httpx
 
+    from ._user_tokens import CallerIdentity, UserTokens
+
 __all__ = [
     "ApiKeyAuth",
     "AuthConfig",
@@ -29,6 +31,7 @@ __all__ = [
     "BearerAuth",
     "NoAuth",
     "OAuth2ClientCredentials",
+    "OAuth2User",
 ]
 
 
@@ -92,8 +95,47 @@ class OAuth2ClientCredentials(_AuthModel):
     """Fetch a new token this many seconds before the cached one expires."""
 
 
+class OAuth2User(_AuthModel):
+    """OAuth 2 authorisation-code grant (with PKCE) on behalf of each end user.
+
+    When the calling user has no token yet, the tool call pauses with the authorisation
+    URL (``AuthorizationRequired``); your web app's callback passes the returned ``code``
+    and ``state`` to :func:`penguiflow.tools.oauth.complete_authorization`, which stores
+    the user's token (encrypted with ``encryption_key``) in the credential store. Tokens
+    are refreshed ``refresh_skew_s`` before they expire. HTTP tools only.
+    """
+
+    type: Literal["oauth2_user"] = "oauth2_user"
+    authorize_url: str
+    """The authorisation endpoint the user is sent to."""
+    token_url: str
+    """The token endpoint (code exchange and refresh)."""
+    client_id: str
+    """The client id (may contain ``${ENV_VAR}``)."""
+    client_secret: SecretStr | None = None
+    """The client secret, or ``"${ENV_VAR}"``; ``None`` for a public client (PKCE only)."""
+    redirect_uri: str
+    """Your app's callback URL, registered with the provider."""
+    scope: str | None = None
+    """Space-separated scopes to request."""
+    client_auth: Literal["basic", "body"] = "basic"
+    """Send the client credentials as HTTP basic auth (default) or in the form body."""
+    extra_params: dict[str, str] = Field(default_factory=dict)
+    """Extra query parameters of the authorisation URL (``access_type=offline``...)."""
+    encryption_key: SecretStr
+    """Key that encrypts tokens at rest (``"${ENV_VAR}"``, at least 32 characters; e.g.
+    ``python -c "import secrets; print(secrets.token_urlsafe(32))"``)."""
+    provider: str | None = None
+    """Name the tokens are stored under; defaults to the tool config's ``name``. Give
+    configs that share one authorisation the same value."""
+    state_ttl_s: float = Field(default=600.0, gt=0)
+    """How long an authorisation URL (its ``state``) stays valid."""
+    refresh_skew_s: float = Field(default=60.0, ge=0)
+    """Refresh a token this many seconds before it expires."""
+
+
 AuthConfig = Annotated[
-    NoAuth | BearerAuth | ApiKeyAuth | BasicAuth | OAuth2ClientCredentials,
+    NoAuth | BearerAuth | ApiKeyAuth | BasicAuth | OAuth2ClientCredentials | OAuth2User,
     Field(discriminator="type"),
 ]
 """One of the auth modes, chosen by its ``type`` field."""
@@ -105,6 +147,8 @@ class Credentials:
 
     headers: dict[str, str] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
+    secrets: tuple[str, ...] = ()
+    """Per-user secrets in these credentials, to mask in this call's errors."""
 
 
 @dataclass(slots=True)
@@ -125,13 +169,15 @@ class AuthResolver:
 
     def __init__(
         self,
-        config: NoAuth | BearerAuth | ApiKeyAuth | BasicAuth | OAuth2ClientCredentials,
+        config: NoAuth | BearerAuth | ApiKeyAuth | BasicAuth | OAuth2ClientCredentials | OAuth2User,
         *,
         server: str,
         redactor: Redactor,
         http: httpx.AsyncClient | None = None,
+        user_tokens: UserTokens | None = None,
     ) -> None:
         self._config = config
+        self._user_tokens = user_tokens
         self._server = server
         self._redactor = redactor
         self._http = http
@@ -144,14 +190,23 @@ class AuthResolver:
         self._redactor.add(resolved)
         return resolved
 
-    async def credentials(self) -> Credentials:
-        """Return the credentials for the next request.
+    async def credentials(self, caller: CallerIdentity | None = None) -> Credentials:
+        """Return the credentials for the next request, made for ``caller``.
 
         Raises:
             SecretNotFoundError: a ``${ENV_VAR}`` is not set.
             ToolAuthError: an OAuth 2 token could not be obtained.
+            AuthorizationRequired: ``oauth2_user`` and the caller has no token yet.
         """
         cfg = self._config
+        if isinstance(cfg, OAuth2User):
+            if self._user_tokens is None:
+                raise ToolAuthError(
+                    "oauth2_user needs a credential store; this is a bug in ToolNode",
+                    server=self._server,
+                )
+            token = await self._user_tokens.access_token(caller)
+            return Credentials(headers={"Authorization": f"Bearer {token}"}, secrets=(token,))
         if isinstance(cfg, BearerAuth):
             return Credentials(headers={"Authorization": f"Bearer {self._secret(cfg.token)}"})
         if isinstance(cfg, ApiKeyAuth):

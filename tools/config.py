@@ -32,6 +32,19 @@ _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 _PATH_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+RESERVED_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "host",
+        "content-length",
+        "content-type",
+        "transfer-encoding",
+        "connection",
+    }
+)
+"""Header names an argument may never set."""
 
 
 class _Model(BaseModel):
@@ -98,6 +111,11 @@ class HttpOperation(_Model):
     """JSON Schema of the arguments (an object schema)."""
     query: tuple[str, ...] | None = None
     """Arguments sent in the query string; ``None`` picks by method."""
+    header_params: tuple[str, ...] = ()
+    """Arguments sent as request headers (the argument name is the header name)."""
+    body_param: str | None = None
+    """The argument whose value is the whole JSON body (``None``: the remaining arguments
+    form the body, for methods that take one)."""
     idempotent: bool | None = None
     """Safe to repeat after a timeout or 5xx; ``None`` decides by method."""
 
@@ -115,6 +133,12 @@ class HttpOperation(_Model):
             )
         if self.args_schema.get("type", "object") != "object":
             raise ValueError(f"operation {self.name!r}: args_schema must be an object schema")
+        reserved = sorted(h for h in self.header_params if h.lower() in RESERVED_HEADERS)
+        if reserved:
+            raise ValueError(
+                f"operation {self.name!r}: header_params {reserved} are reserved for the "
+                "transport and auth settings; remove them"
+            )
         return self
 
     @property
@@ -150,6 +174,12 @@ class ExternalToolConfig(_Model):
     """HTTP: the only URL prefix requests may go to."""
     operations: tuple[HttpOperation, ...] = ()
     """HTTP: the declared operations."""
+    openapi: str | dict[str, Any] | None = None
+    """HTTP: an OpenAPI 3 document (a file path, an http(s) URL, or the parsed document)
+    whose operations, chosen by ``allow``/``deny`` on their ``operationId``, become tools.
+    It is read by ``connect()``; its ``servers`` are ignored (requests go to ``base_url``)."""
+    max_openapi_bytes: int = Field(default=5_000_000, ge=1)
+    """The largest OpenAPI document accepted (file or download)."""
     env: dict[str, str] = Field(default_factory=dict)
     """Extra environment for a stdio server (values may use ``${ENV_VAR}``)."""
     cwd: str | None = None
@@ -217,8 +247,10 @@ class ExternalToolConfig(_Model):
                 f"MCP tool config {self.name!r} needs connection=: a command line for stdio "
                 "or the server URL"
             )
-        if self.operations:
-            raise ValueError(f"MCP tool config {self.name!r}: operations= is for transport='http'")
+        if self.operations or self.openapi is not None:
+            raise ValueError(
+                f"MCP tool config {self.name!r}: operations= and openapi= are for transport='http'"
+            )
         is_url = isinstance(self.connection, str) and self.connection.startswith(
             ("http://", "https://")
         )
@@ -239,8 +271,11 @@ class ExternalToolConfig(_Model):
                 f"HTTP tool config {self.name!r} needs base_url='http(s)://...', "
                 f"got {self.base_url!r}"
             )
-        if not self.operations:
-            raise ValueError(f"HTTP tool config {self.name!r} declares no operations=")
+        if not self.operations and self.openapi is None:
+            raise ValueError(
+                f"HTTP tool config {self.name!r} declares no operations= and no openapi= "
+                "document; give at least one"
+            )
         names = [op.name for op in self.operations]
         if len(set(names)) != len(names):
             raise ValueError(f"HTTP tool config {self.name!r}: operation names must be unique")

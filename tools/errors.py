@@ -21,6 +21,7 @@ status). Secrets are removed from messages and data before an error is built::
             ├── ToolServerError            HTTP 5xx or a JSON-RPC internal error      [retryable]
             ├── ToolClientError            HTTP 4xx or a JSON-RPC request error
             │   └── ToolAuthError          401/403, or a credential could not be obtained
+            │       └── AuthorizationStateError  an OAuth callback's state is unknown/used/expired
             ├── ToolExecutionError         the tool ran and reported an error (MCP ``isError``)
             └── ToolResponseError          the response was too large or could not be decoded
 
@@ -34,6 +35,7 @@ from typing import Any, ClassVar
 from penguiflow.errors import ConfigError, RunError, UsageError
 
 __all__ = [
+    "AuthorizationStateError",
     "SecretNotFoundError",
     "ToolArgumentsError",
     "ToolAuthError",
@@ -230,6 +232,27 @@ class ToolClientError(ToolError):
 
 class ToolAuthError(ToolClientError):
     """Authentication failed (401/403) or a credential could not be obtained."""
+
+
+class AuthorizationStateError(ToolAuthError):
+    """An OAuth callback's ``state`` is unknown, already used, expired, or for another user.
+
+    Attributes:
+        reason: ``unknown``, ``used``, ``expired``, ``wrong_user`` or ``wrong_provider``.
+    """
+
+    def __init__(self, message: str, *, reason: str = "unknown", **fields: Any) -> None:
+        self.reason = reason
+        super().__init__(message, **fields)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        rebuilt = super().__reduce__()
+        return (_rebuild_state_error, (self.reason, rebuilt[1]))
+
+
+def _rebuild_state_error(reason: str, args: tuple[Any, ...]) -> AuthorizationStateError:
+    _cls, message, state = args
+    return AuthorizationStateError(message, reason=reason, **state)
 
 
 class ToolExecutionError(ToolError):

@@ -21,19 +21,52 @@ from ._retry import CircuitBreaker, run_attempts
 from ._schema import ArgsValidator, build_args_model, to_arguments
 from ._secrets import Redactor
 from ._types import Backend, ToolDef
-from .auth import AuthResolver, OAuth2ClientCredentials
+from ._user_tokens import AuthorizationRequired, CallerIdentity, CredentialStore, UserTokens
+from .auth import AuthResolver, OAuth2ClientCredentials, OAuth2User
 from .config import ExternalToolConfig
 from .errors import (
     ToolArgumentsError,
+    ToolConfigError,
     ToolNodeStateError,
     ToolNotAllowedError,
     ToolNotFoundError,
 )
 
-__all__ = ["ToolNode", "ToolNodeState"]
+__all__ = ["ToolNode", "ToolNodeState", "caller_from"]
 
 log = logging.getLogger("penguiflow.tools")
+AUTHORIZATION_REASON = "oauth2_authorization"
+"""The reason of a planner pause raised because a user must authorise a tool."""
 ToolsChangedCallback = Callable[[list[NodeSpec]], None]
+
+
+def _field(source: Any, name: str) -> Any:
+    if isinstance(source, Mapping):
+        return source.get(name)
+    return getattr(source, name, None)
+
+
+def caller_from(message: Any, ctx: Any) -> CallerIdentity:
+    """Return who a node call is made for, from the planner's tool context or the message.
+
+    The user id comes from ``ctx.tool_context`` (a mapping or object with ``user_id``),
+    else ``Message.meta["user_id"]``; the tenant from ``ctx.tenant_id``, else
+    ``Message.headers.tenant``; the run from ``ctx.run_id``, else ``meta["run_id"]`` or the
+    trace id.
+    """
+    meta = message.meta if isinstance(message, Message) else {}
+    user = _field(getattr(ctx, "tool_context", None), "user_id") or meta.get("user_id")
+    tenant = getattr(ctx, "tenant_id", None)
+    if not tenant and isinstance(message, Message):
+        tenant = message.headers.tenant
+    run = getattr(ctx, "run_id", None) or meta.get("run_id")
+    if not run and isinstance(message, Message):
+        run = message.trace_id
+    return CallerIdentity(
+        tenant_id=str(tenant or "default"),
+        user_id=str(user) if user else None,
+        run_id=str(run) if run else None,
+    )
 
 
 class ToolNodeState(enum.Enum):
@@ -63,7 +96,16 @@ class _ToolCall:
             payload = message.payload
             if message.deadline_s is not None:
                 deadline = time.monotonic() + (message.deadline_s - time.time())
-        result = await self._owner.call(self._tool, payload, deadline=deadline)
+        caller = caller_from(message, ctx)
+        try:
+            result = await self._owner.call(self._tool, payload, deadline=deadline, caller=caller)
+        except AuthorizationRequired as signal:
+            pause = getattr(ctx, "pause", None)
+            if pause is None:
+                raise
+            # Inside a planner run: pause the run with the authorisation URL.
+            await pause(AUTHORIZATION_REASON, signal.payload())
+            raise
         if isinstance(message, Message):
             return message.model_copy(update={"payload": result})
         return result
@@ -81,8 +123,14 @@ class ToolNode:
     spec's ``args_model``), or the arguments themselves, and returns a :class:`ToolResult`
     (inside a copy of the ``Message`` when it got one).
 
+    Credentials are resolved for each call. With ``oauth2_user`` auth they belong to the
+    calling user, taken from the planner's ``tool_context`` (``{"user_id": ...}`` or an
+    object with ``user_id``), from ``Message.meta["user_id"]``, or from ``caller=``.
+
     Args:
         config: an :class:`ExternalToolConfig` or a mapping for one.
+        credential_store: where per-user tokens live (a ``SqlSessionStore``); required
+            for ``oauth2_user`` auth.
         on_tools_changed: called with the new specs after the server's tool list changed.
         sleep: the coroutine used to wait between attempts (inject one in tests to record
             or skip the waits); ``asyncio.sleep`` by default.
@@ -92,6 +140,7 @@ class ToolNode:
         self,
         config: ExternalToolConfig | Mapping[str, Any],
         *,
+        credential_store: CredentialStore | None = None,
         on_tools_changed: ToolsChangedCallback | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -100,6 +149,19 @@ class ToolNode:
             if isinstance(config, ExternalToolConfig)
             else ExternalToolConfig.from_dict(config)
         )
+        if isinstance(self.config.auth, OAuth2User):
+            if self.config.transport != "http":
+                raise ToolConfigError(
+                    f"tool config {self.config.name!r}: oauth2_user auth is supported for "
+                    "transport='http' only; MCP servers share one session for all users"
+                )
+            if credential_store is None:
+                raise ToolConfigError(
+                    f"tool config {self.config.name!r} uses oauth2_user auth: pass "
+                    "ToolNode(config, credential_store=store) (a SqlSessionStore) to keep "
+                    "each user's tokens"
+                )
+        self._credential_store = credential_store
         self._on_tools_changed = on_tools_changed
         self._sleep = sleep
         self._state = ToolNodeState.NEW
@@ -113,6 +175,7 @@ class ToolNode:
         self._validators: dict[str, ArgsValidator] = {}
         self._nodes: dict[str, Node] = {}
         self._approved: dict[str, str] = {}
+        self._extras: dict[str, dict[str, Any]] = {}
         self._specs: list[NodeSpec] = []
 
     # -- public API -----------------------------------------------------------------------
@@ -170,7 +233,12 @@ class ToolNode:
         return self.specs
 
     async def call(
-        self, tool: str, args: Any = None, *, deadline: float | None = None
+        self,
+        tool: str,
+        args: Any = None,
+        *,
+        deadline: float | None = None,
+        caller: CallerIdentity | None = None,
     ) -> ToolResult:
         """Call ``tool`` (the server's name, or ``"{name}.{tool}"``) with ``args``.
 
@@ -178,8 +246,11 @@ class ToolNode:
             tool: the tool to call.
             args: a dict or a model instance; fields left unset are not sent.
             deadline: a ``time.monotonic()`` time after which no attempt starts.
+            caller: the end user the call is made for (per-user credentials).
 
         Raises:
+            AuthorizationRequired: ``oauth2_user`` and the caller has no token yet (a
+                ``FlowSignal``: the planner pauses the run with the authorisation URL).
             ToolNodeStateError: not connected.
             ToolNotAllowedError: the allowlist does not name the tool.
             ToolArgumentsError: the arguments do not match the tool's schema.
@@ -220,19 +291,23 @@ class ToolNode:
 
         async def attempt() -> ToolResult:
             async with self._semaphore:
-                return await backend.call(definition, arguments)
+                return await backend.call(definition, arguments, caller)
 
-        return await run_attempts(
-            attempt,
-            tool=name,
-            server=self.name,
-            retry=self.config.retry,
-            timeout_s=self.config.timeout_for(name),
-            replay_safe=definition.idempotent,
-            breaker=self._breaker,
-            deadline=deadline,
-            sleep=self._sleep,
-        )
+        try:
+            return await run_attempts(
+                attempt,
+                tool=name,
+                server=self.name,
+                retry=self.config.retry,
+                timeout_s=self.config.timeout_for(name),
+                replay_safe=definition.idempotent,
+                breaker=self._breaker,
+                deadline=deadline,
+                sleep=self._sleep,
+            )
+        except AuthorizationRequired as signal:
+            signal.tool = name
+            raise
 
     async def close(self) -> None:
         """Close the connection and stop the server; safe to call twice."""
@@ -279,7 +354,22 @@ class ToolNode:
                 timeout=httpx.Timeout(None, connect=cfg.connect_timeout_s),
                 limits=httpx.Limits(max_connections=cfg.max_concurrency),
             )
-            auth = AuthResolver(cfg.auth, server=cfg.name, redactor=self._redactor, http=client)
+            user_tokens = None
+            if isinstance(cfg.auth, OAuth2User) and self._credential_store is not None:
+                user_tokens = UserTokens(
+                    cfg.auth,
+                    server=cfg.name,
+                    store=self._credential_store,
+                    http=client,
+                    redactor=self._redactor,
+                )
+            auth = AuthResolver(
+                cfg.auth,
+                server=cfg.name,
+                redactor=self._redactor,
+                http=client,
+                user_tokens=user_tokens,
+            )
             from ._http import HttpBackend
 
             return HttpBackend(
@@ -358,6 +448,21 @@ class ToolNode:
             self._nodes[tool.name] = node
         fp = tool.fingerprint
         approved = self._approved.setdefault(tool.name, fp)
+        # One dict per tool, updated in place: a catalog built from earlier specs (the
+        # planner's) sees the current fingerprint at call and resume time.
+        extra = self._extras.setdefault(tool.name, {})
+        extra.update(
+            {
+                "server": cfg.name,
+                "tool": tool.name,
+                "transport": cfg.transport,
+                "fingerprint": fp,
+                "approved_fingerprint": approved,
+                "definition_changed": fp != approved,
+                "idempotent": tool.idempotent,
+                "destructive": tool.destructive,
+            }
+        )
         side: SideEffect = (
             "read" if tool.read_only else ("external" if cfg.transport == "mcp" else "write")
         )
@@ -370,15 +475,7 @@ class ToolNode:
             side_effects=side,
             tags=(cfg.name, cfg.transport),
             requires_approval=matches(cfg.require_approval, tool.name, qualified),
-            extra={
-                "server": cfg.name,
-                "tool": tool.name,
-                "transport": cfg.transport,
-                "fingerprint": fp,
-                "definition_changed": fp != approved,
-                "idempotent": tool.idempotent,
-                "destructive": tool.destructive,
-            },
+            extra=extra,
         )
 
     def _policy(self, tool: str) -> NodePolicy:

@@ -31,3 +31,23 @@ async def make_planner() -> AsyncIterator[PlannerFactory]:
     yield factory
     for planner in planners:
         await planner.aclose()
+
+
+# -- pause/resume (human in the loop) ---------------------------------------------------
+
+
+@pytest.fixture
+async def hitl_store(db_url: str) -> AsyncIterator[Any]:
+    """An open SqlSessionStore, once per backend (SQLite file, PostgreSQL)."""
+    from penguiflow.sessions import SqlSessionStore
+
+    async with SqlSessionStore(db_url) as store:
+        yield store
+
+
+@pytest.fixture
+def ledger(tmp_path: Any) -> Any:
+    """Records the side effects of the HITL test tools (a file, readable across processes)."""
+    from hitl_helpers import Ledger
+
+    return Ledger(tmp_path / "ledger.jsonl")

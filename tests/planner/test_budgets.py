@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from planner_helpers import PlannerFactory, act, final
@@ -101,16 +102,16 @@ def test_transcript_counts_each_step_once() -> None:
     counted: list[str] = []
 
     class CountingCounter(TokenCounter):
-        def count_text(self, text: str) -> int:
-            counted.append(text)
-            return len(text)
+        def count_message(self, message: Mapping[str, Any]) -> int:
+            counted.append(str(message["content"]))
+            return len(counted[-1])
 
     state = RunState(query="q")
     transcript = Transcript(CountingCounter(), [{"role": "system", "content": "s"}], 10)
     for i in range(3):
         state.add_step(kind="tool", action={"next_node": "t", "args": {"i": i}}, observation=i)
         assert transcript.build(state, token_budget=None) is not None
-    assert len(counted) == 3  # each step counted once (its two messages together)
+    assert len(counted) == 6  # each step counted once (its two messages)
 
 
 def test_transcript_refuses_when_nothing_left_to_fold() -> None:

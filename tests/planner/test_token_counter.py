@@ -1,56 +1,117 @@
+"""The planner counts with memory's token counter and knows the request limit."""
+
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from typing import Any
 
 import pytest
 
-from penguiflow.planner import tokens
+from penguiflow.errors import ConfigError
+from penguiflow.memory import get_token_counter
+from penguiflow.planner import TokenCounter as PlannerTokenCounter
 from penguiflow.planner.tokens import (
+    DEFAULT_RESERVED_OUTPUT_TOKENS,
     MESSAGE_OVERHEAD,
-    REPLY_OVERHEAD,
+    REPLY_PRIMING,
+    TokenAccountant,
     TokenCounter,
-    encoding_name_for,
+    check_window,
 )
 
 
-def test_encoding_names() -> None:
-    assert encoding_name_for("gpt-4o") == "o200k_base"
-    assert encoding_name_for("openai/gpt-4o-mini") == "o200k_base"
-    assert encoding_name_for("gpt-4") == "cl100k_base"
-    assert encoding_name_for("ollama/llama3") == "cl100k_base"
-    assert encoding_name_for(None) == "cl100k_base"
+def test_one_counting_mechanism_for_planner_and_memory() -> None:
+    from penguiflow.memory.tokens import TokenCounter as MemoryTokenCounter
+
+    assert PlannerTokenCounter is MemoryTokenCounter is TokenCounter
+    accountant = TokenAccountant(
+        model="gpt-4o", client=None, token_budget=None, context_window=None,
+        reserved_output_tokens=None,
+    )  # fmt: skip
+    assert accountant.counter is get_token_counter("gpt-4o")
 
 
-def test_tiktoken_loads_offline() -> None:
+def test_message_accounting_is_the_sum_of_its_messages() -> None:
     counter = TokenCounter("gpt-4o")
-    assert counter.exact
-    assert counter.count_text("hello world") == 2
-    assert counter.count_text("") == 0
-
-
-def test_message_accounting() -> None:
-    counter = TokenCounter()
     messages = [{"role": "system", "content": "hello world"}, {"role": "user", "content": "hi"}]
-    expected = REPLY_OVERHEAD + 2 * MESSAGE_OVERHEAD + counter.count_text("hello world") + 1
+    expected = REPLY_PRIMING + 2 * MESSAGE_OVERHEAD + counter.count("hello world") + 1 + 1 + 1
     assert counter.count_messages(messages) == expected
+    assert counter.count_messages(messages) == REPLY_PRIMING + sum(
+        counter.count_message(m) for m in messages
+    )
 
 
-def test_special_tokens_in_text_are_counted_not_refused() -> None:
-    assert TokenCounter().count_text("<|endoftext|>") > 0
-
-
-@pytest.fixture
-def no_local_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    monkeypatch.setattr(tokens, "_cache_dirs", lambda: [tmp_path])
-    tokens._load_encoding.cache_clear()
-    yield
-    tokens._load_encoding.cache_clear()
-
-
-def test_fallback_estimate_without_files(no_local_files: None) -> None:
+def test_count_json_is_compact() -> None:
     counter = TokenCounter("gpt-4o")
-    assert not counter.exact
-    assert counter.count_text("abcd") == 1
-    assert counter.count_text("abcde") == 2
-    assert counter.count_text("é" * 4) == 2  # 8 UTF-8 bytes
+    assert counter.count_json({"a": [1, 2]}) == counter.count('{"a":[1,2]}')
+
+
+def _accountant(**overrides: Any) -> TokenAccountant:
+    options: dict[str, Any] = {
+        "model": None,
+        "client": None,
+        "token_budget": None,
+        "context_window": None,
+        "reserved_output_tokens": None,
+    }
+    options.update(overrides)
+    return TokenAccountant(**options)
+
+
+def test_no_limit_without_budget_or_window() -> None:
+    limit = _accountant().limit
+    assert limit.tokens is None and limit.budget == "token_budget"
+    assert _accountant().memory_room(100) is None
+
+
+def test_window_minus_reserved_output() -> None:
+    limit = _accountant(context_window=8000, reserved_output_tokens=1000).limit
+    assert (limit.tokens, limit.budget) == (7000, "context_window")
+    assert "context_window=8000" in limit.describe()
+
+
+def test_default_reserve_is_capped_at_a_quarter_of_the_window() -> None:
+    assert _accountant(context_window=100_000).limit.tokens == (
+        100_000 - DEFAULT_RESERVED_OUTPUT_TOKENS
+    )
+    assert _accountant(context_window=4000).limit.tokens == 3000
+
+
+def test_smaller_of_token_budget_and_window_binds() -> None:
+    assert _accountant(token_budget=500, context_window=8000).limit.budget == "token_budget"
+    limit = _accountant(token_budget=9000, context_window=8000, reserved_output_tokens=0).limit
+    assert (limit.tokens, limit.budget) == (8000, "context_window")
+
+
+def test_window_and_reserve_come_from_the_client() -> None:
+    class Client:
+        context_window = 10_000
+        max_output_tokens = 2_500
+
+    limit = _accountant(client=Client()).limit
+    assert limit.tokens == 7_500 and limit.reserved_output_tokens == 2_500
+
+
+def test_litellm_client_knows_the_window_offline() -> None:
+    from penguiflow.planner.llm import LiteLLMClient
+
+    client = LiteLLMClient("openai/gpt-4o-mini", max_tokens=1000)
+    assert client.context_window == 128_000
+    assert client.max_output_tokens == 1000
+    assert LiteLLMClient("no-such-provider/no-such-model").context_window is None
+    limit = _accountant(client=client).limit
+    assert limit.tokens == 127_000
+
+
+def test_memory_room_is_half_of_what_is_left() -> None:
+    accountant = _accountant(token_budget=1003)
+    assert accountant.memory_room(0) == 500
+    assert accountant.memory_room(2000) == 0
+
+
+@pytest.mark.parametrize(
+    ("window", "reserve"),
+    [(0, None), (-5, None), ("8k", None), (True, None), (100, 100), (100, -1), (None, 1.5)],
+)
+def test_bad_window_arguments(window: Any, reserve: Any) -> None:
+    with pytest.raises(ConfigError):
+        check_window(window, reserve)

@@ -63,6 +63,8 @@ async def test_pause_commits_run_state_and_pause(store: SqlSessionStore, db_url:
 async def test_tokens_are_unique(store: SqlSessionStore) -> None:
     tokens = {(await _pause(store)).token for _ in range(20)}
     assert len(tokens) == 20
+    # A token is passed on command lines (`penguiflow resume TOKEN`): never "-..."
+    assert all(t.startswith("pf_") and len(t) >= 40 for t in tokens)
 
 
 async def test_pause_on_stale_run_writes_nothing(store: SqlSessionStore) -> None:

@@ -1,5 +1,5 @@
 import pytest
-from toolsupport import HttpApi, McpHttpServer, demo_settings
+from toolsupport import HttpApi, McpHttpServer, demo_settings, oauth_module, openapi_module
 
 
 @pytest.fixture(scope="session")
@@ -29,3 +29,19 @@ def http_api():
 @pytest.fixture
 def demo_config():
     return demo_settings
+
+
+@pytest.fixture(scope="session")
+def pet_api():
+    api = HttpApi(openapi_module.build_app())
+    api.start()
+    yield api
+    api.stop()
+
+
+@pytest.fixture(scope="session")
+def oauth_provider():
+    api = HttpApi(*oauth_module.build_app())
+    api.start()
+    yield api
+    api.stop()

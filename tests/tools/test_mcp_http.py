@@ -1,6 +1,7 @@
 """ToolNode against the demo MCP server over streamable HTTP and SSE (uvicorn, 127.0.0.1)."""
 
 import asyncio
+from hashlib import sha256
 
 import pytest
 from toolsupport import McpHttpServer
@@ -34,12 +35,14 @@ async def test_streamable_http_discovery_calls_and_auth_header(streamable_server
         results = await asyncio.gather(*(tn.call("add", {"a": i, "b": 1}) for i in range(5)))
         assert [r.structured["result"] for r in results] == [1, 2, 3, 4, 5]
         auth = await tn.call("request_header", {"name": "authorization"})
-        assert auth.text == "Bearer mcp-token-123456"
+        assert auth.text == "Bearer ***"  # the server echoed the token; results mask it
+        auth = await tn.call("request_header", {"name": "authorization", "sha256": True})
+        assert auth.text == sha256(b"Bearer mcp-token-123456").hexdigest()
         assert (await tn.call("request_header", {"name": "x-tenant"})).text == "acme"
         # The token is resolved per request: rotating the variable takes effect at once.
         monkeypatch.setenv("PF_TEST_MCP_TOKEN", "rotated-token-789")
-        auth = await tn.call("request_header", {"name": "authorization"})
-        assert auth.text == "Bearer rotated-token-789"
+        auth = await tn.call("request_header", {"name": "authorization", "sha256": True})
+        assert auth.text == sha256(b"Bearer rotated-token-789").hexdigest()
         assert "mcp-token" not in repr(tn.config) and "mcp-token" not in repr(tn)
 
 

@@ -29,6 +29,8 @@ def _load(name: str):
 http_api_module = _load("http_api")
 build_app = http_api_module.build_app
 TOKEN = http_api_module.TOKEN
+openapi_module = _load("openapi_app")
+oauth_module = _load("oauth_provider")
 DEMO = str(SERVERS / "demo_server.py")
 
 
@@ -133,8 +135,11 @@ class McpHttpServer:
 
 
 class HttpApi:
-    def __init__(self) -> None:
-        self.app, self.state = build_app()
+    def __init__(self, app=None, state=None) -> None:
+        if app is None:
+            self.app, self.state = build_app()
+        else:
+            self.app, self.state = app, state
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(

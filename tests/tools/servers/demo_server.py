@@ -115,9 +115,14 @@ def shout(text: str) -> str:
 
 
 @server.tool(description="Return an HTTP request header (HTTP transports).", annotations=READ_ONLY)
-def request_header(name: str, ctx: Context) -> str | None:
+def request_header(name: str, ctx: Context, sha256: bool = False) -> str | None:
     request = ctx.request_context.request
-    return None if request is None else request.headers.get(name)
+    value = None if request is None else request.headers.get(name)
+    if sha256 and value is not None:
+        import hashlib
+
+        return hashlib.sha256(value.encode()).hexdigest()
+    return value
 
 
 @server.tool(description="Change the tool list and notify the client.")

@@ -1,0 +1,275 @@
+"""Queue worker throughput on Redis, against the same planner runs called in a plain loop.
+
+Every job is one planner run with an instant scripted LLM and a trivial tool (one tool
+step, then the answer). Two figures:
+
+1. **Queue overhead.** Jobs per second of one ``Worker`` (this process, a
+   ``RedisJobQueue``, concurrency 8) draining N jobs, divided by the runs per second of
+   ``await planner.run(...)`` in a plain loop. Target: >= 0.5 (the queue at most doubles
+   the cost of a job). Measured for the ``long_lived`` and ``per_job`` flow modes.
+2. **Scaling.** Jobs per second of 2 worker processes divided by that of 1 (both started
+   and warmed up before the jobs are released). On a 2-core machine Redis and this script
+   share the cores too, so 2x is out of reach; >= 1.3 is expected.
+
+Wall time, best of the rounds, variants interleaved. Redis: ``--redis URL``, else a
+``redis-server`` is started in a temporary directory (the binary must be installed).
+Run: ``python bench/bench_worker.py`` (``--quick`` for a smoke run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from pydantic import BaseModel
+
+from penguiflow import Message, ModelRegistry, Node, create, tool
+from penguiflow.planner import ReactPlanner
+from penguiflow.redis_queue import RedisJobQueue
+from penguiflow.worker import Worker
+
+CONCURRENCY = 8
+PREFETCH = 16  # short jobs: read many per round trip (the default, 1, suits long jobs)
+
+
+class LookupArgs(BaseModel):
+    key: str
+
+
+class LookupOut(BaseModel):
+    value: str
+
+
+@tool(desc="Look a key up")
+async def lookup(args: LookupArgs, ctx: Any) -> LookupOut:
+    return LookupOut(value=args.key.upper())
+
+
+class InstantLLM:
+    """Answers at once: one tool call, then the final answer."""
+
+    model = "bench-instant"
+
+    async def complete(self, *, messages: list[dict[str, Any]], **_: Any) -> str:
+        if any(m["role"] == "assistant" for m in messages):
+            return json.dumps({"next_node": "final_response", "args": {"answer": "done"}})
+        return json.dumps({"next_node": "lookup", "args": {"key": "k"}})
+
+
+def build_planner() -> ReactPlanner:
+    registry = ModelRegistry()
+    registry.register("lookup", LookupArgs, LookupOut)
+    return ReactPlanner(
+        llm_client=InstantLLM(), nodes=[Node(lookup, name="lookup")], registry=registry
+    )
+
+
+def flow_factory(planner: ReactPlanner) -> Any:
+    async def agent(message: Message, ctx: Any) -> dict[str, Any]:
+        result = await planner.run(
+            message.payload["query"], tenant_id=message.headers.tenant, run_id=message.trace_id
+        )
+        return {"answer": result.payload.raw_answer if result.payload else None}
+
+    return lambda: create(Node(agent, name="agent"))
+
+
+# -- measurements ---------------------------------------------------------------------
+
+
+async def plain_loop(planner: ReactPlanner, jobs: int) -> tuple[float, float]:
+    """Runs per second of wall time and of this process's CPU time."""
+    start, cpu = time.perf_counter(), time.process_time()
+    for i in range(jobs):
+        await planner.run("look k up", tenant_id="bench", run_id=f"loop-{i}")
+    return jobs / (time.perf_counter() - start), jobs / (time.process_time() - cpu)
+
+
+async def one_worker(
+    planner: ReactPlanner, url: str, jobs: int, mode: str, prefetch: int = 1
+) -> tuple[float, float]:
+    """Jobs per second of wall time and of this process's CPU time."""
+    name = f"bench-{uuid.uuid4().hex[:8]}"
+    async with RedisJobQueue(url, name=name, block_s=0.02, prefetch=prefetch) as queue:
+        for start in range(0, jobs, 500):
+            batch = min(500, jobs - start)
+            await queue.enqueue_many([{"query": "look k up"}] * batch, tenant="bench")
+        worker = Worker(
+            queue,
+            flow_factory(planner),
+            concurrency=CONCURRENCY,
+            mode=mode,  # type: ignore[arg-type]
+        )
+        started, cpu = time.perf_counter(), time.process_time()
+        stats = await worker.run(stop_when_idle=True)
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+        if stats.completed != jobs:
+            raise RuntimeError(f"{stats.completed} of {jobs} jobs completed")
+        await queue.purge()
+    return jobs / elapsed, jobs / cpu
+
+
+def start_workers(url: str, name: str, count: int) -> list[subprocess.Popen[str]]:
+    return [
+        subprocess.Popen(
+            [sys.executable, __file__, "--serve-worker", "--redis", url, "--queue", name],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(count)
+    ]
+
+
+async def worker_processes(url: str, count: int, jobs: int) -> float:
+    name = f"bench-{uuid.uuid4().hex[:8]}"
+    procs = start_workers(url, name, count)
+    try:
+        for proc in procs:
+            assert proc.stdout is not None
+            if proc.stdout.readline().strip() != "READY":
+                raise RuntimeError("a worker process did not start")
+        async with RedisJobQueue(url, name=name, block_s=0.02) as queue:
+            for start in range(0, jobs, 500):
+                batch = min(500, jobs - start)
+                await queue.enqueue_many([{"query": "look k up"}] * batch, tenant="bench")
+            started = time.perf_counter()
+            for proc in procs:
+                assert proc.stdin is not None
+                proc.stdin.write("GO\n")
+                proc.stdin.flush()
+            while (await queue.counts()).completed < jobs:  # noqa: ASYNC110 - polls Redis
+                await asyncio.sleep(0.005)
+            elapsed = time.perf_counter() - started
+        return jobs / elapsed
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=30)
+            for stream in (proc.stdin, proc.stdout):
+                if stream is not None:
+                    stream.close()
+        async with RedisJobQueue(url, name=name) as leftover:
+            await leftover.purge()
+
+
+async def serve_worker(url: str, name: str) -> None:
+    """A worker process: warm up, say READY, wait for GO, work until terminated."""
+    planner = build_planner()
+    await planner.run("warm up", tenant_id="bench")
+    queue = RedisJobQueue(url, name=name, block_s=0.02, prefetch=PREFETCH)
+    worker = Worker(queue, flow_factory(planner), concurrency=CONCURRENCY, mode="long_lived")
+    print("READY", flush=True)
+    await asyncio.to_thread(sys.stdin.readline)
+    try:
+        await worker.run(handle_signals=True)
+    finally:
+        await queue.aclose()
+        await planner.aclose()
+
+
+# -- redis ----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def redis_server(url: str | None) -> Iterator[str]:
+    if url:
+        yield url
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("redis-server not found: install it or pass --redis redis://host:port/0")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    root = tempfile.mkdtemp(prefix="penguiflow-bench-redis-")
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", root, "--save", ""],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(200):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port)):
+                break
+            time.sleep(0.02)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# -- main -----------------------------------------------------------------------------
+
+
+async def measure(url: str, *, jobs: int, rounds: int) -> bool:
+    planner = build_planner()
+    await planner.run("warm up", tenant_id="bench")
+    variants = ("loop", "long_lived", "per_job")
+    wall = dict.fromkeys(variants, 0.0)
+    cpu = dict.fromkeys(variants, 0.0)
+    try:
+        for _ in range(rounds):
+            for name in variants:
+                if name == "loop":
+                    rates = await plain_loop(planner, jobs)
+                else:
+                    rates = await one_worker(planner, url, jobs, name, PREFETCH)
+                wall[name], cpu[name] = max(wall[name], rates[0]), max(cpu[name], rates[1])
+    finally:
+        await planner.aclose()
+    print(
+        f"plain loop of planner runs: {wall['loop']:.0f} runs/s ({cpu['loop']:.0f} per CPU second)"
+    )
+    ok = True
+    for mode in ("long_lived", "per_job"):
+        ratio, cpu_ratio = wall[mode] / wall["loop"], cpu[mode] / cpu["loop"]
+        verdict = "ok" if cpu_ratio >= 0.5 else "UNDER TARGET"
+        ok = ok and cpu_ratio >= 0.5
+        print(
+            f"{'one worker process (' + mode + ')':<40} {wall[mode]:.0f} jobs/s  "
+            f"ratio {ratio:.2f}x wall, {cpu_ratio:.2f}x CPU of the plain loop "
+            f"(target >= 0.5x) {verdict}"
+        )
+    scale_jobs = jobs * 2
+    one = two = 0.0
+    for _ in range(rounds):
+        one = max(one, await worker_processes(url, 1, scale_jobs))
+        two = max(two, await worker_processes(url, 2, scale_jobs))
+    ratio = two / one
+    verdict = "ok" if ratio >= 1.3 else "UNDER TARGET"
+    print(
+        f"{'1 -> 2 worker processes':<40} {one:.0f} -> {two:.0f} jobs/s  "
+        f"ratio {ratio:.2f}x (target >= 1.3x on 2 cores) {verdict}"
+    )
+    return ok and ratio >= 1.3
+
+
+def main(argv: list[str] | None = None) -> bool:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--redis", help="redis://host:port/db (default: start a redis-server)")
+    parser.add_argument("--quick", action="store_true", help="a short smoke run")
+    parser.add_argument("--serve-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--queue", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv if argv is not None else sys.argv[1:])
+    if args.serve_worker:
+        asyncio.run(serve_worker(args.redis, args.queue))
+        return True
+    jobs, rounds = (200, 1) if args.quick else (2000, 3)
+    with redis_server(args.redis) as url:
+        return asyncio.run(measure(url, jobs=jobs, rounds=rounds))
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() else 1)

@@ -1,0 +1,168 @@
+"""The job contract shared by workers and queue adapters: ``Job``, ``JobQueue``, ``RetryPolicy``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from ._scaleout_errors import PermanentJobError
+from .errors import ConfigError, FlowError, FlowErrorCode, FlowStateError, UsageError
+
+__all__ = [
+    "Job",
+    "JobQueue",
+    "JobResult",
+    "JobStatus",
+    "ReleasableJobQueue",
+    "RetryPolicy",
+    "default_retryable",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One unit of work fetched from a queue; the worker runs it as one trace.
+
+    Attributes:
+        id: the job's id, unique while the job is queued; the trace is ``job-<id>``.
+        tenant: the tenant the job belongs to (``Headers.tenant`` of its message).
+        payload: the job's input (plain JSON for queues that cross processes).
+        attempts: how many times the job was attempted before this delivery (0 at first).
+        meta: queue-specific details (enqueue time, last failure reason...).
+    """
+
+    id: str
+    tenant: str
+    payload: dict[str, Any]
+    attempts: int = 0
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class JobQueue(Protocol):
+    """What a worker needs from a queue. Delivery is at least once: jobs must be retry-safe."""
+
+    async def fetch(self) -> Job | None:
+        """Return the next job, or ``None`` when none arrived within the queue's poll time."""
+        ...
+
+    async def mark_complete(self, job_id: str, *, result: Any, latency_s: float) -> None:
+        """Record the job's result and remove it from the queue."""
+        ...
+
+    async def retry_job(self, job_id: str, *, delay_s: float, reason: str) -> None:
+        """Deliver the job again after ``delay_s`` seconds, counting one more attempt."""
+        ...
+
+    async def mark_failed(
+        self, job_id: str, *, reason: str, details: Mapping[str, Any] | None = None
+    ) -> None:
+        """Record that the job failed for good and remove it from the queue."""
+        ...
+
+
+@runtime_checkable
+class ReleasableJobQueue(JobQueue, Protocol):
+    """A queue that can take a job back without counting an attempt (graceful shutdown)."""
+
+    async def release(self, job_id: str, *, reason: str) -> None:
+        """Make the job available to other workers at once; its attempt count is unchanged."""
+        ...
+
+
+_NOT_RETRYABLE_CODES = frozenset({FlowErrorCode.VALIDATION_FAILED})
+
+
+def default_retryable(exc: BaseException) -> bool:
+    """Whether a job failing with ``exc`` is worth another attempt.
+
+    ``PermanentJobError``, usage errors (bad code or configuration), raised directly or
+    by a node, and payloads that failed validation are not; everything else (node
+    failures, timeouts, backend errors, a flow stopped under the job) is.
+    """
+    if isinstance(exc, FlowError):
+        if exc.code in _NOT_RETRYABLE_CODES:
+            return False
+        exc = exc.__cause__ or exc  # a node's own exception, wrapped by the runtime
+    if isinstance(exc, FlowStateError):
+        return True  # the flow died under the job (a stopped shared flow): a new one may do
+    return not isinstance(exc, PermanentJobError | UsageError)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryPolicy:
+    """When and how soon a failed job is tried again.
+
+    Attempt ``n`` (0-based) that fails is retried after
+    ``min(backoff_base_s * backoff_mult ** n, max_backoff_s)`` seconds while fewer than
+    ``max_attempts`` attempts were made and ``retryable(exc)`` holds; otherwise the job
+    is marked failed.
+
+    Attributes:
+        max_attempts: most attempts of one job, the first included (``>= 1``).
+        backoff_base_s: delay before the first retry.
+        backoff_mult: growth of the delay per attempt (``>= 1``).
+        max_backoff_s: the longest delay.
+        retryable: decides whether a failure is worth retrying (see
+            :func:`default_retryable`).
+    """
+
+    max_attempts: int = 3
+    backoff_base_s: float = 1.0
+    backoff_mult: float = 2.0
+    max_backoff_s: float = 60.0
+    retryable: Callable[[BaseException], bool] = default_retryable
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int):
+            raise ConfigError(
+                f"RetryPolicy.max_attempts must be an int >= 1, got {self.max_attempts!r}"
+            )
+        if self.max_attempts < 1:
+            raise ConfigError(f"RetryPolicy.max_attempts must be >= 1, got {self.max_attempts}")
+        for name in ("backoff_base_s", "max_backoff_s"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+                raise ConfigError(f"RetryPolicy.{name} must be a finite number >= 0, got {value!r}")
+        mult = self.backoff_mult
+        if not isinstance(mult, int | float) or not math.isfinite(mult) or mult < 1:
+            raise ConfigError(f"RetryPolicy.backoff_mult must be >= 1, got {mult!r}")
+        if not callable(self.retryable):
+            raise ConfigError("RetryPolicy.retryable must be a callable(exc) -> bool")
+
+    def delay_for(self, attempt: int) -> float:
+        """Seconds to wait before retrying after attempt ``attempt`` (0-based) failed."""
+        delay = self.backoff_base_s * self.backoff_mult ** max(attempt, 0)
+        return float(min(delay, self.max_backoff_s))
+
+    def should_retry(self, job: Job, exc: BaseException) -> bool:
+        """Whether ``job``, whose current attempt failed with ``exc``, gets another attempt."""
+        return job.attempts + 1 < self.max_attempts and bool(self.retryable(exc))
+
+
+JobStatus = Literal["completed", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class JobResult:
+    """How a job ended, as recorded by a queue.
+
+    Attributes:
+        job_id: the job.
+        status: ``completed`` or ``failed``.
+        result: the job's result (``completed``), as JSON for queues that cross processes.
+        reason: why it failed (``failed``).
+        details: more about the failure (exception type, error code...).
+        latency_s: how long the successful attempt took.
+        attempts: attempts made, the last one included.
+    """
+
+    job_id: str
+    status: JobStatus
+    result: Any = None
+    reason: str | None = None
+    details: Mapping[str, Any] | None = None
+    latency_s: float | None = None
+    attempts: int = 0

@@ -1,0 +1,509 @@
+"""``Worker``: runs jobs from a queue through flows, one trace per job.
+
+A worker fetches jobs from a :class:`JobQueue` while it has a free slot (``concurrency``
+jobs at once), runs each job as one trace (``trace_id = "job-<id>"``, the job's tenant
+in ``Headers.tenant``, the job deadline in ``Message.deadline_s``), reports the outcome
+to the queue (complete, retry with backoff, or fail) and logs every step with the job,
+trace, tenant and worker ids. On ``SIGTERM`` (or :meth:`Worker.request_stop`) it stops
+fetching, lets in-flight jobs finish within ``shutdown_grace_s`` and hands the rest back
+to the queue.
+
+Delivery is at least once: a job may run again after a crash, so side effects must be
+idempotent (the session store's tool-call journal is one way).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import math
+import os
+import signal
+import socket
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ._job_memory import InMemoryJobQueue
+from ._jobs import Job, JobQueue, JobResult, ReleasableJobQueue, RetryPolicy, default_retryable
+from ._scaleout_errors import JobTimeoutError, PermanentJobError, QueueBackendError
+from ._worker_flows import FlowFactory, FlowLease, FlowPool, WorkerMode
+from .errors import ConfigError, FlowError, FlowErrorCode, TraceCancelled
+from .flow import PenguiFlow
+from .types import Headers, Message, StreamChunk
+
+__all__ = [
+    "FlowFactory",
+    "InMemoryJobQueue",
+    "Job",
+    "JobQueue",
+    "JobResult",
+    "JobTimeoutError",
+    "PermanentJobError",
+    "QueueBackendError",
+    "ReleasableJobQueue",
+    "RetryPolicy",
+    "Worker",
+    "WorkerMode",
+    "WorkerState",
+    "WorkerStats",
+    "default_retryable",
+]
+
+logger = logging.getLogger("penguiflow.worker")
+
+_EXPECTED = (FlowError, TraceCancelled, JobTimeoutError, PermanentJobError)
+"""Job failures that say nothing about the health of a shared flow."""
+
+
+class WorkerState(enum.Enum):
+    """Lifecycle of a worker: it runs once."""
+
+    CREATED = "created"
+    RUNNING = "running"
+    DRAINING = "draining"
+    STOPPED = "stopped"
+
+
+@dataclass(slots=True)
+class WorkerStats:
+    """Counters of one worker (read them any time; they only grow).
+
+    Attributes:
+        fetched: jobs fetched.
+        completed: jobs marked complete.
+        retried: jobs sent back for another attempt.
+        failed: jobs marked failed for good.
+        timed_out: jobs that ran past their deadline (then retried or failed).
+        handed_back: in-flight jobs returned to the queue at shutdown.
+        report_errors: outcomes the queue failed to record (the job will be redelivered).
+        flows_built: flows built by the factory.
+    """
+
+    fetched: int = 0
+    completed: int = 0
+    retried: int = 0
+    failed: int = 0
+    timed_out: int = 0
+    handed_back: int = 0
+    report_errors: int = 0
+    flows_built: int = 0
+
+
+def _default_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def _check_seconds(name: str, value: float | None, *, optional: bool) -> None:
+    if value is None and optional:
+        return
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        rule = "a finite number >= 0" + (" or None" if optional else "")
+        raise ConfigError(f"Worker({name}=...) must be {rule}, got {value!r}")
+
+
+class Worker:
+    """Runs jobs from ``queue`` through flows built by ``flow_factory``.
+
+    Each job becomes ``Message(payload=job.payload, headers=Headers(tenant=job.tenant),
+    trace_id="job-<id>", deadline_s=now + job_timeout_s)``, emitted into the flow; the
+    first result fetched for that trace (stream chunks skipped; a ``Message`` is
+    unwrapped to its payload) is the job's result.
+
+    Args:
+        queue: where jobs come from and outcomes go.
+        flow_factory: ``def build_flow() -> PenguiFlow`` (or async), returning a flow
+            built with ``create(...)``; the worker starts and stops it.
+        concurrency: jobs run at once by this worker.
+        job_timeout_s: the time budget of one attempt; past it the trace is cancelled and
+            the job retried or failed (``None``: no limit).
+        retry: when a failed attempt is retried, and after how long.
+        mode: ``"per_job"`` (a new flow per job: best isolation, the default) or
+            ``"long_lived"`` (jobs share a flow, rebuilt after ``rebuild_after_jobs``
+            jobs or any unexpected error).
+        rebuild_after_jobs: in ``long_lived`` mode, jobs served by one flow before it is
+            replaced (``None``: only on errors).
+        shutdown_grace_s: after a stop request, how long in-flight jobs may run before
+            they are cancelled and handed back to the queue.
+        worker_id: identifies the worker in logs (default: host-pid-random).
+
+    Raises:
+        ConfigError: a bad argument.
+    """
+
+    def __init__(
+        self,
+        queue: JobQueue,
+        flow_factory: FlowFactory,
+        *,
+        concurrency: int = 8,
+        job_timeout_s: float | None = 300.0,
+        retry: RetryPolicy | None = None,
+        mode: WorkerMode = "per_job",
+        rebuild_after_jobs: int | None = 1000,
+        shutdown_grace_s: float = 30.0,
+        worker_id: str | None = None,
+    ) -> None:
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise ConfigError(f"Worker(concurrency=...) must be an int >= 1, got {concurrency!r}")
+        _check_seconds("job_timeout_s", job_timeout_s, optional=True)
+        if job_timeout_s == 0:
+            raise ConfigError("Worker(job_timeout_s=...) must be > 0 or None, got 0")
+        _check_seconds("shutdown_grace_s", shutdown_grace_s, optional=False)
+        if not isinstance(queue, JobQueue):
+            raise ConfigError(
+                f"Worker(queue=...) must implement JobQueue (fetch, mark_complete, retry_job, "
+                f"mark_failed), got {type(queue).__name__}"
+            )
+        self._queue = queue
+        self._flows = FlowPool(flow_factory, mode=mode, rebuild_after_jobs=rebuild_after_jobs)
+        self._concurrency = concurrency
+        self._timeout_s = job_timeout_s
+        self._retry = retry if retry is not None else RetryPolicy()
+        self._grace_s = float(shutdown_grace_s)
+        self.worker_id = worker_id or _default_worker_id()
+        self._stats = WorkerStats()
+        self._state = WorkerState.CREATED
+        self._stop = asyncio.Event()
+        self._force = False
+        self._jobs: dict[asyncio.Task[None], Job] = {}
+        self._slot_free = asyncio.Event()
+        # Job tasks still executing; a task leaves this set (freeing its slot) when its job
+        # stops running, before the outcome is reported to the queue.
+        self._executing: set[asyncio.Task[None]] = set()
+
+    # -- public surface -------------------------------------------------------------------
+
+    @property
+    def state(self) -> WorkerState:
+        """Where the worker is in its lifecycle."""
+        return self._state
+
+    @property
+    def stats(self) -> WorkerStats:
+        """The worker's counters."""
+        self._stats.flows_built = self._flows.built
+        return self._stats
+
+    @property
+    def in_flight(self) -> int:
+        """Jobs running now."""
+        return len(self._jobs)
+
+    def request_stop(self) -> None:
+        """Ask the worker to stop: no more fetches, in-flight jobs get the grace period.
+
+        A second request cancels in-flight jobs at once (they are handed back). Safe to
+        call from a signal handler or another task.
+        """
+        if self._stop.is_set():
+            self._force = True
+            for task in self._jobs:
+                task.cancel("worker stopped without grace")
+        self._stop.set()
+        self._slot_free.set()
+
+    async def run(
+        self, *, handle_signals: bool = False, stop_when_idle: bool = False
+    ) -> WorkerStats:
+        """Fetch and run jobs until a stop is requested, then drain.
+
+        Args:
+            handle_signals: stop gracefully on ``SIGTERM``/``SIGINT`` (a second signal
+                stops without grace). Only from the main thread.
+            stop_when_idle: return once a fetch finds no job and no job is running.
+
+        Returns:
+            The worker's counters.
+
+        Raises:
+            ConfigError: the worker already ran.
+        """
+        if self._state is not WorkerState.CREATED:
+            raise ConfigError(
+                f"Worker.run() was already called (state: {self._state.value}); "
+                "a worker runs once, build a new one"
+            )
+        self._state = WorkerState.RUNNING
+        loop = asyncio.get_running_loop()
+        signals = (signal.SIGTERM, signal.SIGINT) if handle_signals else ()
+        for sig in signals:
+            loop.add_signal_handler(sig, self.request_stop)
+        logger.info(
+            "worker_started",
+            extra={"worker_id": self.worker_id, "concurrency": self._concurrency},
+        )
+        try:
+            await self._fetch_until_stopped(stop_when_idle)
+            self._state = WorkerState.DRAINING
+            await self._drain()
+        finally:
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+            if self._jobs:  # run() itself was cancelled: do not leave jobs behind
+                self._stop.set()  # so that the cancelled jobs are handed back
+                for task in self._jobs:
+                    task.cancel("worker cancelled")
+                await asyncio.gather(*self._jobs, return_exceptions=True)
+            await self._flows.aclose()
+            self._state = WorkerState.STOPPED
+            logger.info("worker_stopped", extra={"worker_id": self.worker_id, **self._counters()})
+        return self.stats
+
+    async def process(self, job: Job) -> None:
+        """Run one job already fetched from the queue and report its outcome to it."""
+        await self._run_job(job)
+
+    # -- fetching -------------------------------------------------------------------------
+
+    def _counters(self) -> dict[str, int]:
+        s = self.stats
+        return {
+            "fetched": s.fetched,
+            "completed": s.completed,
+            "retried": s.retried,
+            "failed": s.failed,
+            "handed_back": s.handed_back,
+        }
+
+    async def _fetch_until_stopped(self, stop_when_idle: bool) -> None:
+        fetcher = asyncio.create_task(self._fetch_loop(stop_when_idle), name="penguiflow-fetch")
+        stop_wait = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({fetcher, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+            if not fetcher.done():
+                # Stopping: let a fetch that is already talking to the queue finish (a job
+                # it got is handed back), so no job is left leased to a worker that left.
+                await asyncio.wait({fetcher}, timeout=min(self._grace_s, 2.0))
+        finally:
+            stop_wait.cancel()
+            if not fetcher.done():
+                fetcher.cancel("worker stopping")
+            await asyncio.gather(fetcher, return_exceptions=True)
+        error = None if fetcher.cancelled() else fetcher.exception()
+        if error is not None:
+            raise error
+
+    async def _fetch_loop(self, stop_when_idle: bool) -> None:
+        while not self._stop.is_set():
+            if len(self._executing) >= self._concurrency:
+                self._slot_free.clear()
+                await self._slot_free.wait()
+                continue
+            try:
+                job = await self._queue.fetch()
+            except Exception:
+                logger.exception("job_fetch_failed", extra={"worker_id": self.worker_id})
+                await asyncio.sleep(0.5)
+                continue
+            if job is None:
+                if stop_when_idle and not self._jobs:
+                    return
+                continue
+            if self._stop.is_set():
+                self._stats.fetched += 1
+                await self._hand_back(job, "worker_stopping")
+                return
+            self._start(job)
+
+    def _start(self, job: Job) -> None:
+        self._stats.fetched += 1
+        task = asyncio.create_task(self._run_job(job), name=f"penguiflow-job-{job.id}")
+        self._jobs[task] = job
+        self._executing.add(task)
+        task.add_done_callback(self._job_done)
+
+    def _job_done(self, task: asyncio.Task[None]) -> None:
+        self._jobs.pop(task, None)
+        self._executing.discard(task)
+        self._slot_free.set()
+        if not task.cancelled() and task.exception() is not None:
+            logger.error(
+                "job_task_crashed", exc_info=task.exception(), extra={"worker_id": self.worker_id}
+            )
+
+    async def _drain(self) -> None:
+        if not self._jobs:
+            return
+        logger.info(
+            "worker_draining",
+            extra={"worker_id": self.worker_id, "in_flight": len(self._jobs)},
+        )
+        pending = set(self._jobs)
+        if not self._force and self._grace_s > 0:
+            _, pending = await asyncio.wait(pending, timeout=self._grace_s)
+        for task in pending:
+            task.cancel("worker shutdown grace period ended")
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    # -- one job --------------------------------------------------------------------------
+
+    def _log(self, level: int, event: str, job: Job, **fields: Any) -> None:
+        if logger.isEnabledFor(level):
+            extra = {
+                "job_id": job.id,
+                "trace_id": f"job-{job.id}",
+                "tenant": job.tenant,
+                "worker_id": self.worker_id,
+                "attempt": job.attempts,
+                **fields,
+            }
+            logger.log(level, event, extra=extra)
+
+    def _free_slot(self) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._executing.discard(task)
+        self._slot_free.set()
+
+    async def _run_job(self, job: Job) -> None:
+        started = time.perf_counter()
+        self._log(logging.DEBUG, "job_started", job)
+        try:
+            result = await self._execute(job)
+        except asyncio.CancelledError:
+            self._free_slot()
+            if self._stop.is_set():
+                await self._hand_back(job, "worker_shutdown")
+            raise
+        except Exception as exc:
+            # The slot is free once the job stops running; reporting happens beside it.
+            self._free_slot()
+            await self._on_failure(job, exc)
+            return
+        self._free_slot()
+        latency = time.perf_counter() - started
+        try:
+            await self._queue.mark_complete(job.id, result=result, latency_s=latency)
+        except Exception:
+            self._stats.report_errors += 1
+            self._log(logging.ERROR, "job_report_failed", job, outcome="complete")
+            return
+        self._stats.completed += 1
+        self._log(logging.INFO, "job_completed", job, latency_s=round(latency, 6))
+
+    async def _execute(self, job: Job) -> Any:
+        trace_id = f"job-{job.id}"
+        timeout = self._timeout_s
+        message = Message(
+            payload=job.payload,
+            headers=Headers(tenant=job.tenant),
+            trace_id=trace_id,
+            deadline_s=None if timeout is None else time.time() + timeout,
+            meta={"job_id": job.id, "attempt": job.attempts},
+        )
+        lease: FlowLease = await self._flows.acquire()
+        broken = False
+        try:
+            return await self._run_trace(lease.flow, message, job)
+        except asyncio.CancelledError:
+            await _cancel_trace(lease.flow, trace_id)
+            raise
+        except BaseException as exc:
+            broken = not isinstance(exc, _EXPECTED)
+            raise
+        finally:
+            await self._flows.release(lease, broken=broken)
+
+    async def _run_trace(self, flow: PenguiFlow, message: Message, job: Job) -> Any:
+        trace_id = message.trace_id
+        timeout = self._timeout_s
+        # The message deadline makes the runtime end the trace; the outer bound (a little
+        # later) covers nodes that ignore cancellation.
+        bound = asyncio.timeout(None if timeout is None else timeout + min(1.0, timeout))
+        try:
+            async with bound:
+                ingress = flow.ingress_nodes
+                if len(ingress) == 1:  # runs in this task when the node has a free slot
+                    result = await flow.call(message, to=ingress[0])
+                else:
+                    await flow.emit(message)
+                    result = await flow.fetch(trace_id=trace_id)
+                while True:
+                    payload = result.payload if isinstance(result, Message) else result
+                    if not isinstance(payload, StreamChunk):
+                        return payload
+                    result = await flow.fetch(trace_id=trace_id)
+        except TimeoutError as exc:
+            if not bound.expired():
+                raise
+            await _cancel_trace(flow, trace_id)
+            assert timeout is not None
+            raise JobTimeoutError(job.id, trace_id, timeout) from exc
+        except FlowError as exc:
+            if exc.code is FlowErrorCode.DEADLINE_EXCEEDED and timeout is not None:
+                raise JobTimeoutError(job.id, trace_id, timeout) from exc
+            raise
+
+    async def _on_failure(self, job: Job, exc: Exception) -> None:
+        reason = _reason(exc)
+        if isinstance(exc, JobTimeoutError):
+            self._stats.timed_out += 1
+        try:
+            if self._retry.should_retry(job, exc):
+                delay = self._retry.delay_for(job.attempts)
+                await self._queue.retry_job(job.id, delay_s=delay, reason=reason)
+                self._stats.retried += 1
+                self._log(logging.WARNING, "job_retry", job, reason=reason, delay_s=delay)
+            else:
+                await self._queue.mark_failed(job.id, reason=reason, details=_details(exc))
+                self._stats.failed += 1
+                self._log(logging.ERROR, "job_failed", job, reason=reason)
+        except Exception:
+            self._stats.report_errors += 1
+            self._log(logging.ERROR, "job_report_failed", job, outcome="failure", reason=reason)
+
+    async def _hand_back(self, job: Job, reason: str) -> None:
+        try:
+            if isinstance(self._queue, ReleasableJobQueue):
+                await self._queue.release(job.id, reason=reason)
+            else:
+                await self._queue.retry_job(job.id, delay_s=0.0, reason=reason)
+        except Exception:
+            self._stats.report_errors += 1
+            self._log(logging.ERROR, "job_report_failed", job, outcome="hand_back")
+            return
+        self._stats.handed_back += 1
+        self._log(logging.INFO, "job_handed_back", job, reason=reason)
+
+
+async def _cancel_trace(flow: PenguiFlow, trace_id: str) -> None:
+    """Cancel a trace and consume its cancellation marker (a later job may reuse the id)."""
+    try:
+        await flow.cancel(trace_id)
+        await flow.fetch(trace_id=trace_id, timeout=0)
+    except (TraceCancelled, FlowError, TimeoutError):
+        pass
+    except Exception:
+        logger.debug("trace cancel cleanup failed", exc_info=True, extra={"trace_id": trace_id})
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, FlowError) and isinstance(exc.__cause__, PermanentJobError):
+        exc = exc.__cause__
+    if isinstance(exc, JobTimeoutError):
+        return "job_timeout"
+    if isinstance(exc, FlowError):
+        return f"flow_error:{exc.code.value}"
+    if isinstance(exc, PermanentJobError):
+        return f"permanent:{exc.reason}"
+    return f"exception:{type(exc).__name__}"
+
+
+def _details(exc: BaseException) -> Mapping[str, Any]:
+    details: dict[str, Any] = {"exception_type": type(exc).__name__, "message": str(exc)[:500]}
+    if isinstance(exc, FlowError):
+        details.update(code=exc.code.value, node_name=exc.node_name, attempts=exc.attempts)
+        cause = exc.metadata.get("exception_type")
+        if cause:
+            details["cause"] = cause
+    return details

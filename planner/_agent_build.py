@@ -1,0 +1,148 @@
+"""Turn the pieces of an :class:`AgentConfig` into objects: Python tools and the LLM client."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import shlex
+import sys
+import typing
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from ..catalog import NodeSpec, build_catalog
+from ..errors import ConfigError
+from ..node import Node
+from ..policy import NodePolicy
+from ..registry import ModelRegistry
+from .agent_config import ModelSettings, PythonToolEntry
+
+__all__ = ["expand_command", "import_object", "make_llm_client", "python_tool_specs"]
+
+
+def import_object(path: str, base_dir: Path, where: str) -> Any:
+    """Import ``module:attribute`` with ``base_dir`` importable."""
+    module_name, _, attribute = path.partition(":")
+    folder = str(base_dir)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+        importlib.invalidate_caches()
+    try:
+        module = importlib.import_module(module_name.strip())
+    except ModuleNotFoundError as exc:
+        raise ConfigError(
+            f"{where}: cannot import module {module_name!r} ({exc}); the path is "
+            f"'module:attribute' and modules next to the config file ({folder}) are importable"
+        ) from None
+    value: Any = module
+    for part in attribute.strip().split("."):
+        try:
+            value = getattr(value, part)
+        except AttributeError:
+            raise ConfigError(
+                f"{where}: module {module_name!r} has no attribute {attribute!r}; check the "
+                "name after the ':'"
+            ) from None
+    return value
+
+
+def _models(func: Any, where: str) -> tuple[type[BaseModel], type[BaseModel]]:
+    name = getattr(func, "__name__", repr(func))
+    try:
+        hints = typing.get_type_hints(func)
+    except Exception as exc:
+        raise ConfigError(f"{where}: cannot read the annotations of {name!r}: {exc}") from None
+    params = list(inspect.signature(func).parameters)
+    args_model = hints.get(params[0]) if params else None
+    out_model = hints.get("return")
+    for label, model in (("first parameter", args_model), ("return", out_model)):
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            raise ConfigError(
+                f"{where}: tool function {name!r} needs a pydantic model as its {label} "
+                f"annotation: `async def {name}(args: ArgsModel, ctx) -> OutModel`"
+            )
+    return args_model, out_model  # type: ignore[return-value]
+
+
+def python_tool_specs(entry: PythonToolEntry, base_dir: Path, where: str) -> list[NodeSpec]:
+    """Import a ``type = "python"`` tool entry and return its catalog entries."""
+    value = import_object(entry.path, base_dir, where)
+    items = list(value) if isinstance(value, list | tuple) else [value]
+    if len(items) > 1 and entry.name is not None:
+        raise ConfigError(f"{where}: name= renames one function; {entry.path!r} holds several")
+    specs: list[NodeSpec] = []
+    nodes: list[Node] = []
+    registry = ModelRegistry()
+    for item in items:
+        if isinstance(item, NodeSpec):
+            specs.append(item)
+            continue
+        if isinstance(item, Node):
+            node = item
+        elif inspect.iscoroutinefunction(item):
+            policy = NodePolicy(timeout_s=entry.timeout_s, max_retries=entry.max_retries)
+            node = Node(item, name=entry.name or item.__name__, policy=policy)
+        else:
+            raise ConfigError(
+                f"{where}: {entry.path!r} is a {type(item).__name__}; a python tool must be "
+                "an `async def` function, a Node, a NodeSpec or a list of them"
+            )
+        registry.register(node.name, *_models(node.func, where))
+        nodes.append(node)
+    if nodes:
+        specs.extend(build_catalog(nodes, registry))
+    return specs
+
+
+def make_llm_client(
+    settings: ModelSettings, catalog: Sequence[NodeSpec], base_dir: Path, model: str | None
+) -> tuple[str | dict[str, Any] | None, Any]:
+    """Return ``(llm, llm_client)`` for ``ReactPlanner``: exactly one is not ``None``.
+
+    ``model`` (the CLI's ``--model``) wins over the config.
+    """
+    if model is not None or settings.client is None:
+        name = model or settings.name
+        if name is None:
+            raise ConfigError(
+                'no model: set [model] name = "openai/gpt-4o-mini" (any LiteLLM model '
+                'string) or [model] client = "module:factory" in the agent config, or pass '
+                "--model"
+            )
+        if not settings.params:
+            return name, None
+        return {"model": name, **settings.params}, None
+    target = import_object(settings.client, base_dir, "model.client")
+    if callable(getattr(target, "complete", None)) and not inspect.isclass(target):
+        return None, target
+    if not callable(target):
+        raise ConfigError(
+            f"model.client {settings.client!r} is neither an LLM client (an object with "
+            "`async complete(...)`) nor a factory returning one"
+        )
+    try:
+        wants_catalog = any(
+            p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+            for p in inspect.signature(target).parameters.values()
+        )
+    except (TypeError, ValueError):
+        wants_catalog = False
+    client = target(list(catalog)) if wants_catalog else target()
+    if not callable(getattr(client, "complete", None)):
+        raise ConfigError(
+            f"model.client {settings.client!r} returned a {type(client).__name__}, not an "
+            "LLM client (an object with `async complete(...)`)"
+        )
+    return None, client
+
+
+def expand_command(command: Any) -> Any:
+    """Replace ``{python}`` in an MCP stdio command with the running interpreter."""
+    if isinstance(command, str):
+        return command.replace("{python}", shlex.quote(sys.executable))
+    if isinstance(command, list | tuple):
+        return [str(part).replace("{python}", sys.executable) for part in command]
+    return command

@@ -1,0 +1,162 @@
+"""``penguiflow runs list|show``: stored runs and their trajectories."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from rich.markup import escape
+from rich.table import Table
+
+from ._common import EXIT_OK, add_store_options, open_store
+from ._ui import Consoles, jsonable, run_state_steps, short_json
+
+__all__ = ["add_parsers", "render_steps"]
+
+_STATUSES = ["running", "paused", "finished", "failed", "cancelled"]
+
+
+def add_parsers(commands: Any) -> None:
+    """Register ``runs list`` and ``runs show``."""
+    runs = commands.add_parser("runs", help="list stored runs and show their trajectories")
+    sub = runs.add_subparsers(dest="runs_command", metavar="COMMAND", required=True)
+    listing = sub.add_parser("list", help="list runs, most recent first")
+    add_store_options(listing)
+    listing.add_argument("--status", choices=_STATUSES, help="only runs in this status")
+    listing.add_argument("--session", metavar="ID", help="only runs of this session")
+    listing.add_argument("--all-tenants", action="store_true", help="every tenant's runs")
+    listing.add_argument("--limit", type=int, default=50, help="at most this many (50)")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.set_defaults(handler=cmd_list)
+    show = sub.add_parser("show", help="show one run and its trajectory, step by step")
+    show.add_argument("run_id", metavar="ID", help="a run id from `runs list`")
+    add_store_options(show)
+    show.add_argument("--json", action="store_true", help="print the stored record as JSON")
+    show.set_defaults(handler=cmd_show)
+
+
+def _when(value: datetime) -> str:
+    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _query(state: Any) -> str:
+    query, _ = run_state_steps(state)
+    return query or ""
+
+
+async def _list(args: argparse.Namespace, consoles: Consoles) -> int:
+    tenant = None if args.all_tenants else str(args.tenant or "")
+    async with open_store(args) as (store, config):
+        records = await store.list_runs(
+            tenant_id=None if tenant is None else (tenant or config.tenant),
+            session_id=args.session,
+            status=args.status,
+            limit=args.limit,
+        )
+    if args.json:
+        consoles.out.print_json(data=[jsonable(r) for r in records])
+        return EXIT_OK
+    if not records:
+        consoles.out.print("no runs")
+        return EXIT_OK
+    table = Table(header_style="bold")
+    table.add_column("run id", no_wrap=True, min_width=32)
+    for column in ("status", "session", "steps", "query", "updated"):
+        table.add_column(column, overflow="fold")
+    for record in records:
+        _, steps = run_state_steps(record.state)
+        query = _query(record.state)
+        table.add_row(
+            record.run_id,
+            record.status.value,
+            record.session_id or "-",
+            str(len(steps)),
+            escape(query if len(query) <= 60 else query[:57] + "..."),
+            _when(record.updated_at),
+        )
+    consoles.out.print(table)
+    return EXIT_OK
+
+
+def render_steps(consoles: Consoles, steps: list[dict[str, Any]]) -> None:
+    """Print a trajectory: each step's action, arguments, and what came back."""
+    out = consoles.out
+    if not steps:
+        out.print("  (no tool steps)")
+    for step in steps:
+        raw = step.get("action")
+        action: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+        node = action.get("next_node", "?")
+        kind = step.get("kind", "")
+        took = step.get("latency_ms")
+        timing = f" [dim]{took:.0f} ms[/]" if isinstance(took, int | float) else ""
+        out.print(
+            f"[bold]{step.get('index', '?')}.[/] [cyan]{escape(str(node))}[/] ({kind}){timing}"
+        )
+        thought = action.get("thought")
+        if thought:
+            out.print(f"   [dim]thought:[/] {escape(str(thought))}")
+        args = action.get("args")
+        if args:
+            out.print(f"   [dim]args:[/]    {escape(short_json(args, 400))}")
+        if step.get("error"):
+            out.print(f"   [red]error:[/]   {escape(str(step['error']))}")
+        if step.get("observation") is not None:
+            out.print(f"   [dim]result:[/]  {escape(short_json(step['observation'], 400))}")
+
+
+def _answer(state: Any) -> str | None:
+    if not isinstance(state, Mapping):
+        return None
+    for key in ("answer", "final_answer", "raw_answer"):
+        value = state.get(key)
+        if isinstance(value, str):
+            return value
+        if isinstance(value, Mapping) and isinstance(value.get("raw_answer"), str):
+            return str(value["raw_answer"])
+    for value in state.values():
+        if isinstance(value, Mapping):
+            found = _answer(value)
+            if found:
+                return found
+    return None
+
+
+async def _show(args: argparse.Namespace, consoles: Consoles) -> int:
+    async with open_store(args) as (store, config):
+        tenant = args.tenant or config.tenant
+        record = await store.get_run(args.run_id, tenant_id=tenant)
+        pauses = await store.list_pauses(tenant_id=tenant, run_id=record.run_id)
+    if args.json:
+        consoles.out.print_json(data=jsonable(record))
+        return EXIT_OK
+    out = consoles.out
+    query, steps = run_state_steps(record.state)
+    out.print(f"[bold]run[/] {record.run_id}  [bold]{record.status.value}[/]")
+    out.print(f"  tenant {record.tenant_id}, session {record.session_id or '-'}")
+    out.print(f"  created {_when(record.created_at)}, updated {_when(record.updated_at)}")
+    if query:
+        out.print(f"[bold]query:[/] {escape(query)}")
+    render_steps(consoles, steps)
+    for pause in pauses:
+        out.print(
+            f"[yellow]pause[/] {pause.pause_id} ({pause.reason}): {pause.status.value}"
+            + (f", decision {escape(short_json(pause.decision))}" if pause.decision else "")
+        )
+    answer = _answer(record.state)
+    if answer:
+        out.print(f"[bold]answer:[/] {escape(answer)}")
+    return EXIT_OK
+
+
+def cmd_list(args: argparse.Namespace, consoles: Consoles) -> int:
+    """``penguiflow runs list``."""
+    return asyncio.run(_list(args, consoles))
+
+
+def cmd_show(args: argparse.Namespace, consoles: Consoles) -> int:
+    """``penguiflow runs show ID``."""
+    return asyncio.run(_show(args, consoles))

@@ -1,0 +1,206 @@
+"""RedisJobQueue against a real redis-server: acks, leases, reclaim, retries, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+from typing import Any
+
+import pytest
+
+from penguiflow.errors import ConfigError
+from penguiflow.redis_queue import RedisJobQueue
+from penguiflow.worker import Job, JobQueue, QueueBackendError, ReleasableJobQueue
+
+
+def make(url: str, name: str, **options: Any) -> RedisJobQueue:
+    options.setdefault("block_s", 0.05)
+    return RedisJobQueue(url, name=name, **options)
+
+
+async def fetch_one(queue: RedisJobQueue, *, tries: int = 40) -> Job:
+    for _ in range(tries):
+        job = await queue.fetch()
+        if job is not None:
+            return job
+    raise AssertionError("no job arrived")
+
+
+async def test_roundtrip_stores_result_and_removes_the_job(redis_url: str, queue_name: str) -> None:
+    async with make(redis_url, queue_name) as queue:
+        assert isinstance(queue, JobQueue) and isinstance(queue, ReleasableJobQueue)
+        job_id = await queue.enqueue({"x": 1}, tenant="acme", job_id="j1")
+        job = await fetch_one(queue)
+        assert (job.id, job.tenant, job.payload, job.attempts) == ("j1", "acme", {"x": 1}, 0)
+        counts = await queue.counts()
+        assert (counts.ready, counts.pending) == (0, 1)
+        await queue.mark_complete(job_id, result={"y": 2}, latency_s=0.01)
+        result = await queue.get_result(job_id)
+        assert result is not None and result.status == "completed" and result.result == {"y": 2}
+        counts = await queue.counts()
+        assert (counts.ready, counts.pending, counts.completed) == (0, 0, 1)
+        assert await queue.fetch() is None
+
+
+async def test_a_dead_workers_job_is_reclaimed_and_its_late_report_is_refused(
+    redis_url: str, queue_name: str
+) -> None:
+    dead = make(redis_url, queue_name, visibility_timeout_s=0.3, consumer="dead")
+    alive = make(redis_url, queue_name, visibility_timeout_s=0.3, consumer="alive")
+    try:
+        await dead.enqueue({"n": 1}, job_id="j1")
+        job = await fetch_one(dead)
+        # The dead worker stops renewing its lease (it is stuck, or gone).
+        assert dead._heartbeat is not None
+        dead._heartbeat.cancel()
+        reclaimed = await fetch_one(alive)
+        assert reclaimed.id == job.id and reclaimed.attempts == 1
+        # The stale worker wakes up and reports: nothing changes.
+        await dead.mark_complete(job.id, result="stale", latency_s=1.0)
+        assert await alive.get_result(job.id) is None
+        await alive.mark_complete(job.id, result="fresh", latency_s=0.1)
+        result = await alive.get_result(job.id)
+        assert result is not None and result.result == "fresh" and result.attempts == 2
+        counts = await alive.counts()
+        assert (counts.completed, counts.pending, counts.ready) == (1, 0, 0)
+    finally:
+        await dead.aclose()
+        await alive.aclose()
+
+
+async def test_a_live_worker_keeps_its_lease(redis_url: str, queue_name: str) -> None:
+    async with (
+        make(redis_url, queue_name, visibility_timeout_s=0.3, consumer="a") as a,
+        make(redis_url, queue_name, visibility_timeout_s=0.3, consumer="b") as b,
+    ):
+        await a.enqueue({}, job_id="long")
+        await fetch_one(a)
+        for _ in range(15):  # 15 x 50 ms = 2.5 visibility timeouts
+            assert await b.fetch() is None
+        await a.mark_complete("long", result=1, latency_s=1.0)
+        assert (await a.counts()).completed == 1
+
+
+async def test_retry_delays_and_counts_attempts(redis_url: str, queue_name: str) -> None:
+    async with make(redis_url, queue_name) as queue:
+        await queue.enqueue({}, job_id="r1")
+        job = await fetch_one(queue)
+        await queue.retry_job(job.id, delay_s=0.4, reason="exception:Boom")
+        counts = await queue.counts()
+        assert (counts.delayed, counts.retried) == (1, 1)
+        assert await queue.fetch() is None  # not due yet
+        again = await fetch_one(queue)
+        assert (
+            again.id == "r1"
+            and again.attempts == 1
+            and again.meta["last_error"] == "exception:Boom"
+        )
+        await queue.release(again.id, reason="worker_shutdown")
+        released = await fetch_one(queue)
+        assert released.attempts == 1  # a hand-back is not an attempt
+        await queue.mark_failed(released.id, reason="gave_up", details={"why": "test"})
+        result = await queue.get_result("r1")
+        assert (
+            result is not None and result.status == "failed" and result.details == {"why": "test"}
+        )
+        dead = await queue.dead_letters()
+        assert [d.job_id for d in dead] == ["r1"]
+
+
+async def test_a_job_that_keeps_killing_workers_is_failed(redis_url: str, queue_name: str) -> None:
+    queues = [
+        make(redis_url, queue_name, visibility_timeout_s=0.2, max_deliveries=2, consumer=f"c{i}")
+        for i in range(3)
+    ]
+    try:
+        await queues[0].enqueue({}, job_id="poison")
+        await fetch_one(queues[0])
+        queues[0]._heartbeat.cancel()  # type: ignore[union-attr]
+        second = await fetch_one(queues[1])
+        assert second.attempts == 1
+        queues[1]._heartbeat.cancel()  # type: ignore[union-attr]
+        for _ in range(30):  # the third delivery is not handed out: the job is failed
+            assert await queues[2].fetch() is None
+            if await queues[2].get_result("poison") is not None:
+                break
+        result = await queues[2].get_result("poison")
+        assert result is not None and result.reason == "max_deliveries_exceeded"
+        assert (await queues[2].counts()).pending == 0
+    finally:
+        for queue in queues:
+            await queue.aclose()
+
+
+async def test_only_the_fetching_worker_can_settle_a_job(redis_url: str, queue_name: str) -> None:
+    async with make(redis_url, queue_name) as queue:
+        with pytest.raises(ConfigError, match="not in flight"):
+            await queue.mark_complete("never-fetched", result=None, latency_s=0)
+
+
+async def test_enqueue_many_and_delayed_enqueue(redis_url: str, queue_name: str) -> None:
+    async with make(redis_url, queue_name) as queue:
+        ids = await queue.enqueue_many([{"i": i} for i in range(5)], tenant="t")
+        later = await queue.enqueue({"late": True}, delay_s=0.3)
+        seen = [(await fetch_one(queue)).id for _ in range(5)]
+        assert seen == ids
+        assert (await fetch_one(queue)).id == later
+
+
+async def test_backend_failures_raise_queue_backend_error() -> None:
+    from pg_service import free_port
+
+    queue = RedisJobQueue(f"redis://127.0.0.1:{free_port()}/0", name="gone", block_s=0.05)
+    try:
+        with pytest.raises(QueueBackendError) as info:
+            await queue.fetch()
+        assert info.value.operation == "fetch" and info.value.queue == "gone"
+        copy = pickle.loads(pickle.dumps(info.value))
+        assert (copy.operation, copy.queue) == ("fetch", "gone")
+    finally:
+        await queue.aclose()
+
+
+async def test_closed_queue_refuses_calls(redis_url: str, queue_name: str) -> None:
+    queue = make(redis_url, queue_name)
+    await queue.aclose()
+    await queue.aclose()
+    with pytest.raises(ConfigError, match="closed"):
+        await queue.enqueue({})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({}, "exactly one"),
+        ({"url": "redis://x", "name": "a{b}"}, "braces"),
+        ({"url": "redis://x", "visibility_timeout_s": 0}, "visibility_timeout_s"),
+        ({"url": "redis://x", "max_deliveries": 0}, "max_deliveries"),
+        ({"url": "redis://x", "block_s": -1}, "block_s"),
+    ],
+)
+def test_bad_queue_arguments_are_refused(kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        RedisJobQueue(**kwargs)
+
+
+async def test_concurrent_fetchers_never_share_a_job(redis_url: str, queue_name: str) -> None:
+    queues = [make(redis_url, queue_name, consumer=f"w{i}") for i in range(4)]
+    try:
+        await queues[0].enqueue_many([{"i": i} for i in range(60)])
+
+        async def drain(queue: RedisJobQueue) -> list[str]:
+            got = []
+            while True:
+                job = await queue.fetch()
+                if job is None:
+                    return got
+                got.append(job.id)
+                await queue.mark_complete(job.id, result=None, latency_s=0)
+
+        batches = await asyncio.gather(*(drain(q) for q in queues))
+        ids = [i for batch in batches for i in batch]
+        assert len(ids) == 60 and len(set(ids)) == 60
+        assert (await queues[0].counts()).completed == 60
+    finally:
+        for queue in queues:
+            await queue.aclose()

@@ -1,0 +1,377 @@
+"""Worker behaviour in one process: traces, deadlines, retries, flow modes, shutdown, logs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import pytest
+
+from penguiflow import Message, Node, NodePolicy, create
+from penguiflow.errors import ConfigError
+from penguiflow.redis_queue import RedisJobQueue
+from penguiflow.worker import (
+    InMemoryJobQueue,
+    Job,
+    PermanentJobError,
+    RetryPolicy,
+    Worker,
+    WorkerState,
+)
+
+
+def single_node_factory(func: Any, built: list[Any] | None = None, **policy: Any) -> Any:
+    def build() -> Any:
+        flow = create(Node(func, name="work", policy=NodePolicy(**policy)))
+        if built is not None:
+            built.append(flow)
+        return flow
+
+    return build
+
+
+async def run_until_results(
+    worker: Worker, queue: Any, ids: list[str], timeout: float = 20.0
+) -> dict[str, Any]:
+    task = asyncio.create_task(worker.run())
+    try:
+        results = {}
+        for job_id in ids:
+            results[job_id] = await queue.wait_result(job_id, timeout_s=timeout)
+        return results
+    finally:
+        worker.request_stop()
+        await task
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def queue(request: pytest.FixtureRequest) -> Any:
+    if request.param == "memory":
+        yield InMemoryJobQueue(poll_s=0.05)
+        return
+    server = request.getfixturevalue("redis_server")  # sync: safe inside an async fixture
+    name = request.getfixturevalue("queue_name")
+    async with RedisJobQueue(f"{server}/0", name=name, block_s=0.05, visibility_timeout_s=5) as q:
+        yield q
+        await q.purge()
+
+
+async def test_each_job_is_one_trace_with_its_tenant(queue: Any) -> None:
+    seen: list[tuple[str, str, dict[str, Any]]] = []
+
+    async def work(message: Message, ctx: Any) -> dict[str, Any]:
+        seen.append((message.trace_id, message.headers.tenant, dict(message.meta)))
+        assert ctx.trace_id == message.trace_id
+        return {"echo": message.payload["x"]}
+
+    a = await queue.enqueue({"x": 1}, tenant="acme", job_id="a1")
+    b = await queue.enqueue({"x": 2}, tenant="globex", job_id="b2")
+    worker = Worker(queue, single_node_factory(work), concurrency=2, job_timeout_s=10)
+    results = await run_until_results(worker, queue, [a, b])
+    assert results[a].status == "completed" and results[a].result == {"echo": 1}
+    assert results[b].result == {"echo": 2}
+    assert sorted((t, tenant) for t, tenant, _ in seen) == [
+        ("job-a1", "acme"),
+        ("job-b2", "globex"),
+    ]
+    assert all(meta["attempt"] == 0 for _, _, meta in seen)
+    assert worker.stats.completed == 2 and worker.state is WorkerState.STOPPED
+
+
+async def test_job_deadline_cancels_the_trace_and_fails_after_last_attempt(queue: Any) -> None:
+    cancelled = asyncio.Event()
+
+    async def hang(message: Message, ctx: Any) -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    job_id = await queue.enqueue({"x": 1})
+    worker = Worker(
+        queue,
+        single_node_factory(hang),
+        job_timeout_s=0.3,
+        retry=RetryPolicy(max_attempts=2, backoff_base_s=0.05),
+        mode="long_lived",
+    )
+    result = (await run_until_results(worker, queue, [job_id]))[job_id]
+    assert cancelled.is_set()
+    assert result.status == "failed"
+    assert result.reason == "job_timeout"
+    assert result.attempts == 2
+    assert worker.stats.timed_out == 2 and worker.stats.retried == 1
+
+
+async def test_failed_attempts_are_retried_with_backoff_then_succeed() -> None:
+    queue = InMemoryJobQueue(poll_s=0.05)
+
+    async def flaky(message: Message, ctx: Any) -> str:
+        if message.meta["attempt"] < 2:
+            raise RuntimeError(f"transient failure {message.meta['attempt']}")
+        return "ok"
+
+    job_id = await queue.enqueue({})
+    policy = RetryPolicy(max_attempts=5, backoff_base_s=0.01, backoff_mult=3.0)
+    worker = Worker(queue, single_node_factory(flaky), retry=policy)
+    result = (await run_until_results(worker, queue, [job_id]))[job_id]
+    assert result.status == "completed" and result.result == "ok" and result.attempts == 3
+    retries = [h for h in queue.history if h[1] == "retry"]
+    assert [reason for _, _, reason in retries] == ["flow_error:node_exception"] * 2
+    assert [policy.delay_for(n) for n in range(3)] == [0.01, 0.03, 0.09]
+
+
+async def test_exhausted_retries_fail_the_job_with_details(queue: Any) -> None:
+    async def broken(message: Message, ctx: Any) -> None:
+        raise KeyError("missing")
+
+    job_id = await queue.enqueue({})
+    worker = Worker(
+        queue, single_node_factory(broken), retry=RetryPolicy(max_attempts=2, backoff_base_s=0.01)
+    )
+    result = (await run_until_results(worker, queue, [job_id]))[job_id]
+    assert result.status == "failed" and result.attempts == 2
+    assert result.reason == "flow_error:node_exception"
+    assert result.details["cause"] == "KeyError" and result.details["node_name"] == "work"
+
+
+async def test_permanent_error_fails_at_once() -> None:
+    queue = InMemoryJobQueue(poll_s=0.05)
+
+    async def refuse(message: Message, ctx: Any) -> None:
+        raise PermanentJobError("order 42 does not exist")
+
+    job_id = await queue.enqueue({})
+    worker = Worker(queue, single_node_factory(refuse), retry=RetryPolicy(max_attempts=5))
+    result = (await run_until_results(worker, queue, [job_id]))[job_id]
+    assert result.status == "failed" and result.attempts == 1
+    assert worker.stats.retried == 0
+
+
+async def test_long_lived_flow_is_rebuilt_after_n_jobs_and_after_an_unexpected_error() -> None:
+    queue = InMemoryJobQueue(poll_s=0.05)
+    built: list[Any] = []
+
+    async def work(message: Message, ctx: Any) -> int:
+        return int(message.payload["n"])
+
+    worker = Worker(
+        queue,
+        single_node_factory(work, built),
+        mode="long_lived",
+        rebuild_after_jobs=4,
+        concurrency=1,
+        retry=RetryPolicy(max_attempts=2, backoff_base_s=0.01),
+    )
+    ids = [await queue.enqueue({"n": n}) for n in range(6)]
+    task = asyncio.create_task(worker.run())
+    for job_id in ids:
+        await queue.wait_result(job_id, timeout_s=10)
+    assert len(built) == 2  # at most 4 jobs per flow
+    # Someone breaks the shared flow: the next job fails unexpectedly, the flow is
+    # replaced and the retry succeeds on a fresh one.
+    current = built[-1]
+    extra = await queue.enqueue({"n": 99})
+    first = await queue.enqueue({"n": 98})
+    await current.stop()
+    results = [await queue.wait_result(j, timeout_s=10) for j in (extra, first)]
+    worker.request_stop()
+    await task
+    assert [r.result for r in results] == [99, 98]
+    assert len(built) == 3
+    assert any(h[1] == "retry" and "FlowStateError" in h[2] for h in queue.history)
+    assert all(f.state.value == "stopped" for f in built)
+
+
+async def test_per_job_mode_builds_and_stops_a_flow_per_job() -> None:
+    queue = InMemoryJobQueue(poll_s=0.05)
+    built: list[Any] = []
+
+    async def work(message: Message, ctx: Any) -> str:
+        return "x"
+
+    ids = [await queue.enqueue({}) for _ in range(4)]
+    worker = Worker(queue, single_node_factory(work, built), mode="per_job")
+    await run_until_results(worker, queue, ids)
+    assert len(built) == 4 and all(f.state.value == "stopped" for f in built)
+
+
+async def test_graceful_stop_finishes_in_flight_jobs_and_leaves_the_rest(queue: Any) -> None:
+    started = asyncio.Event()
+    running = 0
+
+    async def slow(message: Message, ctx: Any) -> str:
+        nonlocal running
+        running += 1
+        if running == 2:
+            started.set()
+        await asyncio.sleep(0.3)
+        return "done"
+
+    ids = [await queue.enqueue({"i": i}) for i in range(5)]
+    worker = Worker(queue, single_node_factory(slow), concurrency=2, shutdown_grace_s=10)
+    task = asyncio.create_task(worker.run())
+    await started.wait()
+    worker.request_stop()
+    stats = await task
+    assert stats.completed == 2 and stats.handed_back == 0
+    done = [j for j in ids if await queue.get_result(j) is not None]
+    assert len(done) == 2
+
+
+async def test_stop_after_grace_hands_in_flight_jobs_back(queue: Any) -> None:
+    started = asyncio.Event()
+
+    async def hang(message: Message, ctx: Any) -> str:
+        started.set()
+        await asyncio.sleep(3600)
+        return "never"
+
+    job_id = await queue.enqueue({})
+    worker = Worker(queue, single_node_factory(hang), shutdown_grace_s=0.1, job_timeout_s=None)
+    task = asyncio.create_task(worker.run())
+    await started.wait()
+    worker.request_stop()
+    stats = await task
+    assert stats.handed_back == 1 and stats.completed == 0
+    assert await queue.get_result(job_id) is None
+    # The job is available again, with no attempt counted.
+    again = None
+    for _ in range(40):
+        again = await queue.fetch()
+        if again is not None:
+            break
+    assert again is not None and again.id == job_id and again.attempts == 0
+
+
+async def test_second_stop_request_cancels_without_grace() -> None:
+    queue = InMemoryJobQueue(poll_s=0.05)
+    started = asyncio.Event()
+
+    async def hang(message: Message, ctx: Any) -> None:
+        started.set()
+        await asyncio.sleep(3600)
+
+    await queue.enqueue({})
+    worker = Worker(queue, single_node_factory(hang), shutdown_grace_s=3600, job_timeout_s=None)
+    task = asyncio.create_task(worker.run())
+    await started.wait()
+    worker.request_stop()
+    await asyncio.sleep(0.05)
+    worker.request_stop()
+    stats = await asyncio.wait_for(task, timeout=10)
+    assert stats.handed_back == 1
+    assert [h[1] for h in queue.history] == ["released"]
+
+
+async def test_stream_chunks_are_skipped_and_the_final_result_is_the_job_result() -> None:
+    queue = InMemoryJobQueue(poll_s=0.05)
+
+    async def streamer(message: Message, ctx: Any) -> Message:
+        for word in ("a", "b"):
+            await ctx.emit_chunk(parent=message, text=word)
+        return message.model_copy(update={"payload": {"final": True}})
+
+    job_id = await queue.enqueue({})
+    worker = Worker(queue, single_node_factory(streamer))
+    result = (await run_until_results(worker, queue, [job_id]))[job_id]
+    assert result.result == {"final": True}
+
+
+async def test_structured_logs_carry_job_trace_and_tenant(caplog: pytest.LogCaptureFixture) -> None:
+    queue = InMemoryJobQueue(poll_s=0.05)
+
+    async def work(message: Message, ctx: Any) -> int:
+        return 1
+
+    job_id = await queue.enqueue({}, tenant="acme", job_id="j-7")
+    worker = Worker(queue, single_node_factory(work), worker_id="w-1")
+    with caplog.at_level(logging.INFO, logger="penguiflow.worker"):
+        await run_until_results(worker, queue, [job_id])
+    done = [r for r in caplog.records if r.getMessage() == "job_completed"]
+    assert len(done) == 1
+    record: Any = done[0]
+    assert (record.job_id, record.trace_id, record.tenant, record.worker_id) == (
+        "j-7",
+        "job-j-7",
+        "acme",
+        "w-1",
+    )
+
+
+async def test_stop_when_idle_returns_once_the_queue_is_empty() -> None:
+    queue = InMemoryJobQueue(poll_s=0.02)
+
+    async def work(message: Message, ctx: Any) -> int:
+        return 1
+
+    for _ in range(10):
+        await queue.enqueue({})
+    worker = Worker(queue, single_node_factory(work), concurrency=3)
+    stats = await asyncio.wait_for(worker.run(stop_when_idle=True), timeout=10)
+    assert stats.completed == 10 and queue.depth == 0 and queue.in_flight == 0
+
+
+async def test_a_factory_returning_something_else_fails_the_job_without_retry() -> None:
+    queue = InMemoryJobQueue(poll_s=0.05)
+    job_id = await queue.enqueue({})
+    worker = Worker(queue, lambda: "not a flow", retry=RetryPolicy(max_attempts=3))  # type: ignore[arg-type,return-value]
+    result = (await run_until_results(worker, queue, [job_id]))[job_id]
+    assert result.status == "failed" and result.reason == "exception:ConfigError"
+
+
+async def test_process_runs_one_fetched_job() -> None:
+    queue = InMemoryJobQueue(poll_s=0.05)
+
+    async def work(message: Message, ctx: Any) -> int:
+        return 5
+
+    await queue.enqueue({}, job_id="only")
+    job = await queue.fetch()
+    assert isinstance(job, Job)
+    worker = Worker(queue, single_node_factory(work))
+    await worker.process(job)
+    result = await queue.get_result("only")
+    assert result is not None and result.result == 5
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"concurrency": 0}, "concurrency"),
+        ({"job_timeout_s": 0}, "job_timeout_s"),
+        ({"job_timeout_s": -1}, "job_timeout_s"),
+        ({"shutdown_grace_s": float("nan")}, "shutdown_grace_s"),
+        ({"mode": "forever"}, "mode"),
+        ({"rebuild_after_jobs": 0}, "rebuild_after_jobs"),
+    ],
+)
+def test_bad_worker_arguments_are_refused(kwargs: dict[str, Any], match: str) -> None:
+    async def work(message: Message, ctx: Any) -> None:
+        return None
+
+    with pytest.raises(ConfigError, match=match):
+        Worker(InMemoryJobQueue(), single_node_factory(work), **kwargs)
+
+
+def test_bad_queue_and_policy_are_refused() -> None:
+    with pytest.raises(ConfigError, match="JobQueue"):
+        Worker(object(), lambda: None)  # type: ignore[arg-type,return-value]
+    with pytest.raises(ConfigError, match="max_attempts"):
+        RetryPolicy(max_attempts=0)
+    with pytest.raises(ConfigError, match="backoff_mult"):
+        RetryPolicy(backoff_mult=0.5)
+
+
+async def test_a_worker_runs_once() -> None:
+    queue = InMemoryJobQueue(poll_s=0.01)
+
+    async def work(message: Message, ctx: Any) -> None:
+        return None
+
+    worker = Worker(queue, single_node_factory(work))
+    await worker.run(stop_when_idle=True)
+    with pytest.raises(ConfigError, match="runs once"):
+        await worker.run()
