@@ -125,7 +125,13 @@ class Floe:
     def get_nowait(self) -> tuple[LaneKey, Any]:
         """Take the next ready item; the caller must have checked ``has_ready()``."""
         key = self._ready.popleft()
-        item = self._take(key)
+        lane = self._lanes[key]
+        item = lane.pop(0)
+        if not lane:
+            del self._lanes[key]
+        self._size -= 1
+        if self._putters:
+            _wake_one(self._putters)
         self._busy.add(key)
         return key, item
 

@@ -125,7 +125,7 @@ class NodeRunner:
                         key, item = await floe.get()
                     finally:
                         runner.idle -= 1
-                trace = flow._start(key, task)
+                trace = None if key is None else flow._start(key, task)
                 handoff: NodeRunner | None = None
                 try:
                     if runner.plain and (type(item) is not Message or item.deadline_s is None):
@@ -184,12 +184,19 @@ class NodeRunner:
         calling ``ensure_worker``), or ``None`` when the general routing applies.
         """
         target = self.single_successor
-        if target is None or self.flow._bus is not None:
+        flow = self.flow
+        if target is None or flow._bus is not None:
             return None
         payload = result.payload if type(result) is Message else result
         if isinstance(payload, _CONTROL_PAYLOADS):
             return None
-        if not self.flow._enqueue_if_room(target, key, result, spawn=False):
+        if key is None:
+            floe = target.floe
+            if floe.full():
+                return None
+            floe.put_nowait(None, result)
+            return target
+        if not flow._enqueue_if_room(target, key, result, spawn=False):
             return None
         return target
 
