@@ -62,6 +62,23 @@ class Rookery:
     def _capacity(self, key: LaneKey) -> int:
         return self._untraced_capacity if key is None else self._trace_capacity
 
+    def offer(self, key: LaneKey, item: Any) -> bool:
+        """Deliver or store ``item`` if that needs no waiting; ``False`` if the lane is full."""
+        if self._unscoped or (self._scoped and key in self._scoped):
+            waiter = self._pop_waiter(key)
+            if waiter is not None:
+                waiter.set_result((key, item))
+                return True
+        results = self._results.get(key)
+        if results is None:
+            self._results[key] = [item]
+            return True
+        capacity = self._untraced_capacity if key is None else self._trace_capacity
+        if 0 < capacity <= len(results):
+            return False
+        results.append(item)
+        return True
+
     def has_room(self, key: LaneKey) -> bool:
         """Whether ``put`` would not wait."""
         capacity = self._capacity(key)

@@ -294,9 +294,13 @@ class PenguiFlow:
             FlowStateError: the flow is not running.
             UnknownTargetError: ``to`` is not an ingress node.
         """
-        self._require_running("emit")
-        key = self._ingress_key(msg, trace_id)
-        targets = self._ingress_targets(to)
+        if self._state is not FlowState.RUNNING:
+            self._require_running("emit")
+        if trace_id is None:
+            key = msg.trace_id if type(msg) is Message else None
+        else:
+            key = self._ingress_key(msg, trace_id)
+        targets = self._ingress if to is None else self._ingress_targets(to)
         if key is not None and (key in self._traces or self._rookery.count(key)):
             if self._used(key) >= self._trace_capacity:
                 await self._wait_capacity(key)
@@ -542,9 +546,16 @@ class PenguiFlow:
 
     def _deliver_nowait_if_room(self, key: str | None, value: Any) -> bool:
         """Deliver to Rookery without waiting when allowed; ``False`` means await."""
-        if not self._rookery.has_room(key):
+        if key is None:
+            return self._rookery.offer(None, value)
+        trace = self._traces.get(key)
+        if trace is None:
+            return self._rookery.offer(key, value)
+        if trace.terminated is not None:
+            return True
+        if not self._rookery.offer(key, value):
             return False
-        self._deliver_nowait(key, value)
+        trace.delivered += 1
         return True
 
     async def _enqueue(self, runner: NodeRunner, key: str | None, value: Any) -> None:
