@@ -11,38 +11,34 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-import time
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from ._delivery import Delivery, Targets
+from ._endings import TraceEndings
 from ._inline import can_run_inline, run_inline
 from ._rookery import Raise, Rookery
-from ._runner import NodeRunner, payload_of
+from ._runner import NodeRunner
+from ._trace import TraceState
 from ._typing import Middleware
-from .bus import BusEnvelope, MessageBus
+from .bus import MessageBus
 from .errors import (
     ConfigError,
     CycleError,
-    FlowError,
-    FlowErrorCode,
     FlowStateError,
     QueueFullError,
     TraceCancelled,
     UnknownTargetError,
 )
-from .events import FlowEvent
 from .node import Node
 from .registry import ModelRegistry
 from .state import StateStore
-from .types import WM, Message
+from .types import Message
 
 __all__ = ["FlowState", "PenguiFlow", "create"]
 
 logger = logging.getLogger("penguiflow.flow")
-
-Targets = Node | str | Sequence[Node | str] | None
 
 
 class FlowState(enum.Enum):
@@ -54,26 +50,7 @@ class FlowState(enum.Enum):
     STOPPED = "stopped"
 
 
-@dataclass(slots=True, eq=False)
-class _Trace:
-    trace_id: str
-    pending: int = 0
-    delivered: int = 0
-    # Worker tasks running this trace: one task (the common case) or a list of them.
-    running: asyncio.Task[None] | list[asyncio.Task[None]] | None = None
-
-    def tasks(self) -> list[asyncio.Task[None]]:
-        running = self.running
-        if running is None:
-            return []
-        return list(running) if isinstance(running, list) else [running]
-
-    terminated: BaseException | None = None
-    drained: asyncio.Future[None] | None = None
-    stream_seq: dict[str, int] | None = None
-
-
-class PenguiFlow:
+class PenguiFlow(Delivery, TraceEndings):
     """A running graph of nodes. Build it with :func:`create`.
 
     See :func:`create` for the arguments.
@@ -108,7 +85,7 @@ class PenguiFlow:
             max_markers=max_trace_markers,
             on_take=self._wake_capacity,
         )
-        self._traces: dict[str, _Trace] = {}
+        self._traces: dict[str, TraceState] = {}
         self._capacity_waiters: dict[str, deque[asyncio.Future[None]]] = {}
         self._state = FlowState.CREATED
         self._stopping = False
@@ -400,8 +377,8 @@ class PenguiFlow:
         await self.emit(msg, to=runner.node)
         return await self.fetch(trace_id=key)
 
-    def _new_trace(self, key: str) -> _Trace:
-        trace = self._traces[key] = _Trace(key)
+    def _new_trace(self, key: str) -> TraceState:
+        trace = self._traces[key] = TraceState(key)
         return trace
 
     async def cancel(self, trace_id: str) -> bool:
@@ -472,384 +449,6 @@ class PenguiFlow:
                     f"{', '.join(r.name for r in self._ingress)}"
                 )
         return runners
-
-    def _targets_from(self, src: NodeRunner, to: Targets) -> list[NodeRunner] | None:
-        if to is None:
-            return None
-        items = [to] if isinstance(to, Node | str) else list(to)
-        runners = []
-        for item in items:
-            name = item if isinstance(item, str) else item.name
-            if name not in src.successor_names:
-                raise UnknownTargetError(
-                    f"node {src.name!r} emitted to {name!r}, which is not one of its "
-                    f"successors ({', '.join(sorted(src.successor_names)) or 'none'}); "
-                    f"add the edge with {src.name}.to({name})"
-                )
-            runners.append(self._runners[name])
-        return runners
-
-    def _used(self, key: str) -> int:
-        trace = self._traces.get(key)
-        return (trace.pending if trace else 0) + self._rookery.count(key)
-
-    async def _wait_capacity(self, key: str) -> None:
-        while self._used(key) >= self._trace_capacity:
-            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._capacity_waiters.setdefault(key, deque()).append(fut)
-            try:
-                await fut
-            finally:
-                waiters = self._capacity_waiters.get(key)
-                if waiters is not None:
-                    if fut in waiters:
-                        waiters.remove(fut)
-                    if not waiters:
-                        del self._capacity_waiters[key]
-
-    def _wake_capacity(self, key: str | None) -> None:
-        if key is None or not self._capacity_waiters:
-            return
-        waiters = self._capacity_waiters.get(key)
-        while waiters:
-            fut = waiters.popleft()
-            if not fut.done():
-                fut.set_result(None)
-                return
-
-    def _trace_for_enqueue(self, key: str) -> _Trace | None:
-        trace = self._traces.get(key)
-        if trace is None:
-            trace = self._traces[key] = _Trace(key)
-        elif trace.terminated is not None:
-            return None
-        return trace
-
-    def _enqueue_if_room(
-        self, runner: NodeRunner, key: str | None, value: Any, *, spawn: bool = True
-    ) -> bool:
-        """Enqueue without waiting when the queue has room; ``False`` means await _enqueue."""
-        floe = runner.floe
-        if self._bus is not None or floe.full():
-            return False
-        if key is not None:
-            trace = self._traces.get(key)
-            if trace is None:
-                trace = self._traces[key] = _Trace(key)
-            elif trace.terminated is not None:
-                return True
-            trace.pending += 1
-        floe.put_nowait(key, value)
-        if spawn:
-            runner.ensure_worker()
-        return True
-
-    def _deliver_nowait_if_room(self, key: str | None, value: Any) -> bool:
-        """Deliver to Rookery without waiting when allowed; ``False`` means await."""
-        if key is None:
-            return self._rookery.offer(None, value)
-        trace = self._traces.get(key)
-        if trace is None:
-            return self._rookery.offer(key, value)
-        if trace.terminated is not None:
-            return True
-        if not self._rookery.offer(key, value):
-            return False
-        trace.delivered += 1
-        return True
-
-    async def _enqueue(self, runner: NodeRunner, key: str | None, value: Any) -> None:
-        if key is None:
-            await runner.floe.put(None, value)
-        else:
-            trace = self._trace_for_enqueue(key)
-            if trace is None:
-                return
-            trace.pending += 1
-            try:
-                await runner.floe.put(key, value)
-            except BaseException:
-                self._release(key)
-                raise
-        runner.ensure_worker()
-        if self._bus is not None:
-            await self._publish(runner, key, value)
-
-    def _enqueue_nowait(self, runner: NodeRunner, key: str | None, value: Any) -> None:
-        if key is not None:
-            trace = self._trace_for_enqueue(key)
-            if trace is None:
-                return
-            trace.pending += 1
-            try:
-                runner.floe.put_nowait(key, value)
-            except BaseException:
-                self._release(key)
-                raise
-        else:
-            runner.floe.put_nowait(None, value)
-        runner.ensure_worker()
-
-    async def _publish(self, runner: NodeRunner, key: str | None, value: Any) -> None:
-        assert self._bus is not None
-        headers = value.headers.model_dump() if isinstance(value, Message) else None
-        envelope = BusEnvelope(
-            edge=f"->{runner.name}",
-            source=None,
-            target=runner.name,
-            trace_id=key,
-            payload=payload_of(value),
-            headers=headers,
-        )
-        try:
-            await self._bus.publish(envelope)
-        except Exception:
-            logger.exception("message bus publish failed", extra={"trace_id": key})
-
-    async def _emit_from(self, src: NodeRunner, key: str | None, msg: Any, to: Targets) -> None:
-        await self._forward(src, key, msg, self._targets_from(src, to))
-
-    def _emit_from_nowait(self, src: NodeRunner, key: str | None, msg: Any, to: Targets) -> None:
-        targets = self._targets_from(src, to)
-        if targets is None:
-            if not src.successors or src.egress:
-                self._deliver_nowait(key, msg)
-                return
-            targets = src.successors
-        for runner in targets:
-            self._enqueue_nowait(runner, key, msg)
-
-    async def _forward(
-        self, src: NodeRunner, key: str | None, value: Any, targets: list[NodeRunner] | None
-    ) -> None:
-        if targets is None:
-            if not src.successors or (src.egress and not isinstance(payload_of(value), WM)):
-                await self._to_rookery(key, value)
-                return
-            targets = src.successors
-        for runner in targets:
-            await self._enqueue(runner, key, value)
-
-    async def _to_rookery(self, key: str | None, value: Any) -> None:
-        if key is not None:
-            trace = self._traces.get(key)
-            if trace is not None:
-                if trace.terminated is not None:
-                    return
-                trace.delivered += 1
-        await self._rookery.put(key, value)
-
-    def _deliver_nowait(self, key: str | None, value: Any) -> None:
-        trace = self._traces.get(key) if key is not None else None
-        if trace is not None:
-            if trace.terminated is not None:
-                return
-            trace.delivered += 1
-        self._rookery.put_nowait(key, value)
-
-    def _start(self, key: str | None, task: asyncio.Task[None]) -> _Trace | None:
-        if key is None:
-            return None
-        trace = self._traces.get(key)
-        if trace is not None:
-            running = trace.running
-            if running is None:
-                trace.running = task
-            elif isinstance(running, list):
-                running.append(task)
-            else:
-                trace.running = [running, task]
-        return trace
-
-    def _finish(self, trace: _Trace, task: asyncio.Task[None]) -> None:
-        running = trace.running
-        if running is task:
-            running = trace.running = None
-        elif isinstance(running, list):
-            running.remove(task)
-            if not running:
-                running = trace.running = None
-        if running is None and trace.drained is not None and not trace.drained.done():
-            trace.drained.set_result(None)
-        trace.pending -= 1
-        if self._capacity_waiters:
-            self._wake_capacity(trace.trace_id)
-        if trace.pending <= 0 and not running:
-            self._end_trace(trace)
-
-    def _release(self, key: str | None) -> None:
-        if key is None:
-            return
-        trace = self._traces.get(key)
-        if trace is None:
-            return
-        trace.pending -= 1
-        if self._capacity_waiters:
-            self._wake_capacity(key)
-        if trace.pending <= 0 and not trace.running:
-            self._end_trace(trace)
-
-    def _end_trace(self, trace: _Trace) -> None:
-        key = trace.trace_id
-        if self._traces.get(key) is trace:
-            del self._traces[key]
-        if trace.delivered == 0 and trace.terminated is None and not self._stopping:
-            self._rookery.mark(
-                key,
-                FlowError(
-                    FlowErrorCode.NO_RESULT,
-                    "the trace finished without sending anything to Rookery (an egress "
-                    "node returned None); return or emit a result from the last node",
-                    trace_id=key,
-                ),
-            )
-
-    def _next_stream_seq(self, trace_id: str, stream_id: str, done: bool) -> int:
-        trace = self._traces.get(trace_id)
-        if trace is None:
-            return 0
-        if trace.stream_seq is None:
-            trace.stream_seq = {}
-        seq = trace.stream_seq.get(stream_id, 0)
-        if done:
-            trace.stream_seq.pop(stream_id, None)
-        else:
-            trace.stream_seq[stream_id] = seq + 1
-        return seq
-
-    async def _terminate(self, key: str | None, exc: BaseException, *, cancelled: bool) -> None:
-        """End trace ``key`` with ``exc``: drop queued work, cancel running attempts."""
-        if key is None:
-            self._rookery.put_nowait(None, Raise(exc))
-            return
-        trace = self._traces.get(key)
-        if trace is None:
-            trace = self._traces[key] = _Trace(key, pending=0)
-        if trace.terminated is not None:
-            return
-        trace.terminated = exc
-        for runner in self._runners.values():
-            trace.pending -= runner.floe.drop(key)
-        current = asyncio.current_task()
-        for task in trace.tasks():
-            if task is not current:
-                task.cancel(f"trace {key} ended: {type(exc).__name__}")
-        if cancelled:
-            self._rookery.discard(key)
-            self._rookery.wake_all_scoped(key, exc)
-        else:
-            trace.delivered += 1
-            self._rookery.put_nowait(key, Raise(exc))
-        for runner in self._runners.values():
-            try:
-                runner.node.on_trace_end(key)
-            except Exception:
-                logger.exception("on_trace_end hook failed", extra={"node": runner.name})
-        waiters = self._capacity_waiters.pop(key, None)
-        for fut in waiters or ():
-            if not fut.done():
-                fut.set_result(None)
-        if trace.pending <= 0 and not trace.running:
-            self._traces.pop(key, None)
-
-    async def _fail(
-        self,
-        runner: NodeRunner,
-        key: str | None,
-        code: FlowErrorCode,
-        exc: BaseException,
-        attempts: int,
-    ) -> None:
-        error = FlowError(
-            code,
-            f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
-            node_name=runner.name,
-            trace_id=key,
-            attempts=attempts,
-            metadata={"exception_type": type(exc).__name__},
-        )
-        error.__cause__ = exc
-        logger.warning("node failed: %s", error, extra={"trace_id": key, "node": runner.name})
-        await self._event(
-            "node_failed",
-            runner,
-            key,
-            attempt=attempts - 1,
-            error=str(error),
-            extra={"code": code.value},
-        )
-        await self._terminate(key, error, cancelled=False)
-
-    async def _signal(self, runner: NodeRunner, key: str | None, signal: BaseException) -> None:
-        await self._terminate(key, signal, cancelled=False)
-
-    async def _deadline_skip(self, runner: NodeRunner, key: str | None) -> None:
-        await self._event("deadline_skip", runner, key)
-        await self._terminate(key, self._deadline_error(runner, key), cancelled=False)
-
-    async def _deadline_exceeded(
-        self, runner: NodeRunner, key: str | None, attempt: int, latency_ms: float | None
-    ) -> None:
-        await self._event(
-            "node_timeout",
-            runner,
-            key,
-            attempt=attempt,
-            latency_ms=latency_ms,
-            error="message deadline reached",
-            extra={"deadline": True},
-        )
-        await self._terminate(key, self._deadline_error(runner, key), cancelled=False)
-
-    @staticmethod
-    def _deadline_error(runner: NodeRunner, key: str | None) -> FlowError:
-        return FlowError(
-            FlowErrorCode.DEADLINE_EXCEEDED,
-            "the message deadline (deadline_s) passed",
-            node_name=runner.name,
-            trace_id=key,
-        )
-
-    async def _event(
-        self,
-        event_type: str,
-        runner: NodeRunner | None,
-        key: str | None,
-        *,
-        attempt: int = 0,
-        latency_ms: float | None = None,
-        error: str | None = None,
-        extra: dict[str, Any] | None = None,
-    ) -> None:
-        if not self._observed:
-            return
-        trace = self._traces.get(key) if key is not None else None
-        event = FlowEvent(
-            event_type=event_type,
-            ts=time.time(),
-            node_name=runner.name if runner else None,
-            node_id=runner.node.node_id if runner else None,
-            trace_id=key,
-            attempt=attempt,
-            latency_ms=latency_ms,
-            queue_depth=runner.floe.qsize() if runner else 0,
-            trace_pending=trace.pending if trace else 0,
-            trace_inflight=len(trace.tasks()) if trace else 0,
-            error=error,
-            extra=extra or {},
-        )
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug(event_type, extra={"flow_event": event.to_payload()})
-        for middleware in self._middlewares:
-            try:
-                await middleware(event)
-            except Exception:
-                logger.exception("middleware failed on %s", event_type)
-        if self._state_store is not None:
-            try:
-                await self._state_store.save_event(event.to_stored())
-            except Exception:
-                logger.exception("state store failed to save %s", event_type)
 
 
 def create(
