@@ -187,8 +187,14 @@ def main() -> int:
         print(f"-- {title}, {ns.steps} tool steps + final answer, best of {repeats}")
         for label, value in results.items():
             print(f"{label:>18}: {value * 1e6:9.1f} us/step")
-        print(f"planner overhead per step vs minimal ReAct loop: {overhead:.2f}x (target <= 3x)")
-        print(f"40 tools vs 2 tools per step: {scaling:.2f}x (target <= 1.2x)")
+        print(
+            f"planner overhead per step vs minimal ReAct loop: {overhead:.2f}x (target <= 3x) "
+            + ("ok" if overhead <= 3 else "OVER TARGET")
+        )
+        print(
+            f"40 tools vs 2 tools per step: {scaling:.2f}x (target <= 1.2x) "
+            + ("ok" if scaling <= 1.2 else "OVER TARGET")
+        )
     return 0
 
 

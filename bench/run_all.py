@@ -3,27 +3,47 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
+import io
 import sys
 from pathlib import Path
+from typing import TextIO
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 BENCHES = ["bench_runtime", "bench_planner", "bench_toolnode", "bench_hitl", "bench_worker"]
 
 
+class _Tee(io.TextIOBase):
+    """Copies what the benchmarks print, so the summary can count missed targets."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.lines: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.lines.extend(text.splitlines())
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
 def main() -> int:
-    results = []
-    for name in BENCHES:
-        if not (Path(__file__).parent / f"{name}.py").exists():
-            continue
-        module = importlib.import_module(name)
-        outcome = module.main()
-        if asyncio.iscoroutine(outcome):
-            outcome = asyncio.run(outcome)
-        results.append(outcome is True or outcome == 0)
-        print()
-    print("all targets met" if all(results) else "some targets missed (see OVER TARGET)")
+    tee = _Tee(sys.stdout)
+    with contextlib.redirect_stdout(tee):
+        for name in BENCHES:
+            module = importlib.import_module(name)
+            outcome = module.main()
+            if asyncio.iscoroutine(outcome):
+                asyncio.run(outcome)
+            print()
+    missed = [line for line in tee.lines if "OVER TARGET" in line or "UNDER TARGET" in line]
+    checked = [line for line in tee.lines if "target" in line]
+    print(f"{len(checked) - len(missed)} of {len(checked)} targets met")
+    for line in missed:
+        print(f"  missed: {line.strip()}")
     return 0
 
 
