@@ -27,7 +27,7 @@ _KEEP_IDLE = 2
 
 def payload_of(value: Any) -> Any:
     """Return the payload of an envelope, or the value itself."""
-    return value.payload if type(value) is Message else value
+    return value.payload if isinstance(value, Message) else value
 
 
 class NodeRunner:
@@ -128,7 +128,7 @@ class NodeRunner:
                 trace = None if key is None else flow._start(key, task)
                 handoff: NodeRunner | None = None
                 try:
-                    if runner.plain and (type(item) is not Message or item.deadline_s is None):
+                    if runner.plain and (not isinstance(item, Message) or item.deadline_s is None):
                         # Hot path: no deadline, timeout, retries, validation or observers.
                         try:
                             result = await runner.node.func(item, Context(runner, key, item))
@@ -187,7 +187,7 @@ class NodeRunner:
         flow = self.flow
         if target is None or flow._bus is not None:
             return None
-        payload = result.payload if type(result) is Message else result
+        payload = result.payload if isinstance(result, Message) else result
         if isinstance(payload, _CONTROL_PAYLOADS):
             return None
         if key is None:
@@ -202,7 +202,7 @@ class NodeRunner:
 
     def _route_nowait(self, key: str | None, result: Any) -> bool:
         """Route ``result`` without waiting if every target has room; else ``False``."""
-        payload = result.payload if type(result) is Message else result
+        payload = result.payload if isinstance(result, Message) else result
         if isinstance(payload, _CONTROL_PAYLOADS):
             return False
         flow = self.flow
@@ -221,7 +221,7 @@ class NodeRunner:
         return True
 
     async def _route(self, key: str | None, result: Any) -> None:
-        payload = result.payload if type(result) is Message else result
+        payload = result.payload if isinstance(result, Message) else result
         if isinstance(payload, WM):
             result = await self._count_hop(key, result, payload)
             if result is not None:
@@ -233,7 +233,7 @@ class NodeRunner:
 
     async def _process(self, key: str | None, item: Any) -> None:
         flow = self.flow
-        deadline = item.deadline_s if type(item) is Message else None
+        deadline = item.deadline_s if isinstance(item, Message) else None
         if deadline is not None and time.time() >= deadline:
             await flow._deadline_skip(self, key)
             return

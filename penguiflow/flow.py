@@ -274,7 +274,7 @@ class PenguiFlow(Delivery, TraceEndings):
         if self._state is not FlowState.RUNNING:
             self._require_running("emit")
         if trace_id is None:
-            key = msg.trace_id if type(msg) is Message else None
+            key = msg.trace_id if isinstance(msg, Message) else None
         else:
             key = self._ingress_key(msg, trace_id)
         targets = self._ingress if to is None else self._ingress_targets(to)

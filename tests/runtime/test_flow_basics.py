@@ -281,3 +281,32 @@ async def test_fetch_timeout():
             await flow.fetch(trace_id="nothing", timeout=0.01)
     finally:
         await flow.stop()
+
+
+class TaggedMessage(Message):
+    tag: str = "x"
+
+
+async def test_message_subclasses_keep_their_trace_and_deadline():
+    import time as _time
+
+    async def echo(m, ctx):
+        return m
+
+    async def slow(m, ctx):
+        await asyncio.sleep(10)
+
+    flow = create(Node(echo, name="echo"), Node(slow, name="slow"))
+    flow.run()
+    try:
+        m = TaggedMessage(payload=1, headers=Headers(tenant="t"))
+        await flow.emit(m, to="echo")
+        got = await flow.fetch(trace_id=m.trace_id, timeout=1)
+        assert isinstance(got, TaggedMessage) and got.trace_id == m.trace_id
+        late = TaggedMessage(payload=1, headers=Headers(tenant="t"), deadline_s=_time.time() + 0.02)
+        await flow.emit(late, to="slow")
+        with pytest.raises(FlowError) as info:
+            await flow.fetch(trace_id=late.trace_id, timeout=2)
+        assert info.value.code is FlowErrorCode.DEADLINE_EXCEEDED
+    finally:
+        await flow.stop()
