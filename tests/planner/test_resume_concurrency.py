@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hitl_helpers import REFUND_ACTION, FakeClock, Ledger, act, build_planner, final
+from line_worker import read_line, send, spawn
 
 from penguiflow.planner import PlannerFinish, PlannerPause
 from penguiflow.sessions import (
@@ -23,7 +22,6 @@ from penguiflow.sessions import (
 )
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
 WORKER = str(HERE / "_resume_worker.py")
 CONCURRENT = 20  # resumes of one token from tasks of one process
 PROCESSES, PER_PROCESS = 2, 25  # 50 resumes of one token from two OS processes
@@ -61,39 +59,8 @@ async def test_concurrent_resumes_in_one_process_run_the_tool_once(
     print(f"concurrent resumes: {len(finished)} finished, {len(refused)} refused")
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    paths = [str(ROOT), str(HERE), env.get("PYTHONPATH", "")]
-    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
-    return env
-
-
 async def _spawn(*args: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        WORKER,
-        *args,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=ROOT,
-        env=_env(),
-    )
-
-
-async def _send(proc: asyncio.subprocess.Process, line: str) -> None:
-    assert proc.stdin is not None
-    proc.stdin.write(line.encode() + b"\n")
-    await proc.stdin.drain()
-
-
-async def _line(proc: asyncio.subprocess.Process) -> str:
-    assert proc.stdout is not None and proc.stderr is not None
-    line = await asyncio.wait_for(proc.stdout.readline(), timeout=90)
-    if not line:
-        err = await proc.stderr.read()
-        raise AssertionError(f"worker exited early: {err.decode()}")
-    return line.decode().strip()
+    return await spawn(WORKER, *args, extra_paths=(str(HERE),))
 
 
 async def _reap(proc: asyncio.subprocess.Process) -> int:
@@ -112,12 +79,12 @@ async def test_concurrent_resumes_from_two_processes(
     ]
     try:
         for proc in procs:
-            await _send(proc, pause.resume_token)
+            await send(proc, pause.resume_token)
         for proc in procs:
-            assert await _line(proc) == "ready"
+            assert await read_line(proc) == "ready"
         for proc in procs:
-            await _send(proc, "go")
-        outcomes = [o for proc in procs for o in json.loads(await _line(proc))]
+            await send(proc, "go")
+        outcomes = [o for proc in procs for o in json.loads(await read_line(proc))]
     finally:
         for proc in procs:
             if proc.returncode is None:
@@ -135,8 +102,8 @@ async def test_a_killed_resumer_never_makes_the_tool_run_twice(
 ) -> None:
     pause = await _pause(hitl_store, ledger)
     proc = await _spawn(db_url, str(ledger.path), where)
-    await _send(proc, pause.resume_token)
-    assert await _line(proc) == "dying"
+    await send(proc, pause.resume_token)
+    assert await read_line(proc) == "dying"
     assert await _reap(proc) == -9  # SIGKILL
     assert ledger.count("refund") == 1  # the tool ran in the killed process
     [record] = await hitl_store.list_pauses(run_id=pause.run_id)

@@ -2,54 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 import time
 from pathlib import Path
 
-from session_helpers import REPO_ROOT
+from line_worker import read_line, send, spawn
 
 from penguiflow.sessions import JournalStatus, PauseTicket, RunStatus, SqlSessionStore
 
 WORKER = str(Path(__file__).with_name("_claim_worker.py"))
 PROCESSES = 2
 TASKS_PER_PROCESS = 25
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    return env
-
-
-async def _spawn(*args: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        WORKER,
-        *args,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=REPO_ROOT,
-        env=_env(),
-    )
-
-
-async def _send(proc: asyncio.subprocess.Process, line: str) -> None:
-    assert proc.stdin is not None
-    proc.stdin.write(line.encode() + b"\n")
-    await proc.stdin.drain()
-
-
-async def _read_line(proc: asyncio.subprocess.Process) -> str:
-    assert proc.stdout is not None and proc.stderr is not None
-    line = await asyncio.wait_for(proc.stdout.readline(), timeout=60)
-    if not line:
-        err = await proc.stderr.read()
-        raise AssertionError(f"worker exited early: {err.decode()}")
-    return line.decode().strip()
 
 
 async def _paused_run(url: str) -> PauseTicket:
@@ -68,16 +31,17 @@ async def _paused_run(url: str) -> PauseTicket:
 async def test_claim_race_across_processes(db_url: str) -> None:
     ticket = await _paused_run(db_url)
     procs = [
-        await _spawn(db_url, "acme", "claim", str(TASKS_PER_PROCESS)) for _ in range(PROCESSES)
+        await spawn(WORKER, db_url, "acme", "claim", str(TASKS_PER_PROCESS))
+        for _ in range(PROCESSES)
     ]
     try:
         for proc in procs:
-            await _send(proc, ticket.token)
+            await send(proc, ticket.token)
         for proc in procs:
-            assert await _read_line(proc) == "ready"
+            assert await read_line(proc) == "ready"
         for proc in procs:
-            await _send(proc, "go")
-        outcomes = [o for proc in procs for o in json.loads(await _read_line(proc))]
+            await send(proc, "go")
+        outcomes = [o for proc in procs for o in json.loads(await read_line(proc))]
         for proc in procs:
             assert await proc.wait() == 0
     finally:
@@ -95,10 +59,10 @@ async def test_claim_race_across_processes(db_url: str) -> None:
 
 async def test_killed_resumer_does_not_rerun_the_tool(db_url: str) -> None:
     ticket = await _paused_run(db_url)
-    proc = await _spawn(db_url, "acme", "crash")
+    proc = await spawn(WORKER, db_url, "acme", "crash")
     try:
-        await _send(proc, ticket.token)
-        assert await _read_line(proc) == "tool-ran"
+        await send(proc, ticket.token)
+        assert await read_line(proc) == "tool-ran"
         assert await proc.wait() == -9  # SIGKILL: nothing after the tool was committed
     finally:
         if proc.returncode is None:
