@@ -17,7 +17,7 @@ from ._runner import NodeRunner, payload_of
 from ._trace import TraceState
 from ._typing import Middleware
 from .bus import BusEnvelope, MessageBus
-from .errors import FlowError, FlowErrorCode, UnknownTargetError
+from .errors import FlowError, FlowErrorCode, QueueFullError, UnknownTargetError
 from .node import Node
 from .state import StateStore
 from .types import WM, Message
@@ -42,6 +42,7 @@ class Delivery:
     _trace_capacity: int
     _stopping: bool
     _observed: bool
+    _publishing: set[asyncio.Task[None]]
 
     def _targets_from(self, src: NodeRunner, to: Targets) -> list[NodeRunner] | None:
         if to is None:
@@ -95,23 +96,28 @@ class Delivery:
             return None
         return trace
 
-    def _enqueue_if_room(
+    def _put_now(
         self, runner: NodeRunner, key: str | None, value: Any, *, spawn: bool = True
-    ) -> bool:
-        """Enqueue without waiting when the queue has room; ``False`` means await _enqueue."""
-        floe = runner.floe
-        if self._bus is not None or floe.full():
-            return False
+    ) -> None:
+        """Queue ``value`` on ``runner`` now; the caller has checked there is room."""
         if key is not None:
             trace = self._traces.get(key)
             if trace is None:
                 trace = self._traces[key] = TraceState(key)
             elif trace.terminated is not None:
-                return True
+                return
             trace.pending += 1
-        floe.put_nowait(key, value)
+        runner.floe.put_nowait(key, value)
         if spawn:
             runner.ensure_worker()
+
+    def _enqueue_if_room(
+        self, runner: NodeRunner, key: str | None, value: Any, *, spawn: bool = True
+    ) -> bool:
+        """Enqueue without waiting when the queue has room; ``False`` means await _enqueue."""
+        if self._bus is not None or runner.floe.full():
+            return False
+        self._put_now(runner, key, value, spawn=spawn)
         return True
 
     def _deliver_nowait_if_room(self, key: str | None, value: Any) -> bool:
@@ -146,19 +152,16 @@ class Delivery:
             await self._publish(runner, key, value)
 
     def _enqueue_nowait(self, runner: NodeRunner, key: str | None, value: Any) -> None:
-        if key is not None:
-            trace = self._trace_for_enqueue(key)
-            if trace is None:
-                return
-            trace.pending += 1
-            try:
-                runner.floe.put_nowait(key, value)
-            except BaseException:
-                self._release(key)
-                raise
-        else:
-            runner.floe.put_nowait(None, value)
-        runner.ensure_worker()
+        if runner.floe.full():
+            raise QueueFullError(
+                f"the queue of node {runner.name!r} is full ({runner.floe.maxsize} messages); "
+                "use `await emit(...)` to wait for room"
+            )
+        self._put_now(runner, key, value)
+        if self._bus is not None:
+            task = asyncio.get_running_loop().create_task(self._publish(runner, key, value))
+            self._publishing.add(task)
+            task.add_done_callback(self._publishing.discard)
 
     async def _publish(self, runner: NodeRunner, key: str | None, value: Any) -> None:
         assert self._bus is not None
@@ -183,7 +186,11 @@ class Delivery:
         targets = self._targets_from(src, to)
         if targets is None:
             if not src.successors or src.egress:
-                self._deliver_nowait(key, msg)
+                if not self._deliver_nowait_if_room(key, msg):
+                    raise QueueFullError(
+                        f"trace {key} already has {self._trace_capacity} unread results; use "
+                        "`await ctx.emit(...)` to wait until they are fetched"
+                    )
                 return
             targets = src.successors
         for runner in targets:
@@ -208,14 +215,6 @@ class Delivery:
                     return
                 trace.delivered += 1
         await self._rookery.put(key, value)
-
-    def _deliver_nowait(self, key: str | None, value: Any) -> None:
-        trace = self._traces.get(key) if key is not None else None
-        if trace is not None:
-            if trace.terminated is not None:
-                return
-            trace.delivered += 1
-        self._rookery.put_nowait(key, value)
 
     def _start(self, key: str | None, task: asyncio.Task[None]) -> TraceState | None:
         if key is None:

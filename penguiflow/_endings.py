@@ -39,6 +39,7 @@ class TraceEndings:
     _trace_capacity: int
     _stopping: bool
     _observed: bool
+    _publishing: set[asyncio.Task[None]]
 
     async def _terminate(self, key: str | None, exc: BaseException, *, cancelled: bool) -> None:
         """End trace ``key`` with ``exc``: drop queued work, cancel running attempts."""

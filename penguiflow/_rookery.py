@@ -79,11 +79,6 @@ class Rookery:
         results.append(item)
         return True
 
-    def has_room(self, key: LaneKey) -> bool:
-        """Whether ``put`` would not wait."""
-        capacity = self._capacity(key)
-        return capacity <= 0 or self.count(key) < capacity or self._has_waiter(key)
-
     async def put(self, key: LaneKey, item: Any) -> None:
         """Deliver ``item`` to a waiting fetcher, or store it, waiting while the lane is full."""
         capacity = self._capacity(key)

@@ -91,6 +91,7 @@ class PenguiFlow(Delivery, TraceEndings):
         self._stopping = False
         self._observed = False
         self._inline_tasks: set[asyncio.Task[Any]] = set()
+        self._publishing: set[asyncio.Task[None]] = set()
 
     # -- construction -------------------------------------------------------------------
 
@@ -243,7 +244,7 @@ class PenguiFlow(Delivery, TraceEndings):
         reason = "the flow was stopped"
         for runner in self._runners.values():
             runner.floe.close(FlowStateError(reason))
-        tasks = [t for r in self._runners.values() for t in r.workers]
+        tasks = [t for r in self._runners.values() for t in r.workers] + list(self._publishing)
         for inline in list(self._inline_tasks):
             inline.cancel("the flow was stopped")
         for task in tasks:

@@ -196,3 +196,30 @@ def test_import_penguiflow_does_not_import_heavy_dependencies():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+async def test_emit_nowait_is_published_on_the_message_bus_too():
+    class Bus:
+        def __init__(self):
+            self.targets: list[str | None] = []
+
+        async def publish(self, envelope):
+            self.targets.append(envelope.target)
+
+    bus = Bus()
+    a, b = Node(echo, name="a"), Node(echo, name="b")
+
+    async def fan(m, ctx):
+        ctx.emit_nowait(m, to="b")
+
+    src = Node(fan, name="src")
+    flow = create(src.to(b), a.to(b), message_bus=bus)
+    flow.run()
+    try:
+        flow.emit_nowait(msg(1), to="a")
+        m = msg(2)
+        await flow.emit(m, to="src")
+        await flow.fetch(trace_id=m.trace_id, timeout=1)
+    finally:
+        await flow.stop()
+    assert sorted(t for t in bus.targets if t) == ["a", "b", "b", "src"]

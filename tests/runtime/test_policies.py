@@ -2,7 +2,16 @@ import asyncio
 
 import pytest
 
-from penguiflow import FlowError, FlowErrorCode, Headers, Message, Node, NodePolicy, create
+from penguiflow import (
+    FlowError,
+    FlowErrorCode,
+    Headers,
+    Message,
+    Node,
+    NodePolicy,
+    QueueFullError,
+    create,
+)
 from penguiflow.testkit import simulate_error
 
 
@@ -228,3 +237,30 @@ async def test_worker_pool_never_shrinks_to_zero_with_work_queued():
         assert sorted(r.payload for r in got) == list(range(300))
     finally:
         await flow.stop()
+
+
+async def test_ctx_emit_nowait_to_rookery_respects_trace_capacity():
+    outcomes = []
+    done = asyncio.Event()
+
+    async def chatty(m, ctx):
+        for i in range(3):
+            try:
+                ctx.emit_nowait(m.model_copy(update={"payload": i}))
+                outcomes.append("sent")
+            except QueueFullError:
+                outcomes.append("full")
+        done.set()
+        return None
+
+    flow = create(Node(chatty, name="chatty"), trace_capacity=2)
+    flow.run()
+    try:
+        m = msg("go", trace_id="T")
+        await flow.emit(m)
+        await asyncio.wait_for(done.wait(), 1)  # nobody fetches while the node emits
+        got = [(await flow.fetch(trace_id="T", timeout=1)).payload for _ in range(2)]
+    finally:
+        await flow.stop()
+    assert outcomes == ["sent", "sent", "full"]
+    assert got == [0, 1]
