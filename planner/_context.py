@@ -5,8 +5,8 @@ is counted once per planner, the query once per run, each step once when it is a
 A request therefore costs only the rendering and counting of what is new.
 
 A request's total is exactly ``counter.count_messages(messages)`` plus the tokens of
-its ``response_format``; the planner always counts (``counter=None`` turns counting off,
-for tests of the compaction logic alone).
+its ``response_format``. The planner counts only when a limit applies (``counter=None``
+turns counting off).
 """
 
 from __future__ import annotations

@@ -416,23 +416,29 @@ class ReactPlanner:
         await self._tokens.prepare()
         if not self._memory.enabled:
             return None
-        fixed = (
-            self._tokens.system_tokens(self._system_message)
-            + self._tokens.counter.count_message(query_message(state.query, state.llm_context))
-            + self._format_cost(self._formats.mode_for(self._model_key))
-        )
-        room = self._tokens.memory_room(fixed)
+        room = None
+        if self._tokens.limit.tokens is not None:
+            fixed = (
+                self._tokens.system_tokens(self._system_message)
+                + self._tokens.counter.count_message(query_message(state.query, state.llm_context))
+                + self._format_cost(self._formats.mode_for(self._model_key))
+            )
+            room = self._tokens.memory_room(fixed)
         return await self._memory.open(state, room=room, counter=self._tokens.counter)
 
     def _activate(self, state: RunState, tool_context: Any, memory: RunMemory | None) -> ActiveRun:
         query = query_message(state.query, state.llm_context)
         head = [self._system_message, query]
-        head_tokens = self._tokens.system_tokens(self._system_message)
-        head_tokens += self._tokens.counter.count_message(query)
+        # Requests are counted only when a limit applies; providers report usage anyway.
+        counter = self._tokens.counter if self._tokens.limit.tokens is not None else None
+        head_tokens = 0
+        if counter is not None:
+            head_tokens = self._tokens.system_tokens(self._system_message)
+            head_tokens += counter.count_message(query)
         if memory is not None and memory.message is not None:
             head.insert(1, memory.message)  # read-only block, apart from the query
-            head_tokens += memory.tokens
-        transcript = Transcript(self._tokens.counter, head, head_tokens)
+            head_tokens += memory.tokens if counter is not None else 0
+        transcript = Transcript(counter, head, head_tokens)
         now = time.monotonic()
         deadline = (
             None if self._deadline_s is None else now + self._deadline_s - state.budgets.elapsed_s

@@ -108,7 +108,8 @@ class BudgetUsage(BaseModel):
         iterations: LLM decisions made (``max_iters``).
         hops: tool invocations, parallel branches and joins included (``hop_budget``).
         tokens_last_request: tokens of the latest request, counted with tiktoken when a
-            ``token_budget`` is set (0 otherwise; provider-reported tokens are in ``usage``).
+            limit applies (``token_budget`` or a known context window; 0 otherwise;
+            provider-reported tokens are in ``usage``).
         tokens_sent: tokens of all requests, summed (same condition).
         elapsed_s: seconds of work on the run (``deadline_s``), across processes.
         compactions: times older steps were folded into the summary.

@@ -468,15 +468,20 @@ async def test_a_window_too_small_for_the_prompt_ends_the_run(
     assert llm.requests == []
 
 
-async def test_without_limits_requests_are_still_counted(
+async def test_requests_are_counted_only_when_a_limit_applies(
     planners: Callable[..., ReactPlanner],
 ) -> None:
-    llm = ScriptedLLM([final("a"), final("b")])
-    planner = planners(llm)
-    await planner.run("one", memory_key=KEY)
-    result = await planner.run("two", memory_key=KEY)
+    llm = ScriptedLLM([final("a"), final("b"), final("c")])
+    unlimited = planners(llm)
+    await unlimited.run("one", memory_key=KEY)
+    result = await unlimited.run("two", memory_key=KEY)
+    assert result.metadata["budgets"]["tokens_last_request"] == 0
+    assert result.metadata["budgets"]["tokens_sent"] == 0
+    assert json.loads(json.dumps(result.metadata["memory"]))["turns"] == 1
+
+    windowed = planners(llm, context_window=100_000)
+    result = await windowed.run("three", memory_key=KEY)
     request = llm.requests[-1]
     assert result.metadata["budgets"]["tokens_last_request"] == _request_tokens(
-        planner, request.messages, request.response_format
+        windowed, request.messages, request.response_format
     )
-    assert json.loads(json.dumps(result.metadata["memory"]))["turns"] == 1
