@@ -17,7 +17,7 @@ from ._answers import final_payload, partial_payload
 from ._asking import ask_llm
 from ._steps import ActiveRun, BudgetHit
 from .actions import PlannerAction
-from .llm_types import LLMClient, LLMResponse
+from .llm_types import LLMClient
 from .parse import describe_validation_error, parse_action
 from .repair import NO_OBJECT, repair_instruction, repair_locally
 from .run_state import FinalPayload, PlannerFinish
@@ -68,16 +68,18 @@ class Decider:
     async def decide(self, run: ActiveRun) -> Decision:
         """Get one valid action: ask, parse, repair locally, then retry with the error."""
         state = run.state
+        counting = run.transcript.counter is not None
         extra: list[dict[str, Any]] = []
         attempt = 0
         while True:
-            mode = self._formats.mode_for(self._model_key)
             limit = self._tokens.limit
             built = run.transcript.build(
                 state,
                 token_budget=limit.tokens,
                 extra=extra,
-                fixed_tokens=self._format_cost(mode),
+                fixed_tokens=(
+                    self._format_cost(self._formats.mode_for(self._model_key)) if counting else 0
+                ),
             )
             if built is None:
                 return BudgetHit(
@@ -85,7 +87,15 @@ class Decider:
                     f"{limit.describe()} cannot hold the system prompt, memory, query "
                     "and summary of earlier steps",
                 )
-            reply = await self.ask(run, *built)
+            reply = await ask_llm(
+                run,
+                *built,
+                client=self._client,
+                formats=self._formats,
+                schemas=self._schemas,
+                model_key=self._model_key,
+                stream=self._stream,
+            )
             if isinstance(reply, BudgetHit):
                 return reply
             outcome = parse_action(reply.text)
@@ -132,21 +142,6 @@ class Decider:
                     "content": repair_instruction(error, valid_nodes=self._tool_names),
                 },
             ]
-
-    async def ask(
-        self, run: ActiveRun, messages: list[dict[str, Any]], tokens: int
-    ) -> LLMResponse | BudgetHit:
-        """Send one request (see :func:`~._asking.ask_llm`)."""
-        return await ask_llm(
-            run,
-            messages,
-            tokens,
-            client=self._client,
-            formats=self._formats,
-            schemas=self._schemas,
-            model_key=self._model_key,
-            stream=self._stream,
-        )
 
     def check(self, action: PlannerAction) -> FinalPayload | str | None:
         """Validate what the repair ladder covers: final args and the parallel shape."""

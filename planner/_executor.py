@@ -13,7 +13,7 @@ import asyncio
 import itertools
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from pydantic import BaseModel, ValidationError
@@ -47,6 +47,10 @@ class CallInfo:
     tool_context: Any = None
     llm_context: Any = None
     observed: bool = True
+    headers: Headers = field(init=False)  # of every call's message (frozen, shared)
+
+    def __post_init__(self) -> None:
+        self.headers = Headers(tenant=self.tenant_id)
 
 
 class ToolContext:
@@ -291,7 +295,7 @@ class ToolExecutor:
         remaining = None if deadline is None else deadline - time.monotonic()
         message = Message(
             payload=args,
-            headers=Headers(tenant=info.tenant_id),
+            headers=info.headers,
             trace_id=trace_id,
             deadline_s=None if remaining is None else time.time() + max(remaining, 0.0),
             meta={"run_id": info.run_id, "step": info.step, "tool": name},

@@ -129,6 +129,10 @@ def parse_action(text: str) -> ParseOutcome:
     stripped = text.strip()
     if not stripped:
         return ParseOutcome(error=f"the reply is empty; {_EXPECTED}")
+    try:  # a reply in the current shape parses in one pass
+        return ParseOutcome(action=PlannerAction.model_validate_json(stripped))
+    except ValidationError:
+        pass  # the older shape, a null field or an error to describe: the full path
     try:
         data = json.loads(stripped)
     except json.JSONDecodeError as exc:

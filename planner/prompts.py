@@ -8,11 +8,11 @@ request would exceed ``token_budget``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import to_json
 
 from ..catalog import NodeSpec
 from .actions import INJECT_SOURCES
@@ -71,11 +71,9 @@ class PlanningHints(BaseModel):
         return "\n".join(lines)
 
 
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
-
-
 def _dumps(value: Any) -> str:
-    return _ENCODER.encode(value)
+    """Compact JSON, non-ASCII kept, unknown objects as ``str``, NaN/inf as ``null``."""
+    return to_json(value, fallback=str, inf_nan_mode="null").decode()
 
 
 def build_system_prompt(

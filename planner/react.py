@@ -477,7 +477,8 @@ class ReactPlanner:
                 return await finish_early(run, hit)
             state.budgets.iterations += 1
             run.info.step = state.budgets.iterations
-            await run.event("step_start")
+            if run.callback is not None:
+                await run.event("step_start")
             decided = await self._decider.decide(run)
             if isinstance(decided, BudgetHit):
                 return await finish_early(run, decided)
@@ -494,11 +495,10 @@ class ReactPlanner:
                 result = await self._steps.run_parallel(run, action)
 
     def _gate(self, run: ActiveRun) -> BudgetHit | None:
-        run.sync_elapsed()
+        # elapsed_s is recorded when the run stops (finish, pause), not at every step
         if run.state.budgets.iterations >= self._max_iters:
             return BudgetHit("max_iters", f"max_iters={self._max_iters} decisions made")
-        remaining = run.remaining()
-        if remaining is not None and remaining <= 0:
+        if run.deadline is not None and run.deadline <= time.monotonic():
             return BudgetHit("deadline_s", f"deadline_s={self._deadline_s} passed")
         return None
 

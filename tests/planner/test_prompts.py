@@ -75,6 +75,21 @@ def test_step_messages_and_digest() -> None:
     assert len(digest_step(long)) < 400
 
 
+def test_observations_render_as_compact_json_an_llm_can_read() -> None:
+    class Point(BaseModel):
+        x: int
+
+    state = RunState(query="q")
+    step = state.add_step(
+        kind="tool",
+        action={"next_node": "measure", "args": {}},
+        observation={"city": "Zürich", "ratio": float("nan"), "at": Point(x=1), "when": {1}},
+    )
+    body = step_messages(step)[1]["content"].split("\n", 1)[1]
+    assert json.loads(body) == {"city": "Zürich", "ratio": None, "at": {"x": 1}, "when": [1]}
+    assert "Zürich" in body and " " not in body
+
+
 def test_run_state_round_trip_and_metadata() -> None:
     state = RunState(query="q", llm_context={"a": 1}, tenant_id="t")
     state.add_step(kind="tool", action={"next_node": "s", "args": {}}, observation=[1])
