@@ -13,7 +13,7 @@ from typing import Any
 from ._answers import answer_streamer
 from ._steps import ActiveRun, BudgetHit
 from .errors import LLMResponseFormatError
-from .llm_types import LLMClient, LLMResponse, as_response
+from .llm_types import LLMClient, as_response
 from .schema import ActionSchemas, FormatMemory
 
 __all__ = ["ask_llm"]
@@ -29,7 +29,7 @@ async def ask_llm(
     schemas: ActionSchemas,
     model_key: str,
     stream: bool,
-) -> LLMResponse | BudgetHit:
+) -> str | BudgetHit:
     """Send one request; step the ``response_format`` down if the provider rejects it.
 
     Args:
@@ -43,7 +43,7 @@ async def ask_llm(
         stream: stream the reply's answer as ``stream_chunk`` events.
 
     Returns:
-        The response, or a budget hit when the run's deadline passed while waiting.
+        The reply's text, or a budget hit when the run's deadline passed while waiting.
 
     Raises:
         LLMError: the client failed for good.
@@ -88,9 +88,11 @@ async def ask_llm(
             if timeout is not None and timeout.expired():
                 return BudgetHit("deadline_s", "the deadline passed while waiting for the LLM")
             raise
+        state.usage.calls += 1
+        if type(reply) is str and run.callback is None:
+            return reply  # no usage to add, no event to report
         response = as_response(reply)
         usage = state.usage
-        usage.calls += 1
         reported = response.usage
         if reported.total_tokens:
             usage.prompt_tokens += reported.prompt_tokens
@@ -104,4 +106,4 @@ async def ask_llm(
                 latency_ms=(time.perf_counter() - started) * 1000,
                 extra={"usage": reported.to_dict(), "cost_usd": response.cost_usd},
             )
-        return response
+        return response.text

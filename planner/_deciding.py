@@ -98,10 +98,10 @@ class Decider:
             )
             if isinstance(reply, BudgetHit):
                 return reply
-            outcome = parse_action(reply.text)
+            outcome = parse_action(reply)
             error = outcome.error
             if outcome.action is None:
-                repaired = repair_locally(reply.text, known_nodes=self._known)
+                repaired = repair_locally(reply, known_nodes=self._known)
                 if repaired.action is not None:
                     state.repairs.local_repairs += 1
                     for fix in repaired.fixes:
@@ -132,9 +132,7 @@ class Decider:
             await run.event(
                 "repair_attempt", error=error, extra={"stage": "llm", "attempt": attempt}
             )
-            echo = (
-                reply.text if len(reply.text) <= _ECHO_LIMIT else reply.text[:_ECHO_LIMIT] + "..."
-            )
+            echo = reply if len(reply) <= _ECHO_LIMIT else reply[:_ECHO_LIMIT] + "..."
             extra = [
                 {"role": "assistant", "content": echo},
                 {

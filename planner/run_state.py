@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 __all__ = [
     "RUN_STATE_VERSION",
@@ -34,8 +35,12 @@ FinishReason = Literal["answer_complete", "no_path", "budget_exhausted"]
 StepKind = Literal["tool", "parallel", "unknown_tool", "invalid_args", "rejected"]
 
 
-class TrajectoryStep(BaseModel):
+@dataclass(slots=True)
+class TrajectoryStep:
     """One executed step: the action and what came back.
+
+    A plain dataclass, so that recording a step costs little; it is validated with the
+    :class:`RunState` holding it when a stored run is loaded.
 
     Attributes:
         index: 1-based position in the trajectory.
@@ -47,7 +52,7 @@ class TrajectoryStep(BaseModel):
         latency_ms: how long the tools ran.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    __pydantic_config__ = ConfigDict(extra="forbid")
 
     index: int
     kind: StepKind
@@ -174,7 +179,7 @@ class RunState(BaseModel):
         """Return the ``PlannerFinish.metadata`` view of the run."""
         return {
             "run_id": self.run_id,
-            "steps": [s.model_dump(mode="json") for s in self.steps],
+            "steps": _STEPS.dump_python(self.steps, mode="json"),
             "step_count": len(self.steps),
             "usage": self.usage.model_dump(),
             "repairs": self.repairs.model_dump(),
@@ -220,3 +225,6 @@ class PlannerFinish(BaseModel):
     reason: FinishReason
     payload: FinalPayload | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+_STEPS = TypeAdapter(list[TrajectoryStep])
