@@ -68,18 +68,7 @@ class ToolContext:
         tenant_id: the tenant of the run.
     """
 
-    __slots__ = (
-        "_key",
-        "_sink",
-        "llm_context",
-        "run_id",
-        "runtime",
-        "step",
-        "tenant_id",
-        "tool_context",
-        "tool_name",
-        "trace_id",
-    )
+    __slots__ = ("_info", "_key", "runtime", "step", "tool_name", "trace_id")
 
     def __init__(
         self,
@@ -93,12 +82,28 @@ class ToolContext:
         self.tool_name = tool_name
         self.trace_id = trace_id
         self._key: CallKey = idempotency_key or trace_id
-        self.run_id = info.run_id if info else ""
+        self._info = info
         self.step = info.step if info else 0
-        self.tenant_id = info.tenant_id if info else ""
-        self.tool_context = info.tool_context if info else None
-        self.llm_context = info.llm_context if info else None
-        self._sink = info.sink if info else None
+
+    @property
+    def run_id(self) -> str:
+        """The planner run."""
+        return self._info.run_id if self._info else ""
+
+    @property
+    def tenant_id(self) -> str:
+        """The tenant of the run."""
+        return self._info.tenant_id if self._info else ""
+
+    @property
+    def tool_context(self) -> Any:
+        """The ``tool_context`` given to ``planner.run`` (never shown to the LLM)."""
+        return self._info.tool_context if self._info else None
+
+    @property
+    def llm_context(self) -> Any:
+        """The ``llm_context`` given to ``planner.run`` (shown to the LLM)."""
+        return self._info.llm_context if self._info else None
 
     @property
     def idempotency_key(self) -> str:
@@ -127,8 +132,8 @@ class ToolContext:
         self, text: str, *, done: bool = False, meta: Mapping[str, Any] | None = None
     ) -> None:
         """Stream progress text; it reaches ``event_callback`` as a ``stream_chunk`` event."""
-        if self._sink is not None:
-            await self._sink(
+        if self._info is not None:
+            await self._info.sink(
                 "stream_chunk",
                 node_name=self.tool_name,
                 trace_id=self.trace_id,
