@@ -1,12 +1,18 @@
-"""Background work of the Redis job queue: batched settlements and lease renewal.
+"""Background work of the Redis job queue: shared round trips and lease renewal.
 
-``ScriptBatcher``: Lua script calls issued close together share one pipeline.
+``Exchange``: the queue's commands issued close together share one round trip.
 
-A worker settles jobs (complete, retry, fail) from many concurrent tasks. Each settle is
-one script call; sending each on its own costs a round trip and several system calls.
-The batcher keeps at most one pipeline in flight per queue: calls made while it is in
-flight wait and leave together in the next one ("group commit"), so the batch size
-follows the load and an idle queue still settles at once.
+A worker settles jobs (complete, retry, fail) from many concurrent tasks and reads new
+jobs from its fetch loop. Sending each command on its own costs a round trip and several
+system calls. The exchange keeps at most one round trip in flight per queue: commands
+issued while it is in flight wait and leave together in the next one ("group commit"),
+so the batch size follows the load and an idle queue still settles at once. All the
+completions of a round trip are one script call, and a read for new jobs travels with
+them.
+
+With ``linger_s`` (a queue that prefetches, so its jobs are short), a completion may also
+wait that long for a round trip the queue makes anyway, usually the read of the next
+jobs, so that one round trip serves a whole batch of jobs.
 """
 
 from __future__ import annotations
@@ -14,143 +20,187 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from redis.asyncio import Redis
-    from redis.commands.core import AsyncScript
+from ._redis_link import Command, Link
 
-__all__ = ["ScriptBatcher", "renew_leases"]
+__all__ = ["Exchange", "renew_leases"]
 
 logger = logging.getLogger("penguiflow.worker")
 
-_Call = tuple[str, list[str], list[Any], "asyncio.Future[Any]"]
+_MAX_WAITING = 64
+"""So many waiting completions leave at once: one script call, which Redis runs in one go,
+should stay short."""
+
+OnReply = Callable[[Any], None]
+TopUp = Callable[[], "tuple[Command, OnReply] | None"]
 
 
-class ScriptBatcher:
-    """Runs script calls through pipelines, one pipeline in flight at a time.
-
-    All ``COMPLETE`` calls of a batch go out as one script call (its keys and arguments
-    are the shared ``complete_keys``/``complete_args`` followed by each job's result key,
-    entry id and record); other scripts go one call each, in the same pipeline.
+class Exchange:
+    """Sends the queue's commands through ``link``, one round trip in flight at a time.
 
     Args:
-        client: the Redis client.
-        scripts: the registered scripts by name.
-        timeout_s: the longest one pipeline may take.
-        complete_keys: the keys every ``COMPLETE`` call shares.
-        complete_args: the arguments every ``COMPLETE`` call shares.
+        link: the queue's connection.
+        complete_sha: SHA1 of the ``COMPLETE`` script.
+        complete_keys: the keys every completion shares (before each job's result key).
+        complete_args: the arguments every completion shares (before each job's entry id
+            and record).
+        top_up: asked before each round trip that completes jobs; may return a command
+            (a read for more jobs) to send with it, and the handler of its reply.
+        linger_s: how long completions may wait for another reason to make a round trip
+            (``None``: they leave at once).
     """
 
     def __init__(
         self,
-        client: Redis,
-        scripts: dict[str, AsyncScript],
+        link: Link,
         *,
-        timeout_s: float,
+        complete_sha: str,
         complete_keys: list[str],
-        complete_args: list[Any],
+        complete_args: list[str | int],
+        top_up: TopUp | None = None,
+        linger_s: float | None = None,
     ) -> None:
-        self._client = client
-        self._scripts = scripts
-        self._timeout_s = timeout_s
+        self._link = link
+        self._complete_sha = complete_sha
         self._complete_keys = complete_keys
         self._complete_args = complete_args
-        self._pending: list[_Call] = []
+        self.top_up = top_up
+        self._linger_s = linger_s
+        self._completes: list[tuple[str, str, str, asyncio.Future[Any]]] = []
+        self._calls: list[tuple[Command, asyncio.Future[Any] | None, OnReply | None]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._due = False  # what waits leaves with the next round trip
+        self._timer: asyncio.TimerHandle | None = None
 
-    async def call(self, name: str, keys: list[str], args: list[Any]) -> Any:
-        """Run script ``name`` in the next pipeline and return its reply.
+    def complete(self, result_key: str, entry_id: str, record: str) -> asyncio.Future[Any]:
+        """Complete a job in the next round trip; the future gets 1 (done) or 0 (lease lost).
 
-        A caller cancelled while waiting does not withdraw the call: it may still run.
+        Cancelling the future does not withdraw the completion: it may still happen.
         """
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append((name, keys, args, future))
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._completes.append((result_key, entry_id, record, future))
+        if self._linger_s is None or len(self._completes) >= _MAX_WAITING:
+            self._wake()
+        elif self._timer is None and not self._due:
+            self._timer = loop.call_later(self._linger_s, self._wake)
+        return future
+
+    def submit(self, command: Command, on_reply: OnReply | None = None) -> asyncio.Future[Any]:
+        """Send ``command`` in the next round trip; the future gets its reply.
+
+        An error reply is set as the future's exception. ``on_reply(reply)`` runs as soon
+        as the reply arrives, even if the future was cancelled meanwhile (so a read's
+        jobs are never dropped); it does not run if the round trip failed.
+        """
+        future = asyncio.get_running_loop().create_future()
+        self._calls.append((command, future, on_reply))
+        self._wake()
+        return future
+
+    def _wake(self) -> None:
+        """Send everything that waits in the next round trip."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._due = True
         if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush(), name="penguiflow-redis-settle")
-        return await future
+            self._flusher = asyncio.get_running_loop().create_task(
+                self._flush(), name="penguiflow-redis-exchange"
+            )
+
+    def _commands(
+        self,
+        completes: list[tuple[str, str, str, asyncio.Future[Any]]],
+        calls: list[tuple[Command, asyncio.Future[Any] | None, OnReply | None]],
+    ) -> list[Command]:
+        commands: list[Command] = []
+        if completes:
+            keys = [*self._complete_keys, *(c[0] for c in completes)]
+            command: list[str | int] = ["EVALSHA", self._complete_sha, len(keys), *keys]
+            command += self._complete_args
+            for _, entry_id, record, _ in completes:
+                command += (entry_id, record)
+            commands.append(command)
+        if completes and self.top_up is not None:
+            extra = self.top_up()
+            if extra is not None:
+                calls.append((extra[0], None, extra[1]))
+        commands.extend(call[0] for call in calls)
+        return commands
 
     async def _flush(self) -> None:
-        while self._pending:
-            await asyncio.sleep(0)  # calls issued in this same tick join the batch
-            batch, self._pending = self._pending, []
-            try:
-                async with asyncio.timeout(self._timeout_s):
-                    replies = await self._send(batch)
-            except asyncio.CancelledError:
-                for *_, future in batch:
-                    future.cancel()
-                raise
-            except BaseException as exc:  # the callers get the error; the flusher goes on
-                for *_, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
+        while self._due:
+            await asyncio.sleep(0)  # commands issued in this same tick join the round trip
+            self._due = False
+            completes, self._completes = self._completes, []
+            calls, self._calls = self._calls, []
+            if not completes and not calls:
                 continue
-            for (*_, future), reply in zip(batch, replies, strict=True):
-                if future.done():
-                    continue
-                if isinstance(reply, BaseException):
-                    future.set_exception(reply)
-                else:
-                    future.set_result(reply)
-
-    async def _send(self, batch: list[_Call]) -> list[Any]:
-        from redis.exceptions import NoScriptError
-
-        completes = [i for i, call in enumerate(batch) if call[0] == "COMPLETE"]
-        others = [i for i, call in enumerate(batch) if call[0] != "COMPLETE"]
-        pipe = self._client.pipeline(transaction=False)
-        if completes:
-            keys = [*self._complete_keys, *(batch[i][1][0] for i in completes)]
-            args = [*self._complete_args, *(a for i in completes for a in batch[i][2])]
-            pipe.evalsha(self._scripts["COMPLETE"].sha, len(keys), *keys, *args)
-        for i in others:
-            name, keys, args, _ = batch[i]
-            pipe.evalsha(self._scripts[name].sha, len(keys), *keys, *args)
-        replies: list[Any] = await pipe.execute(raise_on_error=False)
-        if completes and isinstance(replies[0], NoScriptError):  # the server lost its cache
-            keys = [*self._complete_keys, *(batch[i][1][0] for i in completes)]
-            args = [*self._complete_args, *(a for i in completes for a in batch[i][2])]
+            commands = self._commands(completes, calls)
             try:
-                replies[0] = await self._scripts["COMPLETE"](keys=keys, args=args)
-            except Exception as exc:
-                replies[0] = exc
-        results: list[Any] = [None] * len(batch)
-        if completes:
-            first = replies[0]
-            for n, i in enumerate(completes):
-                results[i] = first if isinstance(first, BaseException) else first[n]
-        for reply, i in zip(replies[1 if completes else 0 :], others, strict=True):
-            if isinstance(reply, NoScriptError):
-                name, keys, args, _ = batch[i]
-                try:
-                    reply = await self._scripts[name](keys=keys, args=args)
-                except Exception as exc:
-                    reply = exc
-            results[i] = reply
-        return results
+                replies = await self._link.round_trip(commands)
+            except asyncio.CancelledError:
+                for *_, future in completes:
+                    future.cancel()
+                for _, call_future, _ in calls:
+                    if call_future is not None:
+                        call_future.cancel()
+                raise
+            except Exception as exc:  # the callers get the error; the exchange goes on
+                for *_, future in completes:
+                    _fail(future, exc)
+                for _, call_future, _ in calls:
+                    _fail(call_future, exc)
+                continue
+            if completes:
+                done = replies[0]
+                for n, (*_, future) in enumerate(completes):
+                    if isinstance(done, BaseException):
+                        _fail(future, done)
+                    elif not future.done():
+                        future.set_result(done[n])
+            for (_, call_future, on_reply), reply in zip(
+                calls, replies[1 if completes else 0 :], strict=True
+            ):
+                if on_reply is not None and not isinstance(reply, BaseException):
+                    try:
+                        on_reply(reply)
+                    except Exception as exc:
+                        logger.exception("redis reply handling failed")
+                        reply = exc
+                if isinstance(reply, BaseException):
+                    _fail(call_future, reply)
+                elif call_future is not None and not call_future.done():
+                    call_future.set_result(reply)
 
     async def aclose(self) -> None:
-        """Wait for the calls already made to be sent."""
+        """Send what waits and wait for the commands already issued to be sent."""
+        if self._completes or self._calls:
+            self._wake()
         if self._flusher is not None and not self._flusher.done():
             await asyncio.gather(self._flusher, return_exceptions=True)
 
 
+def _fail(future: asyncio.Future[Any] | None, exc: BaseException) -> None:
+    if future is not None and not future.done():
+        future.set_exception(exc)
+
+
 async def renew_leases(
-    script: AsyncScript,
+    renew: Callable[[list[str]], asyncio.Future[Any]],
     *,
-    keys: list[str],
-    args: list[Any],
     interval_s: float,
-    timeout_s: float,
     queue: str,
     leased: Callable[[], Mapping[str, Any]],
 ) -> None:
     """Every ``interval_s``, reset the idle time of the entries the worker still owns.
 
-    ``leased()`` maps each held entry id to its job (``None`` for a prefetched one). The
-    script returns the entries another worker took over; they are logged as
-    ``job_lease_lost`` (settling them later changes nothing). Runs until cancelled.
+    ``leased()`` maps each held entry id to its job (``None`` for a prefetched one).
+    ``renew(entry_ids)`` runs the renewal script, which answers with the entries another
+    worker took over; they are logged as ``job_lease_lost`` (settling them later changes
+    nothing). Runs until cancelled.
     """
     from redis.exceptions import RedisError
 
@@ -160,9 +210,8 @@ async def renew_leases(
         if not entries:
             continue
         try:
-            async with asyncio.timeout(timeout_s):
-                lost = await script(keys=keys, args=[*args, *entries])
-        except (RedisError, TimeoutError):
+            lost = await renew(list(entries))
+        except RedisError:
             logger.warning("job_lease_renewal_failed", exc_info=True, extra={"queue": queue})
             continue
         for entry_id in lost or ():

@@ -9,19 +9,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic_core import to_jsonable_python
+from pydantic_core import PydanticSerializationError, from_json, to_jsonable_python
+from pydantic_core import to_json as _to_json_bytes
 
-from ._jobs import Job, JobResult
+from ._jobs import Job, JobResult, JobStatus
 from .errors import ConfigError
 
 __all__ = [
     "QueueCounts",
     "counts_from",
+    "decode_job",
     "decode_result",
     "encode_job",
     "encode_result",
     "entries",
     "job_of",
+    "load_json",
     "positive",
     "to_json",
 ]
@@ -82,8 +85,22 @@ def positive(name: str, value: float, *, allow_zero: bool = False) -> float:
 
 
 def to_json(value: Any) -> str:
-    """Compact JSON; pydantic models are dumped, unknown objects become their ``repr``."""
-    return json.dumps(to_jsonable_python(value, fallback=repr), separators=(",", ":"))
+    """Compact JSON; pydantic models are dumped, unknown objects become their ``repr``.
+
+    Non-ASCII text is written as UTF-8, not escaped.
+    """
+    try:
+        return _to_json_bytes(value, fallback=repr).decode()
+    except PydanticSerializationError:  # lone surrogates: json escapes them
+        return json.dumps(to_jsonable_python(value, fallback=repr), separators=(",", ":"))
+
+
+def load_json(raw: str) -> Any:
+    """Parse JSON (the fast parser first; the standard one for what it refuses)."""
+    try:
+        return from_json(raw)
+    except ValueError:
+        return json.loads(raw)
 
 
 def encode_job(
@@ -111,29 +128,66 @@ def job_of(job: Job, attempts: int, reason: str) -> str:
     return encode_job(job.id, job.tenant, job.payload, attempts, {**job.meta, "last_error": reason})
 
 
+def decode_job(record: str, delivered: int) -> Job:
+    """The job of a stream record read for the ``delivered``-th time.
+
+    Raises:
+        ValueError: the record is not a job (``KeyError`` and ``TypeError`` too).
+    """
+    data = load_json(record)
+    job_id = str(data["id"])  # first: a record that is not an object fails here
+    payload = data.get("payload") or {}
+    meta = data.get("meta") or {}
+    return Job(  # the parsed dicts are fresh: no copies needed
+        id=job_id,
+        tenant=str(data.get("tenant") or "default"),
+        payload=payload if type(payload) is dict else dict(payload),
+        attempts=int(data.get("attempts", 0)) + max(delivered - 1, 0),
+        meta=meta if type(meta) is dict else dict(meta),
+    )
+
+
+def _job_field(fields: Any) -> str:
+    if isinstance(fields, Mapping):
+        return str(fields.get("job", ""))
+    for i in range(0, len(fields or ()) - 1, 2):  # a flat [field, value, ...] list
+        if fields[i] == "job":
+            return str(fields[i + 1])
+    return ""
+
+
 def entries(reply: Any) -> list[tuple[str, str]]:
-    """``(entry id, job record)`` of an ``XREADGROUP`` reply (RESP2 list or RESP3 dict)."""
+    """``(entry id, job record)`` of an ``XREADGROUP`` reply.
+
+    Accepts the raw reply (RESP2 list or RESP3 map, fields as a flat list) and redis-py's
+    parsed one (fields as a dict).
+    """
     if not reply:
         return []
     groups = list(reply.values()) if isinstance(reply, dict) else [item[1] for item in reply]
-    return [
-        (str(entry_id), str((fields or {}).get("job", "")))
-        for group in groups
-        for entry_id, fields in group
-    ]
+    return [(str(entry_id), _job_field(fields)) for group in groups for entry_id, fields in group]
 
 
-def encode_result(result: JobResult) -> str:
-    """The stored record of how a job ended."""
+def encode_result(
+    job_id: str,
+    status: JobStatus,
+    *,
+    attempts: int,
+    result: Any = None,
+    reason: str | None = None,
+    details: Mapping[str, Any] | None = None,
+    latency_s: float | None = None,
+) -> str:
+    """The stored record of how a job ended (read back by :func:`decode_result`)."""
     return to_json(
         {
-            "job_id": result.job_id,
-            "status": result.status,
-            "result": result.result,
-            "reason": result.reason,
-            "details": dict(result.details) if result.details is not None else None,
-            "latency_s": result.latency_s,
-            "attempts": result.attempts,
+            "job_id": job_id,
+            "status": status,
+            "result": result,
+            "reason": reason,
+            "details": dict(details) if details is not None else None,
+            "latency_s": latency_s,
+            "attempts": attempts,
             "finished_at": time.time(),
         }
     )
@@ -141,7 +195,7 @@ def encode_result(result: JobResult) -> str:
 
 def decode_result(raw: str) -> JobResult:
     """Read a stored result record."""
-    data = json.loads(raw)
+    data = load_json(raw)
     return JobResult(
         job_id=data["job_id"],
         status=data["status"],

@@ -8,7 +8,9 @@ Times come from the server (``TIME``), so worker clocks do not matter.
 
 from __future__ import annotations
 
-__all__ = ["COMPLETE", "FAIL", "HEARTBEAT", "PROMOTE", "RECLAIM", "REQUEUE"]
+import hashlib
+
+__all__ = ["COMPLETE", "FAIL", "HEARTBEAT", "PROMOTE", "RECLAIM", "REQUEUE", "SHA", "SOURCES"]
 
 _OWNED = """
 local function owned(stream, group, consumer, id)
@@ -136,3 +138,16 @@ end
 return lost
 """
 )
+
+SOURCES = {
+    "COMPLETE": COMPLETE,
+    "FAIL": FAIL,
+    "HEARTBEAT": HEARTBEAT,
+    "PROMOTE": PROMOTE,
+    "RECLAIM": RECLAIM,
+    "REQUEUE": REQUEUE,
+}
+"""Every script by name."""
+
+SHA = {name: hashlib.sha1(source.encode()).hexdigest() for name, source in SOURCES.items()}
+"""The SHA1 of every script by name, as ``EVALSHA`` takes it."""

@@ -8,6 +8,10 @@ lease; a job whose worker died stops being renewed and, after ``visibility_timeo
 is reclaimed (``XAUTOCLAIM``) by another worker: at-least-once delivery. A job delivered
 more than ``max_deliveries`` times (a job that kills its workers) is failed.
 
+The queue's own traffic (settlements, non-blocking reads, lease renewals) goes through
+one kept connection, and commands issued close together share a round trip
+(:mod:`penguiflow._redis_batch`); blocking reads, producers and inspection use the pool.
+
 Keys (``{name}`` is a Redis Cluster hash tag, so one queue lives on one shard)::
 
     <prefix>:{<name>}:stream     jobs (consumer group <group>)
@@ -23,23 +27,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import socket
 import time
 import uuid
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from typing import TYPE_CHECKING, Any, Self, cast
 
-from . import _redis_scripts as scripts
 from ._jobs import Job, JobResult
-from ._redis_batch import ScriptBatcher, renew_leases
+from ._redis_batch import Exchange, renew_leases
 from ._redis_client import open_client
 from ._redis_codec import (
     QueueCounts,
     counts_from,
+    decode_job,
     decode_result,
     encode_job,
     encode_result,
@@ -47,6 +49,9 @@ from ._redis_codec import (
     job_of,
     positive,
 )
+from ._redis_link import Command, Link
+from ._redis_reader import Reader
+from ._redis_scripts import SHA, SOURCES
 from ._scaleout_errors import QueueBackendError
 from .errors import ConfigError
 
@@ -56,6 +61,9 @@ if TYPE_CHECKING:
 __all__ = ["QueueCounts", "RedisJobQueue"]
 
 logger = logging.getLogger("penguiflow.worker")
+
+_LINGER_S = 0.005
+"""With ``prefetch > 1``, how long a completion may wait for a round trip made anyway."""
 
 
 class RedisJobQueue:
@@ -80,13 +88,19 @@ class RedisJobQueue:
         results_ttl_s: how long job results are kept.
         dead_letter_maxlen: about how many failed jobs the dead-letter stream keeps.
         max_connections: size of the connection pool opened for ``url`` (callers wait
-            for a free connection); a worker needs about ``concurrency + 2``.
-        command_timeout_s: the longest a queue operation may wait for Redis (beyond
-            ``block_s`` for ``fetch``) before it fails with ``QueueBackendError``.
+            for a free connection). A worker uses two: one the queue keeps for its round
+            trips, one for blocking reads.
+        command_timeout_s: the longest one round trip to Redis may take (beyond
+            ``block_s`` for a blocking read) before the call fails with
+            ``QueueBackendError``; a settlement issued while another round trip is under
+            way waits for that one first.
         prefetch: jobs read from Redis per round trip; the extra ones wait in this
-            process (leased, their leases renewed) until ``fetch`` hands them out.
-            Raise it for many short jobs; keep 1 for long jobs so idle workers get
-            them. ``aclose()`` hands unstarted prefetched jobs back.
+            process (leased, their leases renewed) until ``fetch`` hands them out. Above
+            1, a completion also waits up to 5 ms for the next read, to share its round
+            trip, and the round trips that complete jobs read as many new ones as were
+            handed out (at most ``prefetch - 1`` wait). Raise it for many short jobs;
+            keep 1 for long jobs so idle workers get them. ``aclose()`` hands unstarted
+            prefetched jobs back.
 
     Raises:
         ConfigError: a bad argument.
@@ -136,13 +150,17 @@ class RedisJobQueue:
         if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 1:
             raise ConfigError(f"RedisJobQueue(prefetch=...) must be an int >= 1, got {prefetch!r}")
         self._prefetch = prefetch
-        self._buffer: deque[tuple[str, str]] = deque()
         if client is None:
             client = open_client(
                 cast(str, url), max_connections=max_connections, owner="RedisJobQueue"
             )
             self._owns_client = True
         else:
+            if not hasattr(client, "connection_pool"):  # the queue keeps one of its connections
+                raise ConfigError(
+                    "RedisJobQueue(client=...) must be a redis.asyncio.Redis with a connection "
+                    f"pool, got {type(client).__name__}"
+                )
             self._owns_client = False
         self._redis: Redis = client
         self.name = name
@@ -154,23 +172,34 @@ class RedisJobQueue:
         self._result_prefix = f"{base}:result:"
         self._group = group
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self._scripts = {
-            key: client.register_script(getattr(scripts, key))
-            for key in ("COMPLETE", "FAIL", "HEARTBEAT", "PROMOTE", "RECLAIM", "REQUEUE")
-        }
-        self._batcher = ScriptBatcher(
+        self._link = Link(
             client,
-            self._scripts,
+            scripts={SHA[key]: source for key, source in SOURCES.items()},
             timeout_s=self._command_timeout_s,
+        )
+        self._exchange = Exchange(
+            self._link,
+            complete_sha=SHA["COMPLETE"],
             complete_keys=[self._stream, self._stats],
             complete_args=[self._group, self.consumer, self._ttl_s],
+            # Short jobs (prefetch > 1): a completion waits a little for the read of the
+            # next jobs, so that one round trip serves a whole batch.
+            linger_s=min(_LINGER_S, self._visibility_ms / 10_000) if prefetch > 1 else None,
         )
+        self._reader = Reader(
+            self._exchange,
+            stream=self._stream,
+            delayed=self._delayed,
+            group=self._group,
+            consumer=self.consumer,
+            prefetch=prefetch,
+            visibility_ms=self._visibility_ms,
+            queue=name,
+        )
+        if prefetch > 1:  # completions bring back as many jobs as were handed out
+            self._exchange.top_up = self._reader.top_up
         self._inflight: dict[str, tuple[str, Job]] = {}
         self._group_ready = False
-        self._cursor = "0-0"
-        self._next_reclaim = 0.0
-        self._next_promote = 0.0
-        self._reclaim_every = min(self._visibility_ms / 2000, 5.0)
         self._heartbeat: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -181,19 +210,25 @@ class RedisJobQueue:
         """Bound a group of Redis calls in time and translate Redis errors."""
         from redis.exceptions import RedisError
 
-        if self._closed:
-            raise ConfigError(f"RedisJobQueue {self.name!r} is closed; create a new one")
+        self._check_open()
         limit = asyncio.timeout(self._command_timeout_s + extra_s)
         try:
             async with limit:
                 yield
         except RedisError as exc:
-            raise QueueBackendError(operation, self.name, f"{type(exc).__name__}: {exc}") from exc
+            raise self._error(operation, exc) from exc
         except TimeoutError as exc:
             if not limit.expired():
                 raise
             detail = f"no answer within command_timeout_s={self._command_timeout_s:g}"
             raise QueueBackendError(operation, self.name, detail) from exc
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ConfigError(f"RedisJobQueue {self.name!r} is closed; create a new one")
+
+    def _error(self, operation: str, exc: BaseException) -> QueueBackendError:
+        return QueueBackendError(operation, self.name, f"{type(exc).__name__}: {exc}")
 
     async def _call(self, awaitable: Awaitable[Any] | Any) -> Any:
         return await awaitable
@@ -210,12 +245,10 @@ class RedisJobQueue:
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
-        for name in ("COMPLETE", "FAIL", "REQUEUE"):  # settled through pipelines (EVALSHA)
-            await self._call(self._redis.script_load(getattr(scripts, name)))
         self._group_ready = True
 
-    async def _run(self, script: str, keys: list[str], args: list[Any]) -> Any:
-        return await self._scripts[script](keys=keys, args=args)
+    def _script(self, name: str, keys: list[str], args: list[str | int]) -> Command:
+        return ("EVALSHA", SHA[name], len(keys), *keys, *args)
 
     def _result_key(self, job_id: str) -> str:
         return self._result_prefix + job_id
@@ -273,89 +306,61 @@ class RedisJobQueue:
         Raises:
             QueueBackendError: Redis failed.
         """
-        job = await self._from_buffer()
-        if job is not None:
-            return job
+        if self._reader.entries:
+            job = await self._next_job()
+            if job is not None:
+                return job
+        from redis.exceptions import ResponseError
+
         async with self._backend("fetch", extra_s=self._block_ms / 1000):
             await self._ensure_group()
             self._start_heartbeat()
-            now = time.monotonic()
-            if now >= self._next_promote:
-                self._next_promote = now + 0.2
-                await self._run("PROMOTE", [self._delayed, self._stream], [100])
-            if now >= self._next_reclaim:
-                job = await self._reclaim()
-                if job is not None:
-                    return job
-                self._next_reclaim = now + self._reclaim_every
-            from redis.exceptions import ResponseError
-
             try:
+                await self._reader.refill()
+                job = await self._next_job()
+                if job is not None or not self._block_ms:
+                    return job
+                # Nothing ready: wait for a job on a connection of the pool, so the
+                # settlements of running jobs need not wait behind the blocked read.
                 streams: dict[Any, Any] = {self._stream: ">"}
-                block = self._block_ms or None
                 read = self._redis.xreadgroup(
-                    self._group, self.consumer, streams, count=self._prefetch, block=block
+                    self._group, self.consumer, streams, count=self._prefetch, block=self._block_ms
                 )
-                reply = await self._call(read)
+                got = entries(await self._call(read))
+                self._reader.entries.extend((e, r, 1) for e, r in got)
             except ResponseError as exc:
                 if "NOGROUP" not in str(exc) and "UNBLOCKED" not in str(exc):
                     raise
                 self._group_ready = False  # the stream was deleted: recreate on the next call
                 return None
-        self._buffer.extend(entries(reply))
-        return await self._from_buffer()
+        return await self._next_job()
 
-    async def _from_buffer(self) -> Job | None:
-        while self._buffer:
-            entry_id, record = self._buffer.popleft()
-            job = await self._accept(entry_id, record, delivered=1)
-            if job is not None:
-                return job
+    async def _next_job(self) -> Job | None:
+        """The next read job; unreadable and poison ones are failed on the way."""
+        while (entry := self._reader.pop()) is not None:
+            entry_id, record, delivered = entry
+            try:
+                job = decode_job(record, delivered)
+            except (ValueError, KeyError, TypeError):
+                logger.error("job_unreadable", extra={"queue": self.name, "entry_id": entry_id})
+                job = Job(id=f"unreadable-{entry_id}", tenant="default", payload={})
+                self._inflight[job.id] = (entry_id, job)
+                details = {"entry_id": entry_id}
+                await self.mark_failed(job.id, reason="unreadable_job", details=details)
+                continue
+            self._inflight[job.id] = (entry_id, job)
+            if self._max_deliveries is not None and job.attempts >= self._max_deliveries:
+                await self.mark_failed(
+                    job.id,
+                    reason="max_deliveries_exceeded",
+                    details={"attempts": job.attempts, "max_deliveries": self._max_deliveries},
+                )
+                continue
+            return job
         return None
 
-    async def _reclaim(self) -> Job | None:
-        cursor, entry_id, record, delivered = await self._run(
-            "RECLAIM",
-            [self._stream],
-            [self._group, self.consumer, self._visibility_ms, self._cursor],
-        )
-        self._cursor = str(cursor)
-        if not entry_id:
-            return None
-        self._next_reclaim = 0.0  # there may be more dead workers' jobs: look again next time
-        logger.warning(
-            "job_reclaimed",
-            extra={"queue": self.name, "entry_id": entry_id, "delivered": int(delivered)},
-        )
-        return await self._accept(str(entry_id), str(record), delivered=int(delivered))
-
-    async def _accept(self, entry_id: str, record: str, *, delivered: int) -> Job | None:
-        try:
-            data = json.loads(record)
-            job = Job(
-                id=str(data["id"]),
-                tenant=str(data.get("tenant") or "default"),
-                payload=dict(data.get("payload") or {}),
-                attempts=int(data.get("attempts", 0)) + max(delivered - 1, 0),
-                meta=dict(data.get("meta") or {}),
-            )
-        except (ValueError, KeyError, TypeError):
-            logger.error("job_unreadable", extra={"queue": self.name, "entry_id": entry_id})
-            job = Job(id=f"unreadable-{entry_id}", tenant="default", payload={})
-            self._inflight[job.id] = (entry_id, job)
-            await self.mark_failed(job.id, reason="unreadable_job", details={"entry_id": entry_id})
-            return None
-        self._inflight[job.id] = (entry_id, job)
-        if self._max_deliveries is not None and job.attempts >= self._max_deliveries:
-            await self.mark_failed(
-                job.id,
-                reason="max_deliveries_exceeded",
-                details={"attempts": job.attempts, "max_deliveries": self._max_deliveries},
-            )
-            return None
-        return job
-
     def _take(self, job_id: str) -> tuple[str, Job]:
+        self._check_open()
         found = self._inflight.pop(job_id, None)
         if found is None:
             raise ConfigError(
@@ -364,7 +369,16 @@ class RedisJobQueue:
             )
         return found
 
-    def _settled(self, ok: Any, job: Job, outcome: str) -> None:
+    async def _settle(
+        self, operation: str, outcome: str, job: Job, future: asyncio.Future[Any]
+    ) -> None:
+        """Wait for a settlement; a refusal means another worker took the job over."""
+        from redis.exceptions import RedisError
+
+        try:
+            ok = await future
+        except RedisError as exc:
+            raise self._error(operation, exc) from exc
         if not ok:
             logger.warning(
                 "job_lease_lost",
@@ -383,18 +397,11 @@ class RedisJobQueue:
         nothing; the event is logged as ``job_lease_lost``.
         """
         entry_id, job = self._take(job_id)
-        record = JobResult(
-            job_id=job_id,
-            status="completed",
-            result=result,
-            latency_s=latency_s,
-            attempts=job.attempts + 1,
+        record = encode_result(
+            job_id, "completed", result=result, latency_s=latency_s, attempts=job.attempts + 1
         )
-        async with self._backend("mark_complete"):
-            ok = await self._batcher.call(
-                "COMPLETE", [self._result_key(job_id)], [entry_id, encode_result(record)]
-            )
-        self._settled(ok, job, "complete")
+        future = self._exchange.complete(self._result_prefix + job_id, entry_id, record)
+        await self._settle("mark_complete", "complete", job, future)
 
     async def retry_job(self, job_id: str, *, delay_s: float, reason: str) -> None:
         """Deliver the job again after ``delay_s`` seconds, with one more attempt counted."""
@@ -406,64 +413,55 @@ class RedisJobQueue:
         entry_id, job = self._take(job_id)
         await self._requeue(entry_id, job, job.attempts, 0.0, reason, "released")
 
+    def _requeue_command(self, entry_id: str, record: str, delay_s: float, stat: str) -> Command:
+        return self._script(
+            "REQUEUE",
+            [self._stream, self._delayed, self._stats],
+            [self._group, self.consumer, entry_id, record, int(max(delay_s, 0.0) * 1000), stat],
+        )
+
     async def _requeue(
         self, entry_id: str, job: Job, attempts: int, delay_s: float, reason: str, stat: str
     ) -> None:
         record = job_of(job, attempts, reason)
-        async with self._backend(stat):
-            ok = await self._batcher.call(
-                "REQUEUE",
-                [self._stream, self._delayed, self._stats],
-                [self._group, self.consumer, entry_id, record, int(max(delay_s, 0.0) * 1000), stat],
-            )
-        self._settled(ok, job, stat)
+        future = self._exchange.submit(self._requeue_command(entry_id, record, delay_s, stat))
+        await self._settle(stat, stat, job, future)
 
     async def mark_failed(
         self, job_id: str, *, reason: str, details: Mapping[str, Any] | None = None
     ) -> None:
         """Record the failure, add the job to the dead-letter stream and remove it."""
         entry_id, job = self._take(job_id)
-        record = JobResult(
-            job_id=job_id,
-            status="failed",
-            reason=reason,
-            details=dict(details or {}),
-            attempts=job.attempts + 1,
+        record = encode_result(
+            job_id, "failed", reason=reason, details=details or {}, attempts=job.attempts + 1
         )
-        async with self._backend("mark_failed"):
-            ok = await self._batcher.call(
-                "FAIL",
-                [self._stream, self._result_key(job_id), self._dead, self._stats],
-                [
-                    self._group,
-                    self.consumer,
-                    entry_id,
-                    encode_result(record),
-                    self._ttl_s,
-                    self._dead_maxlen,
-                ],
-            )
-        self._settled(ok, job, "failed")
+        command = self._script(
+            "FAIL",
+            [self._stream, self._result_key(job_id), self._dead, self._stats],
+            [self._group, self.consumer, entry_id, record, self._ttl_s, self._dead_maxlen],
+        )
+        await self._settle("mark_failed", "failed", job, self._exchange.submit(command))
 
     # -- leases ---------------------------------------------------------------------------
 
     def _start_heartbeat(self) -> None:
         if self._heartbeat is None or self._heartbeat.done():
             renew = renew_leases(
-                self._scripts["HEARTBEAT"],
-                keys=[self._stream],
-                args=[self._group, self.consumer],
+                self._renew,
                 interval_s=self._visibility_ms / 3000,
-                timeout_s=self._command_timeout_s,
                 queue=self.name,
                 leased=self._leased,
             )
             self._heartbeat = asyncio.create_task(renew, name=f"penguiflow-lease-{self.name}")
 
+    def _renew(self, entry_ids: list[str]) -> asyncio.Future[Any]:
+        args: list[str | int] = [self._group, self.consumer, *entry_ids]
+        return self._exchange.submit(self._script("HEARTBEAT", [self._stream], args))
+
     def _leased(self) -> dict[str, Job | None]:
         """Entries this worker holds: running jobs and unstarted prefetched ones."""
         leased: dict[str, Job | None] = {e: job for e, job in self._inflight.values()}
-        leased.update((entry_id, None) for entry_id, _ in self._buffer)
+        leased.update((entry_id, None) for entry_id, _, _ in self._reader.entries)
         return leased
 
     # -- inspection -----------------------------------------------------------------------
@@ -516,7 +514,7 @@ class RedisJobQueue:
             await self._call(self._redis.delete(*keys))
         self._group_ready = False
         self._inflight.clear()
-        self._buffer.clear()
+        self._reader.entries.clear()
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -524,27 +522,31 @@ class RedisJobQueue:
         """Hand prefetched jobs back, stop renewing leases, close an owned client; idempotent."""
         if self._closed:
             return
-        buffered, self._buffer = list(self._buffer), deque()
+        self._reader.closed = True  # no more reads ahead; those under way land first
+        await self._exchange.aclose()
+        buffered = list(self._reader.entries)
+        self._reader.entries.clear()
         if buffered:
-            try:
-                async with self._backend("release"):
-                    for entry_id, record in buffered:
-                        await self._run(
-                            "REQUEUE",
-                            [self._stream, self._delayed, self._stats],
-                            [self._group, self.consumer, entry_id, record, 0, "released"],
-                        )
-            except QueueBackendError:
+            # One round trip hands them all back; a reclaimed one keeps its delivery count.
+            sent = [
+                self._exchange.submit(
+                    self._requeue_command(entry_id, _counted(record, delivered), 0.0, "released")
+                )
+                for entry_id, record, delivered in buffered
+            ]
+            failed = [r for r in await asyncio.gather(*sent, return_exceptions=True) if r != 1]
+            if failed:
                 logger.warning(
                     "prefetched jobs not handed back; they are reclaimed after the "
                     "visibility timeout",
-                    extra={"queue": self.name, "jobs": len(buffered)},
+                    extra={"queue": self.name, "jobs": len(failed)},
                 )
         self._closed = True
-        await self._batcher.aclose()
+        await self._exchange.aclose()
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             await asyncio.gather(self._heartbeat, return_exceptions=True)
+        await self._link.aclose()
         if self._owns_client:
             await self._redis.aclose()
 
@@ -556,3 +558,14 @@ class RedisJobQueue:
 
     def __repr__(self) -> str:
         return f"RedisJobQueue(name={self.name!r}, consumer={self.consumer!r})"
+
+
+def _counted(record: str, delivered: int) -> str:
+    """``record`` with the deliveries of a reclaimed entry counted as attempts."""
+    if delivered <= 1:
+        return record
+    try:
+        job = decode_job(record, delivered)
+    except (ValueError, KeyError, TypeError):
+        return record
+    return encode_job(job.id, job.tenant, job.payload, job.attempts, job.meta)

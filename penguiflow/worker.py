@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._job_memory import InMemoryJobQueue
+from ._job_watch import DeadlineWatch
 from ._jobs import Job, JobQueue, JobResult, ReleasableJobQueue, RetryPolicy, default_retryable
 from ._scaleout_errors import JobTimeoutError, PermanentJobError, QueueBackendError
 from ._worker_flows import FlowFactory, FlowLease, FlowPool, WorkerMode
@@ -54,6 +55,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger("penguiflow.worker")
+
+_IDLE_PAUSE_S = 0.01
+"""The least time between two ``fetch`` calls that found no job."""
 
 _EXPECTED = (FlowError, TraceCancelled, JobTimeoutError, PermanentJobError)
 """Job failures that say nothing about the health of a shared flow."""
@@ -167,6 +171,14 @@ class Worker:
         self._flows = FlowPool(flow_factory, mode=mode, rebuild_after_jobs=rebuild_after_jobs)
         self._concurrency = concurrency
         self._timeout_s = job_timeout_s
+        # The message deadline makes the runtime end the trace; this outer bound (a little
+        # later) covers nodes that ignore cancellation.
+        self._watch = (
+            None
+            if job_timeout_s is None
+            else DeadlineWatch(job_timeout_s + min(1.0, job_timeout_s))
+        )
+        self._headers: dict[str, Headers] = {}  # frozen, so jobs of one tenant share them
         self._retry = retry if retry is not None else RetryPolicy()
         self._grace_s = float(shutdown_grace_s)
         self.worker_id = worker_id or _default_worker_id()
@@ -254,6 +266,8 @@ class Worker:
                     task.cancel("worker cancelled")
                 await asyncio.gather(*self._jobs, return_exceptions=True)
             await self._flows.aclose()
+            if self._watch is not None:
+                self._watch.close()
             self._state = WorkerState.STOPPED
             logger.info("worker_stopped", extra={"worker_id": self.worker_id, **self._counters()})
         return self.stats
@@ -298,6 +312,7 @@ class Worker:
                 self._slot_free.clear()
                 await self._slot_free.wait()
                 continue
+            asked = time.monotonic()
             try:
                 job = await self._queue.fetch()
             except Exception:
@@ -307,6 +322,10 @@ class Worker:
             if job is None:
                 if stop_when_idle and not self._jobs:
                     return
+                # A queue that answers "nothing" at once (poll_s=0) must neither starve
+                # the running jobs nor spin: wait a little before asking again.
+                if time.monotonic() - asked < _IDLE_PAUSE_S:
+                    await asyncio.sleep(_IDLE_PAUSE_S)
                 continue
             if self._stop.is_set():
                 self._stats.fetched += 1
@@ -394,9 +413,14 @@ class Worker:
     async def _execute(self, job: Job) -> Any:
         trace_id = f"job-{job.id}"
         timeout = self._timeout_s
+        headers = self._headers.get(job.tenant)
+        if headers is None:
+            if len(self._headers) >= 1024:
+                self._headers.clear()
+            headers = self._headers[job.tenant] = Headers(tenant=job.tenant)
         message = Message(
             payload=job.payload,
-            headers=Headers(tenant=job.tenant),
+            headers=headers,
             trace_id=trace_id,
             deadline_s=None if timeout is None else time.time() + timeout,
             meta={"job_id": job.id, "attempt": job.attempts},
@@ -417,24 +441,28 @@ class Worker:
     async def _run_trace(self, flow: PenguiFlow, message: Message, job: Job) -> Any:
         trace_id = message.trace_id
         timeout = self._timeout_s
-        # The message deadline makes the runtime end the trace; the outer bound (a little
-        # later) covers nodes that ignore cancellation.
-        bound = asyncio.timeout(None if timeout is None else timeout + min(1.0, timeout))
+        task = asyncio.current_task()
+        watch = self._watch if task is not None else None
+        cancelling = 0 if task is None else task.cancelling()
+        if watch is not None and task is not None:
+            watch.watch(task)
         try:
-            async with bound:
-                ingress = flow.ingress_nodes
-                if len(ingress) == 1:  # runs in this task when the node has a free slot
-                    result = await flow.call(message, to=ingress[0])
-                else:
-                    await flow.emit(message)
-                    result = await flow.fetch(trace_id=trace_id)
-                while True:
-                    payload = result.payload if isinstance(result, Message) else result
-                    if not isinstance(payload, StreamChunk):
-                        return payload
-                    result = await flow.fetch(trace_id=trace_id)
-        except TimeoutError as exc:
-            if not bound.expired():
+            ingress = flow.ingress_nodes
+            if len(ingress) == 1:  # runs in this task when the node has a free slot
+                result = await flow.call(message, to=ingress[0])
+            else:
+                await flow.emit(message)
+                result = await flow.fetch(trace_id=trace_id)
+            while True:
+                payload = result.payload if isinstance(result, Message) else result
+                if not isinstance(payload, StreamChunk):
+                    return payload
+                result = await flow.fetch(trace_id=trace_id)
+        except asyncio.CancelledError as exc:
+            # The watch's own cancel (and no one else's) is the job's timeout.
+            if watch is None or task is None or not watch.unwatch(task):
+                raise
+            if task.cancelling() > cancelling:  # cancelled from outside as well
                 raise
             await _cancel_trace(flow, trace_id)
             assert timeout is not None
@@ -443,6 +471,9 @@ class Worker:
             if exc.code is FlowErrorCode.DEADLINE_EXCEEDED and timeout is not None:
                 raise JobTimeoutError(job.id, trace_id, timeout) from exc
             raise
+        finally:
+            if watch is not None and task is not None:
+                watch.unwatch(task)
 
     async def _on_failure(self, job: Job, exc: Exception) -> None:
         reason = _reason(exc)

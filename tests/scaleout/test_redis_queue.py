@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from penguiflow._redis_scripts import SHA
 from penguiflow.errors import ConfigError
 from penguiflow.redis_queue import RedisJobQueue
 from penguiflow.worker import Job, JobQueue, QueueBackendError, ReleasableJobQueue
@@ -176,6 +177,7 @@ async def test_closed_queue_refuses_calls(redis_url: str, queue_name: str) -> No
         ({"url": "redis://x", "visibility_timeout_s": 0}, "visibility_timeout_s"),
         ({"url": "redis://x", "max_deliveries": 0}, "max_deliveries"),
         ({"url": "redis://x", "block_s": -1}, "block_s"),
+        ({"client": object()}, "connection pool"),
     ],
 )
 def test_bad_queue_arguments_are_refused(kwargs: dict[str, Any], match: str) -> None:
@@ -204,3 +206,192 @@ async def test_concurrent_fetchers_never_share_a_job(redis_url: str, queue_name:
     finally:
         for queue in queues:
             await queue.aclose()
+
+
+async def test_completions_made_together_share_a_round_trip_and_each_gets_its_outcome(
+    redis_url: str, queue_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = make(redis_url, queue_name, visibility_timeout_s=0.3, consumer="a", prefetch=4)
+    b = make(redis_url, queue_name, visibility_timeout_s=0.3, consumer="b")
+    try:
+        ids = await a.enqueue_many([{"i": i} for i in range(4)])
+        jobs = [await fetch_one(a) for _ in range(4)]
+        assert a._heartbeat is not None
+        a._heartbeat.cancel()  # a stalls: b takes one of its jobs over
+        taken = await fetch_one(b)
+        assert taken.id in ids
+
+        round_trips: list[int] = []
+        send = a._link.round_trip
+
+        async def counted(commands: Any) -> Any:
+            round_trips.append(len(commands))
+            return await send(commands)
+
+        monkeypatch.setattr(a._link, "round_trip", counted)
+        await asyncio.gather(
+            *(a.mark_complete(job.id, result=job.payload["i"], latency_s=0.1) for job in jobs)
+        )
+        assert len(round_trips) == 1  # four completions, one script call, one round trip
+        for job in jobs:
+            result = await b.get_result(job.id)
+            if job.id == taken.id:
+                assert result is None  # a's late completion of it changed nothing
+            else:
+                assert result is not None and result.result == job.payload["i"]
+        assert (await b.counts()).completed == 3
+        await b.mark_complete(taken.id, result="b", latency_s=0.1)
+        counts = await b.counts()
+        assert (counts.completed, counts.pending, counts.ready) == (4, 0, 0)
+    finally:
+        await a.aclose()
+        await b.aclose()
+
+
+async def test_a_worker_that_dies_with_completions_unsent_loses_no_job(
+    redis_url: str, queue_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = make(redis_url, queue_name, visibility_timeout_s=0.3, consumer="a", prefetch=3)
+    b = make(redis_url, queue_name, visibility_timeout_s=0.3, consumer="b")
+    try:
+        ids = await a.enqueue_many([{"i": i} for i in range(3)])
+        jobs = [await fetch_one(a) for _ in range(3)]
+        never = asyncio.Event()
+
+        async def stuck(commands: Any) -> Any:
+            await never.wait()  # the process dies before the batch leaves
+
+        monkeypatch.setattr(a._link, "round_trip", stuck)
+        pending = [
+            asyncio.create_task(a.mark_complete(job.id, result="a", latency_s=0.1)) for job in jobs
+        ]
+        await asyncio.sleep(0.05)
+        assert not any(task.done() for task in pending)
+        # a dies: no more renewals, and its batch of completions never reaches Redis.
+        assert a._heartbeat is not None and a._exchange._flusher is not None
+        a._heartbeat.cancel()
+        a._exchange._flusher.cancel()
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+        redelivered = {}
+        for _ in range(3):
+            job = await fetch_one(b)
+            redelivered[job.id] = job
+            await b.mark_complete(job.id, result="b", latency_s=0.1)
+        assert sorted(redelivered) == sorted(ids)
+        assert all(job.attempts == 1 for job in redelivered.values())
+        for job_id in ids:
+            result = await b.get_result(job_id)
+            assert result is not None and result.result == "b" and result.attempts == 2
+        counts = await b.counts()
+        assert (counts.completed, counts.pending, counts.ready) == (3, 0, 0)
+    finally:
+        monkeypatch.undo()
+        await a.aclose()
+        await b.aclose()
+
+
+async def test_a_connection_dropped_by_the_server_is_replaced(
+    redis_url: str, queue_name: str
+) -> None:
+    from redis.asyncio import Redis
+
+    admin = Redis.from_url(redis_url, decode_responses=True)
+    try:
+        async with make(redis_url, queue_name) as queue:
+            await queue.enqueue_many([{"i": 1}, {"i": 2}])
+            first = await fetch_one(queue)
+            await admin.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+            await queue.mark_complete(first.id, result=1, latency_s=0.1)
+            await admin.script_flush()  # and the server forgets the queue's scripts
+            second = await fetch_one(queue)
+            await queue.mark_complete(second.id, result=2, latency_s=0.1)
+            for job, value in ((first, 1), (second, 2)):
+                result = await queue.get_result(job.id)
+                assert result is not None and result.result == value
+            counts = await queue.counts()
+            assert (counts.completed, counts.pending, counts.ready) == (2, 0, 0)
+    finally:
+        await admin.aclose()
+
+
+async def test_prefetched_jobs_are_topped_up_by_completions_and_handed_back_on_close(
+    redis_url: str, queue_name: str
+) -> None:
+    queue = make(redis_url, queue_name, prefetch=4)
+    observer = make(redis_url, queue_name)
+    try:
+        await queue.enqueue_many([{"i": i} for i in range(10)])
+        jobs = [await fetch_one(queue) for _ in range(4)]  # one read of 4
+        counts = await observer.counts()
+        assert (counts.pending, counts.ready) == (4, 6)
+        await asyncio.gather(*(queue.mark_complete(j.id, result=None, latency_s=0) for j in jobs))
+        # The completions brought back as many jobs as were handed out, at most
+        # prefetch - 1: they wait in the worker, leased to it.
+        counts = await observer.counts()
+        assert (counts.completed, counts.pending, counts.ready) == (4, 3, 3)
+        await queue.aclose()  # never started: handed back at once, no attempt counted
+        counts = await observer.counts()
+        assert (counts.pending, counts.ready, counts.released) == (0, 6, 3)
+        seen = []
+        while (job := await observer.fetch()) is not None:
+            seen.append(job.attempts)
+            await observer.mark_complete(job.id, result=None, latency_s=0)
+        assert seen == [0] * 6
+    finally:
+        await queue.aclose()
+        await observer.aclose()
+
+
+async def test_a_prefetching_queue_sends_completions_with_its_next_read(
+    redis_url: str, queue_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with make(redis_url, queue_name, prefetch=2) as queue:
+        await queue.enqueue_many([{"i": i} for i in range(4)])
+        first = await fetch_one(queue)
+        second = await fetch_one(queue)  # from the same read
+
+        round_trips: list[list[str]] = []
+        send = queue._link.round_trip
+
+        async def recorded(commands: Any) -> Any:
+            names = {SHA["COMPLETE"]: "COMPLETE", SHA["PROMOTE"]: "PROMOTE"}
+            round_trips.append([names.get(str(c[1]), str(c[0])) for c in commands])
+            return await send(commands)
+
+        monkeypatch.setattr(queue._link, "round_trip", recorded)
+        done = asyncio.gather(
+            queue.mark_complete(first.id, result=1, latency_s=0.1),
+            queue.mark_complete(second.id, result=2, latency_s=0.1),
+        )
+        third = await fetch_one(queue)  # the worker needs more jobs: one round trip
+        await done
+        assert [c for c in round_trips[0] if c != "PROMOTE"] == ["COMPLETE", "XREADGROUP"]
+        assert third.payload == {"i": 2}
+        for job, value in ((first, 1), (second, 2)):
+            result = await queue.get_result(job.id)
+            assert result is not None and result.result == value
+        await queue.mark_complete(third.id, result=3, latency_s=0.1)  # alone, a moment later
+        assert (await queue.counts()).completed == 3
+
+
+async def test_an_unreadable_job_is_failed_and_the_next_one_is_served(
+    redis_url: str, queue_name: str
+) -> None:
+    from redis.asyncio import Redis
+
+    async with make(redis_url, queue_name, prefetch=4) as queue:
+        await queue.enqueue({"i": 0}, job_id="before")
+        raw = Redis.from_url(redis_url, decode_responses=True)
+        try:
+            entry = await raw.xadd(f"penguiflow:jobs:{{{queue_name}}}:stream", {"job": "[1, 2]"})
+        finally:
+            await raw.aclose()
+        await queue.enqueue({"i": 1}, job_id="after")
+        served = [(await fetch_one(queue)).id for _ in range(2)]
+        assert served == ["before", "after"]
+        failed = await queue.get_result(f"unreadable-{entry}")
+        assert failed is not None and failed.status == "failed"
+        assert failed.reason == "unreadable_job"

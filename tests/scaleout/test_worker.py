@@ -105,6 +105,58 @@ async def test_job_deadline_cancels_the_trace_and_fails_after_last_attempt(queue
     assert worker.stats.timed_out == 2 and worker.stats.retried == 1
 
 
+async def test_a_node_ignoring_cancellation_is_stopped_by_the_outer_bound(queue: Any) -> None:
+    ignored = asyncio.Event()
+    stopped = asyncio.Event()
+
+    async def stubborn(message: Message, ctx: Any) -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            ignored.set()  # swallows the deadline's cancel and goes on
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            stopped.set()
+            raise
+
+    quick = await queue.enqueue({"x": 0})
+    job_id = await queue.enqueue({"x": 1})
+
+    async def work(message: Message, ctx: Any) -> str | None:
+        if message.payload["x"] == 0:
+            return "fine"
+        await stubborn(message, ctx)
+        return None
+
+    worker = Worker(
+        queue,
+        single_node_factory(work),
+        job_timeout_s=0.3,
+        retry=RetryPolicy(max_attempts=1),
+        mode="long_lived",
+    )
+    results = await run_until_results(worker, queue, [quick, job_id])
+    assert results[quick].status == "completed" and results[quick].result == "fine"
+    assert ignored.is_set() and stopped.is_set()
+    assert results[job_id].status == "failed" and results[job_id].reason == "job_timeout"
+    assert worker.stats.timed_out == 1 and worker.stats.completed == 1
+
+
+async def test_a_queue_that_never_waits_does_not_starve_running_jobs() -> None:
+    queue = InMemoryJobQueue(poll_s=0)  # fetch returns None at once when empty
+
+    async def slow(message: Message, ctx: Any) -> str:
+        await asyncio.sleep(0.02)
+        return "done"
+
+    ids = [await queue.enqueue({}) for _ in range(3)]
+    worker = Worker(queue, single_node_factory(slow), concurrency=2)
+    stats = await asyncio.wait_for(worker.run(stop_when_idle=True), timeout=10)
+    assert stats.completed == 3
+    assert [(await queue.wait_result(i, timeout_s=1)).result for i in ids] == ["done"] * 3
+
+
 async def test_failed_attempts_are_retried_with_backoff_then_succeed() -> None:
     queue = InMemoryJobQueue(poll_s=0.05)
 

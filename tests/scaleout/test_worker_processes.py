@@ -82,6 +82,43 @@ async def test_three_workers_drain_500_jobs_and_a_killed_workers_job_completes_o
             await stop_gracefully(survivors)
 
 
+async def test_a_prefetching_worker_killed_mid_batch_loses_no_job_and_completes_none_twice(
+    redis_url: str, queue_name: str, tmp_path: Path
+) -> None:
+    args = ("--redis", redis_url, "--queue", queue_name, "--concurrency", "4")
+    args += ("--visibility", "1", "--prefetch", "8")
+    with workers(2, tmp_path, *args) as procs:
+        async with producer(redis_url, queue_name) as (queue, redis):
+            plain = {"journal": False}
+            ids = await queue.enqueue_many(
+                [{"query": f"effect:{i}", "tool_context": plain} for i in range(300)]
+            )
+
+            async def some_done() -> bool:
+                return (await queue.counts()).completed >= 60
+
+            await wait_for(some_done, timeout=60, what="the workers did not start")
+            # Killed with jobs running, prefetched and completed but not yet sent.
+            procs[0].kill()
+
+            async def all_done() -> bool:
+                counts = await queue.counts()
+                return counts.completed >= 300 and counts.pending == 0
+
+            await wait_for(all_done, timeout=90, what="the killed worker's jobs were lost")
+            counts = await queue.counts()
+            assert (counts.completed, counts.pending, counts.ready) == (300, 0, 0)
+            attempts = []
+            for job_id in ids:
+                result = await queue.get_result(job_id)
+                assert result is not None and result.status == "completed", job_id
+                attempts.append(result.attempts)
+            assert set(attempts) == {1, 2}  # the killed worker's jobs ran again, once
+            effects = await redis.hgetall(effects_key(queue_name))
+            assert set(effects) == {f"job-{job_id}" for job_id in ids}  # each ran
+            await stop_gracefully([procs[1]])
+
+
 @pytest.mark.parametrize(
     ("grace", "sleep", "completed", "released"),
     [("10", 0.6, 4, 0), ("0.2", 60.0, 0, 4)],

@@ -1,6 +1,6 @@
 """A worker process for the scale-out tests: a Worker on a RedisJobQueue running an agent.
 
-    python worker_proc.py --redis URL --queue NAME [--pg URL] [--concurrency N] ...
+    python worker_proc.py --redis URL --queue NAME [--pg URL] [--concurrency N] [--prefetch N] ...
 
 Prints ``READY`` once it is fetching jobs; stops gracefully on SIGTERM.
 """
@@ -38,6 +38,7 @@ async def main(args: argparse.Namespace) -> None:
         name=args.queue,
         visibility_timeout_s=args.visibility,
         block_s=0.2,
+        prefetch=args.prefetch,
     )
     tool_context = {"store": store, "redis": redis, "queue": args.queue}
     worker = Worker(
@@ -72,5 +73,6 @@ if __name__ == "__main__":
     parser.add_argument("--grace", type=float, default=10.0)
     parser.add_argument("--job-timeout", type=float, default=60.0)
     parser.add_argument("--mode", default="long_lived")
+    parser.add_argument("--prefetch", type=int, default=1)
     parser.add_argument("--hitl", action="store_true", help="give the planner the store")
     asyncio.run(main(parser.parse_args()))
