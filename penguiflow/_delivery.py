@@ -43,6 +43,7 @@ class Delivery:
     _stopping: bool
     _observed: bool
     _publishing: set[asyncio.Task[None]]
+    _inline_tasks: set[asyncio.Task[Any]]
 
     def _targets_from(self, src: NodeRunner, to: Targets) -> list[NodeRunner] | None:
         if to is None:
@@ -111,22 +112,17 @@ class Delivery:
         if spawn:
             runner.ensure_worker()
 
-    def _enqueue_if_room(
-        self, runner: NodeRunner, key: str | None, value: Any, *, spawn: bool = True
-    ) -> bool:
-        """Enqueue without waiting when the queue has room; ``False`` means await _enqueue."""
-        if self._bus is not None or runner.floe.full():
-            return False
-        self._put_now(runner, key, value, spawn=spawn)
-        return True
+    def _deliver_now(self, key: str | None, trace: TraceState | None, value: Any) -> bool:
+        """Deliver to Rookery without waiting when allowed; ``False`` means await.
 
-    def _deliver_nowait_if_room(self, key: str | None, value: Any) -> bool:
-        """Deliver to Rookery without waiting when allowed; ``False`` means await."""
-        if key is None:
-            return self._rookery.offer(None, value)
-        trace = self._traces.get(key)
+        ``trace`` is the state of ``key`` when the caller has it at hand (else ``None``).
+        """
         if trace is None:
-            return self._rookery.offer(key, value)
+            if key is None:
+                return self._rookery.offer(None, value)
+            trace = self._traces.get(key)
+            if trace is None:
+                return self._rookery.offer(key, value)
         if trace.terminated is not None:
             return True
         if not self._rookery.offer(key, value):
@@ -186,7 +182,7 @@ class Delivery:
         targets = self._targets_from(src, to)
         if targets is None:
             if not src.successors or src.egress:
-                if not self._deliver_nowait_if_room(key, msg):
+                if not self._deliver_now(key, None, msg):
                     raise QueueFullError(
                         f"trace {key} already has {self._trace_capacity} unread results; use "
                         "`await ctx.emit(...)` to wait until they are fetched"
@@ -204,8 +200,14 @@ class Delivery:
                 await self._to_rookery(key, value)
                 return
             targets = src.successors
-        for runner in targets:
-            await self._enqueue(runner, key, value)
+        # While waiting for room downstream, src's worker counts as ``blocked``: starting
+        # more workers for src would only add more waiters (see ``ensure_worker``).
+        src.blocked += 1
+        try:
+            for runner in targets:
+                await self._enqueue(runner, key, value)
+        finally:
+            src.blocked -= 1
 
     async def _to_rookery(self, key: str | None, value: Any) -> None:
         if key is not None:
@@ -214,21 +216,16 @@ class Delivery:
                 if trace.terminated is not None:
                     return
                 trace.delivered += 1
+                if not self._rookery.offer(key, value):
+                    current = asyncio.current_task()
+                    if trace.running is current and current in self._inline_tasks:
+                        # flow.call runs this trace in its caller, the only reader of
+                        # these results: waiting for room would never end.
+                        self._rookery.put_nowait(key, value)
+                    else:
+                        await self._rookery.put(key, value)
+                return
         await self._rookery.put(key, value)
-
-    def _start(self, key: str | None, task: asyncio.Task[None]) -> TraceState | None:
-        if key is None:
-            return None
-        trace = self._traces.get(key)
-        if trace is not None:
-            running = trace.running
-            if running is None:
-                trace.running = task
-            elif isinstance(running, list):
-                running.append(task)
-            else:
-                trace.running = [running, task]
-        return trace
 
     def _finish(self, trace: TraceState, task: asyncio.Task[None]) -> None:
         running = trace.running

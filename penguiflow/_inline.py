@@ -1,11 +1,12 @@
 """Running a call in the caller's task: the fast path of ``PenguiFlow.call``.
 
-When the target node has a free concurrency slot, nothing queued and the trace is new,
-the node runs in the task that called ``flow.call`` with the same policies, validation,
-events, deadlines and concurrency accounting as a worker would apply; only the two
-scheduling round trips of emit-then-fetch are saved. A cancel of the trace (or a stop of
-the flow) that arrives while the node runs is turned back into the terminal outcome the
-caller would have fetched.
+When the target node has no successors, a free concurrency slot and nothing queued, and
+the trace is new, the node runs in the task that called ``flow.call`` with the same
+policies, validation, events, deadlines and concurrency accounting as a worker would
+apply; only the two scheduling round trips of emit-then-fetch are saved, and the first
+result is handed back directly. A cancel of the trace (or a stop of the flow) that arrives
+while the node runs is turned back into the terminal outcome the caller would have
+fetched.
 """
 
 from __future__ import annotations
@@ -13,42 +14,67 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from ._rookery import Raise
-from .errors import FlowStateError
+from ._kinds import CONTROL, payload_kind
+from ._rookery import NOTHING, Raise
+from ._trace import TraceState
+from .context import Context
+from .errors import FlowErrorCode, FlowStateError
+from .signals import FlowSignal
 from .types import Message
 
 if TYPE_CHECKING:
     from ._runner import NodeRunner
     from .flow import PenguiFlow
 
-__all__ = ["can_run_inline", "run_inline"]
+__all__ = ["call_node"]
 
 
-def can_run_inline(flow: PenguiFlow, runner: NodeRunner, key: str) -> bool:
-    """Whether a call of trace ``key`` on ``runner`` may run in the caller's task."""
-    return (
+async def call_node(flow: PenguiFlow, runner: NodeRunner, key: str, msg: Message) -> Any:
+    """Send ``msg`` to ``runner`` and return trace ``key``'s first result (``flow.call``).
+
+    Runs the node in this task when it may (see the module docstring), else queues the
+    message and fetches.
+    """
+    if not (
         runner.egress
         and flow._bus is None
         and key not in flow._traces
-        and runner.floe.qsize() == 0
-        and flow._rookery.count(key) == 0
-        and len(runner.workers) + runner.inline < runner.policy.max_concurrency
-    )
-
-
-async def run_inline(flow: PenguiFlow, runner: NodeRunner, key: str, msg: Message) -> Any:
-    """Run ``msg`` through ``runner`` in this task and return the trace's first result."""
+        and not runner.floe.size
+        and not flow._rookery.has(key)
+        and runner.workers + runner.inline < runner.max_concurrency
+    ):
+        await flow.emit(msg, to=runner.node)
+        return await flow.fetch(trace_id=key)
     task = asyncio.current_task()
     assert task is not None
-    trace = flow._new_trace(key)
-    trace.pending = 1
-    trace.running = task
+    trace = flow._traces[key] = TraceState(key, 1, 0, task)
     floe = runner.floe
     floe.hold(key)
     runner.inline += 1
     flow._inline_tasks.add(task)
+    direct: Any = NOTHING  # the first result, when it can skip Rookery
     try:
-        await runner._process(key, msg)
+        if runner.plain and msg.deadline_s is None:
+            try:
+                result = await runner.func(msg, Context(runner, key, msg))
+            except FlowSignal as signal:
+                await flow._signal(runner, key, signal)
+                result = None
+            except Exception as exc:
+                await flow._fail(runner, key, FlowErrorCode.NODE_EXCEPTION, exc, 1)
+                result = None
+        else:
+            result = await runner._process(key, msg)
+        if result is None:
+            pass
+        elif payload_kind(result) == CONTROL:
+            await runner._route(key, result)  # hops and budgets; Rookery or round again
+        elif flow._rookery.has(key) or trace.terminated is not None:
+            # Results streamed earlier come first (or the trace ended: dropped).
+            if not flow._deliver_now(key, trace, result):
+                await runner._route(key, result)
+        else:
+            direct = result
     except asyncio.CancelledError:
         # Only a cancel that the flow itself sent (trace ended, flow stopped) becomes an
         # outcome; a cancel from outside the flow propagates as usual.
@@ -62,11 +88,23 @@ async def run_inline(flow: PenguiFlow, runner: NodeRunner, key: str, msg: Messag
         runner.inline -= 1
         flow._inline_tasks.discard(task)
         floe.task_done(key)
-        if floe.has_ready():
+        if floe.ready:
             runner.ensure_worker()
-        flow._finish(trace, task)
-    ready, item = flow._rookery.get_nowait(key, scoped=True)
-    if not ready:
+        if direct is not NOTHING:
+            trace.delivered += 1  # handed straight back: it never waits in Rookery
+        if trace.running is task and trace.pending == 1 and trace.drained is None:
+            # The usual ending, without the general bookkeeping of _finish.
+            trace.running = None
+            trace.pending = 0
+            if flow._capacity_waiters:
+                flow._wake_capacity(key)
+            flow._end_trace(trace)
+        else:
+            flow._finish(trace, task)
+    if direct is not NOTHING:
+        return direct
+    item = flow._rookery.take(key)
+    if item is NOTHING:
         return await flow.fetch(trace_id=key)
     if type(item) is Raise:
         raise item.exc

@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from .errors import FlowStateError
 
-__all__ = ["Raise", "Rookery"]
+__all__ = ["NOTHING", "Raise", "Rookery"]
 
 LaneKey = str | None
 
@@ -29,8 +29,26 @@ class Raise:
         self.exc = exc
 
 
+class _Nothing:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NOTHING"
+
+
+NOTHING: Final = _Nothing()
+"""Returned by ``take``/``take_any`` when no result is ready."""
+
+# A trace's scoped fetchers: one future (the common case) or a list of them, oldest first.
+_Scoped = asyncio.Future[Any] | list[asyncio.Future[Any]]
+
+
 class Rookery:
-    """Per-trace result store with scoped and unscoped waiters."""
+    """Per-trace result store with scoped and unscoped waiters.
+
+    A scoped waiter (``fetch(trace_id=...)``) receives the item itself; an unscoped one
+    receives ``(trace_id, item)``.
+    """
 
     def __init__(
         self,
@@ -39,13 +57,16 @@ class Rookery:
         untraced_capacity: int,
         max_markers: int,
         on_take: Callable[[LaneKey], None],
+        take_watchers: dict[str, Any],
     ) -> None:
+        # ``on_take`` is called after a result is taken while ``take_watchers`` (the
+        # flow's trace-capacity waiters) is not empty.
         self._on_take = on_take
+        self._take_watchers = take_watchers
         # Plain dicts and lists: insertion order is enough, and a deque per trace is ~10x
         # the memory of a short list.
         self._results: dict[LaneKey, list[Any]] = {}
-        # Lists, not deques: one waiter per trace is the common case and a deque is ~10x larger.
-        self._scoped: dict[LaneKey, list[asyncio.Future[Any]]] = {}
+        self._scoped: dict[LaneKey, _Scoped] = {}
         self._unscoped: deque[asyncio.Future[Any]] = deque()
         self._room: dict[LaneKey, deque[asyncio.Future[None]]] = {}
         self._markers: OrderedDict[str, BaseException] = OrderedDict()
@@ -59,13 +80,22 @@ class Rookery:
         results = self._results.get(key)
         return len(results) if results else 0
 
+    def has(self, key: LaneKey) -> bool:
+        """Whether lane ``key`` has unread results."""
+        return key in self._results
+
     def _capacity(self, key: LaneKey) -> int:
         return self._untraced_capacity if key is None else self._trace_capacity
 
     def offer(self, key: LaneKey, item: Any) -> bool:
         """Deliver or store ``item`` if that needs no waiting; ``False`` if the lane is full."""
-        if self._unscoped or (self._scoped and key in self._scoped):
-            waiter = self._pop_waiter(key)
+        if self._scoped and key in self._scoped:
+            waiter = self._pop_scoped(key)
+            if waiter is not None:
+                waiter.set_result(item)
+                return True
+        if self._unscoped:
+            waiter = self._pop_unscoped()
             if waiter is not None:
                 waiter.set_result((key, item))
                 return True
@@ -99,8 +129,12 @@ class Rookery:
         self.put_nowait(key, item)
 
     def put_nowait(self, key: LaneKey, item: Any) -> None:
-        """Deliver or store ``item`` without waiting (used for failures and markers)."""
-        waiter = self._pop_waiter(key)
+        """Deliver or store ``item`` without waiting (failures, markers, inline callers)."""
+        waiter = self._pop_scoped(key)
+        if waiter is not None:
+            waiter.set_result(item)
+            return
+        waiter = self._pop_unscoped()
         if waiter is not None:
             waiter.set_result((key, item))
             return
@@ -112,20 +146,31 @@ class Rookery:
 
     def _has_waiter(self, key: LaneKey) -> bool:
         scoped = self._scoped.get(key)
-        return bool(scoped and any(not f.done() for f in scoped)) or any(
-            not f.done() for f in self._unscoped
-        )
+        if scoped is not None:
+            if isinstance(scoped, list):
+                if any(not f.done() for f in scoped):
+                    return True
+            elif not scoped.done():
+                return True
+        return any(not f.done() for f in self._unscoped)
 
-    def _pop_waiter(self, key: LaneKey) -> asyncio.Future[Any] | None:
+    def _pop_scoped(self, key: LaneKey) -> asyncio.Future[Any] | None:
         scoped = self._scoped.get(key)
+        if scoped is None:
+            return None
+        if not isinstance(scoped, list):
+            del self._scoped[key]
+            return None if scoped.done() else scoped
         while scoped:
             fut = scoped.pop(0)
             if not fut.done():
                 if not scoped:
                     del self._scoped[key]
                 return fut
-        if scoped is not None:
-            del self._scoped[key]
+        del self._scoped[key]
+        return None
+
+    def _pop_unscoped(self) -> asyncio.Future[Any] | None:
         while self._unscoped:
             fut = self._unscoped.popleft()
             if not fut.done():
@@ -134,33 +179,21 @@ class Rookery:
 
     def mark(self, trace_id: str, exc: BaseException) -> None:
         """Record a terminal failure (cancel, no result) that a later scoped fetch raises."""
-        waiter = self._pop_scoped_only(trace_id)
+        waiter = self._pop_scoped(trace_id)
         if waiter is not None:
-            waiter.set_result((trace_id, Raise(exc)))
+            waiter.set_result(Raise(exc))
             return
         self._markers[trace_id] = exc
         self._markers.move_to_end(trace_id)
         while len(self._markers) > self._max_markers:
             self._markers.popitem(last=False)
 
-    def _pop_scoped_only(self, key: LaneKey) -> asyncio.Future[Any] | None:
-        scoped = self._scoped.get(key)
-        result: asyncio.Future[Any] | None = None
-        while scoped:
-            fut = scoped.pop(0)
-            if not fut.done():
-                result = fut
-                break
-        if scoped is not None and not scoped:
-            del self._scoped[key]
-        return result
-
     def wake_all_scoped(self, trace_id: str, exc: BaseException) -> None:
         """Make every scoped fetcher of ``trace_id`` raise ``exc`` and keep a marker."""
         scoped = self._scoped.pop(trace_id, None)
-        for fut in scoped or ():
+        for fut in scoped if isinstance(scoped, list) else (scoped,) if scoped else ():
             if not fut.done():
-                fut.set_result((trace_id, Raise(exc)))
+                fut.set_result(Raise(exc))
         self.mark(trace_id, exc)
 
     def discard(self, key: LaneKey) -> None:
@@ -170,18 +203,20 @@ class Rookery:
             if not fut.done():
                 fut.set_result(None)
 
-    def get_nowait(self, key: LaneKey, *, scoped: bool) -> tuple[bool, Any]:
-        """Return ``(True, item)`` if a result is ready, else ``(False, None)``."""
+    def take(self, key: LaneKey) -> Any:
+        """Return the next result (or terminal marker) of lane ``key``, else ``NOTHING``."""
+        results = self._results.get(key)
+        if results:
+            return self._take(key, results)
+        if key is not None and self._markers and key in self._markers:
+            return Raise(self._markers.pop(key))
+        return NOTHING
+
+    def take_any(self) -> Any:
+        """Return the next result of any lane (round-robin between traces), else ``NOTHING``."""
         results_by_key = self._results
-        if scoped:
-            results = results_by_key.get(key)
-            if results:
-                return True, self._take(key, results)
-            if key is not None and key in self._markers:
-                return True, Raise(self._markers.pop(key))
-            return False, None
         if not results_by_key:
-            return False, None
+            return NOTHING
         first = next(iter(results_by_key))
         results = results_by_key[first]
         item = self._take(first, results)
@@ -189,7 +224,7 @@ class Rookery:
             # Round-robin between traces: the trace just served goes to the back.
             del results_by_key[first]
             results_by_key[first] = results
-        return True, item
+        return item
 
     def _take(self, key: LaneKey, results: list[Any]) -> Any:
         item = results.pop(0)
@@ -202,46 +237,74 @@ class Rookery:
                 if not fut.done():
                     fut.set_result(None)
                     break
-        self._on_take(key)
+        if self._take_watchers:
+            self._on_take(key)
         return item
 
-    def waiter(self, key: LaneKey, *, scoped: bool) -> asyncio.Future[Any]:
-        """Register and return a future that receives ``(key, item)`` for the next result.
+    def waiter(self, key: LaneKey) -> asyncio.Future[Any]:
+        """Register and return a future for the next result of ``key`` (``None``: any lane).
 
-        The caller must check :meth:`get_nowait` first and, if it stops waiting, call
+        The caller must check :meth:`take` first and, if it stops waiting, call
         :meth:`abandon`.
         """
         if self._closed is not None:
             raise self._closed
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        if scoped:
-            waiters = self._scoped.get(key)
-            if waiters is None:
-                self._scoped[key] = [fut]
-            else:
-                waiters.append(fut)
-        else:
+        if key is None:
             self._unscoped.append(fut)
+        else:
+            scoped = self._scoped.get(key)
+            if scoped is None:
+                self._scoped[key] = fut
+            elif isinstance(scoped, list):
+                scoped.append(fut)
+            else:
+                self._scoped[key] = [scoped, fut]
         return fut
 
-    def abandon(self, fut: asyncio.Future[Any]) -> None:
-        """Give up a waiter; a result already handed to it goes back to the front."""
+    def abandon(self, fut: asyncio.Future[Any], key: LaneKey) -> None:
+        """Give up a waiter of ``key``; a result already handed to it goes back to the front."""
         if fut.done() and not fut.cancelled():
-            got_key, got = fut.result()
-            results = self._results.get(got_key)
+            # Handed a result (and so already removed from the waiters) but not taken.
+            got = fut.result()
+            if key is None:
+                key, got = got
+            results = self._results.get(key)
             if results is None:
-                self._results[got_key] = [got]
+                self._results[key] = [got]
             else:
                 results.insert(0, got)
+            return
         fut.cancel()
+        if key is None:
+            try:
+                self._unscoped.remove(fut)
+            except ValueError:
+                pass
+            return
+        scoped = self._scoped.get(key)
+        if scoped is fut:
+            del self._scoped[key]
+        elif isinstance(scoped, list):
+            try:
+                scoped.remove(fut)
+            except ValueError:
+                pass
+            if not scoped:
+                del self._scoped[key]
 
     def close(self, reason: str) -> None:
         """Fail every waiting fetcher and every later fetch with ``FlowStateError``."""
         self._closed = FlowStateError(reason)
-        waiters = [f for q in self._scoped.values() for f in q] + list(self._unscoped)
+        scoped = list(self._scoped.values())
+        unscoped = list(self._unscoped)
         self._scoped.clear()
         self._unscoped.clear()
-        for fut in waiters:
+        for entry in scoped:
+            for fut in entry if isinstance(entry, list) else (entry,):
+                if not fut.done():
+                    fut.set_result(Raise(FlowStateError(reason)))
+        for fut in unscoped:
             if not fut.done():
                 fut.set_result((None, Raise(FlowStateError(reason))))
         for room in self._room.values():

@@ -6,7 +6,8 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
-from ._floe import Floe
+from ._floe import BUSY, Floe
+from ._kinds import CONTROL, ENVELOPE, classify, kind_of, kinds
 from .context import Context
 from .errors import FlowError, FlowErrorCode, ValidationFailedError
 from .node import Node
@@ -19,26 +20,30 @@ if TYPE_CHECKING:
 
 __all__ = ["NodeRunner"]
 
-_CONTROL_PAYLOADS = (WM, FinalAnswer)
-
 _KEEP_IDLE = 2
 """Idle workers a node keeps waiting; more than that exit when they run out of work."""
 
 
+_NODE_EXCEPTION = FlowErrorCode.NODE_EXCEPTION
+
+
 def payload_of(value: Any) -> Any:
     """Return the payload of an envelope, or the value itself."""
-    return value.payload if isinstance(value, Message) else value
+    return value.payload if kind_of(value) == ENVELOPE else value
 
 
 class NodeRunner:
     """Runs a node: a pool of up to ``max_concurrency`` workers fed by the node's Floe."""
 
     __slots__ = (
+        "blocked",
         "egress",
         "floe",
         "flow",
+        "func",
         "idle",
         "inline",
+        "max_concurrency",
         "name",
         "node",
         "plain",
@@ -46,8 +51,10 @@ class NodeRunner:
         "registry",
         "self_loop",
         "single_successor",
+        "starting",
         "successor_names",
         "successors",
+        "task_name",
         "validate_in",
         "validate_out",
         "workers",
@@ -56,16 +63,21 @@ class NodeRunner:
     def __init__(self, flow: PenguiFlow, node: Node, queue_maxsize: int) -> None:
         self.flow = flow
         self.node = node
+        self.func = node.func  # bound again by bind_fast_path when the flow starts
         self.name = node.name
+        self.task_name = f"penguiflow:{node.name}"
         self.policy = node.policy
+        self.max_concurrency = node.policy.max_concurrency
         self.floe = Floe(queue_maxsize)
         self.successors: list[NodeRunner] = []
         self.successor_names: frozenset[str] = frozenset()
         self.egress = False
         self.single_successor: NodeRunner | None = None
         self.self_loop = False
-        self.workers: set[asyncio.Task[None]] = set()
+        self.workers = 0  # worker tasks here now (running, idle or starting)
         self.idle = 0
+        self.starting = 0
+        self.blocked = 0
         self.inline = 0
         self.registry: ModelRegistry | None = None
         self.validate_in = False
@@ -81,6 +93,8 @@ class NodeRunner:
 
     def bind_fast_path(self, observed: bool) -> None:
         """Decide once whether messages can skip the timeout/retry/event machinery."""
+        self.func = self.node.func
+        self.max_concurrency = self.policy.max_concurrency
         self.plain = (
             not observed
             and self.policy.timeout_s is None
@@ -90,16 +104,54 @@ class NodeRunner:
         )
 
     def ensure_worker(self) -> None:
-        """Start a worker if every worker is busy and the concurrency limit allows."""
-        if (
+        """Start a worker if work is ready, no worker is idle or starting, and a slot is free.
+
+        One new worker at a time: a node whose function never suspends is served by the
+        worker already running, which drains the queue before anything else runs. A new
+        worker that finds more work than it took starts more (see ``_work``), so a node
+        that does suspend still reaches its concurrency limit within a few loop turns.
+        No worker is added while every worker waits for room in a successor's queue: it
+        would only wait too.
+        """
+        if self.needs_worker():
+            self._spawn()
+
+    def needs_worker(self) -> bool:
+        """Whether ``ensure_worker`` would start a worker (see there)."""
+        return (
             self.idle == 0
-            and self.floe.has_ready()
-            and len(self.workers) + self.inline < self.policy.max_concurrency
-        ):
-            task = asyncio.get_running_loop().create_task(
-                self._work(), name=f"penguiflow:{self.name}"
-            )
-            self.workers.add(task)
+            and self.starting == 0
+            and bool(self.floe.ready)
+            and self.workers + self.inline < self.max_concurrency
+            and (self.workers == 0 or self.blocked < self.workers)
+        )
+
+    def _spawn(self) -> None:
+        if self.flow._stopping:
+            return  # stop() cancels the workers it knows of; start no more
+        task = asyncio.get_running_loop().create_task(self._work(), name=self.task_name)
+        self.flow._workers.add(task)
+        self.workers += 1
+        self.starting += 1
+
+    def _ramp_up(self) -> None:
+        """Called by a new worker that took a message and left more queued behind it.
+
+        No other worker of this node is idle or starting. If there is none at all, one
+        more starts in case the node suspends. If the others are suspended in the node
+        (not waiting for room downstream), the node does suspend: start one per ready
+        lane so the waits overlap, up to the concurrency limit.
+        """
+        others = self.workers - 1
+        if others <= 0:
+            wanted = 1
+        elif others > self.blocked:
+            wanted = len(self.floe.ready)
+        else:
+            return  # the others wait for room downstream; more workers would wait too
+        room = self.max_concurrency - self.workers - self.inline
+        for _ in range(min(wanted, room)):
+            self._spawn()
 
     async def fetch_lane(self, key: str | None) -> Any:
         """Take the next queued message of lane ``key`` (for ``ctx.fetch``)."""
@@ -112,38 +164,105 @@ class NodeRunner:
         assert task is not None
         flow = self.flow
         runner = self  # a worker may move to a successor node (see the handoff below)
+        starting = True  # counted in self.starting until it takes work or waits for it
         try:
             while True:
                 floe = runner.floe
-                if floe.has_ready():
+                if floe.ready:
                     key, item = floe.get_nowait()
+                    if starting:
+                        starting = False
+                        self.starting -= 1
+                        if floe.ready and self.idle == 0 and self.starting == 0:
+                            self._ramp_up()
                 elif runner.idle >= _KEEP_IDLE:
                     return  # surplus worker: the pool shrinks back when traffic drops
                 else:
+                    if starting:
+                        starting = False
+                        self.starting -= 1
                     runner.idle += 1
                     try:
                         key, item = await floe.get()
                     finally:
                         runner.idle -= 1
-                trace = None if key is None else flow._start(key, task)
+                home = runner  # where this message was taken; a carry may leave it
+                trace = None if key is None else flow._traces.get(key)
+                if trace is not None:
+                    if trace.running is None:
+                        trace.running = task
+                    else:
+                        trace.add_running(task)
                 handoff: NodeRunner | None = None
                 try:
-                    if runner.plain and (not isinstance(item, Message) or item.deadline_s is None):
-                        # Hot path: no deadline, timeout, retries, validation or observers.
-                        try:
-                            result = await runner.node.func(item, Context(runner, key, item))
-                        except FlowSignal as signal:
-                            await flow._signal(runner, key, signal)
-                        except Exception as exc:
-                            await flow._fail(runner, key, FlowErrorCode.NODE_EXCEPTION, exc, 1)
+                    while True:
+                        kind = kinds.get(type(item))
+                        if kind is None:
+                            kind = classify(type(item))
+                        if runner.plain and (kind != ENVELOPE or item.deadline_s is None):
+                            # Hot path: no deadline, timeout, retries, validation, observers.
+                            try:
+                                result = await runner.func(item, Context(runner, key, item))
+                            except FlowSignal as exc:
+                                await flow._signal(runner, key, exc)
+                                break
+                            except Exception as exc:
+                                await flow._fail(runner, key, _NODE_EXCEPTION, exc, 1)
+                                break
                         else:
-                            if result is not None:
-                                if runner.single_successor is not None:
-                                    handoff = runner._enqueue_for_handoff(key, result)
-                                if handoff is None and not runner._route_nowait(key, result):
-                                    await runner._route(key, result)
-                    else:
-                        await runner._process(key, item)
+                            result = await runner._process(key, item)
+                        if result is None:
+                            break
+                        # Route the result; the common cases are inline (hot path).
+                        kind = kinds.get(type(result))
+                        if kind is None:
+                            kind = classify(type(result))
+                        if kind == ENVELOPE:
+                            kind = kinds.get(type(result.payload))
+                            if kind is None:
+                                kind = classify(type(result.payload))
+                        if kind == CONTROL or flow._bus is not None:
+                            await runner._route(key, result)  # hops, budgets, the bus
+                            break
+                        if trace is None:
+                            if key is not None:
+                                break  # the flow is stopping
+                        elif trace.terminated is not None:
+                            break  # the trace ended: its results are dropped
+                        target = runner.single_successor
+                        if target is None:
+                            if not runner.successors or runner.egress:
+                                # To Rookery (trace is live here, or None for key None).
+                                if flow._rookery.offer(key, result):
+                                    if trace is not None:
+                                        trace.delivered += 1
+                                else:
+                                    await runner._route(key, result)  # wait for room
+                            elif not runner._fan_out_now(key, result):
+                                await runner._route(key, result)  # wait for room
+                            break
+                        if (
+                            not floe.ready
+                            and floe.lanes[key] is BUSY  # no more of this lane waits here
+                            and not target.floe.ready
+                            and key not in target.floe.lanes
+                            and target.workers + target.inline < target.max_concurrency
+                        ):
+                            # Nothing waits here nor there: carry the result into the next
+                            # node ourselves, as its next message, without queueing it.
+                            floe.hand_over(key, target.floe)
+                            runner.workers -= 1
+                            target.workers += 1
+                            runner, floe, item = target, target.floe, result
+                            continue
+                        if target.floe.full():
+                            await runner._route(key, result)  # wait for room
+                            break
+                        if trace is not None:
+                            trace.pending += 1
+                        target.floe.put_nowait(key, result)
+                        handoff = target  # queued without a worker: see below
+                        break
                 except asyncio.CancelledError:
                     if flow._stopping or trace is None or trace.terminated is None:
                         raise
@@ -152,72 +271,71 @@ class NodeRunner:
                 finally:
                     floe.task_done(key)
                     if trace is not None:
-                        flow._finish(trace, task)
-                if task.cancelling() and not flow._stopping:
-                    # A cancel aimed at the trace just finished was not delivered yet:
-                    # absorb it here so it cannot hit the next message.
+                        if trace.running is task and trace.drained is None:
+                            # _finish, inline for the usual case (this task alone on it).
+                            trace.running = None
+                            trace.pending -= 1
+                            if flow._capacity_waiters:
+                                flow._wake_capacity(key)
+                            if trace.pending <= 0:
+                                flow._end_trace(trace)
+                        else:
+                            flow._finish(trace, task)
+                if (
+                    trace is not None
+                    and trace.terminated is not None
+                    and task.cancelling()
+                    and not flow._stopping
+                ):
+                    # A cancel aimed at the trace that just ended may not have reached
+                    # this task yet, or the node swallowed it: absorb it here so it
+                    # cannot hit the next message.
                     try:
                         await asyncio.sleep(0)
                     except asyncio.CancelledError:
-                        task.uncancel()
+                        pass
+                    task.uncancel()
                 if handoff is not None:
-                    if (
-                        not floe.has_ready()
-                        and handoff.idle == 0
-                        and handoff.floe.has_ready()
-                        and len(handoff.workers) < handoff.policy.max_concurrency
-                    ):
-                        # Nothing left here: follow the message instead of starting a task.
-                        runner.workers.discard(task)
-                        handoff.workers.add(task)
-                        runner = handoff
+                    if handoff.idle or handoff.starting or not handoff.needs_worker():
+                        pass  # a worker there will take it
+                    elif floe.ready:
+                        handoff._spawn()
                     else:
-                        handoff.ensure_worker()
+                        # Nothing left here: follow the message instead of starting a task.
+                        runner.workers -= 1
+                        handoff.workers += 1
+                        runner = handoff
+                elif (
+                    runner is not home
+                    and not floe.ready
+                    and home.floe.ready
+                    and home.idle == 0
+                    and home.starting == 0
+                    and home.workers + home.inline < home.max_concurrency
+                ):
+                    # Back from carrying a message downstream, with nothing to do here and
+                    # more waiting where it came from.
+                    runner.workers -= 1
+                    home.workers += 1
+                    runner = home
         finally:
+            if starting:
+                self.starting -= 1
             # Synchronous removal keeps the pool size exact for the surplus check above.
-            runner.workers.discard(task)
+            runner.workers -= 1
+            flow._workers.discard(task)
 
-    def _enqueue_for_handoff(self, key: str | None, result: Any) -> NodeRunner | None:
-        """Queue ``result`` for the only successor without starting a worker there.
-
-        Returns the successor, whose worker the caller must provide (by moving there or
-        calling ``ensure_worker``), or ``None`` when the general routing applies.
-        """
-        target = self.single_successor
+    def _fan_out_now(self, key: str | None, result: Any) -> bool:
+        """Queue ``result`` on every successor if all have room; else ``False``."""
         flow = self.flow
-        if target is None or flow._bus is not None:
-            return None
-        payload = result.payload if isinstance(result, Message) else result
-        if isinstance(payload, _CONTROL_PAYLOADS):
-            return None
-        if key is None:
-            floe = target.floe
-            if floe.full():
-                return None
-            floe.put_nowait(None, result)
-            return target
-        if not flow._enqueue_if_room(target, key, result, spawn=False):
-            return None
-        return target
-
-    def _route_nowait(self, key: str | None, result: Any) -> bool:
-        """Route ``result`` without waiting if every target has room; else ``False``."""
-        payload = result.payload if isinstance(result, Message) else result
-        if isinstance(payload, _CONTROL_PAYLOADS):
-            return False
-        flow = self.flow
-        successors = self.successors
-        if not successors or self.egress:
-            return flow._deliver_nowait_if_room(key, result)
-        if len(successors) == 1:
-            return flow._enqueue_if_room(successors[0], key, result)
         if flow._bus is not None:
             return False
-        for runner in successors:
-            if runner.floe.full():
+        for runner in self.successors:
+            floe = runner.floe
+            if 0 < floe.maxsize <= floe.size:
                 return False
-        for runner in successors:
-            flow._enqueue_if_room(runner, key, result)
+        for runner in self.successors:
+            flow._put_now(runner, key, result)
         return True
 
     async def _route(self, key: str | None, result: Any) -> None:
@@ -231,39 +349,40 @@ class NodeRunner:
         else:
             await self.flow._forward(self, key, result, None)
 
-    async def _process(self, key: str | None, item: Any) -> None:
+    async def _process(self, key: str | None, item: Any) -> Any:
+        """Run ``item`` under the node's policy: deadline, validation, attempts, events.
+
+        Returns the result to route, or ``None`` (nothing to send, or the trace ended).
+        """
         flow = self.flow
-        deadline = item.deadline_s if isinstance(item, Message) else None
+        deadline = item.deadline_s if kind_of(item) == ENVELOPE else None
         if deadline is not None and time.time() >= deadline:
             await flow._deadline_skip(self, key)
-            return
+            return None
         if self.validate_in:
             try:
                 item = self._validated(item, "input")
             except ValidationFailedError as exc:
                 await flow._fail(self, key, FlowErrorCode.VALIDATION_FAILED, exc, 1)
-                return
+                return None
         if self.plain and deadline is None:
             try:
-                result = await self.node.func(item, Context(self, key, item))
+                result = await self.func(item, Context(self, key, item))
             except FlowSignal as signal:
                 await flow._signal(self, key, signal)
-                return
+                return None
             except Exception as exc:
-                await flow._fail(self, key, FlowErrorCode.NODE_EXCEPTION, exc, 1)
-                return
+                await flow._fail(self, key, _NODE_EXCEPTION, exc, 1)
+                return None
         else:
             result = await self._attempts(key, item, deadline)
-        if result is None:
-            return
-        if self.validate_out:
+        if result is not None and self.validate_out:
             try:
                 result = self._validated(result, "output")
             except ValidationFailedError as exc:
                 await flow._fail(self, key, FlowErrorCode.VALIDATION_FAILED, exc, 1)
-                return
-        if not self._route_nowait(key, result):
-            await self._route(key, result)
+                return None
+        return result
 
     def _validated(self, value: Any, direction: str) -> Any:
         assert self.registry is not None
@@ -280,7 +399,7 @@ class NodeRunner:
     async def _attempts(self, key: str | None, item: Any, deadline: float | None) -> Any:
         flow = self.flow
         policy = self.policy
-        func = self.node.func
+        func = self.func
         ctx = Context(self, key, item)
         observed = flow._observed
         attempt = 0
@@ -331,7 +450,7 @@ class NodeRunner:
                         error=f"{type(exc).__name__}: {exc}",
                     )
                 failure = exc
-                code = FlowErrorCode.NODE_EXCEPTION
+                code = _NODE_EXCEPTION
             else:
                 if observed:
                     await flow._event(

@@ -15,15 +15,26 @@ class TraceState:
     trace_id: str
     pending: int = 0
     delivered: int = 0
-    # Worker tasks running this trace: one task (the common case) or a list of them.
+    # Tasks running this trace (workers, or a ``flow.call`` caller): one task (the common
+    # case) or a list of them.
     running: asyncio.Task[None] | list[asyncio.Task[None]] | None = None
     terminated: BaseException | None = None
     drained: asyncio.Future[None] | None = None
     stream_seq: dict[str, int] | None = None
 
     def tasks(self) -> list[asyncio.Task[None]]:
-        """The worker tasks running this trace right now."""
+        """The tasks running this trace right now."""
         running = self.running
         if running is None:
             return []
         return list(running) if isinstance(running, list) else [running]
+
+    def add_running(self, task: asyncio.Task[None]) -> None:
+        """Record that ``task`` started running a message of this trace."""
+        running = self.running
+        if running is None:
+            self.running = task
+        elif isinstance(running, list):
+            running.append(task)
+        else:
+            self.running = [running, task]

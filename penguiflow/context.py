@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ._kinds import ENVELOPE, kind_of
 from .types import Message, StreamChunk
 
 if TYPE_CHECKING:
@@ -130,6 +131,6 @@ class Context:
         return await call_playbook(playbook, parent_msg, timeout=timeout)
 
     def _key_of(self, msg: Any) -> str | None:
-        if isinstance(msg, Message):
-            return msg.trace_id
+        if kind_of(msg) == ENVELOPE:
+            return msg.trace_id  # type: ignore[no-any-return]
         return self._key

@@ -17,8 +17,9 @@ from typing import Any
 
 from ._delivery import Delivery, Targets
 from ._endings import TraceEndings
-from ._inline import can_run_inline, run_inline
-from ._rookery import Raise, Rookery
+from ._inline import call_node
+from ._kinds import ENVELOPE, classify, kinds
+from ._rookery import NOTHING, Raise, Rookery
 from ._runner import NodeRunner
 from ._trace import TraceState
 from ._typing import Middleware
@@ -79,18 +80,22 @@ class PenguiFlow(Delivery, TraceEndings):
         self._runners: dict[str, NodeRunner] = {}
         self._build(adjacencies, allow_cycles)
         self._ingress = [r for r in self._runners.values() if r.name in self._ingress_names]
+        self._ingress_named = {r.name: r for r in self._ingress}
+        self._sole_ingress = self._ingress[0] if len(self._ingress) == 1 else None
+        self._capacity_waiters: dict[str, deque[asyncio.Future[None]]] = {}
         self._rookery = Rookery(
             trace_capacity=trace_capacity,
             untraced_capacity=queue_maxsize,
             max_markers=max_trace_markers,
             on_take=self._wake_capacity,
+            take_watchers=self._capacity_waiters,
         )
         self._traces: dict[str, TraceState] = {}
-        self._capacity_waiters: dict[str, deque[asyncio.Future[None]]] = {}
         self._state = FlowState.CREATED
         self._stopping = False
         self._observed = False
         self._inline_tasks: set[asyncio.Task[Any]] = set()
+        self._workers: set[asyncio.Task[None]] = set()
         self._publishing: set[asyncio.Task[None]] = set()
 
     # -- construction -------------------------------------------------------------------
@@ -244,7 +249,7 @@ class PenguiFlow(Delivery, TraceEndings):
         reason = "the flow was stopped"
         for runner in self._runners.values():
             runner.floe.close(FlowStateError(reason))
-        tasks = [t for r in self._runners.values() for t in r.workers] + list(self._publishing)
+        tasks = [*self._workers, *self._publishing]
         for inline in list(self._inline_tasks):
             inline.cancel("the flow was stopped")
         for task in tasks:
@@ -258,6 +263,7 @@ class PenguiFlow(Delivery, TraceEndings):
                     fut.set_exception(FlowStateError(reason))
         self._capacity_waiters.clear()
         self._traces.clear()
+        self._workers.clear()  # workers cancelled before they first ran never removed themselves
         self._state = FlowState.STOPPED
 
     async def emit(self, msg: Any, to: Targets = None, trace_id: str | None = None) -> None:
@@ -275,15 +281,39 @@ class PenguiFlow(Delivery, TraceEndings):
         if self._state is not FlowState.RUNNING:
             self._require_running("emit")
         if trace_id is None:
-            key = msg.trace_id if isinstance(msg, Message) else None
+            kind = kinds.get(type(msg))
+            if kind is None:
+                kind = classify(type(msg))
+            key = msg.trace_id if kind == ENVELOPE else None
         else:
             key = self._ingress_key(msg, trace_id)
-        targets = self._ingress if to is None else self._ingress_targets(to)
-        if key is not None and (key in self._traces or self._rookery.count(key)):
-            if self._used(key) >= self._trace_capacity:
+        trace = None
+        if key is not None:
+            trace = self._traces.get(key)
+            if (trace is not None or self._rookery.has(key)) and (
+                self._used(key) >= self._trace_capacity
+            ):
                 await self._wait_capacity(key)
-        for runner in targets:
-            if not self._enqueue_if_room(runner, key, msg):
+                trace = self._traces.get(key)
+        runner = self._sole_ingress if to is None else None
+        if runner is not None and self._bus is None:
+            # One entry node and room in its queue (the common case): no waiting.
+            floe = runner.floe
+            if not 0 < floe.maxsize <= floe.size:
+                if key is not None:
+                    if trace is None:
+                        trace = self._traces[key] = TraceState(key)
+                    elif trace.terminated is not None:
+                        return  # the trace already ended: nothing more runs for it
+                    trace.pending += 1
+                floe.put_nowait(key, msg)
+                if runner.idle == 0:
+                    runner.ensure_worker()
+                return
+        for runner in self._ingress if to is None else self._ingress_targets(to):
+            if self._bus is None and not runner.floe.full():
+                self._put_now(runner, key, msg)
+            else:
                 await self._enqueue(runner, key, msg)
 
     def emit_nowait(self, msg: Any, to: Targets = None, trace_id: str | None = None) -> None:
@@ -311,25 +341,25 @@ class PenguiFlow(Delivery, TraceEndings):
             FlowStateError: the flow is not running or was stopped while waiting.
             TimeoutError: ``timeout`` passed without a result.
         """
-        if self._state is FlowState.CREATED:
-            raise FlowStateError("call flow.run() before flow.fetch()")
         if self._state is not FlowState.RUNNING:
-            raise FlowStateError(f"flow.fetch() on a flow that is {self._state.value}")
+            self._require_running("fetch")
         rookery = self._rookery
-        scoped = trace_id is not None
-        ready, item = rookery.get_nowait(trace_id, scoped=scoped)
-        if not ready:
-            fut = rookery.waiter(trace_id, scoped=scoped)
+        item = rookery.take_any() if trace_id is None else rookery.take(trace_id)
+        if item is NOTHING:
+            fut = rookery.waiter(trace_id)
             try:
                 if timeout is None:
-                    got_key, item = await fut
+                    item = await fut
                 else:
                     async with asyncio.timeout(timeout):
-                        got_key, item = await fut
+                        item = await fut
             except BaseException:
-                rookery.abandon(fut)
+                rookery.abandon(fut, trace_id)
                 raise
-            self._wake_capacity(got_key)
+            if trace_id is None:
+                trace_id, item = item
+            if self._capacity_waiters:
+                self._wake_capacity(trace_id)
         if type(item) is Raise:
             raise item.exc
         return item
@@ -353,34 +383,31 @@ class PenguiFlow(Delivery, TraceEndings):
             FlowStateError: the flow is not running or was stopped.
             TimeoutError: ``timeout`` passed (the trace is then cancelled).
         """
-        self._require_running("call")
-        if not isinstance(msg, Message):
+        if self._state is not FlowState.RUNNING:
+            self._require_running("call")
+        kind = kinds.get(type(msg))
+        if (classify(type(msg)) if kind is None else kind) != ENVELOPE:
             raise ConfigError(
                 f"flow.call() takes a Message envelope, got {type(msg).__name__}; "
                 "use emit()/fetch() for payload-only messages"
             )
-        if not isinstance(to, Node | str):
-            raise UnknownTargetError(f"flow.call(to=...) takes one ingress node, got {to!r}")
-        runner = self._ingress_targets(to)[0]
+        if isinstance(to, Node):
+            runner = self._ingress_named.get(to.name)
+            if runner is not None and runner.node is not to:
+                runner = None
+        else:
+            runner = self._ingress_named.get(to) if isinstance(to, str) else None
+        if runner is None:
+            runner = self._ingress_runner(to)
         key = msg.trace_id
         if timeout is None:
-            return await self._call(runner, key, msg)
+            return await call_node(self, runner, key, msg)
         try:
             async with asyncio.timeout(timeout):
-                return await self._call(runner, key, msg)
+                return await call_node(self, runner, key, msg)
         except TimeoutError:
             await self.cancel(key)
             raise
-
-    async def _call(self, runner: NodeRunner, key: str, msg: Message) -> Any:
-        if can_run_inline(self, runner, key):
-            return await run_inline(self, runner, key, msg)
-        await self.emit(msg, to=runner.node)
-        return await self.fetch(trace_id=key)
-
-    def _new_trace(self, key: str) -> TraceState:
-        trace = self._traces[key] = TraceState(key)
-        return trace
 
     async def cancel(self, trace_id: str) -> bool:
         """Cancel a trace: drop its queued work, cancel its running attempts.
@@ -427,6 +454,11 @@ class PenguiFlow(Delivery, TraceEndings):
                 f"{name!r} is not a node of this flow; nodes: {', '.join(sorted(self._runners))}"
             )
         return runner
+
+    def _ingress_runner(self, to: Node | str) -> NodeRunner:
+        if not isinstance(to, Node | str):
+            raise UnknownTargetError(f"flow.call(to=...) takes one ingress node, got {to!r}")
+        return self._ingress_targets(to)[0]
 
     def _ingress_key(self, msg: Any, trace_id: str | None) -> str | None:
         if isinstance(msg, Message):

@@ -226,3 +226,39 @@ async def test_call_needs_an_envelope_and_an_ingress_node():
         assert (await flow.call(msg(2), to="a", timeout=1)).payload == 8
     finally:
         await flow.stop()
+
+
+async def test_inline_call_may_stream_more_chunks_than_the_trace_capacity():
+    # The node runs in the caller, the only reader of its chunks: waiting for room in
+    # Rookery would never end, so an inline call never waits for it.
+    async def chatty(m, ctx):
+        for i in range(20):
+            await ctx.emit_chunk(parent=m, text=str(i))
+        return m.model_copy(update={"payload": "done"})
+
+    flow = create(Node(chatty, name="chatty"), trace_capacity=4)
+    flow.run()
+    try:
+        m = msg("go")
+        first = await asyncio.wait_for(flow.call(m, to="chatty"), 2)
+        assert first.payload.text == "0"
+        rest = [await flow.fetch(trace_id=m.trace_id, timeout=1) for _ in range(20)]
+        assert [r.payload.text for r in rest[:-1]] == [str(i) for i in range(1, 20)]
+        assert rest[-1].payload == "done"
+    finally:
+        await flow.stop()
+
+
+async def test_an_unscoped_fetch_does_not_take_the_result_of_an_inline_call():
+    flow = create(Node(double, name="d"))
+    flow.run()
+    try:
+        waiting = asyncio.create_task(flow.fetch())
+        await asyncio.sleep(0)
+        assert (await asyncio.wait_for(flow.call(msg(2), to="d"), 1)).payload == 4
+        assert not waiting.done()
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+    finally:
+        await flow.stop()

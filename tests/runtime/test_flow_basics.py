@@ -310,3 +310,21 @@ async def test_message_subclasses_keep_their_trace_and_deadline():
         assert info.value.code is FlowErrorCode.DEADLINE_EXCEEDED
     finally:
         await flow.stop()
+
+
+async def test_a_fetch_that_times_out_leaves_no_waiter_behind():
+    async def echo(m, ctx):
+        return m
+
+    flow = create(Node(echo, name="e"))
+    flow.run()
+    try:
+        with pytest.raises(TimeoutError):
+            await flow.fetch(trace_id="X", timeout=0.01)
+        with pytest.raises(TimeoutError):
+            await flow.fetch(timeout=0.01)
+        assert not flow._rookery._scoped and not flow._rookery._unscoped
+        await flow.emit(msg("late", trace_id="X"))
+        assert (await flow.fetch(trace_id="X", timeout=1)).payload == "late"
+    finally:
+        await flow.stop()
