@@ -173,20 +173,23 @@ def envelopes(n: int) -> list[Message]:
     return [Message(payload=i, headers=HEADERS, trace_id=f"t{i}") for i in range(n)]
 
 
+HOP_ROUNDS = 15  # a round takes milliseconds: more rounds steady the best-of figure
+
+
 async def main() -> bool:
     ok = True
     print("== runtime: PenguiFlow vs plain asyncio (same work, same run) ==")
     for length in (1, 5, 20):
         msgs = envelopes(MESSAGES)
         ours, base = await compare(
-            5,
+            HOP_ROUNDS,
             lambda n=length, m=msgs: asyncio_chain(n, m),
             lambda n=length, m=msgs: penguiflow_chain(n, m),
         )
         ok &= report(f"hop, chain of {length:>2}, Message envelopes + trace ids", ours, base, 3.0)
         plain = list(range(MESSAGES))
         ours, base = await compare(
-            5,
+            HOP_ROUNDS,
             lambda n=length, m=plain: asyncio_chain(n, m),
             lambda n=length, m=plain: penguiflow_chain(n, m),
         )
@@ -196,7 +199,7 @@ async def main() -> bool:
     ok &= report("fan-out to 8 + join_k", ours, base, 4.0)
     traces = 10_000
     ours, base = await compare(
-        3,
+        5,
         lambda: asyncio_many_traces(envelopes(traces)),
         lambda: penguiflow_many_traces(envelopes(traces)),
     )
