@@ -17,9 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ._kinds import CONTROL, payload_kind
 from ._rookery import NOTHING, Raise
 from ._trace import TraceState
-from .context import Context
-from .errors import FlowErrorCode, FlowStateError
-from .signals import FlowSignal
+from .errors import FlowStateError
 from .types import Message
 
 if TYPE_CHECKING:
@@ -54,17 +52,7 @@ async def call_node(flow: PenguiFlow, runner: NodeRunner, key: str, msg: Message
     flow._inline_tasks.add(task)
     direct: Any = NOTHING  # the first result, when it can skip Rookery
     try:
-        if runner.plain and msg.deadline_s is None:
-            try:
-                result = await runner.func(msg, Context(runner, key, msg))
-            except FlowSignal as signal:
-                await flow._signal(runner, key, signal)
-                result = None
-            except Exception as exc:
-                await flow._fail(runner, key, FlowErrorCode.NODE_EXCEPTION, exc, 1)
-                result = None
-        else:
-            result = await runner._process(key, msg)
+        result = await runner._process(key, msg)
         if result is None:
             pass
         elif payload_kind(result) == CONTROL:
@@ -92,15 +80,7 @@ async def call_node(flow: PenguiFlow, runner: NodeRunner, key: str, msg: Message
             runner.ensure_worker()
         if direct is not NOTHING:
             trace.delivered += 1  # handed straight back: it never waits in Rookery
-        if trace.running is task and trace.pending == 1 and trace.drained is None:
-            # The usual ending, without the general bookkeeping of _finish.
-            trace.running = None
-            trace.pending = 0
-            if flow._capacity_waiters:
-                flow._wake_capacity(key)
-            flow._end_trace(trace)
-        else:
-            flow._finish(trace, task)
+        flow._finish(trace, task)
     if direct is not NOTHING:
         return direct
     item = flow._rookery.take(key)

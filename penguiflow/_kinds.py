@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from .types import WM, FinalAnswer, Message
 
-__all__ = ["CONTROL", "DATA", "ENVELOPE", "classify", "kind_of", "kinds", "payload_kind"]
+__all__ = ["CONTROL", "DATA", "ENVELOPE", "kind_of", "payload_kind"]
 
 DATA: Final = 0
 ENVELOPE: Final = 1
@@ -21,11 +21,10 @@ CONTROL: Final = 2
 _MAX_CACHED: Final = 1024
 """Types created on the fly (rare) are still classified, just not remembered forever."""
 
-kinds: dict[type, int] = {}
-"""``kind_of`` by type. Hot loops read it directly: ``kinds.get(type(value))``."""
+_by_type: dict[type, int] = {}
 
 
-def classify(tp: type) -> int:
+def _classify(tp: type) -> int:
     """Return (and cache) the kind of values of type ``tp``."""
     if issubclass(tp, Message):
         kind = ENVELOPE
@@ -33,25 +32,18 @@ def classify(tp: type) -> int:
         kind = CONTROL
     else:
         kind = DATA
-    if len(kinds) < _MAX_CACHED:
-        kinds[tp] = kind
+    if len(_by_type) < _MAX_CACHED:
+        _by_type[tp] = kind
     return kind
 
 
 def kind_of(value: Any) -> int:
     """``ENVELOPE`` for a ``Message``, ``CONTROL`` for a bare ``WM``/``FinalAnswer``, else ``DATA``."""
-    kind = kinds.get(type(value))
-    return classify(type(value)) if kind is None else kind
+    kind = _by_type.get(type(value))
+    return _classify(type(value)) if kind is None else kind
 
 
 def payload_kind(value: Any) -> int:
     """The kind of ``value``'s payload (``value`` itself when it is not an envelope)."""
-    kind = kinds.get(type(value))
-    if kind is None:
-        kind = classify(type(value))
-    if kind == ENVELOPE:
-        payload = value.payload
-        kind = kinds.get(type(payload))
-        if kind is None:
-            kind = classify(type(payload))
-    return kind
+    kind = kind_of(value)
+    return kind_of(value.payload) if kind == ENVELOPE else kind

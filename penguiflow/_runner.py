@@ -7,7 +7,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ._floe import BUSY, Floe
-from ._kinds import CONTROL, ENVELOPE, classify, kind_of, kinds
+from ._kinds import CONTROL, ENVELOPE, kind_of, payload_kind
 from .context import Context
 from .errors import FlowError, FlowErrorCode, ValidationFailedError
 from .node import Node
@@ -196,11 +196,10 @@ class NodeRunner:
                 handoff: NodeRunner | None = None
                 try:
                     while True:
-                        kind = kinds.get(type(item))
-                        if kind is None:
-                            kind = classify(type(item))
-                        if runner.plain and (kind != ENVELOPE or item.deadline_s is None):
-                            # Hot path: no deadline, timeout, retries, validation, observers.
+                        if runner.plain and (kind_of(item) != ENVELOPE or item.deadline_s is None):
+                            # The plain branch of _process, inline: a message waiting in
+                            # the node then holds one coroutine frame less (memory per
+                            # in-flight trace).
                             try:
                                 result = await runner.func(item, Context(runner, key, item))
                             except FlowSignal as exc:
@@ -214,14 +213,7 @@ class NodeRunner:
                         if result is None:
                             break
                         # Route the result; the common cases are inline (hot path).
-                        kind = kinds.get(type(result))
-                        if kind is None:
-                            kind = classify(type(result))
-                        if kind == ENVELOPE:
-                            kind = kinds.get(type(result.payload))
-                            if kind is None:
-                                kind = classify(type(result.payload))
-                        if kind == CONTROL or flow._bus is not None:
+                        if payload_kind(result) == CONTROL or flow._bus is not None:
                             await runner._route(key, result)  # hops, budgets, the bus
                             break
                         if trace is None:
@@ -271,16 +263,7 @@ class NodeRunner:
                 finally:
                     floe.task_done(key)
                     if trace is not None:
-                        if trace.running is task and trace.drained is None:
-                            # _finish, inline for the usual case (this task alone on it).
-                            trace.running = None
-                            trace.pending -= 1
-                            if flow._capacity_waiters:
-                                flow._wake_capacity(key)
-                            if trace.pending <= 0:
-                                flow._end_trace(trace)
-                        else:
-                            flow._finish(trace, task)
+                        flow._finish(trace, task)
                 if (
                     trace is not None
                     and trace.terminated is not None

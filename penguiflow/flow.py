@@ -18,7 +18,7 @@ from typing import Any
 from ._delivery import Delivery, Targets
 from ._endings import TraceEndings
 from ._inline import call_node
-from ._kinds import ENVELOPE, classify, kinds
+from ._kinds import ENVELOPE, kind_of
 from ._rookery import NOTHING, Raise, Rookery
 from ._runner import NodeRunner
 from ._trace import TraceState
@@ -281,10 +281,7 @@ class PenguiFlow(Delivery, TraceEndings):
         if self._state is not FlowState.RUNNING:
             self._require_running("emit")
         if trace_id is None:
-            kind = kinds.get(type(msg))
-            if kind is None:
-                kind = classify(type(msg))
-            key = msg.trace_id if kind == ENVELOPE else None
+            key = msg.trace_id if kind_of(msg) == ENVELOPE else None
         else:
             key = self._ingress_key(msg, trace_id)
         trace = None
@@ -385,8 +382,7 @@ class PenguiFlow(Delivery, TraceEndings):
         """
         if self._state is not FlowState.RUNNING:
             self._require_running("call")
-        kind = kinds.get(type(msg))
-        if (classify(type(msg)) if kind is None else kind) != ENVELOPE:
+        if kind_of(msg) != ENVELOPE:
             raise ConfigError(
                 f"flow.call() takes a Message envelope, got {type(msg).__name__}; "
                 "use emit()/fetch() for payload-only messages"

@@ -60,7 +60,7 @@ async def ask_llm(
                 extra={"tokens": tokens, "messages": len(messages), "format": mode},
             )
         on_chunk = answer_streamer(run) if stream else None
-        started = time.perf_counter() if run.callback is not None else 0.0
+        started = time.perf_counter()
         timeout = asyncio.timeout(run.remaining()) if run.deadline is not None else None
         request = client.complete(
             messages=messages,

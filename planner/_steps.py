@@ -212,15 +212,14 @@ class StepRunner:
                 "tool_call_error", node_name=spec.name, error=args, extra={"code": "invalid_args"}
             )
             return self._arg_failure(state, spec.name, args)
-        if state.repairs.arg_failure_streak:
-            self._reset_streak(state)
-        budgets = state.budgets
-        if self._hop_budget is not None and budgets.hops >= self._hop_budget:
+        self._reset_streak(state)
+        left = self._hops_left(state)
+        if left is not None and left < 1:
             return BudgetHit("hop_budget", f"hop_budget={self._hop_budget} tool calls used")
-        if spec.requires_approval is not False and needs_approval(spec, args):
+        if needs_approval(spec, args):
             call = pending_call(spec, args, step=run.step, index=0, kind="approval")
             return PendingStep(kind="tool", action=record, calls=[call])
-        budgets.hops += 1
+        state.budgets.hops += 1
         key = call_key(run, spec, args, 0)
         outcome = await self._executor.call(
             spec.name, args, run.info, deadline=run.deadline, key=key

@@ -417,7 +417,7 @@ class ReactPlanner:
         if not self._memory.enabled:
             return None
         room = None
-        if self._tokens.limit.tokens is not None:
+        if self._tokens.request_counter is not None:
             fixed = (
                 self._tokens.system_tokens(self._system_message)
                 + self._tokens.counter.count_message(query_message(state.query, state.llm_context))
@@ -429,8 +429,7 @@ class ReactPlanner:
     def _activate(self, state: RunState, tool_context: Any, memory: RunMemory | None) -> ActiveRun:
         query = query_message(state.query, state.llm_context)
         head = [self._system_message, query]
-        # Requests are counted only when a limit applies; providers report usage anyway.
-        counter = self._tokens.counter if self._tokens.limit.tokens is not None else None
+        counter = self._tokens.request_counter
         head_tokens = 0
         if counter is not None:
             head_tokens = self._tokens.system_tokens(self._system_message)
@@ -477,8 +476,7 @@ class ReactPlanner:
                 return await finish_early(run, hit)
             state.budgets.iterations += 1
             run.info.step = state.budgets.iterations
-            if run.callback is not None:
-                await run.event("step_start")
+            await run.event("step_start")
             decided = await self._decider.decide(run)
             if isinstance(decided, BudgetHit):
                 return await finish_early(run, decided)

@@ -167,6 +167,15 @@ class TokenAccountant:
             self._limit = self._resolve()
         return self._limit
 
+    @property
+    def request_counter(self) -> TokenCounter | None:
+        """The counter for requests, or ``None`` when no limit applies.
+
+        Without a limit nothing reads the count, and tiktoken costs more than the rest
+        of a step; providers report their own usage anyway.
+        """
+        return self.counter if self.limit.tokens is not None else None
+
     async def prepare(self) -> None:
         """Load the encoding and resolve the limit off the event loop (first call only).
 

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from planner_helpers import basic_tools
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from penguiflow import build_catalog
 from penguiflow.planner.prompts import (
@@ -100,3 +101,23 @@ def test_run_state_round_trip_and_metadata() -> None:
     meta = restored.metadata()
     assert meta["step_count"] == 1 and meta["run_id"] == state.run_id
     assert json.dumps(meta)  # JSON-friendly
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"kind": "teleport"}, "steps.0.kind"),
+        ({"surprise": 1}, "steps.0.surprise"),
+        ({"index": "first"}, "steps.0.index"),
+    ],
+)
+def test_a_stored_run_with_a_malformed_step_is_refused(
+    change: dict[str, object], problem: str
+) -> None:
+    state = RunState(query="q")
+    state.add_step(kind="tool", action={"next_node": "s", "args": {}}, observation=[1])
+    stored = json.loads(state.model_dump_json())
+    stored["steps"][0].update(change)
+    with pytest.raises(ValidationError) as caught:
+        RunState.model_validate(stored)
+    assert problem in str(caught.value)

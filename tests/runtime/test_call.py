@@ -1,24 +1,19 @@
 import asyncio
 
 import pytest
+from runtime_helpers import msg
 
 from penguiflow import (
     ConfigError,
     FlowError,
     FlowErrorCode,
     FlowStateError,
-    Headers,
-    Message,
     Node,
     NodePolicy,
     StreamChunk,
     TraceCancelled,
     create,
 )
-
-
-def msg(payload, **kw):
-    return Message(payload=payload, headers=Headers(tenant="t"), **kw)
 
 
 async def double(m, ctx):

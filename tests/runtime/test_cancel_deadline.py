@@ -2,22 +2,17 @@ import asyncio
 import time
 
 import pytest
+from runtime_helpers import msg
 
 from penguiflow import (
     FlowError,
     FlowErrorCode,
-    Headers,
-    Message,
     Node,
     NodePolicy,
     TraceCancelled,
     create,
     join_k,
 )
-
-
-def msg(payload, **kw):
-    return Message(payload=payload, headers=Headers(tenant="t"), **kw)
 
 
 async def test_cancel_drops_queued_work_and_cancels_running_attempts():

@@ -2,6 +2,7 @@ import asyncio
 
 import pytest
 from pydantic import BaseModel
+from runtime_helpers import msg
 
 from penguiflow import (
     ConfigError,
@@ -20,11 +21,6 @@ from penguiflow import (
     UnknownTargetError,
     create,
 )
-
-
-def msg(payload, trace_id=None, **kw):
-    extra = {"trace_id": trace_id} if trace_id else {}
-    return Message(payload=payload, headers=Headers(tenant="t"), **extra, **kw)
 
 
 async def add_one(message, ctx):

@@ -4,14 +4,13 @@ import json
 import logging
 
 import pytest
+from runtime_helpers import msg
 
 import penguiflow
 from penguiflow import (
     BusEnvelope,
     FlowError,
-    Headers,
     InMemoryStateStore,
-    Message,
     Node,
     NodePolicy,
     configure_logging,
@@ -20,10 +19,6 @@ from penguiflow import (
     log_flow_events,
 )
 from penguiflow.testkit import assert_node_sequence, get_recorded_events, run_one, simulate_error
-
-
-def msg(payload, **kw):
-    return Message(payload=payload, headers=Headers(tenant="t"), **kw)
 
 
 async def echo(m, ctx):

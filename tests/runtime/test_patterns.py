@@ -4,14 +4,13 @@ from typing import Literal
 
 import pytest
 from pydantic import BaseModel
+from runtime_helpers import msg
 
 from penguiflow import (
     WM,
     FinalAnswer,
     FlowError,
     FlowErrorCode,
-    Headers,
-    Message,
     Node,
     NodePolicy,
     StreamChunk,
@@ -22,10 +21,6 @@ from penguiflow import (
     predicate_router,
     union_router,
 )
-
-
-def msg(payload, **kw):
-    return Message(payload=payload, headers=Headers(tenant="t"), **kw)
 
 
 async def test_stream_chunks_are_numbered_and_followed_by_final_answer():

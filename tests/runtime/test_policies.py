@@ -1,22 +1,17 @@
 import asyncio
 
 import pytest
+from runtime_helpers import msg
 
 from penguiflow import (
     FlowError,
     FlowErrorCode,
-    Headers,
-    Message,
     Node,
     NodePolicy,
     QueueFullError,
     create,
 )
 from penguiflow.testkit import simulate_error
-
-
-def msg(payload, **kw):
-    return Message(payload=payload, headers=Headers(tenant="t"), **kw)
 
 
 async def test_retries_then_success_with_backoff_events():

@@ -5,22 +5,17 @@ import random
 import time
 
 import pytest
+from runtime_helpers import msg
 
 from penguiflow import (
     FinalAnswer,
     FlowError,
     FlowErrorCode,
-    Headers,
-    Message,
     Node,
     NodePolicy,
     TraceCancelled,
     create,
 )
-
-
-def msg(payload, **kw):
-    return Message(payload=payload, headers=Headers(tenant="t"), **kw)
 
 
 async def test_one_worker_carries_a_message_through_idle_successors():
