@@ -202,16 +202,15 @@ ToolCaller = Callable[..., Awaitable[ToolOutcome]]
 """``await call(name, args, info, deadline=..., key=...)``: runs one tool call."""
 
 
-def _tool_node(spec: NodeSpec, calls: dict[str, CallInfo], keys: dict[str, CallKey]) -> Node:
+def _tool_node(spec: NodeSpec, calls: dict[str, tuple[CallInfo, CallKey | None]]) -> Node:
     func = spec.node.func
     out_model = spec.out_model
     name = spec.name
 
     async def run_tool(message: Message, ctx: Context) -> _Done:
         trace_id = message.trace_id
-        info = calls.get(trace_id)
-        tool_ctx = ToolContext(ctx, info, name, trace_id, keys.get(trace_id))
-        result = await func(message.payload, tool_ctx)
+        info, key = calls.get(trace_id) or (None, None)
+        result = await func(message.payload, ToolContext(ctx, info, name, trace_id, key))
         if not isinstance(result, out_model):
             try:
                 result = out_model.model_validate(result)
@@ -220,7 +219,7 @@ def _tool_node(spec: NodeSpec, calls: dict[str, CallInfo], keys: dict[str, CallK
                     f"tool {name!r} returned a value that does not match "
                     f"{out_model.__name__}: {exc.error_count()} error(s): {exc.errors()[0]['msg']}"
                 ) from exc
-        return _Done(result.model_dump(mode="json"))
+        return _Done(result.__pydantic_serializer__.to_python(result, mode="json"))
 
     run_tool.__name__ = f"planner_tool_{name}"
     return Node(run_tool, name=name, policy=spec.node.policy)
@@ -243,9 +242,8 @@ class ToolExecutor:
     """
 
     def __init__(self, specs: Sequence[NodeSpec], *, queue_maxsize: int = 64) -> None:
-        self._calls: dict[str, CallInfo] = {}
-        self._keys: dict[str, CallKey] = {}
-        self._nodes = {spec.name: _tool_node(spec, self._calls, self._keys) for spec in specs}
+        self._calls: dict[str, tuple[CallInfo, CallKey | None]] = {}
+        self._nodes = {spec.name: _tool_node(spec, self._calls) for spec in specs}
         self._queue_maxsize = queue_maxsize
         self._flow: PenguiFlow | None = None
         self._closed = False
@@ -295,7 +293,7 @@ class ToolExecutor:
             The outcome; failures and pauses are outcomes, never exceptions (except
             cancellation).
         """
-        flow = self._ensure_flow()
+        flow = self._flow or self._ensure_flow()
         trace_id = f"{info.run_id}:{info.step}:{next(self._ids)}"
         remaining = None if deadline is None else deadline - time.monotonic()
         message = Message(
@@ -305,20 +303,24 @@ class ToolExecutor:
             deadline_s=None if remaining is None else time.time() + max(remaining, 0.0),
             meta={"run_id": info.run_id, "step": info.step, "tool": name},
         )
-        self._calls[trace_id] = info
-        if key is not None:
-            self._keys[trace_id] = key
+        node = self._nodes[name]
+        calls = self._calls
+        calls[trace_id] = (info, key)
         if info.observed:
             await info.sink("tool_call_start", node_name=name, trace_id=trace_id)
         started = time.perf_counter()
-        outcome = ToolOutcome(node=name, ok=False, trace_id=trace_id)
+        outcome = ToolOutcome(name, False, trace_id=trace_id)
         finished = False
         try:
             if remaining is None:
-                item = await self._round_trip(flow, message, name, info)
+                item = await flow.call(message, to=node)
+                if type(item) is not _Done:
+                    item = await self._stream(flow, item, name, trace_id, info)
             else:
                 async with asyncio.timeout(remaining):
-                    item = await self._round_trip(flow, message, name, info)
+                    item = await flow.call(message, to=node)
+                    if type(item) is not _Done:
+                        item = await self._stream(flow, item, name, trace_id, info)
             finished = True
             outcome.ok, outcome.result = True, item.result
         except TimeoutError:
@@ -341,8 +343,7 @@ class ToolExecutor:
             finished = True
             outcome.pause, outcome.code = (signal.reason, signal.payload), "paused"
         finally:
-            self._calls.pop(trace_id, None)
-            self._keys.pop(trace_id, None)
+            del calls[trace_id]
             if not finished:
                 await self._cancel_quietly(flow, trace_id)
         outcome.latency_ms = (time.perf_counter() - started) * 1000
@@ -395,16 +396,14 @@ class ToolExecutor:
                 group.create_task(one(index, name, args, key))
         return [r for r in results if r is not None]
 
-    async def _round_trip(
-        self, flow: PenguiFlow, message: Message, name: str, info: CallInfo
+    async def _stream(
+        self, flow: PenguiFlow, item: Any, name: str, trace_id: str, info: CallInfo
     ) -> _Done:
-        """Call the tool node and fetch its trace until the result (relaying streamed chunks).
+        """Relay the chunks a tool streams and fetch its trace until the result.
 
-        ``flow.call`` runs the node in this task when it has a free slot, with the node's
-        policy and limits; otherwise the call queues like any message.
+        ``flow.call`` returns the trace's first item; a tool that streams sends chunks
+        before its result.
         """
-        trace_id = message.trace_id
-        item = await flow.call(message, to=self._nodes[name])
         while not isinstance(item, _Done):
             await self._relay(item, name, trace_id, info)
             item = await flow.fetch(trace_id=trace_id)

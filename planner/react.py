@@ -399,17 +399,21 @@ class ReactPlanner:
     ) -> PlannerFinish | PlannerPause:
         """Drive the run (after the step that produced ``result``) to its end or a pause."""
         try:
-            ended = await self._drive(run, result)
-        except Exception as exc:
-            await run.event(
-                "finish", error=f"{type(exc).__name__}: {exc}", extra={"reason": "error"}
-            )
-            await self._hitl.fail_run(run)
-            raise
-        if isinstance(ended, PlannerFinish):  # a paused run records its turn on finish
-            await self._memory.record(memory, run.state, ended)
-            await self._hitl.end_run(run, ended)
-        return ended
+            try:
+                ended = await self._drive(run, result)
+            except Exception as exc:
+                await run.event(
+                    "finish", error=f"{type(exc).__name__}: {exc}", extra={"reason": "error"}
+                )
+                await self._hitl.fail_run(run)
+                raise
+            if isinstance(ended, PlannerFinish):  # a paused run records its turn on finish
+                await self._memory.record(memory, run.state, ended)
+                await self._hitl.end_run(run, ended)
+            return ended
+        finally:
+            # The sink is a method of ``run``: unlinking it frees the run without the GC.
+            run.info.sink = _no_sink
 
     async def _open_memory(self, state: RunState) -> RunMemory | None:
         """Load the run's memory block, in the room the token accountant leaves it."""

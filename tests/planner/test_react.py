@@ -303,3 +303,22 @@ async def test_usage_and_cost_are_summed(make_planner: PlannerFactory) -> None:
         "total_tokens": 280,
         "cost_usd": pytest.approx(0.003),
     }
+
+
+async def test_a_finished_run_is_freed_without_the_cycle_collector(
+    make_planner: PlannerFactory,
+) -> None:
+    """Runs leave no reference cycles: under load the GC would otherwise trace every one."""
+    import gc
+
+    planner, _ = make_planner([act("search", {"text": "a"}), final("a")] * 2)
+    await planner.run("warm up")  # starts the tool flow
+    gc.collect()
+    gc.disable()
+    try:
+        result = await planner.run("q")
+        assert result.reason == "answer_complete"
+        del result
+        assert gc.collect() == 0
+    finally:
+        gc.enable()

@@ -43,6 +43,20 @@ async def test_roundtrip_stores_result_and_removes_the_job(redis_url: str, queue
         assert await queue.fetch() is None
 
 
+async def test_non_ascii_payloads_and_results_survive_the_round_trip(
+    redis_url: str, queue_name: str
+) -> None:
+    text = "Grüße, 東京 \u2014 \U0001f427 \x00 end"
+    async with make(redis_url, queue_name) as queue:
+        job_id = await queue.enqueue({"text": text}, tenant="tenant-é", job_id="ünï")
+        job = await fetch_one(queue)
+        assert (job.id, job.tenant, job.payload) == (job_id, "tenant-é", {"text": text})
+        await queue.mark_complete(job.id, result={"echo": text}, latency_s=0.5)
+        result = await queue.get_result(job_id)
+        assert result is not None and result.status == "completed"
+        assert result.result == {"echo": text}
+
+
 async def test_a_dead_workers_job_is_reclaimed_and_its_late_report_is_refused(
     redis_url: str, queue_name: str
 ) -> None:
