@@ -296,6 +296,7 @@ class Rookery:
     def close(self, reason: str) -> None:
         """Fail every waiting fetcher and every later fetch with ``FlowStateError``."""
         self._closed = FlowStateError(reason)
+        self._on_take = _ignore_take  # a bound method of the flow: keeps it in a cycle
         scoped = list(self._scoped.values())
         unscoped = list(self._unscoped)
         self._scoped.clear()
@@ -312,3 +313,7 @@ class Rookery:
                 if not fut.done():
                     fut.cancel()
         self._room.clear()
+
+
+def _ignore_take(key: LaneKey) -> None:
+    return None

@@ -13,7 +13,7 @@ import enum
 import logging
 from collections import deque
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NoReturn, cast
 
 from ._delivery import Delivery, Targets
 from ._endings import TraceEndings
@@ -49,6 +49,18 @@ class FlowState(enum.Enum):
     RUNNING = "running"
     STOPPING = "stopping"
     STOPPED = "stopped"
+
+
+class _StoppedFlow:
+    """What the node runners of a stopped flow point to: any use raises ``FlowStateError``."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> NoReturn:
+        raise FlowStateError("the flow was stopped")
+
+
+_STOPPED = _StoppedFlow()
 
 
 class PenguiFlow(Delivery, TraceEndings):
@@ -265,6 +277,13 @@ class PenguiFlow(Delivery, TraceEndings):
         self._traces.clear()
         self._workers.clear()  # workers cancelled before they first ran never removed themselves
         self._state = FlowState.STOPPED
+        if not self._inline_tasks:
+            # Nothing runs any more: unlink the runners from the flow, so that a stopped
+            # flow is freed at once rather than by the cycle collector (a worker that
+            # builds a flow per job stops thousands).
+            stopped = cast(PenguiFlow, _STOPPED)
+            for runner in self._runners.values():
+                runner.flow = stopped
 
     async def emit(self, msg: Any, to: Targets = None, trace_id: str | None = None) -> None:
         """Send ``msg`` into the flow, waiting for queue room and trace capacity.

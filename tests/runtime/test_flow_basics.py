@@ -324,3 +324,77 @@ async def test_a_fetch_that_times_out_leaves_no_waiter_behind():
         assert (await flow.fetch(trace_id="X", timeout=1)).payload == "late"
     finally:
         await flow.stop()
+
+
+async def test_a_stopped_flow_is_freed_without_the_cycle_collector():
+    """Flows built per job must not pile up for the GC: stop() unlinks the nodes' runners.
+
+    (Worker tasks cancelled by ``stop()`` still leave their frames to the GC: a cancelled
+    future keeps its error, whose traceback keeps the frame awaiting it.)
+    """
+    import gc
+    import weakref
+
+    a, b = Node(add_one, name="a"), Node(double, name="b")
+    gc.collect()
+    gc.disable()
+    try:
+        flow = create(a, b)
+        flow.run()
+        assert (await flow.call(msg(1, trace_id="t1"), to=a)).payload == 2
+        assert (await flow.call(msg(2, trace_id="t2"), to=b)).payload == 4
+        await flow.stop()
+        assert [n.name for n in flow.nodes] == ["a", "b"]  # still describes its graph
+        gone = weakref.ref(flow)
+        del flow
+        assert gone() is None
+    finally:
+        gc.enable()
+
+
+async def test_a_context_kept_past_stop_raises_flow_state_error():
+    kept = []
+
+    async def keeper(m, ctx):
+        kept.append(ctx)
+        return m
+
+    flow = create(Node(keeper, name="k"))
+    flow.run()
+    await flow.call(msg(1), to="k")
+    await flow.stop()
+    with pytest.raises(FlowStateError, match="stopped"):
+        await kept[0].emit(msg(2))
+    with pytest.raises(FlowStateError, match="stopped"):
+        kept[0].emit_nowait(msg(3))
+
+
+async def test_a_node_that_outlives_stop_can_still_use_its_context():
+    """stop() keeps the runners linked while a call is still unwinding in its caller."""
+    started, leftover = asyncio.Event(), asyncio.Event()
+    errors: list[BaseException] = []
+
+    async def stubborn(m, ctx):
+        started.set()
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            pass  # ignores the stop and carries on
+        try:
+            await ctx.emit(m)
+        except BaseException as exc:
+            errors.append(exc)
+        leftover.set()
+        return m
+
+    flow = create(Node(stubborn, name="s"))
+    flow.run()
+    caller = asyncio.create_task(flow.call(msg(1), to="s"))
+    await started.wait()
+    await flow.stop()
+    await asyncio.wait_for(leftover.wait(), 2)
+    assert all(isinstance(e, FlowStateError) for e in errors), errors  # dropped or refused
+    done, _ = await asyncio.wait({caller}, timeout=2)
+    assert done, "the caller was left waiting"
+    if caller.exception() is not None:
+        assert isinstance(caller.exception(), FlowStateError)
