@@ -400,8 +400,17 @@ class NodeRunner:
                 if limit is None:
                     result = await func(item, ctx)
                 else:
-                    async with asyncio.timeout(limit):
+                    task = asyncio.current_task()
+                    assert task is not None
+                    armed = flow._deadlines.arm(task, limit)
+                    try:
                         result = await func(item, ctx)
+                    except asyncio.CancelledError:
+                        if flow._deadlines.expired(armed):
+                            raise TimeoutError from None
+                        raise
+                    finally:
+                        flow._deadlines.leave(armed)
             except TimeoutError as exc:
                 latency = (time.perf_counter() - started) * 1000
                 if by_deadline:

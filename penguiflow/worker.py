@@ -27,8 +27,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ._deadlines import Deadlines
 from ._job_memory import InMemoryJobQueue
-from ._job_watch import DeadlineWatch
 from ._jobs import Job, JobQueue, JobResult, ReleasableJobQueue, RetryPolicy, default_retryable
 from ._scaleout_errors import JobTimeoutError, PermanentJobError, QueueBackendError
 from ._worker_flows import FlowFactory, FlowLease, FlowPool, WorkerMode
@@ -173,11 +173,8 @@ class Worker:
         self._timeout_s = job_timeout_s
         # The message deadline makes the runtime end the trace; this outer bound (a little
         # later) covers nodes that ignore cancellation.
-        self._watch = (
-            None
-            if job_timeout_s is None
-            else DeadlineWatch(job_timeout_s + min(1.0, job_timeout_s))
-        )
+        self._bound_s = None if job_timeout_s is None else job_timeout_s + min(1.0, job_timeout_s)
+        self._bounds = Deadlines("the job ran past its deadline")
         self._headers: dict[str, Headers] = {}  # frozen, so jobs of one tenant share them
         self._retry = retry if retry is not None else RetryPolicy()
         self._grace_s = float(shutdown_grace_s)
@@ -266,8 +263,7 @@ class Worker:
                     task.cancel("worker cancelled")
                 await asyncio.gather(*self._jobs, return_exceptions=True)
             await self._flows.aclose()
-            if self._watch is not None:
-                self._watch.close()
+            self._bounds.close()
             self._state = WorkerState.STOPPED
             logger.info("worker_stopped", extra={"worker_id": self.worker_id, **self._counters()})
         return self.stats
@@ -442,10 +438,8 @@ class Worker:
         trace_id = message.trace_id
         timeout = self._timeout_s
         task = asyncio.current_task()
-        watch = self._watch if task is not None else None
-        cancelling = 0 if task is None else task.cancelling()
-        if watch is not None and task is not None:
-            watch.watch(task)
+        bound = self._bound_s
+        armed = None if task is None or bound is None else self._bounds.arm(task, bound)
         try:
             ingress = flow.ingress_nodes
             if len(ingress) == 1:  # runs in this task when the node has a free slot
@@ -459,10 +453,8 @@ class Worker:
                     return payload
                 result = await flow.fetch(trace_id=trace_id)
         except asyncio.CancelledError as exc:
-            # The watch's own cancel (and no one else's) is the job's timeout.
-            if watch is None or task is None or not watch.unwatch(task):
-                raise
-            if task.cancelling() > cancelling:  # cancelled from outside as well
+            # The bound's own cancel (and no one else's) is the job's timeout.
+            if armed is None or not self._bounds.expired(armed):
                 raise
             await _cancel_trace(flow, trace_id)
             assert timeout is not None
@@ -472,8 +464,8 @@ class Worker:
                 raise JobTimeoutError(job.id, trace_id, timeout) from exc
             raise
         finally:
-            if watch is not None and task is not None:
-                watch.unwatch(task)
+            if armed is not None:
+                self._bounds.leave(armed)
 
     async def _on_failure(self, job: Job, exc: Exception) -> None:
         reason = _reason(exc)

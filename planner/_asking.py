@@ -10,6 +10,7 @@ import asyncio
 import time
 from typing import Any
 
+from .._deadlines import Deadlines
 from ._answers import answer_streamer
 from ._steps import ActiveRun, BudgetHit
 from .errors import LLMResponseFormatError
@@ -29,6 +30,7 @@ async def ask_llm(
     schemas: ActionSchemas,
     model_key: str,
     stream: bool,
+    deadlines: Deadlines,
 ) -> str | BudgetHit:
     """Send one request; step the ``response_format`` down if the provider rejects it.
 
@@ -41,6 +43,7 @@ async def ask_llm(
         schemas: the catalog's action schemas.
         model_key: the model the formats are remembered for.
         stream: stream the reply's answer as ``stream_chunk`` events.
+        deadlines: cancels the request at the run's deadline.
 
     Returns:
         The reply's text, or a budget hit when the run's deadline passed while waiting.
@@ -61,19 +64,24 @@ async def ask_llm(
             )
         on_chunk = answer_streamer(run) if stream else None
         started = time.perf_counter()
-        timeout = asyncio.timeout(run.remaining()) if run.deadline is not None else None
-        request = client.complete(
-            messages=messages,
-            response_format=schemas.response_format(mode),
-            stream=stream,
-            on_stream_chunk=on_chunk,
-        )
+        remaining = run.remaining()
+        task = asyncio.current_task() if remaining is not None else None
+        armed = None if task is None else deadlines.arm(task, remaining or 0.0)
         try:
-            if timeout is None:
-                reply = await request
-            else:
-                async with timeout:
-                    reply = await request
+            try:
+                reply = await client.complete(
+                    messages=messages,
+                    response_format=schemas.response_format(mode),
+                    stream=stream,
+                    on_stream_chunk=on_chunk,
+                )
+            except asyncio.CancelledError:
+                if armed is not None and deadlines.expired(armed):
+                    return BudgetHit("deadline_s", "the deadline passed while waiting for the LLM")
+                raise
+            finally:
+                if armed is not None:
+                    deadlines.leave(armed)
         except LLMResponseFormatError as exc:
             following = formats.step_down(model_key, mode)
             if following is None:
@@ -84,10 +92,6 @@ async def ask_llm(
                 f"using {following!r} for {model_key!r} from now on"
             )
             continue
-        except TimeoutError:
-            if timeout is not None and timeout.expired():
-                return BudgetHit("deadline_s", "the deadline passed while waiting for the LLM")
-            raise
         state.usage.calls += 1
         if type(reply) is str and run.callback is None:
             return reply  # no usage to add, no event to report

@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 
 from pydantic import BaseModel, ValidationError
 
+from .._deadlines import Deadlines
 from ..catalog import NodeSpec
 from ..context import Context
 from ..errors import FlowError, FlowErrorCode, FlowStateError, TraceCancelled
@@ -246,6 +247,7 @@ class ToolExecutor:
         self._nodes = {spec.name: _tool_node(spec, self._calls) for spec in specs}
         self._queue_maxsize = queue_maxsize
         self._flow: PenguiFlow | None = None
+        self._deadlines = Deadlines("the run's deadline passed")
         self._closed = False
         self._ids = itertools.count()
 
@@ -311,16 +313,20 @@ class ToolExecutor:
         started = time.perf_counter()
         outcome = ToolOutcome(name, False, trace_id=trace_id)
         finished = False
+        task = asyncio.current_task() if remaining is not None else None
+        armed = None if task is None else self._deadlines.arm(task, remaining or 0.0)
         try:
-            if remaining is None:
+            try:
                 item = await flow.call(message, to=node)
                 if type(item) is not _Done:
                     item = await self._stream(flow, item, name, trace_id, info)
-            else:
-                async with asyncio.timeout(remaining):
-                    item = await flow.call(message, to=node)
-                    if type(item) is not _Done:
-                        item = await self._stream(flow, item, name, trace_id, info)
+            except asyncio.CancelledError:
+                if armed is not None and self._deadlines.expired(armed):
+                    raise TimeoutError from None
+                raise
+            finally:
+                if armed is not None:
+                    self._deadlines.leave(armed)
             finished = True
             outcome.ok, outcome.result = True, item.result
         except TimeoutError:
