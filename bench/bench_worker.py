@@ -12,8 +12,8 @@ step, then the answer). Two figures:
    share the cores too, so 2x is out of reach; >= 1.3 is expected.
 
 Best round of each variant, variants interleaved in many short rounds (the machine's speed
-drifts; short interleaved rounds see the same drift); the median of the per-round ratios
-is printed too. Redis: ``--redis URL``, else a
+drifts; short interleaved rounds see the same drift) and rotated (the first variant after
+a switch runs slower); the median of the per-round ratios is printed too. Redis: ``--redis URL``, else a
 ``redis-server`` is started in a temporary directory (the binary must be installed).
 Run: ``python bench/bench_worker.py`` (``--quick`` for a smoke run).
 """
@@ -224,16 +224,21 @@ async def measure(url: str, *, jobs: int, rounds: int, quick: bool) -> bool:
     cpu = dict.fromkeys(variants, 0.0)
     paired: dict[str, list[float]] = {"long_lived": [], "per_job": []}
     try:
-        for _ in range(rounds):
-            loop_cpu = 0.0
-            for name in variants:
+        for round_no in range(rounds):
+            # Each round starts with another variant: the first one after a switch runs
+            # measurably slower, which must not always be the same one.
+            shift = round_no % len(variants)
+            order = variants[shift:] + variants[:shift]
+            measured: dict[str, float] = {}
+            for name in order:
                 if name == "loop":
                     rates = await plain_loop(planner, jobs)
-                    loop_cpu = rates[1]
                 else:
                     rates = await one_worker(planner, url, jobs, name, PREFETCH)
-                    paired[name].append(rates[1] / loop_cpu)
+                measured[name] = rates[1]
                 wall[name], cpu[name] = max(wall[name], rates[0]), max(cpu[name], rates[1])
+            for mode in paired:
+                paired[mode].append(measured[mode] / measured["loop"])
     finally:
         await planner.aclose()
     print(

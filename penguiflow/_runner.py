@@ -6,6 +6,7 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
+from ._deadlines import arm as arm_deadline
 from ._floe import BUSY, Floe
 from ._kinds import CONTROL, ENVELOPE, kind_of, payload_kind
 from .context import Context
@@ -402,15 +403,15 @@ class NodeRunner:
                 else:
                     task = asyncio.current_task()
                     assert task is not None
-                    armed = flow._deadlines.arm(task, limit)
+                    armed = arm_deadline(task, limit)
                     try:
                         result = await func(item, ctx)
                     except asyncio.CancelledError:
-                        if flow._deadlines.expired(armed):
+                        if armed.expired():
                             raise TimeoutError from None
                         raise
                     finally:
-                        flow._deadlines.leave(armed)
+                        armed.leave()
             except TimeoutError as exc:
                 latency = (time.perf_counter() - started) * 1000
                 if by_deadline:

@@ -15,7 +15,6 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Any, NoReturn, cast
 
-from ._deadlines import Deadlines
 from ._delivery import Delivery, Targets
 from ._endings import TraceEndings
 from ._inline import call_node
@@ -104,7 +103,6 @@ class PenguiFlow(Delivery, TraceEndings):
             take_watchers=self._capacity_waiters,
         )
         self._traces: dict[str, TraceState] = {}
-        self._deadlines = Deadlines("the node timed out")  # policy timeouts, message deadlines
         self._state = FlowState.CREATED
         self._stopping = False
         self._observed = False

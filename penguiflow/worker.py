@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._deadlines import Deadlines
+from ._deadlines import arm as arm_deadline
 from ._job_memory import InMemoryJobQueue
 from ._jobs import Job, JobQueue, JobResult, ReleasableJobQueue, RetryPolicy, default_retryable
 from ._scaleout_errors import JobTimeoutError, PermanentJobError, QueueBackendError
@@ -174,7 +174,6 @@ class Worker:
         # The message deadline makes the runtime end the trace; this outer bound (a little
         # later) covers nodes that ignore cancellation.
         self._bound_s = None if job_timeout_s is None else job_timeout_s + min(1.0, job_timeout_s)
-        self._bounds = Deadlines("the job ran past its deadline")
         self._headers: dict[str, Headers] = {}  # frozen, so jobs of one tenant share them
         self._retry = retry if retry is not None else RetryPolicy()
         self._grace_s = float(shutdown_grace_s)
@@ -263,7 +262,6 @@ class Worker:
                     task.cancel("worker cancelled")
                 await asyncio.gather(*self._jobs, return_exceptions=True)
             await self._flows.aclose()
-            self._bounds.close()
             self._state = WorkerState.STOPPED
             logger.info("worker_stopped", extra={"worker_id": self.worker_id, **self._counters()})
         return self.stats
@@ -439,7 +437,7 @@ class Worker:
         timeout = self._timeout_s
         task = asyncio.current_task()
         bound = self._bound_s
-        armed = None if task is None or bound is None else self._bounds.arm(task, bound)
+        armed = None if task is None or bound is None else arm_deadline(task, bound)
         try:
             ingress = flow.ingress_nodes
             if len(ingress) == 1:  # runs in this task when the node has a free slot
@@ -454,7 +452,7 @@ class Worker:
                 result = await flow.fetch(trace_id=trace_id)
         except asyncio.CancelledError as exc:
             # The bound's own cancel (and no one else's) is the job's timeout.
-            if armed is None or not self._bounds.expired(armed):
+            if armed is None or not armed.expired():
                 raise
             await _cancel_trace(flow, trace_id)
             assert timeout is not None
@@ -465,7 +463,7 @@ class Worker:
             raise
         finally:
             if armed is not None:
-                self._bounds.leave(armed)
+                armed.leave()
 
     async def _on_failure(self, job: Job, exc: Exception) -> None:
         reason = _reason(exc)

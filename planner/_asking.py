@@ -10,7 +10,7 @@ import asyncio
 import time
 from typing import Any
 
-from .._deadlines import Deadlines
+from .._deadlines import arm as arm_deadline
 from ._answers import answer_streamer
 from ._steps import ActiveRun, BudgetHit
 from .errors import LLMResponseFormatError
@@ -30,7 +30,6 @@ async def ask_llm(
     schemas: ActionSchemas,
     model_key: str,
     stream: bool,
-    deadlines: Deadlines,
 ) -> str | BudgetHit:
     """Send one request; step the ``response_format`` down if the provider rejects it.
 
@@ -43,7 +42,6 @@ async def ask_llm(
         schemas: the catalog's action schemas.
         model_key: the model the formats are remembered for.
         stream: stream the reply's answer as ``stream_chunk`` events.
-        deadlines: cancels the request at the run's deadline.
 
     Returns:
         The reply's text, or a budget hit when the run's deadline passed while waiting.
@@ -66,7 +64,7 @@ async def ask_llm(
         started = time.perf_counter()
         remaining = run.remaining()
         task = asyncio.current_task() if remaining is not None else None
-        armed = None if task is None else deadlines.arm(task, remaining or 0.0)
+        armed = None if task is None else arm_deadline(task, remaining or 0.0)
         try:
             try:
                 reply = await client.complete(
@@ -76,12 +74,12 @@ async def ask_llm(
                     on_stream_chunk=on_chunk,
                 )
             except asyncio.CancelledError:
-                if armed is not None and deadlines.expired(armed):
+                if armed is not None and armed.expired():
                     return BudgetHit("deadline_s", "the deadline passed while waiting for the LLM")
                 raise
             finally:
                 if armed is not None:
-                    deadlines.leave(armed)
+                    armed.leave()
         except LLMResponseFormatError as exc:
             following = formats.step_down(model_key, mode)
             if following is None:

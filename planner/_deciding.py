@@ -13,7 +13,6 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .._deadlines import Deadlines
 from ._answers import final_payload, partial_payload
 from ._asking import ask_llm
 from ._steps import ActiveRun, BudgetHit
@@ -65,7 +64,6 @@ class Decider:
         self._final_model = final_model
         self._final_schema = final_schema
         self._repair_attempts = repair_attempts
-        self._deadlines = Deadlines("the run's deadline passed")
 
     async def decide(self, run: ActiveRun) -> Decision:
         """Get one valid action: ask, parse, repair locally, then retry with the error."""
@@ -97,7 +95,6 @@ class Decider:
                 schemas=self._schemas,
                 model_key=self._model_key,
                 stream=self._stream,
-                deadlines=self._deadlines,
             )
             if isinstance(reply, BudgetHit):
                 return reply

@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 from pydantic import BaseModel, ValidationError
 
-from .._deadlines import Deadlines
+from .._deadlines import arm as arm_deadline
 from ..catalog import NodeSpec
 from ..context import Context
 from ..errors import FlowError, FlowErrorCode, FlowStateError, TraceCancelled
@@ -247,7 +247,6 @@ class ToolExecutor:
         self._nodes = {spec.name: _tool_node(spec, self._calls) for spec in specs}
         self._queue_maxsize = queue_maxsize
         self._flow: PenguiFlow | None = None
-        self._deadlines = Deadlines("the run's deadline passed")
         self._closed = False
         self._ids = itertools.count()
 
@@ -314,19 +313,19 @@ class ToolExecutor:
         outcome = ToolOutcome(name, False, trace_id=trace_id)
         finished = False
         task = asyncio.current_task() if remaining is not None else None
-        armed = None if task is None else self._deadlines.arm(task, remaining or 0.0)
+        armed = None if task is None else arm_deadline(task, remaining or 0.0)
         try:
             try:
                 item = await flow.call(message, to=node)
                 if type(item) is not _Done:
                     item = await self._stream(flow, item, name, trace_id, info)
             except asyncio.CancelledError:
-                if armed is not None and self._deadlines.expired(armed):
+                if armed is not None and armed.expired():
                     raise TimeoutError from None
                 raise
             finally:
                 if armed is not None:
-                    self._deadlines.leave(armed)
+                    armed.leave()
             finished = True
             outcome.ok, outcome.result = True, item.result
         except TimeoutError:

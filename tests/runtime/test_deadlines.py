@@ -1,53 +1,57 @@
-"""Deadlines: one timer cancelling many tasks, with asyncio.timeout's semantics."""
+"""Deadlines: one timer per event loop cancelling many tasks, as asyncio.timeout would."""
 
 import asyncio
+import gc
+import weakref
 
 import pytest
 
-from penguiflow._deadlines import Deadlines
+from penguiflow import _deadlines
+from penguiflow._deadlines import arm
 
 
-async def guarded(deadlines: Deadlines, delay: float, work) -> str:
+async def guarded(delay: float, work) -> str:
     task = asyncio.current_task()
     assert task is not None
-    armed = deadlines.arm(task, delay)
+    armed = arm(task, delay)
     try:
         return await work()
     except asyncio.CancelledError:
-        if deadlines.expired(armed):
+        if armed.expired():
             raise TimeoutError from None
         raise
     finally:
-        deadlines.leave(armed)
+        armed.leave()
+
+
+def heap() -> _deadlines._Heap:
+    return _deadlines._HEAPS[asyncio.get_running_loop()]
 
 
 async def test_a_deadline_cancels_the_task_and_becomes_a_timeout():
-    deadlines = Deadlines()
     with pytest.raises(TimeoutError):
-        await guarded(deadlines, 0.01, lambda: asyncio.sleep(5))
+        await guarded(0.01, lambda: asyncio.sleep(5))
     task = asyncio.current_task()
     assert task is not None and task.cancelling() == 0
 
 
 async def test_work_that_finishes_in_time_is_not_cancelled():
-    deadlines = Deadlines()
 
     async def quick() -> str:
         await asyncio.sleep(0)
         return "ok"
 
-    assert await guarded(deadlines, 0.05, quick) == "ok"
+    assert await guarded(0.05, quick) == "ok"
     await asyncio.sleep(0.1)  # the timer fires for a deadline already left: nothing happens
-    assert await guarded(deadlines, 5, quick) == "ok"
+    assert await guarded(5, quick) == "ok"
 
 
 async def test_many_tasks_share_one_timer_and_each_gets_its_own_deadline():
-    deadlines = Deadlines()
     outcomes: dict[float, str] = {}
 
     async def one(delay: float, work_s: float) -> None:
         try:
-            await guarded(deadlines, delay, lambda: asyncio.sleep(work_s))
+            await guarded(delay, lambda: asyncio.sleep(work_s))
             outcomes[delay] = "done"
         except TimeoutError:
             outcomes[delay] = "timeout"
@@ -59,14 +63,13 @@ async def test_many_tasks_share_one_timer_and_each_gets_its_own_deadline():
 
 
 async def test_an_outside_cancel_is_not_mistaken_for_the_deadline():
-    deadlines = Deadlines()
     started = asyncio.Event()
 
     async def work() -> None:
         started.set()
         await asyncio.sleep(5)
 
-    runner = asyncio.create_task(guarded(deadlines, 0.05, work))
+    runner = asyncio.create_task(guarded(0.05, work))
     await started.wait()
     runner.cancel()  # before the deadline
     with pytest.raises(asyncio.CancelledError):
@@ -74,7 +77,6 @@ async def test_an_outside_cancel_is_not_mistaken_for_the_deadline():
 
 
 async def test_a_cancel_from_both_the_deadline_and_outside_stays_a_cancel():
-    deadlines = Deadlines()
     seen: list[str] = []
 
     async def stubborn() -> None:
@@ -87,7 +89,7 @@ async def test_a_cancel_from_both_the_deadline_and_outside_stays_a_cancel():
         finally:
             seen.append("outside")
 
-    runner = asyncio.create_task(guarded(deadlines, 0.02, stubborn))
+    runner = asyncio.create_task(guarded(0.02, stubborn))
     await asyncio.sleep(0.1)
     runner.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -96,7 +98,6 @@ async def test_a_cancel_from_both_the_deadline_and_outside_stays_a_cancel():
 
 
 async def test_a_swallowed_deadline_cancel_is_withdrawn_on_leaving():
-    deadlines = Deadlines()
 
     async def swallow() -> str:
         try:
@@ -105,38 +106,47 @@ async def test_a_swallowed_deadline_cancel_is_withdrawn_on_leaving():
             return "swallowed"
         return "slept"
 
-    assert await guarded(deadlines, 0.01, swallow) == "swallowed"
+    assert await guarded(0.01, swallow) == "swallowed"
     task = asyncio.current_task()
     assert task is not None and task.cancelling() == 0
     await asyncio.sleep(0.01)  # and this task is not cancelled later
 
 
 async def test_left_far_off_deadlines_do_not_pile_up():
-    deadlines = Deadlines()
 
     async def instant() -> None:
         return None
 
     for _ in range(1000):
-        await guarded(deadlines, 300, instant)
-    assert len(deadlines._heap) <= 130  # compacted as they are left
+        await guarded(300, instant)
+    assert len(heap().entries) <= 130  # compacted as they are left
 
 
-async def test_close_stops_every_deadline():
-    deadlines = Deadlines()
-    task = asyncio.current_task()
-    assert task is not None
-    deadlines.arm(task, 0.01)
-    deadlines.close()
-    await asyncio.sleep(0.05)  # not cancelled
+async def test_tasks_that_left_their_deadlines_are_not_kept_alive():
+    async def instant() -> None:
+        return None
+
+    task = asyncio.create_task(guarded(300, instant))
+    await task
+    gone = weakref.ref(task)
+    del task
+    for _ in range(3):
+        await asyncio.sleep(0)  # let the loop drop its own references to the task
+    gc.collect()
+    assert gone() is None
 
 
-def test_a_new_event_loop_starts_afresh():
-    deadlines = Deadlines()
+def test_each_event_loop_has_its_own_timer_and_a_closed_loop_is_freed():
+    loops = []
 
     async def run() -> None:
+        loops.append(weakref.ref(asyncio.get_running_loop()))
         with pytest.raises(TimeoutError):
-            await guarded(deadlines, 0.01, lambda: asyncio.sleep(5))
+            await guarded(0.01, lambda: asyncio.sleep(5))
+        # a far-off deadline still armed on the heap's timer when the loop closes
+        assert await guarded(300, lambda: asyncio.sleep(0)) is None
 
     asyncio.run(run())
-    asyncio.run(run())  # the first loop's timer and heap are gone with it
+    asyncio.run(run())
+    gc.collect()
+    assert [ref() for ref in loops] == [None, None]
