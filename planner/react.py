@@ -480,7 +480,8 @@ class ReactPlanner:
                 return await finish_early(run, hit)
             state.budgets.iterations += 1
             run.info.step = state.budgets.iterations
-            await run.event("step_start")
+            if run.callback is not None:
+                await run.event("step_start")
             decided = await self._decider.decide(run)
             if isinstance(decided, BudgetHit):
                 return await finish_early(run, decided)

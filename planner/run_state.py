@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -62,8 +62,12 @@ class TrajectoryStep:
     latency_ms: float | None = None
 
 
-class LLMUsage(BaseModel):
+@dataclass(slots=True)
+class LLMUsage:
     """Tokens and cost reported by the LLM client, summed over the run.
+
+    The run's counters are plain dataclasses (validated with the :class:`RunState`
+    holding them): they are updated several times per step.
 
     Attributes:
         calls: LLM requests made (repairs included).
@@ -80,7 +84,8 @@ class LLMUsage(BaseModel):
     cost_usd: float = 0.0
 
 
-class RepairCounters(BaseModel):
+@dataclass(slots=True)
+class RepairCounters:
     """How often the model's output needed fixing.
 
     Attributes:
@@ -96,7 +101,7 @@ class RepairCounters(BaseModel):
     """
 
     local_repairs: int = 0
-    fixes: dict[str, int] = Field(default_factory=dict)
+    fixes: dict[str, int] = field(default_factory=dict)
     llm_repairs: int = 0
     exhausted: int = 0
     unknown_tool: int = 0
@@ -106,7 +111,8 @@ class RepairCounters(BaseModel):
     format_fallbacks: int = 0
 
 
-class BudgetUsage(BaseModel):
+@dataclass(slots=True)
+class BudgetUsage:
     """How much of each budget the run used.
 
     Attributes:
@@ -181,9 +187,9 @@ class RunState(BaseModel):
             "run_id": self.run_id,
             "steps": _STEPS.dump_python(self.steps, mode="json"),
             "step_count": len(self.steps),
-            "usage": self.usage.model_dump(),
-            "repairs": self.repairs.model_dump(),
-            "budgets": self.budgets.model_dump(),
+            "usage": asdict(self.usage),
+            "repairs": asdict(self.repairs),
+            "budgets": asdict(self.budgets),
             "errors": list(self.errors),
         }
 
