@@ -4,7 +4,8 @@ Every job is one planner run with an instant scripted LLM and a trivial tool (on
 step, then the answer). Two figures:
 
 1. **Queue overhead.** Jobs per second of one ``Worker`` (this process, a
-   ``RedisJobQueue``, concurrency 8) draining N jobs, divided by the runs per second of
+   ``RedisJobQueue``, ``--concurrency`` 16, ``--prefetch`` 64: the settings for jobs of
+   well under a millisecond) draining N jobs, divided by the runs per second of
    ``await planner.run(...)`` in a plain loop. Target: >= 0.5 (the queue at most doubles
    the cost of a job). Measured for the ``long_lived`` and ``per_job`` flow modes.
 2. **Scaling.** Jobs per second of 2 worker processes divided by that of 1 (both started
@@ -42,8 +43,11 @@ from penguiflow.planner import ReactPlanner
 from penguiflow.redis_queue import RedisJobQueue
 from penguiflow.worker import Worker
 
-CONCURRENCY = 8
-PREFETCH = 16  # short jobs: read many per round trip (the default, 1, suits long jobs)
+# Jobs here take well under a millisecond: read many per round trip and keep enough
+# running that each round trip carries many completions (the defaults, 8 and 1, suit
+# real jobs of seconds). Set with --concurrency / --prefetch.
+CONCURRENCY = 16
+PREFETCH = 64
 
 
 class LookupArgs(BaseModel):
@@ -126,7 +130,17 @@ async def one_worker(
 def start_workers(url: str, name: str, count: int) -> list[subprocess.Popen[str]]:
     return [
         subprocess.Popen(
-            [sys.executable, __file__, "--serve-worker", "--redis", url, "--queue", name],
+            [
+                sys.executable,
+                __file__,
+                "--serve-worker",
+                "--redis",
+                url,
+                "--queue",
+                name,
+                f"--concurrency={CONCURRENCY}",
+                f"--prefetch={PREFETCH}",
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -241,6 +255,7 @@ async def measure(url: str, *, jobs: int, rounds: int, quick: bool) -> bool:
                 paired[mode].append(measured[mode] / measured["loop"])
     finally:
         await planner.aclose()
+    print(f"worker concurrency {CONCURRENCY}, queue prefetch {PREFETCH}, {jobs} jobs per round")
     print(
         f"plain loop of planner runs: {wall['loop']:.0f} runs/s ({cpu['loop']:.0f} per CPU second)"
     )
@@ -273,9 +288,13 @@ def main(argv: list[str] | None = None) -> bool:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--redis", help="redis://host:port/db (default: start a redis-server)")
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
+    parser.add_argument("--concurrency", type=int, default=16, help="jobs at once")
+    parser.add_argument("--prefetch", type=int, default=64, help="jobs read at once")
     parser.add_argument("--serve-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--queue", help=argparse.SUPPRESS)
     args = parser.parse_args(argv if argv is not None else sys.argv[1:])
+    global CONCURRENCY, PREFETCH
+    CONCURRENCY, PREFETCH = args.concurrency, args.prefetch
     if args.serve_worker:
         asyncio.run(serve_worker(args.redis, args.queue))
         return True
