@@ -65,7 +65,7 @@ class FlowPool:
 
     async def _build(self) -> PenguiFlow:
         made = self._factory()
-        flow = await made if inspect.isawaitable(made) else made
+        flow = made if isinstance(made, PenguiFlow) or not inspect.isawaitable(made) else await made
         if not isinstance(flow, PenguiFlow):
             raise ConfigError(
                 f"Worker(flow_factory=...) must return a PenguiFlow (from create(...)), "

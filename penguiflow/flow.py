@@ -159,7 +159,8 @@ class PenguiFlow(Delivery, TraceEndings):
                     f"node {name!r} has an edge to itself; pass allow_cycles=True to create(...) "
                     "or Node(..., allow_cycle=True) if the loop is intended"
                 )
-        self._check_cycles(edges, allow_cycles)
+        if any(t != name for name, out_names in edges.items() for t in out_names):
+            self._check_cycles(edges, allow_cycles)  # (no edge between two nodes: no cycle)
         preds: dict[str, set[str]] = {name: set() for name in edges}
         for name, out_names in edges.items():
             for t in out_names:

@@ -70,6 +70,9 @@ def _check_signature(func: Any, name: str) -> None:
         _checked[func] = func.__code__
 
 
+_DEFAULT_POLICY = NodePolicy()  # frozen: one instance serves every node without a policy
+
+
 class Node:
     """An async function run by the flow, with a name and a :class:`NodePolicy`.
 
@@ -101,7 +104,7 @@ class Node:
         _check_signature(func, resolved)
         self.func = func
         self.name: str = resolved
-        self.policy = policy if policy is not None else NodePolicy()
+        self.policy = policy if policy is not None else _DEFAULT_POLICY
         self.allow_cycle = allow_cycle
         self.node_id = f"{resolved}#{next(_ids)}"
 
