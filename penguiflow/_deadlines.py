@@ -6,20 +6,14 @@ deadline, a planner run with ``deadline_s`` and a worker's jobs pay that on ever
 Here the deadlines of everything running on an event loop share one heap, served by a
 single timer for the earliest; arming a deadline is a heap push, leaving it sets a flag.
 
-The semantics are those of ``asyncio.timeout``: at the deadline the task is cancelled;
-the code that armed the deadline turns the resulting ``CancelledError`` into a
-``TimeoutError`` with :meth:`Deadline.expired`, unless the task was also cancelled by
-someone else; leaving withdraws the deadline's cancel request in every case::
+The semantics are those of ``asyncio.timeout``: at the deadline the task is cancelled,
+and the ``CancelledError`` leaving the ``with`` block becomes a ``TimeoutError``, unless
+the task was also cancelled by someone else; leaving the block withdraws the deadline's
+cancel request in every case. A plain ``with`` (no coroutine to enter or leave)::
 
-    deadline = arm(task, delay)
-    try:
+    with arm(task, delay) as deadline:
         await work()
-    except asyncio.CancelledError:
-        if deadline.expired():
-            raise TimeoutError from None
-        raise
-    finally:
-        deadline.leave()
+    # TimeoutError raised here when the deadline fired; deadline.timed_out is then True
 """
 
 from __future__ import annotations
@@ -29,6 +23,7 @@ import heapq
 import itertools
 import math
 import weakref
+from types import TracebackType
 from typing import Any
 
 __all__ = ["Deadline", "arm"]
@@ -43,9 +38,13 @@ _MESSAGE = "the deadline passed"
 
 
 class Deadline:
-    """One armed deadline (see :func:`arm`)."""
+    """One armed deadline: a context manager (see :func:`arm`).
 
-    __slots__ = ("_heap", "cancelling", "state", "task", "when")
+    Attributes:
+        timed_out: the block ended with this deadline's ``TimeoutError``.
+    """
+
+    __slots__ = ("_heap", "cancelling", "state", "task", "timed_out", "when")
 
     def __init__(self, heap: _Heap, task: asyncio.Task[Any], when: float) -> None:
         self._heap = heap
@@ -53,27 +52,26 @@ class Deadline:
         self.when = when
         self.cancelling = task.cancelling()
         self.state = _ARMED
+        self.timed_out = False
 
-    def expired(self) -> bool:
-        """After a ``CancelledError``: ``True`` if it came from this deadline alone.
+    def __enter__(self) -> Deadline:
+        return self
 
-        Withdraws the deadline's cancel request; ``False`` when the deadline did not fire
-        or the task was cancelled by someone else too (the error then propagates).
-        """
-        task = self.task
-        if self.state != _FIRED or task is None:
-            return False
-        self.state, self.task = _LEFT, None
-        return task.uncancel() <= self.cancelling
-
-    def leave(self) -> None:
-        """Disarm the deadline (idempotent); withdraw its cancel request if it fired."""
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         state, task = self.state, self.task
         self.state, self.task = _LEFT, None  # a left deadline keeps no task alive
         if state == _ARMED:
             self._heap.left_one()
         elif state == _FIRED and task is not None:
-            task.uncancel()
+            # Withdraw this deadline's cancel; a cancel from anyone else still stands.
+            if task.uncancel() <= self.cancelling and exc_type is asyncio.CancelledError:
+                self.timed_out = True
+                raise TimeoutError from exc
 
 
 class _Heap:

@@ -403,15 +403,8 @@ class NodeRunner:
                 else:
                     task = asyncio.current_task()
                     assert task is not None
-                    armed = arm_deadline(task, limit)
-                    try:
+                    with arm_deadline(task, limit):
                         result = await func(item, ctx)
-                    except asyncio.CancelledError:
-                        if armed.expired():
-                            raise TimeoutError from None
-                        raise
-                    finally:
-                        armed.leave()
             except TimeoutError as exc:
                 latency = (time.perf_counter() - started) * 1000
                 if by_deadline:

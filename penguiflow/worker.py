@@ -437,22 +437,15 @@ class Worker:
         timeout = self._timeout_s
         task = asyncio.current_task()
         bound = self._bound_s
-        armed = None if task is None or bound is None else arm_deadline(task, bound)
+        deadline = None if task is None or bound is None else arm_deadline(task, bound)
         try:
-            ingress = flow.ingress_nodes
-            if len(ingress) == 1:  # runs in this task when the node has a free slot
-                result = await flow.call(message, to=ingress[0])
-            else:
-                await flow.emit(message)
-                result = await flow.fetch(trace_id=trace_id)
-            while True:
-                payload = result.payload if isinstance(result, Message) else result
-                if not isinstance(payload, StreamChunk):
-                    return payload
-                result = await flow.fetch(trace_id=trace_id)
-        except asyncio.CancelledError as exc:
+            if deadline is None:
+                return await _first_result(flow, message)
+            with deadline:
+                return await _first_result(flow, message)
+        except TimeoutError as exc:
             # The bound's own cancel (and no one else's) is the job's timeout.
-            if armed is None or not armed.expired():
+            if deadline is None or not deadline.timed_out:
                 raise
             await _cancel_trace(flow, trace_id)
             assert timeout is not None
@@ -461,9 +454,6 @@ class Worker:
             if exc.code is FlowErrorCode.DEADLINE_EXCEEDED and timeout is not None:
                 raise JobTimeoutError(job.id, trace_id, timeout) from exc
             raise
-        finally:
-            if armed is not None:
-                armed.leave()
 
     async def _on_failure(self, job: Job, exc: Exception) -> None:
         reason = _reason(exc)
@@ -495,6 +485,21 @@ class Worker:
             return
         self._stats.handed_back += 1
         self._log(logging.INFO, "job_handed_back", job, reason=reason)
+
+
+async def _first_result(flow: PenguiFlow, message: Message) -> Any:
+    """The first result of ``message``'s trace that is not a stream chunk, unwrapped."""
+    ingress = flow.ingress_nodes
+    if len(ingress) == 1:  # runs in this task when the node has a free slot
+        result = await flow.call(message, to=ingress[0])
+    else:
+        await flow.emit(message)
+        result = await flow.fetch(trace_id=message.trace_id)
+    while True:
+        payload = result.payload if isinstance(result, Message) else result
+        if not isinstance(payload, StreamChunk):
+            return payload
+        result = await flow.fetch(trace_id=message.trace_id)
 
 
 async def _cancel_trace(flow: PenguiFlow, trace_id: str) -> None:

@@ -62,24 +62,25 @@ async def ask_llm(
             )
         on_chunk = answer_streamer(run) if stream else None
         started = time.perf_counter()
+        request = client.complete(
+            messages=messages,
+            response_format=schemas.response_format(mode),
+            stream=stream,
+            on_stream_chunk=on_chunk,
+        )
         remaining = run.remaining()
         task = asyncio.current_task() if remaining is not None else None
-        armed = None if task is None else arm_deadline(task, remaining or 0.0)
+        deadline = None if task is None else arm_deadline(task, remaining or 0.0)
         try:
-            try:
-                reply = await client.complete(
-                    messages=messages,
-                    response_format=schemas.response_format(mode),
-                    stream=stream,
-                    on_stream_chunk=on_chunk,
-                )
-            except asyncio.CancelledError:
-                if armed is not None and armed.expired():
-                    return BudgetHit("deadline_s", "the deadline passed while waiting for the LLM")
-                raise
-            finally:
-                if armed is not None:
-                    armed.leave()
+            if deadline is None:
+                reply = await request
+            else:
+                with deadline:
+                    reply = await request
+        except TimeoutError:
+            if deadline is not None and deadline.timed_out:
+                return BudgetHit("deadline_s", "the deadline passed while waiting for the LLM")
+            raise
         except LLMResponseFormatError as exc:
             following = formats.step_down(model_key, mode)
             if following is None:

@@ -312,20 +312,14 @@ class ToolExecutor:
         started = time.perf_counter()
         outcome = ToolOutcome(name, False, trace_id=trace_id)
         finished = False
-        task = asyncio.current_task() if remaining is not None else None
-        armed = None if task is None else arm_deadline(task, remaining or 0.0)
         try:
-            try:
-                item = await flow.call(message, to=node)
-                if type(item) is not _Done:
-                    item = await self._stream(flow, item, name, trace_id, info)
-            except asyncio.CancelledError:
-                if armed is not None and armed.expired():
-                    raise TimeoutError from None
-                raise
-            finally:
-                if armed is not None:
-                    armed.leave()
+            if remaining is None:
+                item = await self._round_trip(flow, message, node, info)
+            else:
+                task = asyncio.current_task()
+                assert task is not None
+                with arm_deadline(task, remaining):
+                    item = await self._round_trip(flow, message, node, info)
             finished = True
             outcome.ok, outcome.result = True, item.result
         except TimeoutError:
@@ -401,16 +395,18 @@ class ToolExecutor:
                 group.create_task(one(index, name, args, key))
         return [r for r in results if r is not None]
 
-    async def _stream(
-        self, flow: PenguiFlow, item: Any, name: str, trace_id: str, info: CallInfo
+    async def _round_trip(
+        self, flow: PenguiFlow, message: Message, node: Node, info: CallInfo
     ) -> _Done:
-        """Relay the chunks a tool streams and fetch its trace until the result.
+        """Call the tool node and fetch its trace until the result (relaying streamed chunks).
 
-        ``flow.call`` returns the trace's first item; a tool that streams sends chunks
-        before its result.
+        ``flow.call`` runs the node in this task when it has a free slot, with the node's
+        policy and limits; otherwise the call queues like any message.
         """
+        item = await flow.call(message, to=node)
+        trace_id = message.trace_id
         while not isinstance(item, _Done):
-            await self._relay(item, name, trace_id, info)
+            await self._relay(item, node.name, trace_id, info)
             item = await flow.fetch(trace_id=trace_id)
         return item
 

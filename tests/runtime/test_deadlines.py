@@ -13,15 +13,8 @@ from penguiflow._deadlines import arm
 async def guarded(delay: float, work) -> str:
     task = asyncio.current_task()
     assert task is not None
-    armed = arm(task, delay)
-    try:
+    with arm(task, delay):
         return await work()
-    except asyncio.CancelledError:
-        if armed.expired():
-            raise TimeoutError from None
-        raise
-    finally:
-        armed.leave()
 
 
 def heap() -> _deadlines._Heap:
@@ -150,3 +143,19 @@ def test_each_event_loop_has_its_own_timer_and_a_closed_loop_is_freed():
     asyncio.run(run())
     gc.collect()
     assert [ref() for ref in loops] == [None, None]
+
+
+async def test_timed_out_tells_the_deadline_apart_from_the_work_s_own_timeout():
+    task = asyncio.current_task()
+    assert task is not None
+    deadline = arm(task, 0.01)
+    with pytest.raises(TimeoutError):
+        with deadline:
+            await asyncio.sleep(5)
+    assert deadline.timed_out
+
+    deadline = arm(task, 5)
+    with pytest.raises(TimeoutError, match="the work's own"):
+        with deadline:
+            raise TimeoutError("the work's own")
+    assert not deadline.timed_out
