@@ -305,10 +305,10 @@ class ToolExecutor:
             meta={"run_id": info.run_id, "step": info.step, "tool": name},
         )
         node = self._nodes[name]
-        calls = self._calls
-        calls[trace_id] = (info, key)
         if info.observed:
             await info.sink("tool_call_start", node_name=name, trace_id=trace_id)
+        calls = self._calls
+        calls[trace_id] = (info, key)  # removed in the finally below
         started = time.perf_counter()
         outcome = ToolOutcome(name, False, trace_id=trace_id)
         finished = False
