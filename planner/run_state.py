@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -66,8 +66,8 @@ class TrajectoryStep:
 class LLMUsage:
     """Tokens and cost reported by the LLM client, summed over the run.
 
-    The run's counters are plain dataclasses (validated with the :class:`RunState`
-    holding them): they are updated several times per step.
+    The run's counters are plain dataclasses (validated and dumped with the
+    :class:`RunState` holding them): they are updated several times per step.
 
     Attributes:
         calls: LLM requests made (repairs included).
@@ -187,9 +187,9 @@ class RunState(BaseModel):
             "run_id": self.run_id,
             "steps": _STEPS.dump_python(self.steps, mode="json"),
             "step_count": len(self.steps),
-            "usage": asdict(self.usage),
-            "repairs": asdict(self.repairs),
-            "budgets": asdict(self.budgets),
+            "usage": _USAGE.dump_python(self.usage),
+            "repairs": _REPAIRS.dump_python(self.repairs),
+            "budgets": _BUDGETS.dump_python(self.budgets),
             "errors": list(self.errors),
         }
 
@@ -234,3 +234,6 @@ class PlannerFinish(BaseModel):
 
 
 _STEPS = TypeAdapter(list[TrajectoryStep])
+_USAGE = TypeAdapter(LLMUsage)
+_REPAIRS = TypeAdapter(RepairCounters)
+_BUDGETS = TypeAdapter(BudgetUsage)
