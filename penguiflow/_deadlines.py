@@ -11,7 +11,7 @@ and the ``CancelledError`` leaving the ``with`` block becomes a ``TimeoutError``
 the task was also cancelled by someone else; leaving the block withdraws the deadline's
 cancel request in every case. A plain ``with`` (no coroutine to enter or leave)::
 
-    with arm(task, delay) as deadline:
+    with deadline_in(delay) as deadline:
         await work()
     # TimeoutError raised here when the deadline fired; deadline.timed_out is then True
 """
@@ -26,7 +26,7 @@ import weakref
 from types import TracebackType
 from typing import Any
 
-__all__ = ["Deadline", "arm"]
+__all__ = ["Deadline", "deadline_in"]
 
 _ARMED, _FIRED, _LEFT = 0, 1, 2
 
@@ -38,7 +38,7 @@ _MESSAGE = "the deadline passed"
 
 
 class Deadline:
-    """One armed deadline: a context manager (see :func:`arm`).
+    """One armed deadline: a context manager (see :func:`deadline_in`).
 
     Attributes:
         timed_out: the block ended with this deadline's ``TimeoutError``.
@@ -127,12 +127,16 @@ class _Heap:
 _HEAPS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Heap] = weakref.WeakKeyDictionary()
 
 
-def arm(task: asyncio.Task[Any], delay: float) -> Deadline:
-    """Cancel ``task`` ``delay`` seconds from now, unless the deadline is left first.
+def deadline_in(delay: float) -> Deadline:
+    """Cancel the current task ``delay`` seconds from now, unless the block is left first.
 
-    Must be called from the task's event loop.
+    Raises:
+        RuntimeError: not called from a task.
     """
     loop = asyncio.get_running_loop()
+    task = asyncio.current_task(loop)
+    if task is None:
+        raise RuntimeError("a deadline needs a running task")
     heap = _HEAPS.get(loop)
     if heap is None:
         heap = _HEAPS[loop] = _Heap()

@@ -16,12 +16,13 @@ jobs leased to this worker until another one reclaims them.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hiredis import pack_command
+
+from ._deadlines import deadline_in
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -61,9 +62,9 @@ class Link:
         from redis.exceptions import NoScriptError
         from redis.exceptions import TimeoutError as RedisTimeoutError
 
-        limit = asyncio.timeout(self._timeout_s)
+        limit = deadline_in(self._timeout_s)
         try:
-            async with limit:
+            with limit:
                 replies = await self._send(commands)
                 missing = [i for i, r in enumerate(replies) if isinstance(r, NoScriptError)]
                 if missing:
@@ -72,7 +73,7 @@ class Link:
                     for i, reply in zip(missing, again[len(loads) :], strict=True):
                         replies[i] = reply
         except TimeoutError as exc:
-            if not limit.expired():
+            if not limit.timed_out:
                 raise
             detail = f"no answer within {self._timeout_s:g}s"
             raise RedisTimeoutError(detail) from exc

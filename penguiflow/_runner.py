@@ -6,7 +6,7 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
-from ._deadlines import arm as arm_deadline
+from ._deadlines import deadline_in
 from ._floe import BUSY, Floe
 from ._kinds import CONTROL, ENVELOPE, kind_of, payload_kind
 from .context import Context
@@ -401,9 +401,7 @@ class NodeRunner:
                 if limit is None:
                     result = await func(item, ctx)
                 else:
-                    task = asyncio.current_task()
-                    assert task is not None
-                    with arm_deadline(task, limit):
+                    with deadline_in(limit):
                         result = await func(item, ctx)
             except TimeoutError as exc:
                 latency = (time.perf_counter() - started) * 1000

@@ -35,6 +35,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from typing import TYPE_CHECKING, Any, Self, cast
 
+from ._deadlines import deadline_in
 from ._jobs import Job, JobResult
 from ._redis_batch import Exchange, renew_leases
 from ._redis_client import open_client
@@ -211,14 +212,14 @@ class RedisJobQueue:
         from redis.exceptions import RedisError
 
         self._check_open()
-        limit = asyncio.timeout(self._command_timeout_s + extra_s)
+        limit = deadline_in(self._command_timeout_s + extra_s)
         try:
-            async with limit:
+            with limit:
                 yield
         except RedisError as exc:
             raise self._error(operation, exc) from exc
         except TimeoutError as exc:
-            if not limit.expired():
+            if not limit.timed_out:
                 raise
             detail = f"no answer within command_timeout_s={self._command_timeout_s:g}"
             raise QueueBackendError(operation, self.name, detail) from exc

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._deadlines import arm as arm_deadline
+from ._deadlines import deadline_in
 from ._job_memory import InMemoryJobQueue
 from ._jobs import Job, JobQueue, JobResult, ReleasableJobQueue, RetryPolicy, default_retryable
 from ._scaleout_errors import JobTimeoutError, PermanentJobError, QueueBackendError
@@ -435,9 +435,8 @@ class Worker:
     async def _run_trace(self, flow: PenguiFlow, message: Message, job: Job) -> Any:
         trace_id = message.trace_id
         timeout = self._timeout_s
-        task = asyncio.current_task()
         bound = self._bound_s
-        deadline = None if task is None or bound is None else arm_deadline(task, bound)
+        deadline = None if bound is None else deadline_in(bound)
         try:
             if deadline is None:
                 return await _first_result(flow, message)

@@ -6,11 +6,10 @@ the run's state, and ``llm_request`` / ``llm_response`` events are reported.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
-from .._deadlines import arm as arm_deadline
+from .._deadlines import deadline_in
 from ._answers import answer_streamer
 from ._steps import ActiveRun, BudgetHit
 from .errors import LLMResponseFormatError
@@ -69,8 +68,7 @@ async def ask_llm(
             on_stream_chunk=on_chunk,
         )
         remaining = run.remaining()
-        task = asyncio.current_task() if remaining is not None else None
-        deadline = None if task is None else arm_deadline(task, remaining or 0.0)
+        deadline = None if remaining is None else deadline_in(remaining)
         try:
             if deadline is None:
                 reply = await request

@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 from pydantic import BaseModel, ValidationError
 
-from .._deadlines import arm as arm_deadline
+from .._deadlines import deadline_in
 from ..catalog import NodeSpec
 from ..context import Context
 from ..errors import FlowError, FlowErrorCode, FlowStateError, TraceCancelled
@@ -316,9 +316,7 @@ class ToolExecutor:
             if remaining is None:
                 item = await self._round_trip(flow, message, node, info)
             else:
-                task = asyncio.current_task()
-                assert task is not None
-                with arm_deadline(task, remaining):
+                with deadline_in(remaining):
                     item = await self._round_trip(flow, message, node, info)
             finished = True
             outcome.ok, outcome.result = True, item.result

@@ -7,13 +7,11 @@ import weakref
 import pytest
 
 from penguiflow import _deadlines
-from penguiflow._deadlines import arm
+from penguiflow._deadlines import deadline_in
 
 
 async def guarded(delay: float, work) -> str:
-    task = asyncio.current_task()
-    assert task is not None
-    with arm(task, delay):
+    with deadline_in(delay):
         return await work()
 
 
@@ -148,13 +146,13 @@ def test_each_event_loop_has_its_own_timer_and_a_closed_loop_is_freed():
 async def test_timed_out_tells_the_deadline_apart_from_the_work_s_own_timeout():
     task = asyncio.current_task()
     assert task is not None
-    deadline = arm(task, 0.01)
+    deadline = deadline_in(0.01)
     with pytest.raises(TimeoutError):
         with deadline:
             await asyncio.sleep(5)
     assert deadline.timed_out
 
-    deadline = arm(task, 5)
+    deadline = deadline_in(5)
     with pytest.raises(TimeoutError, match="the work's own"):
         with deadline:
             raise TimeoutError("the work's own")

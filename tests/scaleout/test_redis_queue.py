@@ -175,6 +175,30 @@ async def test_backend_failures_raise_queue_backend_error() -> None:
         await queue.aclose()
 
 
+async def test_a_server_that_never_answers_is_a_backend_error_after_command_timeout() -> None:
+    held: list[asyncio.StreamWriter] = []
+
+    async def accept_and_stay_silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        held.append(writer)
+
+    server = await asyncio.start_server(accept_and_stay_silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    queue = RedisJobQueue(
+        f"redis://127.0.0.1:{port}/0", name="mute", block_s=0.05, command_timeout_s=0.3
+    )
+    try:
+        with pytest.raises(QueueBackendError, match="no answer within") as info:
+            await asyncio.wait_for(queue.fetch(), 10)
+        assert info.value.operation == "fetch"
+        task = asyncio.current_task()
+        assert task is not None and task.cancelling() == 0  # the bound's cancel withdrawn
+    finally:
+        server.close()
+        for writer in held:
+            writer.close()
+        await queue.aclose()
+
+
 async def test_closed_queue_refuses_calls(redis_url: str, queue_name: str) -> None:
     queue = make(redis_url, queue_name)
     await queue.aclose()
