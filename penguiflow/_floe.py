@@ -160,19 +160,7 @@ class Floe:
     def get_nowait(self) -> tuple[LaneKey, Any]:
         """Take the next ready item, marking its lane busy; the caller checked ``ready``."""
         key = self.ready.popleft()
-        lanes = self.lanes
-        lane = lanes[key]
-        if type(lane) is _Many:
-            item = lane.pop(0)
-            if not lane:
-                lanes[key] = BUSY
-        else:
-            item = lane
-            lanes[key] = BUSY
-        self.size -= 1
-        if self._putters:
-            _wake_one(self._putters)
-        return key, item
+        return key, self._take(key)
 
     def _take(self, key: LaneKey) -> Any:
         lanes = self.lanes

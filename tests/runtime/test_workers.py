@@ -5,7 +5,7 @@ import random
 import time
 
 import pytest
-from runtime_helpers import msg
+from runtime_helpers import echo_each, msg
 
 from penguiflow import (
     FinalAnswer,
@@ -94,11 +94,7 @@ async def test_carrying_respects_the_successors_concurrency_limit():
     flow = create(a.to(b), b.to())
     flow.run()
     try:
-        ids = [f"t{i}" for i in range(20)]
-        for tid in ids:
-            await flow.emit(msg(tid, trace_id=tid))
-        for tid in ids:
-            assert (await flow.fetch(trace_id=tid, timeout=5)).payload == tid
+        await echo_each(flow, 20, timeout=5)
     finally:
         await flow.stop()
     assert peak == 2
@@ -174,11 +170,7 @@ async def test_a_burst_reaches_the_concurrency_limit_of_a_node_that_suspends():
     flow = create(Node(meet, name="meet", policy=NodePolicy(max_concurrency=6)))
     flow.run()
     try:
-        ids = [f"t{i}" for i in range(6)]
-        for tid in ids:
-            await flow.emit(msg(tid, trace_id=tid))
-        for tid in ids:
-            assert (await flow.fetch(trace_id=tid, timeout=2)).payload == tid
+        await echo_each(flow, 6, timeout=2)
     finally:
         await flow.stop()
 
