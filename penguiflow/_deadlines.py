@@ -66,7 +66,10 @@ class Deadline:
         state, task = self.state, self.task
         self.state, self.task = _LEFT, None  # a left deadline keeps no task alive
         if state == _ARMED:
-            self._heap.left_one()
+            heap = self._heap
+            heap.left += 1
+            if heap.left > _COMPACT_AT and heap.left * 2 > len(heap.entries):
+                heap.compact()
         elif state == _FIRED and task is not None:
             # Withdraw this deadline's cancel; a cancel from anyone else still stands.
             if task.uncancel() <= self.cancelling and exc_type is asyncio.CancelledError:
@@ -88,22 +91,19 @@ class _Heap:
         self.timer: weakref.ref[asyncio.TimerHandle] | None = None
         self.timer_when = math.inf
 
-    def push(self, loop: asyncio.AbstractEventLoop, deadline: Deadline) -> None:
-        when = deadline.when
-        heapq.heappush(self.entries, (when, next(self.seq), deadline))
-        if when < self.timer_when:
-            timer = self.timer() if self.timer is not None else None
-            if timer is not None:
-                timer.cancel()
-            self.timer = weakref.ref(loop.call_at(when, self.fire))
-            self.timer_when = when
+    def arm(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        """Set the timer for ``when``, earlier than it is set now."""
+        timer = self.timer() if self.timer is not None else None
+        if timer is not None:
+            timer.cancel()
+        self.timer = weakref.ref(loop.call_at(when, self.fire))
+        self.timer_when = when
 
-    def left_one(self) -> None:
-        self.left += 1
-        if self.left > _COMPACT_AT and self.left * 2 > len(self.entries):
-            self.entries = [entry for entry in self.entries if entry[2].state != _LEFT]
-            heapq.heapify(self.entries)
-            self.left = 0
+    def compact(self) -> None:
+        """Drop the left deadlines from the heap."""
+        self.entries = [entry for entry in self.entries if entry[2].state != _LEFT]
+        heapq.heapify(self.entries)
+        self.left = 0
 
     def fire(self) -> None:
         loop = asyncio.get_running_loop()
@@ -126,6 +126,19 @@ class _Heap:
 
 _HEAPS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Heap] = weakref.WeakKeyDictionary()
 
+# The heap of the loop that armed the last deadline: most programs run one loop.
+_last_loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
+_last_heap: _Heap | None = None
+
+
+def _heap_of(loop: asyncio.AbstractEventLoop) -> _Heap:
+    global _last_loop, _last_heap
+    heap = _HEAPS.get(loop)
+    if heap is None:
+        heap = _HEAPS[loop] = _Heap()
+    _last_loop, _last_heap = weakref.ref(loop), heap
+    return heap
+
 
 def deadline_in(delay: float) -> Deadline:
     """Cancel the current task ``delay`` seconds from now, unless the block is left first.
@@ -137,9 +150,12 @@ def deadline_in(delay: float) -> Deadline:
     task = asyncio.current_task(loop)
     if task is None:
         raise RuntimeError("a deadline needs a running task")
-    heap = _HEAPS.get(loop)
-    if heap is None:
-        heap = _HEAPS[loop] = _Heap()
-    deadline = Deadline(heap, task, loop.time() + max(delay, 0.0))
-    heap.push(loop, deadline)
+    heap = _last_heap
+    if heap is None or _last_loop is None or _last_loop() is not loop:
+        heap = _heap_of(loop)
+    when = loop.time() + (delay if delay > 0.0 else 0.0)
+    deadline = Deadline(heap, task, when)
+    heapq.heappush(heap.entries, (when, next(heap.seq), deadline))
+    if when < heap.timer_when:
+        heap.arm(loop, when)
     return deadline

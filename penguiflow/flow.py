@@ -91,7 +91,7 @@ class PenguiFlow(Delivery, TraceEndings):
         self._bus = message_bus
         self._runners: dict[str, NodeRunner] = {}
         self._build(adjacencies, allow_cycles)
-        self._ingress = [r for r in self._runners.values() if r.name in self._ingress_names]
+        self._ingress = [self._runners[name] for name in self._ingress_names]
         self._ingress_named = {r.name: r for r in self._ingress}
         self._sole_ingress = self._ingress[0] if len(self._ingress) == 1 else None
         self._capacity_waiters: dict[str, deque[asyncio.Future[None]]] = {}
@@ -146,12 +146,14 @@ class PenguiFlow(Delivery, TraceEndings):
                     out.append(dst.name)
         if not self._runners:
             raise ConfigError("create(...) needs at least one node")
+        entered: set[str] = set()  # nodes with an edge from another node
         for name, out_names in edges.items():
             runner = self._runners[name]
             runner.successors = [self._runners[t] for t in out_names]
             runner.successor_names = frozenset(out_names)
             runner.self_loop = name in out_names
-            runner.egress = all(t == name for t in out_names)
+            # (out_names holds each target once)
+            runner.egress = not out_names or (runner.self_loop and len(out_names) == 1)
             if len(out_names) == 1 and not runner.egress:
                 runner.single_successor = runner.successors[0]
             if runner.self_loop and not (allow_cycles or runner.node.allow_cycle):
@@ -159,14 +161,10 @@ class PenguiFlow(Delivery, TraceEndings):
                     f"node {name!r} has an edge to itself; pass allow_cycles=True to create(...) "
                     "or Node(..., allow_cycle=True) if the loop is intended"
                 )
-        if any(t != name for name, out_names in edges.items() for t in out_names):
+            entered.update(t for t in out_names if t != name)
+        if entered:
             self._check_cycles(edges, allow_cycles)  # (no edge between two nodes: no cycle)
-        preds: dict[str, set[str]] = {name: set() for name in edges}
-        for name, out_names in edges.items():
-            for t in out_names:
-                if t != name:
-                    preds[t].add(name)
-        self._ingress_names = [name for name in edges if not preds[name]]
+        self._ingress_names = [name for name in edges if name not in entered]
         if not self._ingress_names:
             raise CycleError("every node has a predecessor: the flow has no entry node")
 
