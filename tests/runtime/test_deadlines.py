@@ -157,3 +157,34 @@ async def test_timed_out_tells_the_deadline_apart_from_the_work_s_own_timeout():
         with deadline:
             raise TimeoutError("the work's own")
     assert not deadline.timed_out
+
+
+def test_loops_in_two_threads_keep_their_own_heaps():
+    import threading
+
+    outcomes: list[str] = []
+    errors: list[BaseException] = []
+
+    async def run(tag: str) -> None:
+        for _ in range(200):  # arm deadlines while the other thread arms its own
+            deadline = deadline_in(300)
+            with deadline:
+                await asyncio.sleep(0)
+            assert deadline._heap is heap()
+        with pytest.raises(TimeoutError):
+            await guarded(0.01, lambda: asyncio.sleep(5))
+        outcomes.append(tag)
+
+    def thread_main(tag: str) -> None:
+        try:
+            asyncio.run(run(tag))
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=thread_main, args=(tag,)) for tag in "ab"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert not errors
+    assert sorted(outcomes) == ["a", "b"]
