@@ -5,6 +5,10 @@ least a ReAct loop must: send the messages, parse the JSON, validate the args wi
 pydantic, call the function, append the observation. The planner adds the repair ladder,
 budgets, token accounting, events and tool execution through the runtime flow.
 
+With ``token_budget`` set, the planner counts every request with tiktoken; the baseline
+of that section keeps its requests under the same budget the least costly way: it counts
+each message once, with the same encoding, when it is appended.
+
 Times are CPU time of this process (``time.process_time``), best round of each variant,
 with the variants interleaved, so that other load on the machine disturbs them little.
 
@@ -18,11 +22,14 @@ import argparse
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, create_model
 
 from penguiflow import ModelRegistry, Node, tool
+from penguiflow.memory._encodings import load_encoding
+from penguiflow.memory.tokens import DEFAULT_ENCODINGS, MESSAGE_OVERHEAD
 from penguiflow.planner import ReactPlanner
 
 
@@ -116,7 +123,21 @@ def catalog(extra_tools: int) -> tuple[list[Node], ModelRegistry]:
     return nodes, registry
 
 
-async def baseline_run(llm: InstantLLM, steps: int) -> None:
+def token_counter() -> Callable[[str], int]:
+    """Tokens of one message's text plus its framing, with the planner's encoding."""
+    encoding = load_encoding(DEFAULT_ENCODINGS[0], allow_download=False)
+    if encoding is None:
+        raise SystemExit(f"the {DEFAULT_ENCODINGS[0]} encoding cannot be loaded here")
+    encode = encoding.encode_ordinary
+    return lambda text: len(encode(text)) + MESSAGE_OVERHEAD
+
+
+async def baseline_run(
+    llm: InstantLLM,
+    steps: int,
+    count: Callable[[str], int] | None = None,
+    token_budget: int | None = None,
+) -> None:
     tools: dict[str, tuple[type[BaseModel], Any]] = {
         "add": (AddArgs, add),
         "echo": (EchoArgs, echo),
@@ -125,15 +146,21 @@ async def baseline_run(llm: InstantLLM, steps: int) -> None:
         {"role": "system", "content": "tools"},
         {"role": "user", "content": "go"},
     ]
+    tokens = 0 if count is None else sum(count(m["content"]) for m in messages)
     for _ in range(steps + 1):
+        if token_budget is not None and tokens > token_budget:
+            raise RuntimeError("over the token budget")
         text = await llm.complete(messages=messages)
         action = json.loads(text)
         if action["next_node"] == "final_response":
             return
         model, fn = tools[action["next_node"]]
         result = await fn(model.model_validate(action["args"]), None)
+        observation = json.dumps(result.model_dump())
         messages.append({"role": "assistant", "content": text})
-        messages.append({"role": "user", "content": json.dumps(result.model_dump())})
+        messages.append({"role": "user", "content": observation})
+        if count is not None:
+            tokens += count(text) + count(observation)
     raise RuntimeError("baseline did not finish")
 
 
@@ -141,7 +168,10 @@ async def measure(steps: int, repeats: int, token_budget: int | None) -> dict[st
     """Time every variant in turn, ``repeats`` rounds; keep each one's best round."""
     replies = script(steps)
     baseline_llm = InstantLLM(replies)
-    runners: dict[str, Any] = {"baseline": lambda: baseline_run(baseline_llm, steps)}
+    count = None if token_budget is None else token_counter()
+    runners: dict[str, Any] = {
+        "baseline": lambda: baseline_run(baseline_llm, steps, count, token_budget)
+    }
     planners = []
     for label, extra in (("planner_2_tools", 0), ("planner_40_tools", 38)):
         nodes, registry = catalog(extra)
@@ -183,7 +213,11 @@ def main() -> int:
         results = asyncio.run(measure(ns.steps, repeats, budget))
         overhead = results["planner_2_tools"] / results["baseline"]
         scaling = results["planner_40_tools"] / results["planner_2_tools"]
-        title = "no token_budget" if budget is None else "token_budget set (tiktoken counting)"
+        title = (
+            "no token_budget"
+            if budget is None
+            else "token_budget set: both count tokens with tiktoken"
+        )
         print(f"-- {title}, {ns.steps} tool steps + final answer, best of {repeats}")
         for label, value in results.items():
             print(f"{label:>18}: {value * 1e6:9.1f} us/step")

@@ -14,10 +14,11 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from ._kinds import CONTROL, payload_kind
+from ._kinds import CONTROL, ENVELOPE, kind_of, payload_kind
+from ._lifecycle import FlowState
 from ._rookery import NOTHING, Raise
 from ._trace import TraceState
-from .errors import FlowStateError
+from .errors import ConfigError, FlowStateError
 from .types import Message
 
 if TYPE_CHECKING:
@@ -27,12 +28,20 @@ if TYPE_CHECKING:
 __all__ = ["call_node"]
 
 
-async def call_node(flow: PenguiFlow, runner: NodeRunner, key: str, msg: Message) -> Any:
-    """Send ``msg`` to ``runner`` and return trace ``key``'s first result (``flow.call``).
+async def call_node(flow: PenguiFlow, runner: NodeRunner, msg: Message) -> Any:
+    """Send ``msg`` to ``runner`` and return its trace's first result (``flow.call``).
 
     Runs the node in this task when it may (see the module docstring), else queues the
     message and fetches.
     """
+    if flow._state is not FlowState.RUNNING:
+        flow._require_running("call")
+    if kind_of(msg) != ENVELOPE:
+        raise ConfigError(
+            f"flow.call() takes a Message envelope, got {type(msg).__name__}; "
+            "use emit()/fetch() for payload-only messages"
+        )
+    key = msg.trace_id
     if not (
         runner.egress
         and flow._bus is None

@@ -9,16 +9,17 @@ is left waiting.
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from functools import partial
 from typing import Any, NoReturn, cast
 
 from ._delivery import Delivery, Targets
 from ._endings import TraceEndings
 from ._inline import call_node
 from ._kinds import ENVELOPE, kind_of
+from ._lifecycle import FlowState
 from ._rookery import NOTHING, Raise, Rookery
 from ._runner import NodeRunner
 from ._trace import TraceState
@@ -40,15 +41,6 @@ from .types import Message
 __all__ = ["FlowState", "PenguiFlow", "create"]
 
 logger = logging.getLogger("penguiflow.flow")
-
-
-class FlowState(enum.Enum):
-    """Lifecycle of a flow: a flow runs once."""
-
-    CREATED = "created"
-    RUNNING = "running"
-    STOPPING = "stopping"
-    STOPPED = "stopped"
 
 
 class _StoppedFlow:
@@ -400,28 +392,27 @@ class PenguiFlow(Delivery, TraceEndings):
         """
         if self._state is not FlowState.RUNNING:
             self._require_running("call")
-        if kind_of(msg) != ENVELOPE:
-            raise ConfigError(
-                f"flow.call() takes a Message envelope, got {type(msg).__name__}; "
-                "use emit()/fetch() for payload-only messages"
-            )
-        if isinstance(to, Node):
-            runner = self._ingress_named.get(to.name)
-            if runner is not None and runner.node is not to:
-                runner = None
-        else:
-            runner = self._ingress_named.get(to) if isinstance(to, str) else None
-        if runner is None:
-            runner = self._ingress_runner(to)
-        key = msg.trace_id
+        runner = self._ingress_runner(to)
         if timeout is None:
-            return await call_node(self, runner, key, msg)
+            return await call_node(self, runner, msg)
         try:
             async with asyncio.timeout(timeout):
-                return await call_node(self, runner, key, msg)
+                return await call_node(self, runner, msg)
         except TimeoutError:
-            await self.cancel(key)
+            await self.cancel(msg.trace_id)
             raise
+
+    def caller(self, to: Node | str) -> Callable[[Message], Awaitable[Any]]:
+        """Return :meth:`call` bound to ingress node ``to``, to be awaited as ``fn(msg)``.
+
+        For many calls to one node (a tool called by every run of a planner): the node
+        is looked up once, when the caller is made. Each call behaves as
+        ``call(msg, to=to)`` without a timeout.
+
+        Raises:
+            UnknownTargetError: ``to`` is not an ingress node of this flow.
+        """
+        return partial(call_node, self, self._ingress_runner(to))
 
     async def cancel(self, trace_id: str) -> bool:
         """Cancel a trace: drop its queued work, cancel its running attempts.
@@ -470,7 +461,15 @@ class PenguiFlow(Delivery, TraceEndings):
         return runner
 
     def _ingress_runner(self, to: Node | str) -> NodeRunner:
-        if not isinstance(to, Node | str):
+        if isinstance(to, Node):
+            runner = self._ingress_named.get(to.name)
+            if runner is not None and runner.node is to:
+                return runner
+        elif isinstance(to, str):
+            runner = self._ingress_named.get(to)
+            if runner is not None:
+                return runner
+        else:
             raise UnknownTargetError(f"flow.call(to=...) takes one ingress node, got {to!r}")
         return self._ingress_targets(to)[0]
 

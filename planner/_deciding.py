@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 from ._answers import final_payload, partial_payload
 from ._asking import ask_llm
 from ._steps import ActiveRun, BudgetHit
-from .actions import PlannerAction
+from .actions import ActionKind, PlannerAction
 from .llm_types import LLMClient
 from .parse import describe_validation_error, parse_action
 from .repair import NO_OBJECT, repair_instruction, repair_locally
@@ -28,7 +28,8 @@ __all__ = ["Decider"]
 
 _ECHO_LIMIT = 2000
 
-Decision = tuple[PlannerAction, FinalPayload | None] | PlannerFinish | BudgetHit
+Decision = tuple[PlannerAction, ActionKind, FinalPayload | None] | PlannerFinish | BudgetHit
+"""``(action, its kind, the final payload of a final action)``, or how the run ends."""
 
 
 class Decider:
@@ -112,10 +113,14 @@ class Decider:
                     outcome = repaired
                 elif repaired.error != NO_OBJECT:
                     error = repaired.error
-            if outcome.action is not None:
-                checked = self.check(outcome.action)
+            action = outcome.action
+            if action is not None:
+                kind = action.kind
+                if kind == "tool":
+                    return action, kind, None
+                checked = self.check(action)
                 if not isinstance(checked, str):
-                    return outcome.action, checked
+                    return action, kind, checked
                 error = checked
             error = error or "the reply is not a valid action"
             if attempt >= self._repair_attempts:

@@ -24,7 +24,7 @@ from ..context import Context
 from ..errors import FlowError, FlowErrorCode, FlowStateError, TraceCancelled
 from ..flow import PenguiFlow, create
 from ..node import Node
-from ..types import Headers, Message, StreamChunk
+from ..types import Headers, Message, StreamChunk, unchecked_message
 from ._approval import PauseSignal, check_pause_request
 from .pause import AWAIT_INPUT
 
@@ -165,11 +165,13 @@ class ToolContext:
         raise PauseSignal(reason, payload)
 
 
-@dataclass(frozen=True, slots=True)
 class _Done:
     """What a tool node sends to the egress: the validated result, as JSON."""
 
-    result: Any
+    __slots__ = ("result",)
+
+    def __init__(self, result: Any) -> None:
+        self.result = result
 
 
 @dataclass(slots=True)
@@ -247,6 +249,7 @@ class ToolExecutor:
         self._nodes = {spec.name: _tool_node(spec, self._calls) for spec in specs}
         self._queue_maxsize = queue_maxsize
         self._flow: PenguiFlow | None = None
+        self._callers: dict[str, Callable[[Message], Awaitable[Any]]] = {}
         self._closed = False
         self._ids = itertools.count()
 
@@ -255,7 +258,8 @@ class ToolExecutor:
         """Whether the flow was started."""
         return self._flow is not None
 
-    def _ensure_flow(self) -> PenguiFlow:
+    def _start(self) -> dict[str, Callable[[Message], Awaitable[Any]]]:
+        """Start the flow on first use; return each tool's caller."""
         if self._closed:
             raise FlowStateError("the planner was closed (aclose()); build a new ReactPlanner")
         if self._flow is None:
@@ -264,7 +268,8 @@ class ToolExecutor:
             )
             flow.run()
             self._flow = flow
-        return self._flow
+            self._callers = {name: flow.caller(node) for name, node in self._nodes.items()}
+        return self._callers
 
     async def aclose(self) -> None:
         """Stop the flow (idempotent); running calls end with an error outcome."""
@@ -294,55 +299,69 @@ class ToolExecutor:
             The outcome; failures and pauses are outcomes, never exceptions (except
             cancellation).
         """
-        flow = self._flow or self._ensure_flow()
+        callers = self._callers or self._start()
         trace_id = f"{info.run_id}:{info.step}:{next(self._ids)}"
         remaining = None if deadline is None else deadline - time.monotonic()
-        message = Message(
-            payload=args,
-            headers=info.headers,
-            trace_id=trace_id,
-            deadline_s=None if remaining is None else time.time() + max(remaining, 0.0),
-            meta={"run_id": info.run_id, "step": info.step, "tool": name},
+        message = unchecked_message(
+            args,
+            info.headers,
+            trace_id,
+            None if remaining is None else time.time() + max(remaining, 0.0),
+            {"run_id": info.run_id, "step": info.step, "tool": name},
         )
-        node = self._nodes[name]
         if info.observed:
             await info.sink("tool_call_start", node_name=name, trace_id=trace_id)
         calls = self._calls
         calls[trace_id] = (info, key)  # removed in the finally below
         started = time.perf_counter()
-        outcome = ToolOutcome(name, False, trace_id=trace_id)
-        finished = False
+        ended = False  # the trace ended (result or failure); else it is cancelled below
         try:
             if remaining is None:
-                item = await self._round_trip(flow, message, node, info)
+                item = await callers[name](message)
             else:
                 with deadline_in(remaining):
-                    item = await self._round_trip(flow, message, node, info)
-            finished = True
-            outcome.ok, outcome.result = True, item.result
+                    item = await callers[name](message)
+            if type(item) is not _Done:
+                item = await self._follow(item, name, trace_id, info)
+            ended = True
+            outcome = ToolOutcome(name, True, item.result, trace_id=trace_id)
         except TimeoutError:
-            outcome.error = f"tool {name!r} was stopped: the run's deadline passed"
-            outcome.code, outcome.deadline = FlowErrorCode.DEADLINE_EXCEEDED.value, True
+            outcome = ToolOutcome(
+                name,
+                False,
+                error=f"tool {name!r} was stopped: the run's deadline passed",
+                code=FlowErrorCode.DEADLINE_EXCEEDED.value,
+                deadline=True,
+                trace_id=trace_id,
+            )
         except FlowError as exc:
-            finished = True
-            outcome.error, outcome.code = _describe_failure(exc, name), exc.code.value
-            outcome.deadline = exc.code is FlowErrorCode.DEADLINE_EXCEEDED
+            ended = True
+            outcome = ToolOutcome(
+                name,
+                False,
+                error=_describe_failure(exc, name),
+                code=exc.code.value,
+                deadline=exc.code is FlowErrorCode.DEADLINE_EXCEEDED,
+                trace_id=trace_id,
+            )
         except TraceCancelled as exc:
-            finished = True
-            outcome.error, outcome.code = (
-                f"tool {name!r} was cancelled: {exc.reason}",
-                "trace_cancelled",
+            ended = True
+            error = f"tool {name!r} was cancelled: {exc.reason}"
+            outcome = ToolOutcome(
+                name, False, error=error, code="trace_cancelled", trace_id=trace_id
             )
         except FlowStateError as exc:
-            finished = True
-            outcome.error, outcome.code = f"tool {name!r} could not run: {exc}", "flow_stopped"
+            ended = True
+            error = f"tool {name!r} could not run: {exc}"
+            outcome = ToolOutcome(name, False, error=error, code="flow_stopped", trace_id=trace_id)
         except PauseSignal as signal:
-            finished = True
-            outcome.pause, outcome.code = (signal.reason, signal.payload), "paused"
+            ended = True
+            outcome = ToolOutcome(name, False, code="paused", trace_id=trace_id)
+            outcome.pause = (signal.reason, signal.payload)
         finally:
             del calls[trace_id]
-            if not finished:
-                await self._cancel_quietly(flow, trace_id)
+            if not ended:
+                await self._cancel_quietly(trace_id)
         outcome.latency_ms = (time.perf_counter() - started) * 1000
         if not info.observed or outcome.pause is not None:
             return outcome
@@ -393,18 +412,16 @@ class ToolExecutor:
                 group.create_task(one(index, name, args, key))
         return [r for r in results if r is not None]
 
-    async def _round_trip(
-        self, flow: PenguiFlow, message: Message, node: Node, info: CallInfo
-    ) -> _Done:
-        """Call the tool node and fetch its trace until the result (relaying streamed chunks).
+    async def _follow(self, item: Any, name: str, trace_id: str, info: CallInfo) -> _Done:
+        """Relay what the tool streamed before its result, then return the result.
 
-        ``flow.call`` runs the node in this task when it has a free slot, with the node's
-        policy and limits; otherwise the call queues like any message.
+        The tool's caller returns the trace's first item; chunks the tool emitted come
+        before its result and are passed on as ``stream_chunk`` events.
         """
-        item = await flow.call(message, to=node)
-        trace_id = message.trace_id
-        while not isinstance(item, _Done):
-            await self._relay(item, node.name, trace_id, info)
+        flow = self._flow
+        assert flow is not None
+        while type(item) is not _Done:
+            await self._relay(item, name, trace_id, info)
             item = await flow.fetch(trace_id=trace_id)
         return item
 
@@ -421,8 +438,10 @@ class ToolExecutor:
                 extra={"source": "tool", "seq": chunk.seq},
             )
 
-    @staticmethod
-    async def _cancel_quietly(flow: PenguiFlow, trace_id: str) -> None:
+    async def _cancel_quietly(self, trace_id: str) -> None:
+        flow = self._flow
+        if flow is None:
+            return
         try:
             await flow.cancel(trace_id)
         except Exception:  # the flow may be stopping; the trace dies with it

@@ -27,7 +27,7 @@ from .events import EventCallback, emit_event, make_event
 from .parse import describe_validation_error
 from .pause import PendingCall
 from .prompts import PlanningHints
-from .run_state import RunState
+from .run_state import RunState, StepKind
 from .schema import strip_optional_nulls
 
 __all__ = [
@@ -117,7 +117,7 @@ def validate_args(spec: NodeSpec, args: Mapping[str, Any]) -> BaseModel | str:
     before a second attempt, so the tool's default applies.
     """
     try:
-        return spec.args_model.model_validate(args)
+        return spec.args_model.__pydantic_validator__.validate_python(args)  # type: ignore[no-any-return]
     except ValidationError as exc:
         stripped = strip_optional_nulls(dict(args), spec.args_schema)
         if stripped != args:
@@ -198,7 +198,7 @@ class StepRunner:
         spec = self._resolve(action.next_node, parallel=False)
         if isinstance(spec, str):
             state.repairs.unknown_tool += action.next_node not in self._specs
-            kind = "unknown_tool" if action.next_node not in self._specs else "rejected"
+            kind: StepKind = "unknown_tool" if action.next_node not in self._specs else "rejected"
             state.add_step(kind=kind, action=record, error=spec)
             self._reset_streak(state)
             await run.event(
@@ -432,11 +432,7 @@ def _input_call(
 def record_tool_step(state: RunState, record: dict[str, Any], outcome: ToolOutcome) -> StepResult:
     """Add a finished single-tool step to the trajectory."""
     state.add_step(
-        kind="tool",
-        action=record,
-        observation=outcome.result if outcome.ok else None,
-        error=outcome.error,
-        latency_ms=outcome.latency_ms,
+        "tool", record, outcome.result if outcome.ok else None, outcome.error, outcome.latency_ms
     )
     if not outcome.ok and outcome.error:
         state.errors.append(outcome.error)

@@ -25,6 +25,8 @@ __all__ = [
     "parse_action",
 ]
 
+_ACTION = PlannerAction.__pydantic_validator__
+
 _EXPECTED = (
     'expected one JSON object {"thought": "...", "next_node": "<tool name>" | '
     '"final_response" | "parallel", "args": {...}}'
@@ -130,7 +132,7 @@ def parse_action(text: str) -> ParseOutcome:
     if not stripped:
         return ParseOutcome(error=f"the reply is empty; {_EXPECTED}")
     try:  # a reply in the current shape parses in one pass
-        return ParseOutcome(action=PlannerAction.model_validate_json(stripped))
+        return ParseOutcome(action=_ACTION.validate_json(stripped))
     except ValidationError:
         pass  # the older shape, a null field or an error to describe: the full path
     try:

@@ -32,7 +32,7 @@ from ._executor import CallInfo, ToolExecutor
 from ._hitl import HitlStore
 from ._memory import PlannerMemory, RunMemory
 from ._resume import Resumer
-from ._steps import ActiveRun, ArgFailureLimit, BudgetHit, StepResult, StepRunner
+from ._steps import ActiveRun, BudgetHit, StepResult, StepRunner
 from .actions import FINAL_RESPONSE, PARALLEL, FinalAnswerArgs
 from .errors import PlannerClosedError, RunStateError, StateStoreRequiredError
 from .events import EventCallback
@@ -471,9 +471,9 @@ class ReactPlanner:
     async def _drive(self, run: ActiveRun, result: StepResult) -> PlannerFinish | PlannerPause:
         state = run.state
         while True:
-            if isinstance(result, PendingStep):
-                return await self._hitl.pause(run, result)
-            if isinstance(result, BudgetHit | ArgFailureLimit):
+            if result is not None:
+                if isinstance(result, PendingStep):
+                    return await self._hitl.pause(run, result)
                 return await finish_early(run, result)
             hit = self._gate(run)
             if hit is not None:
@@ -483,17 +483,17 @@ class ReactPlanner:
             if run.callback is not None:
                 await run.event("step_start")
             decided = await self._decider.decide(run)
-            if isinstance(decided, BudgetHit):
-                return await finish_early(run, decided)
-            if isinstance(decided, PlannerFinish):
+            if not isinstance(decided, tuple):
+                if isinstance(decided, BudgetHit):
+                    return await finish_early(run, decided)
                 return await finish_run(run, decided.reason, decided.payload, decided.metadata)
-            action, payload = decided
-            if action.kind == "final":
+            action, kind, payload = decided
+            if kind == "tool":
+                result = await self._steps.run_tool(run, action)
+            elif kind == "final":
                 return await finish_run(
                     run, "answer_complete", payload, {"thought": action.thought}
                 )
-            if action.kind == "tool":
-                result = await self._steps.run_tool(run, action)
             else:
                 result = await self._steps.run_parallel(run, action)
 

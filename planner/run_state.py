@@ -175,17 +175,39 @@ class RunState(BaseModel):
     created_at: float = Field(default_factory=time.time)
     extensions: dict[str, Any] = Field(default_factory=dict)
 
-    def add_step(self, **fields: Any) -> TrajectoryStep:
+    def add_step(
+        self,
+        kind: StepKind,
+        action: dict[str, Any],
+        observation: Any = None,
+        error: str | None = None,
+        latency_ms: float | None = None,
+    ) -> TrajectoryStep:
         """Append a :class:`TrajectoryStep` (its ``index`` is assigned) and return it."""
-        step = TrajectoryStep(index=len(self.steps) + 1, **fields)
-        self.steps.append(step)
+        steps = self.steps
+        step = TrajectoryStep(len(steps) + 1, kind, action, observation, error, latency_ms)
+        steps.append(step)
         return step
 
     def metadata(self) -> dict[str, Any]:
-        """Return the ``PlannerFinish.metadata`` view of the run."""
+        """Return the ``PlannerFinish.metadata`` view of the run.
+
+        The steps are plain dicts; their ``action`` and ``observation`` are the run's own
+        JSON values (not copies): the run is over when this view is handed out.
+        """
         return {
             "run_id": self.run_id,
-            "steps": _STEPS.dump_python(self.steps, mode="json"),
+            "steps": [
+                {
+                    "index": step.index,
+                    "kind": step.kind,
+                    "action": step.action,
+                    "observation": step.observation,
+                    "error": step.error,
+                    "latency_ms": step.latency_ms,
+                }
+                for step in self.steps
+            ],
             "step_count": len(self.steps),
             "usage": _USAGE.dump_python(self.usage),
             "repairs": _REPAIRS.dump_python(self.repairs),
@@ -233,7 +255,6 @@ class PlannerFinish(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
-_STEPS = TypeAdapter(list[TrajectoryStep])
 _USAGE = TypeAdapter(LLMUsage)
 _REPAIRS = TypeAdapter(RepairCounters)
 _BUDGETS = TypeAdapter(BudgetUsage)

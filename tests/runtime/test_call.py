@@ -257,3 +257,25 @@ async def test_an_unscoped_fetch_does_not_take_the_result_of_an_inline_call():
             await waiting
     finally:
         await flow.stop()
+
+
+async def test_a_bound_caller_behaves_as_call():
+    a, b = Node(double, name="a"), Node(double, name="b")
+    flow = create(a.to(b), Node(double, name="solo"))
+    call_solo = flow.caller("solo")
+    with pytest.raises(FlowStateError, match=r"flow\.run\(\)"):
+        await call_solo(msg(1))
+    flow.run()
+    try:
+        assert (await call_solo(msg(5))).payload == 10
+        assert (await flow.caller(a)(msg(2))).payload == 8  # through b, via the queues
+        with pytest.raises(ConfigError, match="Message envelope"):
+            await call_solo(3)  # type: ignore[arg-type]
+        with pytest.raises(Exception, match="not an ingress node"):
+            flow.caller("b")
+        with pytest.raises(Exception, match="not a node of this flow"):
+            flow.caller(Node(double, name="solo"))  # same name, another node
+    finally:
+        await flow.stop()
+    with pytest.raises(FlowStateError):
+        await call_solo(msg(1))

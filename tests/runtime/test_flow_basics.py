@@ -21,6 +21,7 @@ from penguiflow import (
     UnknownTargetError,
     create,
 )
+from penguiflow.types import unchecked_message
 
 
 async def add_one(message, ctx):
@@ -398,3 +399,15 @@ async def test_a_node_that_outlives_stop_can_still_use_its_context():
     assert done, "the caller was left waiting"
     if caller.exception() is not None:
         assert isinstance(caller.exception(), FlowStateError)
+
+
+def test_an_unchecked_message_equals_the_validated_one():
+    headers = Headers(tenant="t")
+    fast = unchecked_message({"k": [1]}, headers, "trace-1", 12.5, {"m": 1})
+    checked = Message(
+        payload={"k": [1]}, headers=headers, trace_id="trace-1", deadline_s=12.5, meta={"m": 1}
+    )
+    assert fast == checked.model_copy(update={"ts": fast.ts})
+    assert fast.model_fields_set == checked.model_fields_set
+    assert fast.model_dump(exclude={"ts"}) == checked.model_dump(exclude={"ts"})
+    assert fast.model_copy(update={"payload": 2}).payload == 2
