@@ -6,11 +6,12 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeAlias
 
 from .errors import ConfigError
 from .flow import FlowState, PenguiFlow
+from .types import Message
 
 __all__ = ["FlowFactory", "FlowLease", "FlowPool", "WorkerMode"]
 
@@ -24,12 +25,26 @@ WorkerMode: TypeAlias = Literal["per_job", "long_lived"]
 
 @dataclass(slots=True, eq=False)
 class FlowLease:
-    """One flow and the jobs using it."""
+    """One flow and the jobs using it.
+
+    Attributes:
+        flow: the running flow.
+        in_use: jobs running on it now.
+        jobs: jobs it served.
+        retired: it takes no new jobs and stops when the last one ends.
+        call: ``flow.call`` bound to its ingress node, when it has exactly one.
+    """
 
     flow: PenguiFlow
     in_use: int = 0
     jobs: int = 0
     retired: bool = False
+    call: Callable[[Message], Awaitable[Any]] | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        ingress = self.flow.ingress_nodes
+        if len(ingress) == 1:
+            self.call = self.flow.caller(ingress[0])
 
 
 class FlowPool:

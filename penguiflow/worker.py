@@ -34,7 +34,7 @@ from ._scaleout_errors import JobTimeoutError, PermanentJobError, QueueBackendEr
 from ._worker_flows import FlowFactory, FlowLease, FlowPool, WorkerMode
 from .errors import ConfigError, FlowError, FlowErrorCode, TraceCancelled
 from .flow import PenguiFlow
-from .types import Headers, Message, StreamChunk
+from .types import Headers, Message, StreamChunk, unchecked_message
 
 __all__ = [
     "FlowFactory",
@@ -412,39 +412,30 @@ class Worker:
             if len(self._headers) >= 1024:
                 self._headers.clear()
             headers = self._headers[job.tenant] = Headers(tenant=job.tenant)
-        message = Message(
-            payload=job.payload,
-            headers=headers,
-            trace_id=trace_id,
-            deadline_s=None if timeout is None else time.time() + timeout,
-            meta={"job_id": job.id, "attempt": job.attempts},
+        message = unchecked_message(
+            job.payload,
+            headers,
+            trace_id,
+            None if timeout is None else time.time() + timeout,
+            {"job_id": job.id, "attempt": job.attempts},
         )
         lease: FlowLease = await self._flows.acquire()
-        broken = False
-        try:
-            return await self._run_trace(lease.flow, message, job)
-        except asyncio.CancelledError:
-            await _cancel_trace(lease.flow, trace_id)
-            raise
-        except BaseException as exc:
-            broken = not isinstance(exc, _EXPECTED)
-            raise
-        finally:
-            await self._flows.release(lease, broken=broken)
-
-    async def _run_trace(self, flow: PenguiFlow, message: Message, job: Job) -> Any:
-        trace_id = message.trace_id
-        timeout = self._timeout_s
+        flow = lease.flow
         bound = self._bound_s
         deadline = None if bound is None else deadline_in(bound)
+        broken = False
         try:
             if deadline is None:
-                return await _first_result(flow, message)
+                return await _first_result(lease, message)
             with deadline:
-                return await _first_result(flow, message)
+                return await _first_result(lease, message)
+        except asyncio.CancelledError:
+            await _cancel_trace(flow, trace_id)
+            raise
         except TimeoutError as exc:
             # The bound's own cancel (and no one else's) is the job's timeout.
             if deadline is None or not deadline.timed_out:
+                broken = True
                 raise
             await _cancel_trace(flow, trace_id)
             assert timeout is not None
@@ -453,6 +444,11 @@ class Worker:
             if exc.code is FlowErrorCode.DEADLINE_EXCEEDED and timeout is not None:
                 raise JobTimeoutError(job.id, trace_id, timeout) from exc
             raise
+        except BaseException as exc:
+            broken = not isinstance(exc, _EXPECTED)
+            raise
+        finally:
+            await self._flows.release(lease, broken=broken)
 
     async def _on_failure(self, job: Job, exc: Exception) -> None:
         reason = _reason(exc)
@@ -486,11 +482,11 @@ class Worker:
         self._log(logging.INFO, "job_handed_back", job, reason=reason)
 
 
-async def _first_result(flow: PenguiFlow, message: Message) -> Any:
+async def _first_result(lease: FlowLease, message: Message) -> Any:
     """The first result of ``message``'s trace that is not a stream chunk, unwrapped."""
-    ingress = flow.ingress_nodes
-    if len(ingress) == 1:  # runs in this task when the node has a free slot
-        result = await flow.call(message, to=ingress[0])
+    flow = lease.flow
+    if lease.call is not None:  # one ingress: runs in this task when it has a free slot
+        result = await lease.call(message)
     else:
         await flow.emit(message)
         result = await flow.fetch(trace_id=message.trace_id)
