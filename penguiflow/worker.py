@@ -332,16 +332,6 @@ class Worker:
         task = asyncio.create_task(self._run_job(job), name=f"penguiflow-job-{job.id}")
         self._jobs[task] = job
         self._executing.add(task)
-        task.add_done_callback(self._job_done)
-
-    def _job_done(self, task: asyncio.Task[None]) -> None:
-        self._jobs.pop(task, None)
-        self._executing.discard(task)
-        self._slot_free.set()
-        if not task.cancelled() and task.exception() is not None:
-            logger.error(
-                "job_task_crashed", exc_info=task.exception(), extra={"worker_id": self.worker_id}
-            )
 
     async def _drain(self) -> None:
         if not self._jobs:
@@ -372,37 +362,43 @@ class Worker:
             }
             logger.log(level, event, extra=extra)
 
-    def _free_slot(self) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._executing.discard(task)
+    def _free_slot(self, task: asyncio.Task[Any] | None) -> None:
+        self._executing.discard(task)
         self._slot_free.set()
 
     async def _run_job(self, job: Job) -> None:
+        task = asyncio.current_task()
         started = time.perf_counter()
         self._log(logging.DEBUG, "job_started", job)
         try:
-            result = await self._execute(job)
-        except asyncio.CancelledError:
-            self._free_slot()
-            if self._stop.is_set():
-                await self._hand_back(job, "worker_shutdown")
-            raise
-        except Exception as exc:
-            # The slot is free once the job stops running; reporting happens beside it.
-            self._free_slot()
-            await self._on_failure(job, exc)
-            return
-        self._free_slot()
-        latency = time.perf_counter() - started
-        try:
-            await self._queue.mark_complete(job.id, result=result, latency_s=latency)
-        except Exception:
-            self._stats.report_errors += 1
-            self._log(logging.ERROR, "job_report_failed", job, outcome="complete")
-            return
-        self._stats.completed += 1
-        self._log(logging.INFO, "job_completed", job, latency_s=round(latency, 6))
+            try:
+                result = await self._execute(job)
+            except asyncio.CancelledError:
+                self._free_slot(task)
+                if self._stop.is_set():
+                    await self._hand_back(job, "worker_shutdown")
+                raise
+            except Exception as exc:
+                # The slot is free once the job stops running; reporting happens beside it.
+                self._free_slot(task)
+                await self._on_failure(job, exc)
+                return
+            self._free_slot(task)
+            latency = time.perf_counter() - started
+            try:
+                await self._queue.mark_complete(job.id, result=result, latency_s=latency)
+            except Exception:
+                self._stats.report_errors += 1
+                self._log(logging.ERROR, "job_report_failed", job, outcome="complete")
+                return
+            self._stats.completed += 1
+            self._log(logging.INFO, "job_completed", job, latency_s=round(latency, 6))
+        except Exception as exc:  # a bug in reporting: the job is redelivered later
+            logger.error("job_task_crashed", exc_info=exc, extra={"worker_id": self.worker_id})
+        finally:
+            # (a job run by ``process`` in the caller's task is in neither collection)
+            self._jobs.pop(task, None)  # type: ignore[arg-type]
+            self._free_slot(task)
 
     async def _execute(self, job: Job) -> Any:
         trace_id = f"job-{job.id}"
@@ -419,7 +415,8 @@ class Worker:
             None if timeout is None else time.time() + timeout,
             {"job_id": job.id, "attempt": job.attempts},
         )
-        lease: FlowLease = await self._flows.acquire()
+        flows = self._flows
+        lease = flows.acquire_nowait() or await flows.acquire()
         flow = lease.flow
         bound = self._bound_s
         deadline = None if bound is None else deadline_in(bound)
@@ -448,7 +445,8 @@ class Worker:
             broken = not isinstance(exc, _EXPECTED)
             raise
         finally:
-            await self._flows.release(lease, broken=broken)
+            if not flows.release_nowait(lease, broken=broken):
+                await flows.release(lease, broken=broken)
 
     async def _on_failure(self, job: Job, exc: Exception) -> None:
         reason = _reason(exc)
