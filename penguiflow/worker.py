@@ -261,6 +261,7 @@ class Worker:
                 for task in self._jobs:
                     task.cancel("worker cancelled")
                 await asyncio.gather(*self._jobs, return_exceptions=True)
+                await self._hand_back_unstarted()
             await self._flows.aclose()
             self._state = WorkerState.STOPPED
             logger.info("worker_stopped", extra={"worker_id": self.worker_id, **self._counters()})
@@ -347,6 +348,19 @@ class Worker:
             task.cancel("worker shutdown grace period ended")
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
+        await self._hand_back_unstarted()
+
+    async def _hand_back_unstarted(self) -> None:
+        """Hand back the jobs whose task was cancelled before it first ran.
+
+        Such a task never entered ``_run_job``, so it neither handed its job back nor
+        left the worker's tables; a job task that ran removes itself when it ends.
+        """
+        for task, job in list(self._jobs.items()):
+            if task.done():
+                del self._jobs[task]
+                self._executing.discard(task)
+                await self._hand_back(job, "worker_shutdown")
 
     # -- one job --------------------------------------------------------------------------
 

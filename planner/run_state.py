@@ -193,7 +193,8 @@ class RunState(BaseModel):
         """Return the ``PlannerFinish.metadata`` view of the run.
 
         The steps are plain dicts; their ``action`` and ``observation`` are the run's own
-        JSON values (not copies): the run is over when this view is handed out.
+        JSON values, not copies (the view is made when the run finishes or pauses, after
+        which this process no longer changes them).
         """
         return {
             "run_id": self.run_id,

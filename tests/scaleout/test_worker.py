@@ -427,3 +427,31 @@ async def test_a_worker_runs_once() -> None:
     await worker.run(stop_when_idle=True)
     with pytest.raises(ConfigError, match="runs once"):
         await worker.run()
+
+
+async def test_a_job_cancelled_before_its_task_ran_is_handed_back() -> None:
+    ran: list[int] = []
+
+    async def work(message: Message, ctx: Any) -> int:
+        ran.append(1)
+        return 1
+
+    class StopsOnSecondFetch(InMemoryJobQueue):
+        fetches = 0
+
+        async def fetch(self) -> Any:
+            self.fetches += 1
+            if self.fetches == 2:
+                # The first job's task was created but has not run yet: stop without grace.
+                worker.request_stop()
+                worker.request_stop()
+            return await super().fetch()
+
+    queue = StopsOnSecondFetch(poll_s=0.05)
+    job_id = await queue.enqueue({"n": 1})
+    worker = Worker(queue, single_node_factory(work))
+    stats = await worker.run()
+    assert ran == []
+    assert worker.in_flight == 0
+    assert (job_id, "released", "worker_shutdown") in queue.history
+    assert stats.handed_back == 1 and queue.depth == 1
