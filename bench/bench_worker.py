@@ -39,7 +39,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from pydantic import BaseModel
@@ -119,12 +119,31 @@ class CountingQueue(RedisJobQueue):
         self.expected = expected
         self.completed = 0
         self.all_done = asyncio.Event()
+        self._on_done: Any = None
+        self._counted: Any = None
 
-    async def mark_complete(self, job_id: str, *, result: Any, latency_s: float) -> None:
-        await super().mark_complete(job_id, result=result, latency_s=latency_s)
-        self.completed += 1
-        if self.completed == self.expected:
-            self.all_done.set()
+    def complete_soon(
+        self,
+        job_id: str,
+        *,
+        result: Any,
+        latency_s: float,
+        on_done: Callable[[str, BaseException | None], None],
+    ) -> None:
+        if on_done is not self._on_done:  # the worker passes the same callback every time
+            self._on_done, self._counted = on_done, self._counting(on_done)
+        super().complete_soon(job_id, result=result, latency_s=latency_s, on_done=self._counted)
+
+    def _counting(
+        self, on_done: Callable[[str, BaseException | None], None]
+    ) -> Callable[[str, BaseException | None], None]:
+        def done(job_id: str, error: BaseException | None) -> None:
+            on_done(job_id, error)
+            self.completed += 1
+            if self.completed == self.expected:
+                self.all_done.set()
+
+        return done
 
 
 async def one_worker(

@@ -8,7 +8,7 @@ import itertools
 import time
 import uuid
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -111,6 +111,21 @@ class InMemoryJobQueue:
 
     async def mark_complete(self, job_id: str, *, result: Any, latency_s: float) -> None:
         """Record the job's result."""
+        self._complete(job_id, result, latency_s)
+
+    def complete_soon(
+        self,
+        job_id: str,
+        *,
+        result: Any,
+        latency_s: float,
+        on_done: Callable[[str, BaseException | None], None],
+    ) -> None:
+        """Record the job's result now, then ``on_done(job_id, None)`` (``BatchingJobQueue``)."""
+        self._complete(job_id, result, latency_s)
+        on_done(job_id, None)
+
+    def _complete(self, job_id: str, result: Any, latency_s: float) -> None:
         job = self._take(job_id)
         self.history.append((job_id, "completed", ""))
         self._finish(

@@ -11,6 +11,7 @@ from ._scaleout_errors import PermanentJobError
 from .errors import ConfigError, FlowError, FlowErrorCode, FlowStateError, UsageError
 
 __all__ = [
+    "BatchingJobQueue",
     "Job",
     "JobQueue",
     "JobResult",
@@ -69,6 +70,28 @@ class ReleasableJobQueue(JobQueue, Protocol):
 
     async def release(self, job_id: str, *, reason: str) -> None:
         """Make the job available to other workers at once; its attempt count is unchanged."""
+        ...
+
+
+@runtime_checkable
+class BatchingJobQueue(JobQueue, Protocol):
+    """A queue that records a completion without making the caller wait for it.
+
+    The worker hands each finished job over with :meth:`complete_soon` and goes on with
+    its next job; the queue records completions in batches (one round trip for many).
+    ``complete_soon`` must have the effect of ``mark_complete``: a subclass that overrides
+    only ``mark_complete`` gets its completions through ``mark_complete``.
+    """
+
+    def complete_soon(
+        self,
+        job_id: str,
+        *,
+        result: Any,
+        latency_s: float,
+        on_done: Callable[[str, BaseException | None], None],
+    ) -> None:
+        """Record the job's result and remove it soon; then ``on_done(job_id, error or None)``."""
         ...
 
 

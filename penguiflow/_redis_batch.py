@@ -33,6 +33,12 @@ _MAX_WAITING = 64
 should stay short."""
 
 OnReply = Callable[[Any], None]
+OnSettled = Callable[[str, Any, Any], None]
+"""``on_settled(job_id, tag, reply)``: how a completion ended. The reply is 1 (done), 0
+(lease lost) or the exception that stopped it (``asyncio.CancelledError`` when the
+exchange was cancelled); ``tag`` is what the completion was given."""
+_Complete = tuple[str, str, str, str, Any]
+"""A waiting completion: result key, entry id, record, job id, tag."""
 TopUp = Callable[[], "tuple[Command, OnReply] | None"]
 
 
@@ -43,6 +49,7 @@ class Exchange:
         link: the queue's connection.
         complete_sha: SHA1 of the ``COMPLETE`` script.
         complete_keys: the keys every completion shares (before each job's result key).
+        on_settled: told how each completion ended.
         complete_args: the arguments every completion shares (before each job's entry id
             and record).
         top_up: asked before each round trip that completes jobs; may return a command
@@ -57,6 +64,7 @@ class Exchange:
         *,
         complete_sha: str,
         complete_keys: list[str],
+        on_settled: OnSettled,
         complete_args: list[str | int],
         top_up: TopUp | None = None,
         linger_s: float | None = None,
@@ -64,28 +72,31 @@ class Exchange:
         self._link = link
         self._complete_sha = complete_sha
         self._complete_keys = complete_keys
+        self._on_settled = on_settled
         self._complete_args = complete_args
         self.top_up = top_up
         self._linger_s = linger_s
-        self._completes: list[tuple[str, str, str, asyncio.Future[Any]]] = []
+        self._completes: list[_Complete] = []
         self._calls: list[tuple[Command, asyncio.Future[Any] | None, OnReply | None]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._due = False  # what waits leaves with the next round trip
         self._timer: asyncio.TimerHandle | None = None
 
-    def complete(self, result_key: str, entry_id: str, record: str) -> asyncio.Future[Any]:
-        """Complete a job in the next round trip; the future gets 1 (done) or 0 (lease lost).
+    def complete(self, result_key: str, entry_id: str, record: str, job_id: str, tag: Any) -> None:
+        """Complete a job in the next round trip; ``on_settled(job_id, tag, reply)`` after.
 
-        Cancelling the future does not withdraw the completion: it may still happen.
+        Once called, the completion cannot be withdrawn.
         """
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        self._completes.append((result_key, entry_id, record, future))
+        self._completes.append((result_key, entry_id, record, job_id, tag))
         if self._linger_s is None or len(self._completes) >= _MAX_WAITING:
             self._wake()
         elif self._timer is None and not self._due:
-            self._timer = loop.call_later(self._linger_s, self._wake)
-        return future
+            self._timer = asyncio.get_running_loop().call_later(self._linger_s, self._wake)
+
+    @property
+    def due(self) -> bool:
+        """Commands wait for a round trip that the next turn of the event loop sends."""
+        return self._due
 
     def submit(self, command: Command, on_reply: OnReply | None = None) -> asyncio.Future[Any]:
         """Send ``command`` in the next round trip; the future gets its reply.
@@ -112,7 +123,7 @@ class Exchange:
 
     def _commands(
         self,
-        completes: list[tuple[str, str, str, asyncio.Future[Any]]],
+        completes: list[_Complete],
         calls: list[tuple[Command, asyncio.Future[Any] | None, OnReply | None]],
     ) -> list[Command]:
         commands: list[Command] = []
@@ -120,7 +131,7 @@ class Exchange:
             keys = [*self._complete_keys, *(c[0] for c in completes)]
             command: list[str | int] = ["EVALSHA", self._complete_sha, len(keys), *keys]
             command += self._complete_args
-            for _, entry_id, record, _ in completes:
+            for _, entry_id, record, _, _ in completes:
                 command += (entry_id, record)
             commands.append(command)
         if completes and self.top_up is not None:
@@ -132,7 +143,6 @@ class Exchange:
 
     async def _flush(self) -> None:
         while self._due:
-            await asyncio.sleep(0)  # commands issued in this same tick join the round trip
             self._due = False
             completes, self._completes = self._completes, []
             calls, self._calls = self._calls, []
@@ -141,26 +151,23 @@ class Exchange:
             commands = self._commands(completes, calls)
             try:
                 replies = await self._link.round_trip(commands)
-            except asyncio.CancelledError:
-                for *_, future in completes:
-                    future.cancel()
+            except asyncio.CancelledError as exc:
+                self._settle_all(completes, exc)
                 for _, call_future, _ in calls:
                     if call_future is not None:
                         call_future.cancel()
                 raise
             except Exception as exc:  # the callers get the error; the exchange goes on
-                for *_, future in completes:
-                    _fail(future, exc)
+                self._settle_all(completes, exc)
                 for _, call_future, _ in calls:
                     _fail(call_future, exc)
                 continue
             if completes:
                 done = replies[0]
-                for n, (*_, future) in enumerate(completes):
-                    if isinstance(done, BaseException):
-                        _fail(future, done)
-                    elif not future.done():
-                        future.set_result(done[n])
+                if isinstance(done, BaseException):
+                    self._settle_all(completes, done)
+                else:
+                    self._settle_all(completes, None, done)
             for (_, call_future, on_reply), reply in zip(
                 calls, replies[1 if completes else 0 :], strict=True
             ):
@@ -174,6 +181,17 @@ class Exchange:
                     _fail(call_future, reply)
                 elif call_future is not None and not call_future.done():
                     call_future.set_result(reply)
+
+    def _settle_all(
+        self, completes: list[_Complete], error: BaseException | None, replies: Any = None
+    ) -> None:
+        """Tell how each completion ended: its reply, or ``error`` for all."""
+        on_settled = self._on_settled
+        for n, (_, _, _, job_id, tag) in enumerate(completes):
+            try:
+                on_settled(job_id, tag, error if replies is None else replies[n])
+            except Exception:
+                logger.exception("job completion handling failed")
 
     async def aclose(self) -> None:
         """Send what waits and wait for the commands already issued to be sent."""

@@ -6,6 +6,7 @@ They hang under the runtime's tree (:mod:`penguiflow.errors`)::
     └── RunError
         ├── PermanentJobError      a job failed in a way retrying cannot fix: fail it now
         ├── JobTimeoutError        (also TimeoutError) a job ran past its deadline
+        ├── JobCancelledError      a job's own code cancelled the task running it
         ├── QueueBackendError      the queue's backend (Redis) failed an operation
         └── RemoteCallError        a remote agent failed, refused or cancelled the call
             └── RemoteTimeoutError (also TimeoutError) the remote call ran past timeout_s
@@ -21,6 +22,7 @@ from typing import Any
 from .errors import RunError
 
 __all__ = [
+    "JobCancelledError",
     "JobTimeoutError",
     "PermanentJobError",
     "QueueBackendError",
@@ -42,6 +44,23 @@ class PermanentJobError(RunError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (PermanentJobError, (self.reason,))
+
+
+class JobCancelledError(RunError):
+    """A job's own code cancelled the task running it (not the worker, not a deadline).
+
+    The attempt counts as failed and is retried like any failure.
+
+    Attributes:
+        job_id: the job.
+    """
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        super().__init__(f"job {job_id!r} was cancelled by its own code, not by the worker")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (JobCancelledError, (self.job_id,))
 
 
 class JobTimeoutError(RunError, TimeoutError):

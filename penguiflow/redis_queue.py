@@ -32,7 +32,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Self, cast
 
 from ._deadlines import deadline_in
@@ -182,6 +182,7 @@ class RedisJobQueue:
             self._link,
             complete_sha=SHA["COMPLETE"],
             complete_keys=[self._stream, self._stats],
+            on_settled=self._completion_settled,
             complete_args=[self._group, self.consumer, self._ttl_s],
             # Short jobs (prefetch > 1): a completion waits a little for the read of the
             # next jobs, so that one round trip serves a whole batch.
@@ -308,6 +309,10 @@ class RedisJobQueue:
             QueueBackendError: Redis failed.
         """
         if self._reader.entries:
+            if self._exchange.due:
+                # Jobs that never wait would keep the loop from sending what waits (the
+                # completions, the next read): let it go now, to overlap with the jobs.
+                await asyncio.sleep(0)
             job = await self._next_job()
             if job is not None:
                 return job
@@ -381,28 +386,80 @@ class RedisJobQueue:
         except RedisError as exc:
             raise self._error(operation, exc) from exc
         if not ok:
-            logger.warning(
-                "job_lease_lost",
-                extra={
-                    "queue": self.name,
-                    "job_id": job.id,
-                    "outcome": outcome,
-                    "consumer": self.consumer,
-                },
-            )
+            self._lease_lost(job.id, outcome)
+
+    def _lease_lost(self, job_id: str, outcome: str) -> None:
+        logger.warning(
+            "job_lease_lost",
+            extra={
+                "queue": self.name,
+                "job_id": job_id,
+                "outcome": outcome,
+                "consumer": self.consumer,
+            },
+        )
 
     async def mark_complete(self, job_id: str, *, result: Any, latency_s: float) -> None:
         """Store the job's result and remove it, if this worker still owns it.
 
         A worker whose lease was lost (the job was reclaimed by another worker) changes
         nothing; the event is logged as ``job_lease_lost``.
+
+        Raises:
+            QueueBackendError: Redis failed; the job stays pending and is redelivered.
+        """
+        future = asyncio.get_running_loop().create_future()
+
+        def settled(_: str, error: BaseException | None) -> None:
+            if future.done():
+                return
+            if isinstance(error, asyncio.CancelledError):
+                future.cancel()
+            elif error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(None)
+
+        self.complete_soon(job_id, result=result, latency_s=latency_s, on_done=settled)
+        await future
+
+    def complete_soon(
+        self,
+        job_id: str,
+        *,
+        result: Any,
+        latency_s: float,
+        on_done: Callable[[str, BaseException | None], None],
+    ) -> None:
+        """Like :meth:`mark_complete`, without waiting: the completion joins the next round trip.
+
+        ``on_done(job_id, None)`` runs once it is recorded (or found taken over by another
+        worker, logged as ``job_lease_lost``); ``on_done(job_id, error)`` if it failed: a
+        ``QueueBackendError``, or ``asyncio.CancelledError`` if the queue's round trips
+        were cancelled. The worker uses this to go on with its next job at once.
+
+        Raises:
+            ConfigError: the job is not in flight for this consumer, or the queue is closed.
         """
         entry_id, job = self._take(job_id)
         record = encode_result(
             job_id, "completed", result=result, latency_s=latency_s, attempts=job.attempts + 1
         )
-        future = self._exchange.complete(self._result_prefix + job_id, entry_id, record)
-        await self._settle("mark_complete", "complete", job, future)
+        self._exchange.complete(self._result_prefix + job_id, entry_id, record, job_id, on_done)
+
+    def _completion_settled(
+        self, job_id: str, on_done: Callable[[str, BaseException | None], None], reply: Any
+    ) -> None:
+        if isinstance(reply, asyncio.CancelledError):
+            on_done(job_id, reply)
+        elif isinstance(reply, BaseException):
+            error = self._error("mark_complete", reply)
+            error.__cause__ = reply
+            on_done(job_id, error)
+        else:
+            if not reply:
+                self._lease_lost(job_id, "complete")
+            on_done(job_id, None)
 
     async def retry_job(self, job_id: str, *, delay_s: float, reason: str) -> None:
         """Deliver the job again after ``delay_s`` seconds, with one more attempt counted."""

@@ -15,6 +15,7 @@ idempotent (the session store's tool-call journal is one way).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import math
@@ -23,23 +24,38 @@ import signal
 import socket
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from ._deadlines import deadline_in
 from ._job_memory import InMemoryJobQueue
-from ._jobs import Job, JobQueue, JobResult, ReleasableJobQueue, RetryPolicy, default_retryable
-from ._scaleout_errors import JobTimeoutError, PermanentJobError, QueueBackendError
+from ._jobs import (
+    BatchingJobQueue,
+    Job,
+    JobQueue,
+    JobResult,
+    ReleasableJobQueue,
+    RetryPolicy,
+    default_retryable,
+)
+from ._scaleout_errors import (
+    JobCancelledError,
+    JobTimeoutError,
+    PermanentJobError,
+    QueueBackendError,
+)
 from ._worker_flows import FlowFactory, FlowLease, FlowPool, WorkerMode
 from .errors import ConfigError, FlowError, FlowErrorCode, TraceCancelled
 from .flow import PenguiFlow
 from .types import Headers, Message, StreamChunk, unchecked_message
 
 __all__ = [
+    "BatchingJobQueue",
     "FlowFactory",
     "InMemoryJobQueue",
     "Job",
+    "JobCancelledError",
     "JobQueue",
     "JobResult",
     "JobTimeoutError",
@@ -58,6 +74,13 @@ logger = logging.getLogger("penguiflow.worker")
 
 _IDLE_PAUSE_S = 0.01
 """The least time between two ``fetch`` calls that found no job."""
+
+_FETCH_GRACE_S = 2.0
+"""After a stop request, the longest a fetch under way may go on (a job it gets is handed
+back) before it is cancelled."""
+
+_REPORT_GRACE_S = 5.0
+"""After the lanes end, the least time given to outcomes still being reported."""
 
 _EXPECTED = (FlowError, TraceCancelled, JobTimeoutError, PermanentJobError)
 """Job failures that say nothing about the health of a shared flow."""
@@ -182,11 +205,20 @@ class Worker:
         self._state = WorkerState.CREATED
         self._stop = asyncio.Event()
         self._force = False
-        self._jobs: dict[asyncio.Task[None], Job] = {}
-        self._slot_free = asyncio.Event()
-        # Job tasks still executing; a task leaves this set (freeing its slot) when its job
-        # stops running, before the outcome is reported to the queue.
-        self._executing: set[asyncio.Task[None]] = set()
+        self._idle = False  # stop_when_idle: a fetch found nothing and nothing was running
+        # Each of ``concurrency`` lanes (tasks) fetches a job, runs it, hands its outcome
+        # to the queue and fetches the next; one lane at a time talks to the queue.
+        self._fetching = False
+        self._fetch_waiters: list[asyncio.Future[None]] = []  # lanes waiting for their turn
+        self._jobs: dict[asyncio.Task[None], Job] = {}  # lane -> the job it runs
+        self._batched = _completes_soon(queue)
+        self._reports: set[asyncio.Task[None]] = set()  # outcomes being reported
+        # Completions handed to a batching queue and not settled yet: job id -> the job
+        # and its latency (for the log).
+        self._completing: dict[str, tuple[Job, float]] = {}
+        self._on_completed = self._settled  # one bound method for every completion
+        self._completions_settled = asyncio.Event()
+        self._completions_settled.set()
 
     # -- public surface -------------------------------------------------------------------
 
@@ -217,7 +249,6 @@ class Worker:
             for task in self._jobs:
                 task.cancel("worker stopped without grace")
         self._stop.set()
-        self._slot_free.set()
 
     async def run(
         self, *, handle_signals: bool = False, stop_when_idle: bool = False
@@ -249,19 +280,28 @@ class Worker:
             "worker_started",
             extra={"worker_id": self.worker_id, "concurrency": self._concurrency},
         )
+        lanes = [
+            asyncio.create_task(self._lane(stop_when_idle), name=f"penguiflow-worker-lane-{n}")
+            for n in range(self._concurrency)
+        ]
         try:
-            await self._fetch_until_stopped(stop_when_idle)
+            await self._until_stopped(lanes)
             self._state = WorkerState.DRAINING
-            await self._drain()
+            await self._drain(lanes)
+            for lane in lanes:  # a lane that crashed is a bug: say so
+                if not lane.cancelled() and lane.exception() is not None:
+                    raise cast(BaseException, lane.exception())
         finally:
             for sig in signals:
                 loop.remove_signal_handler(sig)
-            if self._jobs:  # run() itself was cancelled: do not leave jobs behind
-                self._stop.set()  # so that the cancelled jobs are handed back
-                for task in self._jobs:
-                    task.cancel("worker cancelled")
-                await asyncio.gather(*self._jobs, return_exceptions=True)
-                await self._hand_back_unstarted()
+            if not all(lane.done() for lane in lanes):  # run() itself was cancelled
+                self._stop.set()  # so that the lanes hand their jobs back
+                for lane in lanes:
+                    lane.cancel("worker cancelled")
+                await asyncio.gather(*lanes, return_exceptions=True)
+            for report in self._reports:
+                report.cancel("worker cancelled")
+            await asyncio.gather(*self._reports, return_exceptions=True)
             await self._flows.aclose()
             self._state = WorkerState.STOPPED
             logger.info("worker_stopped", extra={"worker_id": self.worker_id, **self._counters()})
@@ -269,7 +309,7 @@ class Worker:
 
     async def process(self, job: Job) -> None:
         """Run one job already fetched from the queue and report its outcome to it."""
-        await self._run_job(job)
+        await self._run_job(job, wait_report=True)
 
     # -- fetching -------------------------------------------------------------------------
 
@@ -283,84 +323,140 @@ class Worker:
             "handed_back": s.handed_back,
         }
 
-    async def _fetch_until_stopped(self, stop_when_idle: bool) -> None:
-        fetcher = asyncio.create_task(self._fetch_loop(stop_when_idle), name="penguiflow-fetch")
+    async def _until_stopped(self, lanes: list[asyncio.Task[None]]) -> None:
+        """Wait for a stop request, or for every lane to end (idle, or a crash)."""
         stop_wait = asyncio.ensure_future(self._stop.wait())
         try:
-            await asyncio.wait({fetcher, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
-            if not fetcher.done():
-                # Stopping: let a fetch that is already talking to the queue finish (a job
-                # it got is handed back), so no job is left leased to a worker that left.
-                await asyncio.wait({fetcher}, timeout=min(self._grace_s, 2.0))
+            live: set[asyncio.Future[Any]] = set(lanes)
+            while live and not self._stop.is_set():
+                done, live = await asyncio.wait(
+                    live | {stop_wait}, return_when=asyncio.FIRST_COMPLETED
+                )
+                live.discard(stop_wait)
+                if any(not f.cancelled() and f.exception() is not None for f in done):
+                    self._stop.set()  # a lane crashed: stop the others
         finally:
             stop_wait.cancel()
-            if not fetcher.done():
-                fetcher.cancel("worker stopping")
-            await asyncio.gather(fetcher, return_exceptions=True)
-        error = None if fetcher.cancelled() else fetcher.exception()
-        if error is not None:
-            raise error
 
-    async def _fetch_loop(self, stop_when_idle: bool) -> None:
-        while not self._stop.is_set():
-            if len(self._executing) >= self._concurrency:
-                self._slot_free.clear()
-                await self._slot_free.wait()
-                continue
-            asked = time.monotonic()
-            try:
-                job = await self._queue.fetch()
-            except Exception:
-                logger.exception("job_fetch_failed", extra={"worker_id": self.worker_id})
-                await asyncio.sleep(0.5)
-                continue
+    async def _lane(self, stop_when_idle: bool) -> None:
+        lane = asyncio.current_task()
+        assert lane is not None
+        jobs = self._jobs
+        while True:
+            job = await self._next_job(stop_when_idle)
             if job is None:
-                if stop_when_idle and not self._jobs:
-                    return
+                return
+            jobs[lane] = job
+            try:
+                await self._run_job(job)
+            finally:
+                del jobs[lane]
+
+    async def _next_job(self, stop_when_idle: bool) -> Job | None:
+        """The next job for a free lane, or ``None`` once the worker stops fetching.
+
+        One lane at a time talks to the queue; the others wait for it (a queue with jobs
+        read ahead answers without waiting, so they rarely do).
+        """
+        stop = self._stop
+        while not (stop.is_set() or self._idle):
+            if self._fetching:
+                waiter = asyncio.get_running_loop().create_future()
+                self._fetch_waiters.append(waiter)
+                await waiter
+                continue
+            self._fetching = True
+            try:
+                asked = time.monotonic()
+                try:
+                    job = await self._queue.fetch()
+                except Exception:
+                    logger.exception("job_fetch_failed", extra={"worker_id": self.worker_id})
+                    await asyncio.sleep(0.5)
+                    continue
+                if job is not None:
+                    self._stats.fetched += 1
+                    if stop.is_set():
+                        await self._hand_back(job, "worker_stopping")
+                        return None
+                    return job
+                if stop_when_idle and not (self._jobs or self._reports or self._completing):
+                    self._idle = True
+                    return None
                 # A queue that answers "nothing" at once (poll_s=0) must neither starve
                 # the running jobs nor spin: wait a little before asking again.
                 if time.monotonic() - asked < _IDLE_PAUSE_S:
                     await asyncio.sleep(_IDLE_PAUSE_S)
-                continue
-            if self._stop.is_set():
-                self._stats.fetched += 1
-                await self._hand_back(job, "worker_stopping")
-                return
-            self._start(job)
+            finally:
+                self._fetching = False
+                if self._fetch_waiters:
+                    waiters, self._fetch_waiters = self._fetch_waiters, []
+                    for waiter in waiters:
+                        if not waiter.done():
+                            waiter.set_result(None)
+        return None
 
-    def _start(self, job: Job) -> None:
-        self._stats.fetched += 1
-        task = asyncio.create_task(self._run_job(job), name=f"penguiflow-job-{job.id}")
-        self._jobs[task] = job
-        self._executing.add(task)
+    async def _drain(self, lanes: list[asyncio.Task[None]]) -> None:
+        """Let a fetch under way end, give running jobs the grace period, cancel the rest.
 
-    async def _drain(self) -> None:
-        if not self._jobs:
-            return
-        logger.info(
-            "worker_draining",
-            extra={"worker_id": self.worker_id, "in_flight": len(self._jobs)},
-        )
-        pending = set(self._jobs)
-        if not self._force and self._grace_s > 0:
-            _, pending = await asyncio.wait(pending, timeout=self._grace_s)
-        for task in pending:
-            task.cancel("worker shutdown grace period ended")
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
-        await self._hand_back_unstarted()
-
-    async def _hand_back_unstarted(self) -> None:
-        """Hand back the jobs whose task was cancelled before it first ran.
-
-        Such a task never entered ``_run_job``, so it neither handed its job back nor
-        left the worker's tables; a job task that ran removes itself when it ends.
+        A job the fetch under way gets is handed back. The outcomes being reported then get what is left of the grace period (at least
+        ``_REPORT_GRACE_S``).
         """
-        for task, job in list(self._jobs.items()):
-            if task.done():
-                del self._jobs[task]
-                self._executing.discard(task)
-                await self._hand_back(job, "worker_shutdown")
+        loop = asyncio.get_running_loop()
+        if self._fetching:
+            # Before any job is handed back, or this fetch could take it again.
+            turn = loop.create_future()
+            self._fetch_waiters.append(turn)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(turn, min(self._grace_s, _FETCH_GRACE_S))
+        start = loop.time()
+        if self._jobs:
+            logger.info(
+                "worker_draining",
+                extra={"worker_id": self.worker_id, "in_flight": len(self._jobs)},
+            )
+        live = {lane for lane in lanes if not lane.done()}
+        cancelled: set[asyncio.Task[None]] = set()
+        while live:
+            now = loop.time()
+            until = start if self._force else start + self._grace_s
+            wake: float | None = None
+            for lane in live - cancelled:
+                running = lane in self._jobs
+                if not running or now >= until:  # (a lane not running a job is leaving)
+                    lane.cancel(
+                        "worker shutdown grace period ended" if running else "worker stopping"
+                    )
+                    cancelled.add(lane)
+                elif wake is None or until < wake:
+                    wake = until
+            _, pending = await asyncio.wait(
+                live,
+                timeout=None if wake is None else wake - now,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            live = set(pending)
+        await self._settle_reports(max(start + self._grace_s - loop.time(), _REPORT_GRACE_S))
+
+    async def _settle_reports(self, timeout: float) -> None:
+        """Wait for the outcomes being reported; cancel those still going after ``timeout``."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + timeout
+        if self._reports:
+            _, late = await asyncio.wait(set(self._reports), timeout=timeout)
+            for report in late:
+                report.cancel("worker shutdown: report took too long")
+            if late:
+                await asyncio.gather(*late, return_exceptions=True)
+        if self._completing:
+            settled = self._completions_settled.wait()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(settled, max(until - loop.time(), 0.0))
+            if self._completing:
+                logger.warning(
+                    "job_reports_unsettled",
+                    extra={"worker_id": self.worker_id, "jobs": len(self._completing)},
+                )
 
     # -- one job --------------------------------------------------------------------------
 
@@ -376,43 +472,81 @@ class Worker:
             }
             logger.log(level, event, extra=extra)
 
-    def _free_slot(self, task: asyncio.Task[Any] | None) -> None:
-        self._executing.discard(task)
-        self._slot_free.set()
-
-    async def _run_job(self, job: Job) -> None:
-        task = asyncio.current_task()
+    async def _run_job(self, job: Job, *, wait_report: bool = False) -> None:
+        """Run ``job`` and report its outcome, in the background unless ``wait_report``."""
         started = time.perf_counter()
         self._log(logging.DEBUG, "job_started", job)
         try:
-            try:
-                result = await self._execute(job)
-            except asyncio.CancelledError:
-                self._free_slot(task)
-                if self._stop.is_set():
-                    await self._hand_back(job, "worker_shutdown")
+            result = await self._execute(job)
+        except asyncio.CancelledError as exc:
+            if self._stop.is_set():
+                await self._hand_back(job, "worker_shutdown")
                 raise
-            except Exception as exc:
-                # The slot is free once the job stops running; reporting happens beside it.
-                self._free_slot(task)
-                await self._on_failure(job, exc)
-                return
-            self._free_slot(task)
-            latency = time.perf_counter() - started
-            try:
-                await self._queue.mark_complete(job.id, result=result, latency_s=latency)
-            except Exception:
-                self._stats.report_errors += 1
-                self._log(logging.ERROR, "job_report_failed", job, outcome="complete")
-                return
+            # Not the worker's cancel (the job's own code cancelled its task): the
+            # attempt failed, and the lane goes on.
+            task = asyncio.current_task()
+            while task is not None and task.cancelling():
+                task.uncancel()
+            failure = JobCancelledError(job.id)
+            failure.__cause__ = exc
+            await self._report(self._on_failure(job, failure), wait_report)
+            return
+        except Exception as exc:
+            await self._report(self._on_failure(job, exc), wait_report)
+            return
+        latency = time.perf_counter() - started
+        if self._batched and not wait_report:
+            self._complete_soon(job, result, latency)
+        else:
+            await self._report(self._complete(job, result, latency), wait_report)
+
+    async def _report(self, report: Coroutine[Any, Any, None], wait: bool) -> None:
+        """Report an outcome now, or beside the next job (the lane goes on at once)."""
+        if wait:
+            await report
+            return
+        task = asyncio.create_task(report)
+        self._reports.add(task)
+        task.add_done_callback(self._reports.discard)
+
+    async def _complete(self, job: Job, result: Any, latency: float) -> None:
+        try:
+            await self._queue.mark_complete(job.id, result=result, latency_s=latency)
+        except Exception as exc:
+            self._completed(job, latency, exc)
+        else:
+            self._completed(job, latency, None)
+
+    def _complete_soon(self, job: Job, result: Any, latency: float) -> None:
+        queue = cast(BatchingJobQueue, self._queue)
+        completing = self._completing
+        if not completing:
+            self._completions_settled.clear()
+        completing[job.id] = (job, latency)
+        try:
+            queue.complete_soon(
+                job.id, result=result, latency_s=latency, on_done=self._on_completed
+            )
+        except Exception as exc:
+            self._settled(job.id, exc)
+
+    def _settled(self, job_id: str, error: BaseException | None) -> None:
+        completing = self._completing
+        found = completing.pop(job_id, None)
+        if not completing:
+            self._completions_settled.set()
+        if found is not None:
+            self._completed(found[0], found[1], error)
+
+    def _completed(self, job: Job, latency: float, error: BaseException | None) -> None:
+        if error is None:
             self._stats.completed += 1
             self._log(logging.INFO, "job_completed", job, latency_s=round(latency, 6))
-        except Exception as exc:  # a bug in reporting: the job is redelivered later
-            logger.error("job_task_crashed", exc_info=exc, extra={"worker_id": self.worker_id})
-        finally:
-            # (a job run by ``process`` in the caller's task is in neither collection)
-            self._jobs.pop(task, None)  # type: ignore[arg-type]
-            self._free_slot(task)
+        else:
+            self._stats.report_errors += 1
+            self._log(
+                logging.ERROR, "job_report_failed", job, outcome="complete", error=repr(error)
+            )
 
     async def _execute(self, job: Job) -> Any:
         trace_id = f"job-{job.id}"
@@ -518,6 +652,20 @@ async def _cancel_trace(flow: PenguiFlow, trace_id: str) -> None:
         pass
     except Exception:
         logger.debug("trace cancel cleanup failed", exc_info=True, extra={"trace_id": trace_id})
+
+
+def _completes_soon(queue: JobQueue) -> bool:
+    """Whether ``queue`` takes completions without making the worker wait.
+
+    Not when a subclass overrides ``mark_complete`` below the class that defines
+    ``complete_soon``: its own ``mark_complete`` must run.
+    """
+    if not isinstance(queue, BatchingJobQueue):
+        return False
+    mro = type(queue).__mro__
+    soon = next((k for k in mro if "complete_soon" in vars(k)), None)
+    complete = next((k for k in mro if "mark_complete" in vars(k)), None)
+    return soon is not None and (complete is None or issubclass(soon, complete))
 
 
 def _reason(exc: BaseException) -> str:

@@ -429,29 +429,27 @@ async def test_a_worker_runs_once() -> None:
         await worker.run()
 
 
-async def test_a_job_cancelled_before_its_task_ran_is_handed_back() -> None:
+async def test_a_job_fetched_while_a_forced_stop_arrives_is_handed_back_unrun() -> None:
     ran: list[int] = []
 
     async def work(message: Message, ctx: Any) -> int:
         ran.append(1)
         return 1
 
-    class StopsOnSecondFetch(InMemoryJobQueue):
-        fetches = 0
-
+    class StopsDuringFetch(InMemoryJobQueue):
         async def fetch(self) -> Any:
-            self.fetches += 1
-            if self.fetches == 2:
-                # The first job's task was created but has not run yet: stop without grace.
+            job = await super().fetch()
+            if job is not None:
+                # The fetch was under way when the worker was stopped without grace.
                 worker.request_stop()
                 worker.request_stop()
-            return await super().fetch()
+            return job
 
-    queue = StopsOnSecondFetch(poll_s=0.05)
+    queue = StopsDuringFetch(poll_s=0.05)
     job_id = await queue.enqueue({"n": 1})
     worker = Worker(queue, single_node_factory(work))
     stats = await worker.run()
     assert ran == []
     assert worker.in_flight == 0
-    assert (job_id, "released", "worker_shutdown") in queue.history
+    assert (job_id, "released", "worker_stopping") in queue.history
     assert stats.handed_back == 1 and queue.depth == 1
