@@ -77,6 +77,15 @@ class InMemoryJobQueue:
             self._ready.append(heapq.heappop(self._delayed)[2])
         return self._delayed[0][0] - now if self._delayed else None
 
+    def fetch_nowait(self) -> Job | None:
+        """The next ready job, or ``None`` at once (see ``BatchingJobQueue``)."""
+        self._promote()
+        if not self._ready:
+            return None
+        job = self._ready.popleft()
+        self._in_flight[job.id] = job
+        return job
+
     async def fetch(self) -> Job | None:
         """Return the next ready job, waiting up to ``poll_s``; ``None`` if none came."""
         deadline = time.monotonic() + self._poll_s

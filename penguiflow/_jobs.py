@@ -77,11 +77,16 @@ class ReleasableJobQueue(JobQueue, Protocol):
 class BatchingJobQueue(JobQueue, Protocol):
     """A queue that records a completion without making the caller wait for it.
 
-    The worker hands each finished job over with :meth:`complete_soon` and goes on with
-    its next job; the queue records completions in batches (one round trip for many).
-    ``complete_soon`` must have the effect of ``mark_complete``: a subclass that overrides
-    only ``mark_complete`` gets its completions through ``mark_complete``.
+    The worker takes jobs the queue already holds with :meth:`fetch_nowait`, hands each
+    finished job over with :meth:`complete_soon` and goes on with its next job; the queue
+    records completions in batches (one round trip for many). ``complete_soon`` must have
+    the effect of ``mark_complete``: a subclass that overrides only ``mark_complete`` gets
+    its completions through ``mark_complete`` (and ``fetch`` likewise).
     """
+
+    def fetch_nowait(self) -> Job | None:
+        """A job ready in this process (read ahead), or ``None``: then call ``fetch``."""
+        ...
 
     def complete_soon(
         self,

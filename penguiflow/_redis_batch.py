@@ -39,7 +39,7 @@ OnSettled = Callable[[str, Any, Any], None]
 exchange was cancelled); ``tag`` is what the completion was given."""
 _Complete = tuple[str, str, str, str, Any]
 """A waiting completion: result key, entry id, record, job id, tag."""
-TopUp = Callable[[], "tuple[Command, OnReply] | None"]
+TopUp = Callable[[], "tuple[Command, OnReply, asyncio.Future[Any]] | None"]
 
 
 class Exchange:
@@ -53,7 +53,8 @@ class Exchange:
         complete_args: the arguments every completion shares (before each job's entry id
             and record).
         top_up: asked before each round trip that completes jobs; may return a command
-            (a read for more jobs) to send with it, and the handler of its reply.
+            (a read for more jobs) to send with it, the handler of its reply and a future
+            for the reply.
         linger_s: how long completions may wait for another reason to make a round trip
             (``None``: they leave at once).
     """
@@ -80,6 +81,7 @@ class Exchange:
         self._calls: list[tuple[Command, asyncio.Future[Any] | None, OnReply | None]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._due = False  # what waits leaves with the next round trip
+        self._sending = False  # a round trip is under way
         self._timer: asyncio.TimerHandle | None = None
 
     def complete(self, result_key: str, entry_id: str, record: str, job_id: str, tag: Any) -> None:
@@ -96,7 +98,7 @@ class Exchange:
     @property
     def due(self) -> bool:
         """Commands wait for a round trip that the next turn of the event loop sends."""
-        return self._due
+        return self._due and not self._sending
 
     def submit(self, command: Command, on_reply: OnReply | None = None) -> asyncio.Future[Any]:
         """Send ``command`` in the next round trip; the future gets its reply.
@@ -137,7 +139,7 @@ class Exchange:
         if completes and self.top_up is not None:
             extra = self.top_up()
             if extra is not None:
-                calls.append((extra[0], None, extra[1]))
+                calls.append((extra[0], extra[2], extra[1]))
         commands.extend(call[0] for call in calls)
         return commands
 
@@ -150,7 +152,11 @@ class Exchange:
                 continue
             commands = self._commands(completes, calls)
             try:
-                replies = await self._link.round_trip(commands)
+                self._sending = True
+                try:
+                    replies = await self._link.round_trip(commands)
+                finally:
+                    self._sending = False
             except asyncio.CancelledError as exc:
                 self._settle_all(completes, exc)
                 for _, call_future, _ in calls:

@@ -66,6 +66,7 @@ class Reader:
         self.entries: deque[Entry] = deque()
         self._drawn = 0  # entries handed out since the last read was sent
         self._reading = False  # a read is on its way
+        self._read: asyncio.Future[Any] | None = None  # its reply, when sent with completions
         self._scripts_loaded = False
         self._cursor = "0-0"
         self._next_reclaim = 0.0
@@ -119,7 +120,16 @@ class Reader:
         finally:
             self._reading = False
 
-    def top_up(self) -> tuple[Command, Callable[[Any], None]] | None:
+    async def wait_for_read(self) -> None:
+        """Wait for the read sent with completions, if one is on its way.
+
+        Its reply may be here already. A failed read is left to the next :meth:`refill`.
+        """
+        read = self._read
+        if read is not None and not read.done():
+            await asyncio.wait({read})  # (a cancelled fetch leaves the read alone)
+
+    def top_up(self) -> tuple[Command, Callable[[Any], None], asyncio.Future[Any]] | None:
         """A read to send with completions: as many entries as were handed out, at most.
 
         Only for a consumer that keeps fetching (entries were handed out since the last
@@ -131,7 +141,9 @@ class Reader:
             return None
         self._reading = True
         count, self._drawn = min(room, self._drawn), 0
-        return self.read_command(count), self._on_read
+        self._read = asyncio.get_running_loop().create_future()
+        self._read.add_done_callback(_retrieved)  # a failure is the next refill's business
+        return self.read_command(count), self._on_read, self._read
 
     def _on_read(self, reply: Any) -> None:
         self._reading = False
@@ -148,6 +160,11 @@ class Reader:
             extra={"queue": self._queue, "entry_id": entry_id, "delivered": int(delivered)},
         )
         self.entries.appendleft((str(entry_id), str(record), int(delivered)))
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 async def _all(futures: list[asyncio.Future[Any]]) -> None:

@@ -322,6 +322,11 @@ class RedisJobQueue:
             await self._ensure_group()
             self._start_heartbeat()
             try:
+                # Jobs read with the last completions may be about to land: take those
+                # rather than wait for a read of our own.
+                await self._reader.wait_for_read()
+                if self._reader.entries:
+                    return await self._next_job()
                 await self._reader.refill()
                 job = await self._next_job()
                 if job is not None or not self._block_ms:
@@ -340,6 +345,26 @@ class RedisJobQueue:
                 self._group_ready = False  # the stream was deleted: recreate on the next call
                 return None
         return await self._next_job()
+
+    def fetch_nowait(self) -> Job | None:
+        """The next job read ahead, if one is ready and nothing must reach Redis first.
+
+        ``None`` otherwise: :meth:`fetch` then reads, lets a waiting round trip leave,
+        or fails an unreadable or poison job on the way.
+        """
+        entries = self._reader.entries
+        if not entries or self._exchange.due or self._closed:
+            return None
+        entry_id, record, delivered = entries[0]
+        try:
+            job = decode_job(record, delivered)
+        except (ValueError, KeyError, TypeError):
+            return None
+        if self._max_deliveries is not None and job.attempts >= self._max_deliveries:
+            return None
+        self._reader.pop()
+        self._inflight[job.id] = (entry_id, job)
+        return job
 
     async def _next_job(self) -> Job | None:
         """The next read job; unreadable and poison ones are failed on the way."""

@@ -24,7 +24,7 @@ import signal
 import socket
 import time
 import uuid
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -45,7 +45,7 @@ from ._scaleout_errors import (
     PermanentJobError,
     QueueBackendError,
 )
-from ._worker_flows import FlowFactory, FlowLease, FlowPool, WorkerMode
+from ._worker_flows import FlowFactory, FlowPool, WorkerMode
 from .errors import ConfigError, FlowError, FlowErrorCode, TraceCancelled
 from .flow import PenguiFlow
 from .types import Headers, Message, StreamChunk, unchecked_message
@@ -81,6 +81,8 @@ back) before it is cancelled."""
 
 _REPORT_GRACE_S = 5.0
 """After the lanes end, the least time given to outcomes still being reported."""
+
+_NO_DEADLINE = contextlib.nullcontext()
 
 _EXPECTED = (FlowError, TraceCancelled, JobTimeoutError, PermanentJobError)
 """Job failures that say nothing about the health of a shared flow."""
@@ -211,7 +213,13 @@ class Worker:
         self._fetching = False
         self._fetch_waiters: list[asyncio.Future[None]] = []  # lanes waiting for their turn
         self._jobs: dict[asyncio.Task[None], Job] = {}  # lane -> the job it runs
-        self._batched = _completes_soon(queue)
+        self._fetch_nowait: Callable[[], Job | None] | None = None
+        self._complete_soon_fn: Callable[..., None] | None = None
+        if isinstance(queue, BatchingJobQueue):
+            if _own(queue, "fetch_nowait", "fetch"):
+                self._fetch_nowait = queue.fetch_nowait
+            if _own(queue, "complete_soon", "mark_complete"):
+                self._complete_soon_fn = queue.complete_soon
         self._reports: set[asyncio.Task[None]] = set()  # outcomes being reported
         # Completions handed to a batching queue and not settled yet: job id -> the job
         # and its latency (for the log).
@@ -341,11 +349,21 @@ class Worker:
     async def _lane(self, stop_when_idle: bool) -> None:
         lane = asyncio.current_task()
         assert lane is not None
-        jobs = self._jobs
+        jobs, stop, stats = self._jobs, self._stop, self._stats
+        fetch_nowait = self._fetch_nowait
         while True:
-            job = await self._next_job(stop_when_idle)
+            job = None
+            if fetch_nowait is not None and not (stop.is_set() or self._idle):
+                try:
+                    job = fetch_nowait()  # a job read ahead: no round trip, no wait
+                except Exception:
+                    job = None  # fetch() says what is wrong
+                if job is not None:
+                    stats.fetched += 1
             if job is None:
-                return
+                job = await self._next_job(stop_when_idle)
+                if job is None:
+                    return
             jobs[lane] = job
             try:
                 await self._run_job(job)
@@ -495,7 +513,7 @@ class Worker:
             await self._report(self._on_failure(job, exc), wait_report)
             return
         latency = time.perf_counter() - started
-        if self._batched and not wait_report:
+        if self._complete_soon_fn is not None and not wait_report:
             self._complete_soon(job, result, latency)
         else:
             await self._report(self._complete(job, result, latency), wait_report)
@@ -518,15 +536,14 @@ class Worker:
             self._completed(job, latency, None)
 
     def _complete_soon(self, job: Job, result: Any, latency: float) -> None:
-        queue = cast(BatchingJobQueue, self._queue)
+        complete_soon = self._complete_soon_fn
+        assert complete_soon is not None
         completing = self._completing
         if not completing:
             self._completions_settled.clear()
         completing[job.id] = (job, latency)
         try:
-            queue.complete_soon(
-                job.id, result=result, latency_s=latency, on_done=self._on_completed
-            )
+            complete_soon(job.id, result=result, latency_s=latency, on_done=self._on_completed)
         except Exception as exc:
             self._settled(job.id, exc)
 
@@ -565,15 +582,21 @@ class Worker:
         )
         flows = self._flows
         lease = flows.acquire_nowait() or await flows.acquire()
-        flow = lease.flow
+        flow, call = lease.flow, lease.call
         bound = self._bound_s
         deadline = None if bound is None else deadline_in(bound)
         broken = False
         try:
-            if deadline is None:
-                return await _first_result(lease, message)
-            with deadline:
-                return await _first_result(lease, message)
+            with _NO_DEADLINE if deadline is None else deadline:
+                if call is None:
+                    await flow.emit(message)
+                    result = await flow.fetch(trace_id=trace_id)
+                else:  # one ingress: runs in this task when it has a free slot
+                    result = await call(message)
+                payload = result.payload if isinstance(result, Message) else result
+                if isinstance(payload, StreamChunk):
+                    return await _final_result(flow, trace_id)
+                return payload
         except asyncio.CancelledError:
             await _cancel_trace(flow, trace_id)
             raise
@@ -628,19 +651,13 @@ class Worker:
         self._log(logging.INFO, "job_handed_back", job, reason=reason)
 
 
-async def _first_result(lease: FlowLease, message: Message) -> Any:
-    """The first result of ``message``'s trace that is not a stream chunk, unwrapped."""
-    flow = lease.flow
-    if lease.call is not None:  # one ingress: runs in this task when it has a free slot
-        result = await lease.call(message)
-    else:
-        await flow.emit(message)
-        result = await flow.fetch(trace_id=message.trace_id)
+async def _final_result(flow: PenguiFlow, trace_id: str) -> Any:
+    """The next result of the trace that is not a stream chunk, unwrapped."""
     while True:
+        result = await flow.fetch(trace_id=trace_id)
         payload = result.payload if isinstance(result, Message) else result
         if not isinstance(payload, StreamChunk):
             return payload
-        result = await flow.fetch(trace_id=message.trace_id)
 
 
 async def _cancel_trace(flow: PenguiFlow, trace_id: str) -> None:
@@ -654,18 +671,16 @@ async def _cancel_trace(flow: PenguiFlow, trace_id: str) -> None:
         logger.debug("trace cancel cleanup failed", exc_info=True, extra={"trace_id": trace_id})
 
 
-def _completes_soon(queue: JobQueue) -> bool:
-    """Whether ``queue`` takes completions without making the worker wait.
+def _own(queue: JobQueue, fast: str, slow: str) -> bool:
+    """Whether the queue's ``fast`` method may stand for its ``slow`` one.
 
-    Not when a subclass overrides ``mark_complete`` below the class that defines
-    ``complete_soon``: its own ``mark_complete`` must run.
+    Not when a subclass overrides ``slow`` below the class that defines ``fast``: its
+    own ``slow`` must run.
     """
-    if not isinstance(queue, BatchingJobQueue):
-        return False
     mro = type(queue).__mro__
-    soon = next((k for k in mro if "complete_soon" in vars(k)), None)
-    complete = next((k for k in mro if "mark_complete" in vars(k)), None)
-    return soon is not None and (complete is None or issubclass(soon, complete))
+    fast_owner = next((k for k in mro if fast in vars(k)), None)
+    slow_owner = next((k for k in mro if slow in vars(k)), None)
+    return fast_owner is not None and (slow_owner is None or issubclass(fast_owner, slow_owner))
 
 
 def _reason(exc: BaseException) -> str:

@@ -11,7 +11,13 @@ import pytest
 from penguiflow._redis_scripts import SHA
 from penguiflow.errors import ConfigError
 from penguiflow.redis_queue import RedisJobQueue
-from penguiflow.worker import Job, JobQueue, QueueBackendError, ReleasableJobQueue
+from penguiflow.worker import (
+    BatchingJobQueue,
+    Job,
+    JobQueue,
+    QueueBackendError,
+    ReleasableJobQueue,
+)
 
 
 def make(url: str, name: str, **options: Any) -> RedisJobQueue:
@@ -433,3 +439,58 @@ async def test_an_unreadable_job_is_failed_and_the_next_one_is_served(
         failed = await queue.get_result(f"unreadable-{entry}")
         assert failed is not None and failed.status == "failed"
         assert failed.reason == "unreadable_job"
+
+
+async def test_jobs_read_ahead_are_handed_out_and_completed_without_waiting(
+    redis_url: str, queue_name: str
+) -> None:
+    async with make(redis_url, queue_name, prefetch=3) as queue:
+        assert isinstance(queue, BatchingJobQueue)
+        assert queue.fetch_nowait() is None  # nothing read yet: fetch() reads
+        await queue.enqueue_many([{"i": i} for i in range(3)])
+        first = await fetch_one(queue)
+        rest = [queue.fetch_nowait(), queue.fetch_nowait()]  # from the same read
+        assert all(job is not None for job in rest) and queue.fetch_nowait() is None
+        jobs = [first, *(job for job in rest if job is not None)]
+        settled: list[tuple[str, BaseException | None]] = []
+        done = asyncio.Event()
+
+        def on_done(job_id: str, error: BaseException | None) -> None:
+            settled.append((job_id, error))
+            if len(settled) == len(jobs):
+                done.set()
+
+        for job in jobs:
+            queue.complete_soon(job.id, result=job.payload["i"], latency_s=0.1, on_done=on_done)
+        assert settled == []  # handed over: recorded with the next round trip
+        await asyncio.wait_for(done.wait(), timeout=5)
+        assert sorted(settled, key=lambda s: s[0]) == sorted((j.id, None) for j in jobs)
+        for job in jobs:
+            result = await queue.get_result(job.id)
+            assert result is not None and result.result == job.payload["i"]
+        with pytest.raises(ConfigError, match="not in flight"):
+            queue.complete_soon(first.id, result=None, latency_s=0, on_done=on_done)
+
+
+async def test_a_fetch_takes_the_jobs_read_with_completions_rather_than_reading_again(
+    redis_url: str, queue_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with make(redis_url, queue_name, prefetch=2) as queue:
+        await queue.enqueue_many([{"i": i} for i in range(4)])
+        first = await fetch_one(queue)
+        second = queue.fetch_nowait()
+        assert second is not None
+        round_trips: list[list[str]] = []
+        send = queue._link.round_trip
+
+        async def recorded(commands: Any) -> Any:
+            round_trips.append([str(c[0]) for c in commands])
+            return await send(commands)
+
+        monkeypatch.setattr(queue._link, "round_trip", recorded)
+        for job in (first, second):
+            queue.complete_soon(job.id, result=None, latency_s=0, on_done=lambda *_: None)
+        await asyncio.sleep(0)  # the completions leave, with a read of two more jobs
+        third = await queue.fetch()  # the buffer is empty, that read is on its way
+        assert third is not None and third.payload == {"i": 2}
+        assert len(round_trips) == 1 and round_trips[0][-1] == "XREADGROUP"

@@ -9,7 +9,12 @@ import sys
 import pytest
 
 from penguiflow.errors import RunError
-from penguiflow.worker import JobTimeoutError, PermanentJobError, QueueBackendError
+from penguiflow.worker import (
+    JobCancelledError,
+    JobTimeoutError,
+    PermanentJobError,
+    QueueBackendError,
+)
 
 
 def test_runtime_scaleout_modules_import_no_heavy_or_planner_code() -> None:
@@ -39,6 +44,7 @@ def test_the_http_app_does_not_import_litellm_or_sqlalchemy() -> None:
     [
         PermanentJobError("order 42 does not exist"),
         JobTimeoutError("j1", "job-j1", 2.5),
+        JobCancelledError("j2"),
         QueueBackendError("fetch", "jobs", "ConnectionError: refused"),
     ],
 )

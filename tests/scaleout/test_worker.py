@@ -453,3 +453,49 @@ async def test_a_job_fetched_while_a_forced_stop_arrives_is_handed_back_unrun() 
     assert worker.in_flight == 0
     assert (job_id, "released", "worker_stopping") in queue.history
     assert stats.handed_back == 1 and queue.depth == 1
+
+
+async def test_a_job_that_cancels_its_own_task_fails_that_attempt_and_the_lane_goes_on() -> None:
+    queue = InMemoryJobQueue(poll_s=0.02)
+    attempts: list[int] = []
+
+    async def work(message: Message, ctx: Any) -> str:
+        attempts.append(message.meta["attempt"])
+        if message.payload["rude"] and message.meta["attempt"] == 0:
+            task = asyncio.current_task()
+            assert task is not None
+            task.cancel()
+            await asyncio.sleep(1)
+        return "ok"
+
+    rude = await queue.enqueue({"rude": True})
+    polite = await queue.enqueue({"rude": False})
+    worker = Worker(
+        queue,
+        single_node_factory(work),
+        concurrency=1,  # one lane: it must survive the cancel to run the other jobs
+        retry=RetryPolicy(max_attempts=2, backoff_base_s=0.01),
+        mode="long_lived",
+    )
+    results = await run_until_results(worker, queue, [rude, polite])
+    assert results[rude].status == "completed" and results[rude].attempts == 2
+    assert results[polite].status == "completed"
+    assert ("retry", "exception:JobCancelledError") in [(h[1], h[2]) for h in queue.history]
+    assert worker.stats.retried == 1 and worker.stats.completed == 2
+
+
+async def test_a_queue_subclass_that_overrides_mark_complete_is_called_through_it() -> None:
+    recorded: list[str] = []
+
+    class Recording(InMemoryJobQueue):
+        async def mark_complete(self, job_id: str, *, result: Any, latency_s: float) -> None:
+            recorded.append(job_id)
+            await super().mark_complete(job_id, result=result, latency_s=latency_s)
+
+    async def work(message: Message, ctx: Any) -> int:
+        return 1
+
+    queue = Recording(poll_s=0.02)
+    ids = [await queue.enqueue({}) for _ in range(3)]
+    stats = await Worker(queue, single_node_factory(work)).run(stop_when_idle=True)
+    assert stats.completed == 3 and sorted(recorded) == sorted(ids)
