@@ -297,6 +297,8 @@ class Rookery:
         """Fail every waiting fetcher and every later fetch with ``FlowStateError``."""
         self._closed = FlowStateError(reason)
         self._on_take = _ignore_take  # a bound method of the flow: keeps it in a cycle
+        if not (self._scoped or self._unscoped or self._room):
+            return  # no one waits
         scoped = list(self._scoped.values())
         unscoped = list(self._unscoped)
         self._scoped.clear()

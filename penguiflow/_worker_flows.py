@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
-from .errors import ConfigError
+from .errors import ConfigError, UnknownTargetError
 from .flow import FlowState, PenguiFlow
 from .types import Message
 
@@ -42,9 +43,8 @@ class FlowLease:
     call: Callable[[Message], Awaitable[Any]] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
-        ingress = self.flow.ingress_nodes
-        if len(ingress) == 1:
-            self.call = self.flow.caller(ingress[0])
+        with contextlib.suppress(UnknownTargetError):  # several ingress nodes: emit, fetch
+            self.call = self.flow.caller()
 
 
 class FlowPool:

@@ -250,8 +250,9 @@ class PenguiFlow(Delivery, TraceEndings):
         self._state = FlowState.STOPPING
         self._stopping = True
         reason = "the flow was stopped"
+        closed = FlowStateError(reason)
         for runner in self._runners.values():
-            runner.floe.close(FlowStateError(reason))
+            runner.floe.close(closed)
         tasks = [*self._workers, *self._publishing]
         for inline in list(self._inline_tasks):
             inline.cancel("the flow was stopped")
@@ -272,9 +273,8 @@ class PenguiFlow(Delivery, TraceEndings):
             # Nothing runs any more: unlink the runners from the flow, so that a stopped
             # flow is freed at once rather than by the cycle collector (a worker that
             # builds a flow per job stops thousands).
-            stopped = cast(PenguiFlow, _STOPPED)
             for runner in self._runners.values():
-                runner.flow = stopped
+                runner.flow = _STOPPED_FLOW
 
     async def emit(self, msg: Any, to: Targets = None, trace_id: str | None = None) -> None:
         """Send ``msg`` into the flow, waiting for queue room and trace capacity.
@@ -402,16 +402,25 @@ class PenguiFlow(Delivery, TraceEndings):
             await self.cancel(msg.trace_id)
             raise
 
-    def caller(self, to: Node | str) -> Callable[[Message], Awaitable[Any]]:
+    def caller(self, to: Node | str | None = None) -> Callable[[Message], Awaitable[Any]]:
         """Return :meth:`call` bound to ingress node ``to``, to be awaited as ``fn(msg)``.
 
         For many calls to one node (a tool called by every run of a planner): the node
         is looked up once, when the caller is made. Each call behaves as
-        ``call(msg, to=to)`` without a timeout.
+        ``call(msg, to=to)`` without a timeout. ``to=None``: the flow's only ingress node.
 
         Raises:
-            UnknownTargetError: ``to`` is not an ingress node of this flow.
+            UnknownTargetError: ``to`` is not an ingress node of this flow, or ``to`` is
+                ``None`` and the flow has several.
         """
+        if to is None:
+            runner = self._sole_ingress
+            if runner is None:
+                raise UnknownTargetError(
+                    "the flow has several ingress nodes "
+                    f"({', '.join(r.name for r in self._ingress)}); name one: caller(to=...)"
+                )
+            return partial(call_node, self, runner)
         return partial(call_node, self, self._ingress_runner(to))
 
     async def cancel(self, trace_id: str) -> bool:
@@ -495,6 +504,9 @@ class PenguiFlow(Delivery, TraceEndings):
                     f"{', '.join(r.name for r in self._ingress)}"
                 )
         return runners
+
+
+_STOPPED_FLOW = cast(PenguiFlow, _STOPPED)
 
 
 def create(
