@@ -1,12 +1,13 @@
 """``Worker``: runs jobs from a queue through flows, one trace per job.
 
-A worker fetches jobs from a :class:`JobQueue` while it has a free slot (``concurrency``
-jobs at once), runs each job as one trace (``trace_id = "job-<id>"``, the job's tenant
-in ``Headers.tenant``, the job deadline in ``Message.deadline_s``), reports the outcome
-to the queue (complete, retry with backoff, or fail) and logs every step with the job,
-trace, tenant and worker ids. On ``SIGTERM`` (or :meth:`Worker.request_stop`) it stops
-fetching, lets in-flight jobs finish within ``shutdown_grace_s`` and hands the rest back
-to the queue.
+A worker runs ``concurrency`` lanes; each fetches a job from a :class:`JobQueue`, runs
+it as one trace (``trace_id = "job-<id>"``, the job's tenant in ``Headers.tenant``, the
+job deadline in ``Message.deadline_s``), reports the outcome to the queue (complete,
+retry with backoff, or fail) and fetches the next; every step is logged with the job,
+trace, tenant and worker ids. With a :class:`BatchingJobQueue` a lane waits neither for
+jobs already read ahead nor for its completions to be recorded. On ``SIGTERM`` (or
+:meth:`Worker.request_stop`) it stops fetching, lets in-flight jobs finish within
+``shutdown_grace_s`` and hands the rest back to the queue.
 
 Delivery is at least once: a job may run again after a crash, so side effects must be
 idempotent (the session store's tool-call journal is one way).
@@ -74,6 +75,9 @@ logger = logging.getLogger("penguiflow.worker")
 
 _IDLE_PAUSE_S = 0.01
 """The least time between two ``fetch`` calls that found no job."""
+
+_YIELD_EVERY = 32
+"""A lane that took this many jobs in a row without waiting lets the event loop turn."""
 
 _FETCH_GRACE_S = 2.0
 """After a stop request, the longest a fetch under way may go on (a job it gets is handed
@@ -351,16 +355,24 @@ class Worker:
         assert lane is not None
         jobs, stop, stats = self._jobs, self._stop, self._stats
         fetch_nowait = self._fetch_nowait
+        streak = 0  # jobs taken in a row without waiting
         while True:
             job = None
             if fetch_nowait is not None and not (stop.is_set() or self._idle):
+                if streak >= _YIELD_EVERY:
+                    # Jobs that never wait must not starve the other tasks (signals,
+                    # lease renewals, the queue's round trips).
+                    streak = 0
+                    await asyncio.sleep(0)
                 try:
                     job = fetch_nowait()  # a job read ahead: no round trip, no wait
                 except Exception:
                     job = None  # fetch() says what is wrong
                 if job is not None:
                     stats.fetched += 1
+                    streak += 1
             if job is None:
+                streak = 0
                 job = await self._next_job(stop_when_idle)
                 if job is None:
                     return

@@ -499,3 +499,28 @@ async def test_a_queue_subclass_that_overrides_mark_complete_is_called_through_i
     ids = [await queue.enqueue({}) for _ in range(3)]
     stats = await Worker(queue, single_node_factory(work)).run(stop_when_idle=True)
     assert stats.completed == 3 and sorted(recorded) == sorted(ids)
+
+
+async def test_jobs_that_never_wait_do_not_starve_other_tasks() -> None:
+    queue = InMemoryJobQueue(poll_s=0.01)
+    ticks = 0
+    seen: list[int] = []
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    async def instant(message: Message, ctx: Any) -> int:
+        seen.append(ticks)  # how often the other task ran so far
+        return 1  # never suspends
+
+    for _ in range(640):
+        await queue.enqueue({})
+    ticker = asyncio.create_task(tick())
+    worker = Worker(queue, single_node_factory(instant), concurrency=1, mode="long_lived")
+    stats = await worker.run(stop_when_idle=True)
+    ticker.cancel()
+    assert stats.completed == 640
+    assert len(set(seen)) >= 640 // 32  # the loop turned at least every 32 jobs
