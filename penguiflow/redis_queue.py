@@ -325,8 +325,9 @@ class RedisJobQueue:
                 # Jobs read with the last completions may be about to land: take those
                 # rather than wait for a read of our own.
                 await self._reader.wait_for_read()
-                if self._reader.entries:
-                    return await self._next_job()
+                job = await self._next_job()  # (a lane may have taken them meanwhile)
+                if job is not None:
+                    return job
                 await self._reader.refill()
                 job = await self._next_job()
                 if job is not None or not self._block_ms:
