@@ -429,8 +429,8 @@ class Worker:
     async def _drain(self, lanes: list[asyncio.Task[None]]) -> None:
         """Let a fetch under way end, give running jobs the grace period, cancel the rest.
 
-        A job the fetch under way gets is handed back. The outcomes being reported then get what is left of the grace period (at least
-        ``_REPORT_GRACE_S``).
+        A job the fetch under way gets is handed back. The outcomes being reported then
+        get what is left of the grace period (at least ``_REPORT_GRACE_S``).
         """
         loop = asyncio.get_running_loop()
         if self._fetching:

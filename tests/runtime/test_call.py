@@ -14,6 +14,7 @@ from penguiflow import (
     TraceCancelled,
     create,
 )
+from penguiflow.errors import UnknownTargetError
 
 
 async def double(m, ctx):
@@ -275,7 +276,19 @@ async def test_a_bound_caller_behaves_as_call():
             flow.caller("b")
         with pytest.raises(Exception, match="not a node of this flow"):
             flow.caller(Node(double, name="solo"))  # same name, another node
+        with pytest.raises(UnknownTargetError, match="several ingress nodes"):
+            flow.caller()  # a and solo: which one?
     finally:
         await flow.stop()
     with pytest.raises(FlowStateError):
         await call_solo(msg(1))
+
+
+async def test_a_caller_without_a_node_binds_the_only_ingress_node():
+    entry = Node(double, name="entry")
+    flow = create(entry.to(Node(double, name="next")))
+    flow.run()
+    try:
+        assert (await flow.caller()(msg(3))).payload == 12
+    finally:
+        await flow.stop()
