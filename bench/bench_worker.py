@@ -133,7 +133,9 @@ class CountingQueue(RedisJobQueue):
     ) -> None:
         if on_done is not self._on_done:  # the worker passes the same callback every time
             self._on_done, self._counted = on_done, self._counting(on_done)
-        super().complete_soon(job_id, result=result, latency_s=latency_s, on_done=self._counted)
+        RedisJobQueue.complete_soon(
+            self, job_id, result=result, latency_s=latency_s, on_done=self._counted
+        )
 
     def _counting(
         self, on_done: Callable[[str, BaseException | None], None]
@@ -300,11 +302,11 @@ async def measure(url: str, *, jobs: int, rounds: int, quick: bool) -> bool:
             measured: dict[str, tuple[float, float]] = {}
             for name in order:
                 if name == "loop":
-                    rates = await plain_loop(planner, jobs)
+                    got = await plain_loop(planner, jobs)
                 else:
-                    rates = await one_worker(planner, url, jobs, name, PREFETCH)
-                measured[name] = rates
-                wall[name], cpu[name] = max(wall[name], rates[0]), max(cpu[name], rates[1])
+                    got = await one_worker(planner, url, jobs, name, PREFETCH)
+                measured[name] = got
+                wall[name], cpu[name] = max(wall[name], got[0]), max(cpu[name], got[1])
             for mode in paired:
                 paired[mode].append(measured[mode][1] / measured["loop"][1])
                 paired_wall[mode].append(measured[mode][0] / measured["loop"][0])
