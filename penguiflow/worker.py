@@ -505,7 +505,8 @@ class Worker:
     async def _run_job(self, job: Job, *, wait_report: bool = False) -> None:
         """Run ``job`` and report its outcome, in the background unless ``wait_report``."""
         started = time.perf_counter()
-        self._log(logging.DEBUG, "job_started", job)
+        if logger.isEnabledFor(logging.DEBUG):
+            self._log(logging.DEBUG, "job_started", job)
         try:
             result = await self._execute(job)
         except asyncio.CancelledError as exc:
@@ -570,7 +571,8 @@ class Worker:
     def _completed(self, job: Job, latency: float, error: BaseException | None) -> None:
         if error is None:
             self._stats.completed += 1
-            self._log(logging.INFO, "job_completed", job, latency_s=round(latency, 6))
+            if logger.isEnabledFor(logging.INFO):
+                self._log(logging.INFO, "job_completed", job, latency_s=round(latency, 6))
         else:
             self._stats.report_errors += 1
             self._log(
