@@ -25,12 +25,12 @@ import signal
 import socket
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, cast
 
 from ._deadlines import deadline_in
 from ._job_memory import InMemoryJobQueue
+from ._job_outcomes import Outcomes, WorkerStats, may_use
 from ._jobs import (
     BatchingJobQueue,
     Job,
@@ -99,31 +99,6 @@ class WorkerState(enum.Enum):
     RUNNING = "running"
     DRAINING = "draining"
     STOPPED = "stopped"
-
-
-@dataclass(slots=True)
-class WorkerStats:
-    """Counters of one worker (read them any time; they only grow).
-
-    Attributes:
-        fetched: jobs fetched.
-        completed: jobs marked complete.
-        retried: jobs sent back for another attempt.
-        failed: jobs marked failed for good.
-        timed_out: jobs that ran past their deadline (then retried or failed).
-        handed_back: in-flight jobs returned to the queue at shutdown.
-        report_errors: outcomes the queue failed to record (the job will be redelivered).
-        flows_built: flows built by the factory.
-    """
-
-    fetched: int = 0
-    completed: int = 0
-    retried: int = 0
-    failed: int = 0
-    timed_out: int = 0
-    handed_back: int = 0
-    report_errors: int = 0
-    flows_built: int = 0
 
 
 def _default_worker_id() -> str:
@@ -204,10 +179,15 @@ class Worker:
         # later) covers nodes that ignore cancellation.
         self._bound_s = None if job_timeout_s is None else job_timeout_s + min(1.0, job_timeout_s)
         self._headers: dict[str, Headers] = {}  # frozen, so jobs of one tenant share them
-        self._retry = retry if retry is not None else RetryPolicy()
         self._grace_s = float(shutdown_grace_s)
         self.worker_id = worker_id or _default_worker_id()
         self._stats = WorkerStats()
+        self._outcomes = Outcomes(
+            queue,
+            retry=retry if retry is not None else RetryPolicy(),
+            stats=self._stats,
+            worker_id=self.worker_id,
+        )
         self._state = WorkerState.CREATED
         self._stop = asyncio.Event()
         self._force = False
@@ -218,19 +198,10 @@ class Worker:
         self._fetch_waiters: list[asyncio.Future[None]] = []  # lanes waiting for their turn
         self._jobs: dict[asyncio.Task[None], Job] = {}  # lane -> the job it runs
         self._fetch_nowait: Callable[[], Job | None] | None = None
-        self._complete_soon_fn: Callable[..., None] | None = None
-        if isinstance(queue, BatchingJobQueue):
-            if _own(queue, "fetch_nowait", "fetch"):
-                self._fetch_nowait = queue.fetch_nowait
-            if _own(queue, "complete_soon", "mark_complete"):
-                self._complete_soon_fn = queue.complete_soon
-        self._reports: set[asyncio.Task[None]] = set()  # outcomes being reported
-        # Completions handed to a batching queue and not settled yet: job id -> the job
-        # and its latency (for the log).
-        self._completing: dict[str, tuple[Job, float]] = {}
-        self._on_completed = self._settled  # one bound method for every completion
-        self._completions_settled = asyncio.Event()
-        self._completions_settled.set()
+        if isinstance(queue, BatchingJobQueue) and may_use(
+            queue, "fetch_nowait", instead_of="fetch"
+        ):
+            self._fetch_nowait = queue.fetch_nowait
 
     # -- public surface -------------------------------------------------------------------
 
@@ -311,9 +282,7 @@ class Worker:
                 for lane in lanes:
                     lane.cancel("worker cancelled")
                 await asyncio.gather(*lanes, return_exceptions=True)
-            for report in self._reports:
-                report.cancel("worker cancelled")
-            await asyncio.gather(*self._reports, return_exceptions=True)
+            await self._outcomes.cancel()
             await self._flows.aclose()
             self._state = WorkerState.STOPPED
             logger.info("worker_stopped", extra={"worker_id": self.worker_id, **self._counters()})
@@ -407,10 +376,10 @@ class Worker:
                 if job is not None:
                     self._stats.fetched += 1
                     if stop.is_set():
-                        await self._hand_back(job, "worker_stopping")
+                        await self._outcomes.hand_back(job, "worker_stopping")
                         return None
                     return job
-                if stop_when_idle and not (self._jobs or self._reports or self._completing):
+                if stop_when_idle and not (self._jobs or self._outcomes.pending):
                     self._idle = True
                     return None
                 # A queue that answers "nothing" at once (poll_s=0) must neither starve
@@ -466,52 +435,21 @@ class Worker:
                 return_when=asyncio.FIRST_COMPLETED,
             )
             live = set(pending)
-        await self._settle_reports(max(start + self._grace_s - loop.time(), _REPORT_GRACE_S))
-
-    async def _settle_reports(self, timeout: float) -> None:
-        """Wait for the outcomes being reported; cancel those still going after ``timeout``."""
-        loop = asyncio.get_running_loop()
-        until = loop.time() + timeout
-        if self._reports:
-            _, late = await asyncio.wait(set(self._reports), timeout=timeout)
-            for report in late:
-                report.cancel("worker shutdown: report took too long")
-            if late:
-                await asyncio.gather(*late, return_exceptions=True)
-        if self._completing:
-            settled = self._completions_settled.wait()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(settled, max(until - loop.time(), 0.0))
-            if self._completing:
-                logger.warning(
-                    "job_reports_unsettled",
-                    extra={"worker_id": self.worker_id, "jobs": len(self._completing)},
-                )
+        await self._outcomes.settle(max(start + self._grace_s - loop.time(), _REPORT_GRACE_S))
 
     # -- one job --------------------------------------------------------------------------
 
-    def _log(self, level: int, event: str, job: Job, **fields: Any) -> None:
-        if logger.isEnabledFor(level):
-            extra = {
-                "job_id": job.id,
-                "trace_id": f"job-{job.id}",
-                "tenant": job.tenant,
-                "worker_id": self.worker_id,
-                "attempt": job.attempts,
-                **fields,
-            }
-            logger.log(level, event, extra=extra)
-
     async def _run_job(self, job: Job, *, wait_report: bool = False) -> None:
         """Run ``job`` and report its outcome, in the background unless ``wait_report``."""
+        outcomes = self._outcomes
         started = time.perf_counter()
         if logger.isEnabledFor(logging.DEBUG):
-            self._log(logging.DEBUG, "job_started", job)
+            outcomes.log(logging.DEBUG, "job_started", job)
         try:
             result = await self._execute(job)
         except asyncio.CancelledError as exc:
             if self._stop.is_set():
-                await self._hand_back(job, "worker_shutdown")
+                await outcomes.hand_back(job, "worker_shutdown")
                 raise
             # Not the worker's cancel (the job's own code cancelled its task): the
             # attempt failed, and the lane goes on.
@@ -520,64 +458,14 @@ class Worker:
                 task.uncancel()
             failure = JobCancelledError(job.id)
             failure.__cause__ = exc
-            await self._report(self._on_failure(job, failure), wait_report)
+            await outcomes.fail(job, failure, wait=wait_report)
             return
         except Exception as exc:
-            await self._report(self._on_failure(job, exc), wait_report)
+            await outcomes.fail(job, exc, wait=wait_report)
             return
         latency = time.perf_counter() - started
-        if self._complete_soon_fn is not None and not wait_report:
-            self._complete_soon(job, result, latency)
-        else:
-            await self._report(self._complete(job, result, latency), wait_report)
-
-    async def _report(self, report: Coroutine[Any, Any, None], wait: bool) -> None:
-        """Report an outcome now, or beside the next job (the lane goes on at once)."""
-        if wait:
-            await report
-            return
-        task = asyncio.create_task(report)
-        self._reports.add(task)
-        task.add_done_callback(self._reports.discard)
-
-    async def _complete(self, job: Job, result: Any, latency: float) -> None:
-        try:
-            await self._queue.mark_complete(job.id, result=result, latency_s=latency)
-        except Exception as exc:
-            self._completed(job, latency, exc)
-        else:
-            self._completed(job, latency, None)
-
-    def _complete_soon(self, job: Job, result: Any, latency: float) -> None:
-        complete_soon = self._complete_soon_fn
-        assert complete_soon is not None
-        completing = self._completing
-        if not completing:
-            self._completions_settled.clear()
-        completing[job.id] = (job, latency)
-        try:
-            complete_soon(job.id, result=result, latency_s=latency, on_done=self._on_completed)
-        except Exception as exc:
-            self._settled(job.id, exc)
-
-    def _settled(self, job_id: str, error: BaseException | None) -> None:
-        completing = self._completing
-        found = completing.pop(job_id, None)
-        if not completing:
-            self._completions_settled.set()
-        if found is not None:
-            self._completed(found[0], found[1], error)
-
-    def _completed(self, job: Job, latency: float, error: BaseException | None) -> None:
-        if error is None:
-            self._stats.completed += 1
-            if logger.isEnabledFor(logging.INFO):
-                self._log(logging.INFO, "job_completed", job, latency_s=round(latency, 6))
-        else:
-            self._stats.report_errors += 1
-            self._log(
-                logging.ERROR, "job_report_failed", job, outcome="complete", error=repr(error)
-            )
+        if wait_report or not outcomes.complete_soon(job, result, latency):
+            await outcomes.complete(job, result, latency, wait=wait_report)
 
     async def _execute(self, job: Job) -> Any:
         trace_id = f"job-{job.id}"
@@ -633,37 +521,6 @@ class Worker:
             if not flows.release_nowait(lease, broken=broken):
                 await flows.release(lease, broken=broken)
 
-    async def _on_failure(self, job: Job, exc: Exception) -> None:
-        reason = _reason(exc)
-        if isinstance(exc, JobTimeoutError):
-            self._stats.timed_out += 1
-        try:
-            if self._retry.should_retry(job, exc):
-                delay = self._retry.delay_for(job.attempts)
-                await self._queue.retry_job(job.id, delay_s=delay, reason=reason)
-                self._stats.retried += 1
-                self._log(logging.WARNING, "job_retry", job, reason=reason, delay_s=delay)
-            else:
-                await self._queue.mark_failed(job.id, reason=reason, details=_details(exc))
-                self._stats.failed += 1
-                self._log(logging.ERROR, "job_failed", job, reason=reason)
-        except Exception:
-            self._stats.report_errors += 1
-            self._log(logging.ERROR, "job_report_failed", job, outcome="failure", reason=reason)
-
-    async def _hand_back(self, job: Job, reason: str) -> None:
-        try:
-            if isinstance(self._queue, ReleasableJobQueue):
-                await self._queue.release(job.id, reason=reason)
-            else:
-                await self._queue.retry_job(job.id, delay_s=0.0, reason=reason)
-        except Exception:
-            self._stats.report_errors += 1
-            self._log(logging.ERROR, "job_report_failed", job, outcome="hand_back")
-            return
-        self._stats.handed_back += 1
-        self._log(logging.INFO, "job_handed_back", job, reason=reason)
-
 
 async def _final_result(flow: PenguiFlow, trace_id: str) -> Any:
     """The next result of the trace that is not a stream chunk, unwrapped."""
@@ -683,37 +540,3 @@ async def _cancel_trace(flow: PenguiFlow, trace_id: str) -> None:
         pass
     except Exception:
         logger.debug("trace cancel cleanup failed", exc_info=True, extra={"trace_id": trace_id})
-
-
-def _own(queue: JobQueue, fast: str, slow: str) -> bool:
-    """Whether the queue's ``fast`` method may stand for its ``slow`` one.
-
-    Not when a subclass overrides ``slow`` below the class that defines ``fast``: its
-    own ``slow`` must run.
-    """
-    mro = type(queue).__mro__
-    fast_owner = next((k for k in mro if fast in vars(k)), None)
-    slow_owner = next((k for k in mro if slow in vars(k)), None)
-    return fast_owner is not None and (slow_owner is None or issubclass(fast_owner, slow_owner))
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, FlowError) and isinstance(exc.__cause__, PermanentJobError):
-        exc = exc.__cause__
-    if isinstance(exc, JobTimeoutError):
-        return "job_timeout"
-    if isinstance(exc, FlowError):
-        return f"flow_error:{exc.code.value}"
-    if isinstance(exc, PermanentJobError):
-        return f"permanent:{exc.reason}"
-    return f"exception:{type(exc).__name__}"
-
-
-def _details(exc: BaseException) -> Mapping[str, Any]:
-    details: dict[str, Any] = {"exception_type": type(exc).__name__, "message": str(exc)[:500]}
-    if isinstance(exc, FlowError):
-        details.update(code=exc.code.value, node_name=exc.node_name, attempts=exc.attempts)
-        cause = exc.metadata.get("exception_type")
-        if cause:
-            details["cause"] = cause
-    return details
