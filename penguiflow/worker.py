@@ -25,6 +25,7 @@ import signal
 import socket
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -195,7 +196,7 @@ class Worker:
         # Each of ``concurrency`` lanes (tasks) fetches a job, runs it, hands its outcome
         # to the queue and fetches the next; one lane at a time talks to the queue.
         self._fetching = False
-        self._fetch_waiters: list[asyncio.Future[None]] = []  # lanes waiting for their turn
+        self._fetch_waiters: deque[asyncio.Future[None]] = deque()  # lanes waiting to fetch
         self._jobs: dict[asyncio.Task[None], Job] = {}  # lane -> the job it runs
         self._fetch_nowait: Callable[[], Job | None] | None = None
         if isinstance(queue, BatchingJobQueue) and may_use(
@@ -362,7 +363,12 @@ class Worker:
             if self._fetching:
                 waiter = asyncio.get_running_loop().create_future()
                 self._fetch_waiters.append(waiter)
-                await waiter
+                try:
+                    await waiter
+                except asyncio.CancelledError:
+                    if waiter.done() and not waiter.cancelled():
+                        self._pass_turn()  # it was this lane's turn: the next one takes it
+                    raise
                 continue
             self._fetching = True
             try:
@@ -388,12 +394,27 @@ class Worker:
                     await asyncio.sleep(_IDLE_PAUSE_S)
             finally:
                 self._fetching = False
-                if self._fetch_waiters:
-                    waiters, self._fetch_waiters = self._fetch_waiters, []
-                    for waiter in waiters:
-                        if not waiter.done():
-                            waiter.set_result(None)
+                self._pass_turn()
         return None
+
+    def _pass_turn(self) -> None:
+        """Wake the next lane waiting to fetch, or all of them when no one fetches any more.
+
+        Waking one at a time keeps a worker with many idle lanes from waking them all
+        for every job.
+        """
+        waiters = self._fetch_waiters
+        if self._stop.is_set() or self._idle:
+            while waiters:
+                waiter = waiters.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
+            return
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
 
     async def _drain(self, lanes: list[asyncio.Task[None]]) -> None:
         """Let a fetch under way end, give running jobs the grace period, cancel the rest.
