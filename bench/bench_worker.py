@@ -40,7 +40,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from pydantic import BaseModel
@@ -48,7 +48,7 @@ from pydantic import BaseModel
 from penguiflow import Message, ModelRegistry, Node, create, tool
 from penguiflow.planner import ReactPlanner
 from penguiflow.redis_queue import RedisJobQueue
-from penguiflow.worker import Worker
+from penguiflow.worker import JobDone, Worker
 
 # Jobs here take well under a millisecond: read many per round trip and keep enough
 # running that each round trip carries many completions (the defaults, 8 and 1, suit
@@ -129,7 +129,7 @@ class CountingQueue(RedisJobQueue):
         *,
         result: Any,
         latency_s: float,
-        on_done: Callable[[str, BaseException | None], None],
+        on_done: JobDone,
     ) -> None:
         if on_done is not self._on_done:  # the worker passes the same callback every time
             self._on_done, self._counted = on_done, self._counting(on_done)
@@ -137,9 +137,7 @@ class CountingQueue(RedisJobQueue):
             self, job_id, result=result, latency_s=latency_s, on_done=self._counted
         )
 
-    def _counting(
-        self, on_done: Callable[[str, BaseException | None], None]
-    ) -> Callable[[str, BaseException | None], None]:
+    def _counting(self, on_done: JobDone) -> JobDone:
         def done(job_id: str, error: BaseException | None) -> None:
             on_done(job_id, error)
             self.completed += 1

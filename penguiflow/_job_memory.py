@@ -8,11 +8,11 @@ import itertools
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from ._jobs import Job, JobResult
+from ._jobs import Job, JobDone, JobResult
 from .errors import ConfigError
 
 __all__ = ["InMemoryJobQueue"]
@@ -128,7 +128,7 @@ class InMemoryJobQueue:
         *,
         result: Any,
         latency_s: float,
-        on_done: Callable[[str, BaseException | None], None],
+        on_done: JobDone,
     ) -> None:
         """Record the job's result now, then ``on_done(job_id, None)`` (``BatchingJobQueue``)."""
         self._complete(job_id, result, latency_s)

@@ -15,11 +15,11 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._jobs import BatchingJobQueue, Job, JobQueue, ReleasableJobQueue, RetryPolicy
+from ._jobs import BatchingJobQueue, Job, JobQueue, ReleasableJobQueue, RetryPolicy, may_use
 from ._scaleout_errors import JobTimeoutError, PermanentJobError
 from .errors import FlowError
 
-__all__ = ["Outcomes", "WorkerStats", "may_use"]
+__all__ = ["Outcomes", "WorkerStats"]
 
 logger = logging.getLogger("penguiflow.worker")
 
@@ -144,6 +144,10 @@ class Outcomes:
                 report.cancel("worker shutdown: report took too long")
             if late:
                 await asyncio.gather(*late, return_exceptions=True)
+                self._stats.report_errors += len(late)  # those jobs will be redelivered
+                logger.warning(
+                    "job_reports_cancelled", extra={"worker_id": self.worker_id, "jobs": len(late)}
+                )
         if self._completing:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._all_settled.wait(), max(until - loop.time(), 0.0))
@@ -211,18 +215,6 @@ class Outcomes:
         except Exception:
             self._stats.report_errors += 1
             self.log(logging.ERROR, "job_report_failed", job, outcome="failure", reason=reason)
-
-
-def may_use(queue: JobQueue, fast: str, *, instead_of: str) -> bool:
-    """Whether the queue's ``fast`` method may stand for its ``instead_of`` one.
-
-    Not when a subclass overrides ``instead_of`` below the class that defines ``fast``:
-    its own ``instead_of`` must run.
-    """
-    mro = type(queue).__mro__
-    fast_owner = next((k for k in mro if fast in vars(k)), None)
-    slow_owner = next((k for k in mro if instead_of in vars(k)), None)
-    return fast_owner is not None and (slow_owner is None or issubclass(fast_owner, slow_owner))
 
 
 def _reason(exc: BaseException) -> str:

@@ -13,12 +13,14 @@ from .errors import ConfigError, FlowError, FlowErrorCode, FlowStateError, Usage
 __all__ = [
     "BatchingJobQueue",
     "Job",
+    "JobDone",
     "JobQueue",
     "JobResult",
     "JobStatus",
     "ReleasableJobQueue",
     "RetryPolicy",
     "default_retryable",
+    "may_use",
 ]
 
 
@@ -73,6 +75,11 @@ class ReleasableJobQueue(JobQueue, Protocol):
         ...
 
 
+JobDone = Callable[[str, BaseException | None], None]
+"""``on_done(job_id, error)`` of :meth:`BatchingJobQueue.complete_soon`: ``error`` is
+``None`` once the completion is recorded."""
+
+
 @runtime_checkable
 class BatchingJobQueue(JobQueue, Protocol):
     """A queue that records a completion without making the caller wait for it.
@@ -94,10 +101,22 @@ class BatchingJobQueue(JobQueue, Protocol):
         *,
         result: Any,
         latency_s: float,
-        on_done: Callable[[str, BaseException | None], None],
+        on_done: JobDone,
     ) -> None:
         """Record the job's result and remove it soon; then ``on_done(job_id, error or None)``."""
         ...
+
+
+def may_use(queue: JobQueue, fast: str, *, instead_of: str) -> bool:
+    """Whether the queue's ``fast`` method may stand for its ``instead_of`` one.
+
+    Not when a subclass overrides ``instead_of`` below the class that defines ``fast``:
+    its own ``instead_of`` must run.
+    """
+    mro = type(queue).__mro__
+    fast_owner = next((k for k in mro if fast in vars(k)), None)
+    slow_owner = next((k for k in mro if instead_of in vars(k)), None)
+    return fast_owner is not None and (slow_owner is None or issubclass(fast_owner, slow_owner))
 
 
 _NOT_RETRYABLE_CODES = frozenset({FlowErrorCode.VALIDATION_FAILED})

@@ -52,7 +52,7 @@ class _StoppedFlow:
         raise FlowStateError("the flow was stopped")
 
 
-_STOPPED = _StoppedFlow()
+_STOPPED: PenguiFlow = cast("PenguiFlow", _StoppedFlow())
 
 
 class PenguiFlow(Delivery, TraceEndings):
@@ -274,7 +274,7 @@ class PenguiFlow(Delivery, TraceEndings):
             # flow is freed at once rather than by the cycle collector (a worker that
             # builds a flow per job stops thousands).
             for runner in self._runners.values():
-                runner.flow = _STOPPED_FLOW
+                runner.flow = _STOPPED
 
     async def emit(self, msg: Any, to: Targets = None, trace_id: str | None = None) -> None:
         """Send ``msg`` into the flow, waiting for queue room and trace capacity.
@@ -413,15 +413,13 @@ class PenguiFlow(Delivery, TraceEndings):
             UnknownTargetError: ``to`` is not an ingress node of this flow, or ``to`` is
                 ``None`` and the flow has several.
         """
-        if to is None:
-            runner = self._sole_ingress
-            if runner is None:
-                raise UnknownTargetError(
-                    "the flow has several ingress nodes "
-                    f"({', '.join(r.name for r in self._ingress)}); name one: caller(to=...)"
-                )
-            return partial(call_node, self, runner)
-        return partial(call_node, self, self._ingress_runner(to))
+        runner = self._sole_ingress if to is None else self._ingress_runner(to)
+        if runner is None:
+            raise UnknownTargetError(
+                "the flow has several ingress nodes "
+                f"({', '.join(r.name for r in self._ingress)}); name one: caller(to=...)"
+            )
+        return partial(call_node, self, runner)
 
     async def cancel(self, trace_id: str) -> bool:
         """Cancel a trace: drop its queued work, cancel its running attempts.
@@ -504,9 +502,6 @@ class PenguiFlow(Delivery, TraceEndings):
                     f"{', '.join(r.name for r in self._ingress)}"
                 )
         return runners
-
-
-_STOPPED_FLOW = cast(PenguiFlow, _STOPPED)
 
 
 def create(

@@ -32,11 +32,11 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from typing import TYPE_CHECKING, Any, Self, cast
 
 from ._deadlines import deadline_in
-from ._jobs import Job, JobResult
+from ._jobs import Job, JobDone, JobResult
 from ._redis_batch import Exchange, renew_leases
 from ._redis_client import open_client
 from ._redis_codec import (
@@ -51,7 +51,7 @@ from ._redis_codec import (
     positive,
 )
 from ._redis_link import Command, Link
-from ._redis_reader import Reader
+from ._redis_reader import Entry, Reader
 from ._redis_scripts import SHA, SOURCES
 from ._scaleout_errors import QueueBackendError
 from .errors import ConfigError
@@ -356,40 +356,51 @@ class RedisJobQueue:
         entries = self._reader.entries
         if not entries or self._exchange.due or self._closed:
             return None
-        entry_id, record, delivered = entries[0]
+        entry = entries[0]
+        job = self._servable(entry)
+        if job is not None:
+            self._reader.pop()
+            self._inflight[job.id] = (entry[0], job)
+        return job
+
+    async def _next_job(self) -> Job | None:
+        """The next read job; unreadable and poison ones are failed on the way."""
+        while (entry := self._reader.pop()) is not None:
+            job = self._servable(entry)
+            if job is not None:
+                self._inflight[job.id] = (entry[0], job)
+                return job
+            await self._fail_unservable(entry)
+        return None
+
+    def _servable(self, entry: Entry) -> Job | None:
+        """The job of a read entry, or ``None`` if it must be failed instead of run."""
+        _, record, delivered = entry
         try:
             job = decode_job(record, delivered)
         except (ValueError, KeyError, TypeError):
             return None
         if self._max_deliveries is not None and job.attempts >= self._max_deliveries:
             return None
-        self._reader.pop()
-        self._inflight[job.id] = (entry_id, job)
         return job
 
-    async def _next_job(self) -> Job | None:
-        """The next read job; unreadable and poison ones are failed on the way."""
-        while (entry := self._reader.pop()) is not None:
-            entry_id, record, delivered = entry
-            try:
-                job = decode_job(record, delivered)
-            except (ValueError, KeyError, TypeError):
-                logger.error("job_unreadable", extra={"queue": self.name, "entry_id": entry_id})
-                job = Job(id=f"unreadable-{entry_id}", tenant="default", payload={})
-                self._inflight[job.id] = (entry_id, job)
-                details = {"entry_id": entry_id}
-                await self.mark_failed(job.id, reason="unreadable_job", details=details)
-                continue
+    async def _fail_unservable(self, entry: Entry) -> None:
+        """Fail an entry :meth:`_servable` refused: unreadable, or delivered too often."""
+        entry_id, record, delivered = entry
+        try:
+            job = decode_job(record, delivered)
+        except (ValueError, KeyError, TypeError):
+            logger.error("job_unreadable", extra={"queue": self.name, "entry_id": entry_id})
+            job = Job(id=f"unreadable-{entry_id}", tenant="default", payload={})
             self._inflight[job.id] = (entry_id, job)
-            if self._max_deliveries is not None and job.attempts >= self._max_deliveries:
-                await self.mark_failed(
-                    job.id,
-                    reason="max_deliveries_exceeded",
-                    details={"attempts": job.attempts, "max_deliveries": self._max_deliveries},
-                )
-                continue
-            return job
-        return None
+            await self.mark_failed(job.id, reason="unreadable_job", details={"entry_id": entry_id})
+            return
+        self._inflight[job.id] = (entry_id, job)
+        await self.mark_failed(
+            job.id,
+            reason="max_deliveries_exceeded",
+            details={"attempts": job.attempts, "max_deliveries": self._max_deliveries},
+        )
 
     def _take(self, job_id: str) -> tuple[str, Job]:
         self._check_open()
@@ -455,7 +466,7 @@ class RedisJobQueue:
         *,
         result: Any,
         latency_s: float,
-        on_done: Callable[[str, BaseException | None], None],
+        on_done: JobDone,
     ) -> None:
         """Like :meth:`mark_complete`, without waiting: the completion joins the next round trip.
 
@@ -473,9 +484,7 @@ class RedisJobQueue:
         )
         self._exchange.complete(self._result_prefix + job_id, entry_id, record, job_id, on_done)
 
-    def _completion_settled(
-        self, job_id: str, on_done: Callable[[str, BaseException | None], None], reply: Any
-    ) -> None:
+    def _completion_settled(self, job_id: str, on_done: JobDone, reply: Any) -> None:
         if isinstance(reply, asyncio.CancelledError):
             on_done(job_id, reply)
         elif isinstance(reply, BaseException):

@@ -31,15 +31,17 @@ from typing import Any, cast
 
 from ._deadlines import deadline_in
 from ._job_memory import InMemoryJobQueue
-from ._job_outcomes import Outcomes, WorkerStats, may_use
+from ._job_outcomes import Outcomes, WorkerStats
 from ._jobs import (
     BatchingJobQueue,
     Job,
+    JobDone,
     JobQueue,
     JobResult,
     ReleasableJobQueue,
     RetryPolicy,
     default_retryable,
+    may_use,
 )
 from ._scaleout_errors import (
     JobCancelledError,
@@ -58,6 +60,7 @@ __all__ = [
     "InMemoryJobQueue",
     "Job",
     "JobCancelledError",
+    "JobDone",
     "JobQueue",
     "JobResult",
     "JobTimeoutError",

@@ -434,8 +434,10 @@ async def test_an_unreadable_job_is_failed_and_the_next_one_is_served(
         finally:
             await raw.aclose()
         await queue.enqueue({"i": 1}, job_id="after")
-        served = [(await fetch_one(queue)).id for _ in range(2)]
-        assert served == ["before", "after"]
+        first = await fetch_one(queue)  # one read of the three entries
+        assert first.id == "before"
+        assert queue.fetch_nowait() is None  # the unreadable one is next: fetch() fails it
+        assert (await fetch_one(queue)).id == "after"
         failed = await queue.get_result(f"unreadable-{entry}")
         assert failed is not None and failed.status == "failed"
         assert failed.reason == "unreadable_job"
@@ -494,3 +496,34 @@ async def test_a_fetch_takes_the_jobs_read_with_completions_rather_than_reading_
         third = await queue.fetch()  # the buffer is empty, that read is on its way
         assert third is not None and third.payload == {"i": 2}
         assert len(round_trips) == 1 and round_trips[0][-1] == "XREADGROUP"
+
+
+async def test_a_completion_whose_round_trip_fails_reports_a_backend_error(
+    redis_url: str, queue_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    async with make(redis_url, queue_name) as queue:
+        await queue.enqueue_many([{"i": 1}, {"i": 2}])
+        first, second = await fetch_one(queue), await fetch_one(queue)
+
+        async def broken(commands: Any) -> Any:
+            raise RedisConnectionError("connection reset by peer")
+
+        monkeypatch.setattr(queue._link, "round_trip", broken)
+        errors: list[BaseException | None] = []
+        done = asyncio.Event()
+
+        def on_done(job_id: str, error: BaseException | None) -> None:
+            errors.append(error)
+            done.set()
+
+        queue.complete_soon(first.id, result=1, latency_s=0.1, on_done=on_done)
+        await asyncio.wait_for(done.wait(), timeout=5)
+        assert isinstance(errors[0], QueueBackendError)
+        assert errors[0].operation == "mark_complete"
+        assert isinstance(errors[0].__cause__, RedisConnectionError)
+        with pytest.raises(QueueBackendError, match="connection reset"):
+            await queue.mark_complete(second.id, result=2, latency_s=0.1)
+        monkeypatch.undo()
+        assert (await queue.counts()).pending == 2  # neither recorded: both will be redelivered

@@ -15,6 +15,7 @@ from penguiflow.worker import (
     InMemoryJobQueue,
     Job,
     PermanentJobError,
+    QueueBackendError,
     RetryPolicy,
     Worker,
     WorkerState,
@@ -524,3 +525,70 @@ async def test_jobs_that_never_wait_do_not_starve_other_tasks() -> None:
     ticker.cancel()
     assert stats.completed == 640
     assert len(set(seen)) >= 640 // 32  # the loop turned at least every 32 jobs
+
+
+async def test_a_completion_the_queue_fails_to_record_is_counted_as_a_report_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Unrecording(InMemoryJobQueue):
+        def complete_soon(
+            self, job_id: str, *, result: Any, latency_s: float, on_done: Any
+        ) -> None:
+            self._take(job_id)  # gone from the queue's hands, never recorded
+            if job_id == "raises":
+                raise QueueBackendError("mark_complete", "mem", "refused at once")
+            on_done(job_id, QueueBackendError("mark_complete", "mem", "lost later"))
+
+    async def work(message: Message, ctx: Any) -> int:
+        return 1
+
+    queue = Unrecording(poll_s=0.02)
+    await queue.enqueue({}, job_id="later")
+    await queue.enqueue({}, job_id="raises")
+    with caplog.at_level(logging.ERROR, logger="penguiflow.worker"):
+        stats = await Worker(queue, single_node_factory(work)).run(stop_when_idle=True)
+    assert stats.completed == 0 and stats.report_errors == 2
+    failed = sorted(r.job_id for r in caplog.records if r.getMessage() == "job_report_failed")  # type: ignore[attr-defined]
+    assert failed == ["later", "raises"]
+
+
+async def test_a_report_that_never_ends_does_not_hold_up_shutdown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import penguiflow.worker as worker_module
+
+    monkeypatch.setattr(worker_module, "_REPORT_GRACE_S", 0.2)
+    reporting = asyncio.Event()
+
+    class StuckRetries(InMemoryJobQueue):
+        async def retry_job(self, job_id: str, *, delay_s: float, reason: str) -> None:
+            reporting.set()
+            await asyncio.Event().wait()  # the backend never answers
+
+    async def boom(message: Message, ctx: Any) -> None:
+        raise RuntimeError("node failed")
+
+    queue = StuckRetries(poll_s=0.02)
+    await queue.enqueue({})
+    worker = Worker(queue, single_node_factory(boom), shutdown_grace_s=0)
+    task = asyncio.create_task(worker.run())
+    await reporting.wait()
+    worker.request_stop()
+    stats = await asyncio.wait_for(task, timeout=5)
+    assert stats.report_errors == 1 and stats.retried == 0
+    assert worker.state is WorkerState.STOPPED
+
+
+async def test_a_failing_fetch_nowait_falls_back_to_fetch() -> None:
+    class Broken(InMemoryJobQueue):
+        def fetch_nowait(self) -> Any:
+            raise RuntimeError("bug in the fast path")
+
+    async def work(message: Message, ctx: Any) -> int:
+        return 1
+
+    queue = Broken(poll_s=0.02)
+    ids = [await queue.enqueue({}) for _ in range(5)]
+    stats = await Worker(queue, single_node_factory(work), concurrency=2).run(stop_when_idle=True)
+    assert stats.completed == 5 and stats.fetched == 5
+    assert [await queue.get_result(i) is not None for i in ids] == [True] * 5
