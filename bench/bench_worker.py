@@ -47,8 +47,8 @@ from pydantic import BaseModel
 
 from penguiflow import Message, ModelRegistry, Node, create, tool
 from penguiflow.planner import ReactPlanner
-from penguiflow.redis_queue import RedisJobQueue
-from penguiflow.worker import JobDone, Worker
+from penguiflow.scaleout.redis_queue import RedisJobQueue
+from penguiflow.scaleout.worker import JobDone, Worker
 
 # Jobs here take well under a millisecond: read many per round trip and keep enough
 # running that each round trip carries many completions (the defaults, 8 and 1, suit

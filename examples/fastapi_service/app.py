@@ -34,7 +34,7 @@ from starlette.routing import Mount, Route
 
 from penguiflow import ModelRegistry, Node, NodePolicy, tool
 from penguiflow.planner import FunctionLLM, ReactPlanner, ToolContext
-from penguiflow.planner.http_app import create_agent_app
+from penguiflow.server import create_agent_app
 from penguiflow.sessions import SqlSessionStore
 
 ORDERS = {7: 42.5, 8: 19.0, 9: 250.0}

@@ -26,8 +26,8 @@ from pydantic import BaseModel, Field
 
 from penguiflow import Message, ModelRegistry, Node, NodePolicy, configure_logging, create, tool
 from penguiflow.planner import FunctionLLM, ReactPlanner, ToolContext
-from penguiflow.redis_queue import RedisJobQueue
-from penguiflow.worker import RetryPolicy, Worker
+from penguiflow.scaleout.redis_queue import RedisJobQueue
+from penguiflow.scaleout.worker import RetryPolicy, Worker
 
 WEATHER = {"oslo": (-3.0, "snow"), "lisbon": (17.5, "sun"), "lima": (19.0, "cloud")}
 QUEUE = "agent-jobs"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 FIXTURE = Path(__file__).resolve().parent / "fixture_agent"
 _SCRIPT = Path(sys.executable).with_name("penguiflow")
-COMMAND = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "penguiflow.planner.cli"]
+COMMAND = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "penguiflow.cli"]
 
 
 def cli_env(**extra: str) -> dict[str, str]:

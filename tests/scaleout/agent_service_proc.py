@@ -20,7 +20,7 @@ import uvicorn
 from redis.asyncio import Redis
 from scaleout_helpers import build_planner
 
-from penguiflow.planner.http_app import create_agent_app
+from penguiflow.server import create_agent_app
 from penguiflow.sessions import SqlSessionStore
 
 

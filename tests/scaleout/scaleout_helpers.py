@@ -23,7 +23,7 @@ from redis.asyncio import Redis
 
 from penguiflow import ModelRegistry, Node, NodePolicy, create, tool
 from penguiflow.planner import FunctionLLM, ReactPlanner, ToolContext
-from penguiflow.redis_queue import RedisJobQueue
+from penguiflow.scaleout.redis_queue import RedisJobQueue
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKER_SCRIPT = Path(__file__).resolve().parent / "worker_proc.py"

@@ -14,7 +14,7 @@ from scaleout_helpers import (
     workers,
 )
 
-from penguiflow.redis_queue import RedisJobQueue
+from penguiflow.scaleout.redis_queue import RedisJobQueue
 
 pytestmark = pytest.mark.slow
 

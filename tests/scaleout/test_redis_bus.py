@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from penguiflow import BusEnvelope, Headers, Message, MessageBus, Node, create
 from penguiflow.errors import ConfigError
-from penguiflow.redis_bus import RedisMessageBus
+from penguiflow.scaleout.redis_bus import RedisMessageBus
 
 
 class Order(BaseModel):

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from penguiflow._redis_scripts import SHA
 from penguiflow.errors import ConfigError
-from penguiflow.redis_queue import RedisJobQueue
-from penguiflow.worker import (
+from penguiflow.scaleout._redis_scripts import SHA
+from penguiflow.scaleout.redis_queue import RedisJobQueue
+from penguiflow.scaleout.worker import (
     BatchingJobQueue,
     Job,
     JobQueue,

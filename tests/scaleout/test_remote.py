@@ -22,8 +22,13 @@ from penguiflow import (
     create,
 )
 from penguiflow.errors import ConfigError
-from penguiflow.planner.http_app import create_agent_app
-from penguiflow.remote import HttpRemoteTransport, RemoteCallError, RemoteNode, RemoteTimeoutError
+from penguiflow.scaleout.remote import (
+    HttpRemoteTransport,
+    RemoteCallError,
+    RemoteNode,
+    RemoteTimeoutError,
+)
+from penguiflow.server import create_agent_app
 
 ACME = {"tenant": "acme"}
 

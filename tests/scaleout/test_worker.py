@@ -10,8 +10,8 @@ import pytest
 
 from penguiflow import Message, Node, NodePolicy, create
 from penguiflow.errors import ConfigError
-from penguiflow.redis_queue import RedisJobQueue
-from penguiflow.worker import (
+from penguiflow.scaleout.redis_queue import RedisJobQueue
+from penguiflow.scaleout.worker import (
     InMemoryJobQueue,
     Job,
     PermanentJobError,
@@ -555,7 +555,7 @@ async def test_a_completion_the_queue_fails_to_record_is_counted_as_a_report_err
 async def test_a_report_that_never_ends_does_not_hold_up_shutdown(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import penguiflow.worker as worker_module
+    import penguiflow.scaleout.worker as worker_module
 
     monkeypatch.setattr(worker_module, "_REPORT_GRACE_S", 0.2)
     reporting = asyncio.Event()

@@ -19,8 +19,8 @@ from redis.asyncio import Redis
 from scaleout_helpers import agent_flow_factory, build_planner
 
 from penguiflow import configure_logging
-from penguiflow.redis_queue import RedisJobQueue
-from penguiflow.worker import RetryPolicy, Worker
+from penguiflow.scaleout.redis_queue import RedisJobQueue
+from penguiflow.scaleout.worker import RetryPolicy, Worker
 
 
 async def main(args: argparse.Namespace) -> None:

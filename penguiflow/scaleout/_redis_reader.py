@@ -1,7 +1,7 @@
 """The reading side of the Redis job queue: the jobs a worker read but has not started.
 
 ``Reader`` keeps the entries read from the stream until ``fetch`` hands them out. It
-fills itself in round trips of the queue's :class:`~penguiflow._redis_batch.Exchange`:
+fills itself in round trips of the queue's :class:`~penguiflow.scaleout._redis_batch.Exchange`:
 when it runs empty (promoting due retries and, now and then, reclaiming a dead worker's
 job first), and, with ``prefetch`` above 1, with the round trips that complete jobs. The
 replies land here as they arrive, so a fetch cancelled while waiting loses no job.

@@ -6,7 +6,7 @@ and gives it back, records metrics and wraps the call in retries, which costs se
 times the CPU of the round trip itself. The queue therefore keeps one connection of the
 client's pool for as long as it is open, writes all the commands of a round trip at once
 and reads their replies in order. One task at a time uses it (the queue's
-:class:`~penguiflow._redis_batch.Exchange`).
+:class:`~penguiflow.scaleout._redis_batch.Exchange`).
 
 A round trip that fails because the connection broke is sent again once on a new
 connection. Every command the queue sends this way is safe to repeat: settlements first
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from hiredis import pack_command
 
-from ._deadlines import deadline_in
+from .._deadlines import deadline_in
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

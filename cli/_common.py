@@ -8,9 +8,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from ...errors import ConfigError
-from ..agent import Agent
-from ..agent_config import AgentConfig, find_agent_config, load_agent_config
+from ..errors import ConfigError
+from ..planner.agent import Agent
+from ..planner.agent_config import AgentConfig, find_agent_config, load_agent_config
 
 __all__ = [
     "EXIT_FAILED",
@@ -108,7 +108,7 @@ def agent_from_args(args: argparse.Namespace, *, stream: bool | None = None) -> 
 @asynccontextmanager
 async def open_store(args: argparse.Namespace) -> AsyncIterator[tuple[Any, AgentConfig]]:
     """Open the session store the command line names; yields ``(store, config)``."""
-    from ...sessions import SqlSessionStore
+    from ..sessions import SqlSessionStore
 
     config = config_from_args(args, required=False)
     async with SqlSessionStore(config.store_url(getattr(args, "store", None))) as store:

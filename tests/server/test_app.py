@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,7 +13,7 @@ import pytest
 from scaleout_helpers import build_planner, serve_in_thread
 
 from penguiflow.errors import ConfigError
-from penguiflow.planner.http_app import create_agent_app
+from penguiflow.server import create_agent_app
 
 ACME = {"X-Tenant-ID": "acme"}
 GLOBEX = {"X-Tenant-ID": "globex"}
@@ -178,3 +180,12 @@ def test_bad_app_arguments_are_refused() -> None:
         create_agent_app(build_planner, keepalive_s=0)
     with pytest.raises(ConfigError, match="callable"):
         create_agent_app("planner")  # type: ignore[arg-type]
+
+
+def test_the_http_app_does_not_import_litellm_or_sqlalchemy() -> None:
+    code = (
+        "import sys, penguiflow.server\n"
+        "print([m for m in ('litellm', 'sqlalchemy') if m in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

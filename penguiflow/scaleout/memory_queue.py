@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from ._jobs import Job, JobDone, JobResult
-from .errors import ConfigError
+from ..errors import ConfigError
+from .jobs import Job, JobDone, JobResult
 
 __all__ = ["InMemoryJobQueue"]
 
@@ -22,7 +22,7 @@ class InMemoryJobQueue:
     """A ``JobQueue`` kept in memory: retries with delays, hand-backs and recorded results.
 
     Nothing survives the process, and jobs are not redelivered if the process dies: use
-    :class:`~penguiflow.redis_queue.RedisJobQueue` across processes.
+    :class:`~penguiflow.scaleout.redis_queue.RedisJobQueue` across processes.
 
     Args:
         poll_s: how long ``fetch`` waits for a job before returning ``None``.

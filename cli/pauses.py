@@ -81,7 +81,7 @@ async def _list(args: argparse.Namespace, consoles: Consoles) -> int:
 
 
 async def _find(store: Any, key: str, tenant: str) -> Any:
-    from ...sessions import PauseNotFound
+    from ..sessions import PauseNotFound
 
     try:
         return await store.get_pause(key, tenant_id=tenant)

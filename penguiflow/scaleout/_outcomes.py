@@ -1,6 +1,6 @@
 """How a worker reports each job's outcome to its queue, counts it and logs it.
 
-A completion handed to a :class:`~penguiflow._jobs.BatchingJobQueue` is settled later,
+A completion handed to a :class:`~penguiflow.scaleout.jobs.BatchingJobQueue` is settled later,
 in the queue's next round trip; any other report runs in a task beside the lane's next
 job (or in the caller's task for ``Worker.process``). Either way the counters and the
 ``job_*`` log records follow what the queue actually recorded.
@@ -15,9 +15,9 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._jobs import BatchingJobQueue, Job, JobQueue, ReleasableJobQueue, RetryPolicy, may_use
-from ._scaleout_errors import JobTimeoutError, PermanentJobError
-from .errors import FlowError
+from ..errors import FlowError
+from .errors import JobTimeoutError, PermanentJobError
+from .jobs import BatchingJobQueue, Job, JobQueue, ReleasableJobQueue, RetryPolicy, may_use
 
 __all__ = ["Outcomes", "WorkerStats"]
 

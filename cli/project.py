@@ -9,7 +9,7 @@ from typing import Any
 
 from rich.markup import escape
 
-from ...errors import ConfigError
+from ..errors import ConfigError
 from ._common import EXIT_OK
 from ._templates import QUESTIONS, README, TEMPLATES
 from ._ui import Consoles

@@ -10,7 +10,7 @@ import traceback
 from collections.abc import Sequence
 from importlib import metadata
 
-from ...errors import PenguiFlowError, UsageError
+from ..errors import PenguiFlowError, UsageError
 from . import chat, db, demo, pauses, project, run, runs
 from ._common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
 from ._ui import Consoles

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import RunError
+from ..errors import RunError
 
 __all__ = [
     "JobCancelledError",

@@ -60,11 +60,11 @@ system_prompt = "You handle refund requests. Check the order and the policy firs
 
 [model]
 # An offline, deterministic stand-in for a model (no API key needed).
-client = "penguiflow.planner.cli._demo_agent:demo_llm"
+client = "penguiflow.cli._demo_agent:demo_llm"
 
 [[tools]]
 type = "python"
-path = "penguiflow.planner.cli._demo_agent:refund_policy"
+path = "penguiflow.cli._demo_agent:refund_policy"
 
 [[tools]]
 type = "mcp"
@@ -83,7 +83,7 @@ url = {json.dumps(f"sqlite+aiosqlite:///{database}")}
 
 
 async def _first_run(config: Path, consoles: Consoles) -> Any:
-    from ..agent import Agent
+    from ..planner.agent import Agent
 
     activity = Activity(consoles)
     async with Agent.from_file(config) as agent:
@@ -120,7 +120,7 @@ def _resume_in_second_process(config: Path, token: str, approve: bool, consoles:
         sys.executable,
         "-P",
         "-m",
-        "penguiflow.planner.cli",
+        "penguiflow.cli",
         "resume",
         token,
         *decision,

@@ -9,7 +9,7 @@ from typing import Any
 
 from rich.markup import escape
 
-from ...errors import ConfigError
+from ..errors import ConfigError
 from ._common import (
     add_store_options,
     agent_from_args,

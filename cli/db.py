@@ -30,7 +30,7 @@ def add_parsers(commands: Any) -> None:
 
 
 async def _upgrade(args: argparse.Namespace, consoles: Consoles) -> int:
-    from ...sessions import SqlSessionStore
+    from ..sessions import SqlSessionStore
 
     config = config_from_args(args, required=False)
     store = SqlSessionStore(config.store_url(args.store))

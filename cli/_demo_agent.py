@@ -16,9 +16,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ...catalog import NodeSpec, tool
-from .._executor import ToolContext
-from ..testing import FunctionLLM
+from ..catalog import NodeSpec, tool
+from ..planner._executor import ToolContext
+from ..planner.testing import FunctionLLM
 
 __all__ = ["PolicyArgs", "PolicyDecision", "demo_llm", "refund_policy"]
 

@@ -12,8 +12,8 @@ from typing import Any
 from pydantic_core import PydanticSerializationError, from_json, to_jsonable_python
 from pydantic_core import to_json as _to_json_bytes
 
-from ._jobs import Job, JobResult, JobStatus
-from .errors import ConfigError
+from ..errors import ConfigError
+from .jobs import Job, JobResult, JobStatus
 
 __all__ = [
     "QueueCounts",

@@ -1,6 +1,6 @@
 """The ``penguiflow`` command line: chat, run, resume, pauses, runs, db, new, demo.
 
-``penguiflow.cli.main`` (the console script) imports this package on first use, so
+The console script runs ``penguiflow.cli.main``; the package is imported only then, so
 ``import penguiflow`` never loads the CLI. One module per command group; output uses rich.
 """
 

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic_core import to_jsonable_python
 
-from .events import PlannerEvent
+from ..planner.events import PlannerEvent
 
 __all__ = ["RunHandle", "RunRegistry", "RunStatus", "jsonable", "sse_stream"]
 

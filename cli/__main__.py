@@ -1,4 +1,4 @@
-"""``python -m penguiflow.planner.cli``: the ``penguiflow`` command."""
+"""``python -m penguiflow.cli``: the ``penguiflow`` command."""
 
 from __future__ import annotations
 

@@ -10,9 +10,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
-from .errors import ConfigError, UnknownTargetError
-from .flow import FlowState, PenguiFlow
-from .types import Message
+from ..errors import ConfigError, UnknownTargetError
+from ..flow import FlowState, PenguiFlow
+from ..types import Message
 
 __all__ = ["FlowFactory", "FlowLease", "FlowPool", "WorkerMode"]
 

@@ -7,8 +7,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from ._scaleout_errors import PermanentJobError
-from .errors import ConfigError, FlowError, FlowErrorCode, FlowStateError, UsageError
+from ..errors import ConfigError, FlowError, FlowErrorCode, FlowStateError, UsageError
+from .errors import PermanentJobError
 
 __all__ = [
     "BatchingJobQueue",

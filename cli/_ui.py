@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.status import Status
 from rich.table import Table
 
-from ..events import PlannerEvent
+from ..planner.events import PlannerEvent
 
 __all__ = [
     "Activity",

@@ -1,0 +1,175 @@
+"""The folders are the layers: every module's imports point down, never up.
+
+runtime core <- scaleout; runtime core <- tools, memory, sessions <- planner <- server <- cli.
+The test reads the source of every module (``ast``), so imports inside functions count too.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# package folder -> (layer name, dotted package)
+PACKAGES = {
+    ROOT / "penguiflow": ("core", "penguiflow"),
+    ROOT / "penguiflow" / "scaleout": ("scaleout", "penguiflow.scaleout"),
+    ROOT / "tools": ("tools", "penguiflow.tools"),
+    ROOT / "memory": ("memory", "penguiflow.memory"),
+    ROOT / "sessions": ("sessions", "penguiflow.sessions"),
+    ROOT / "planner": ("planner", "penguiflow.planner"),
+    ROOT / "server": ("server", "penguiflow.server"),
+    ROOT / "cli": ("cli", "penguiflow.cli"),
+}
+
+BELOW = {
+    "core": set(),
+    "scaleout": {"core"},
+    "tools": {"core"},
+    "memory": {"core"},
+    "sessions": {"core"},
+    "planner": {"core", "tools", "memory", "sessions"},
+    "server": {"core", "scaleout", "tools", "memory", "sessions", "planner"},
+    "cli": {"core", "scaleout", "tools", "memory", "sessions", "planner", "server"},
+}
+
+# Old import paths kept working after a move: each only re-exports the new module.
+FORWARDERS = {
+    "penguiflow.worker",
+    "penguiflow.redis_queue",
+    "penguiflow.redis_bus",
+    "penguiflow.remote",
+    "penguiflow.planner.http_app",
+}
+
+# Third-party packages that only one layer (or module) may import.
+OWNED = {
+    "sqlalchemy": ("sessions",),
+    "alembic": ("sessions",),
+    "mcp": ("tools",),
+    "litellm": ("penguiflow.planner.llm",),
+    "redis": ("scaleout",),
+    "starlette": ("server",),
+}
+
+# Programs that run as their own process (not imported by the package).
+PROGRAMS = {"penguiflow.cli._demo_mcp_server"}
+
+
+def _layer_of(dotted: str) -> str | None:
+    best: tuple[int, str] | None = None
+    for layer, package in PACKAGES.values():
+        if dotted == package or dotted.startswith(package + "."):
+            if best is None or len(package) > best[0]:
+                best = (len(package), layer)
+    return None if best is None else best[1]
+
+
+def _modules() -> Iterator[tuple[str, Path]]:
+    for folder, (_, package) in PACKAGES.items():
+        for path in sorted(folder.glob("*.py")):
+            name = package if path.stem == "__init__" else f"{package}.{path.stem}"
+            yield name, path
+        if folder.name == "sessions":
+            for path in sorted((folder / "migrations").rglob("*.py")):
+                rel = path.relative_to(folder).with_suffix("")
+                yield f"{package}.{'.'.join(rel.parts)}".removesuffix(".__init__"), path
+
+
+def _imports(module: str, path: Path) -> Iterator[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    is_package = path.stem == "__init__"
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0:
+                base = node.module or ""
+            else:
+                parts = module.split(".")
+                keep = len(parts) - node.level + (1 if is_package else 0)
+                base = ".".join(parts[:keep] + ([node.module] if node.module else []))
+            yield base
+            for alias in node.names:
+                yield f"{base}.{alias.name}"
+
+
+MODULES = list(_modules())
+
+
+def test_every_package_folder_has_modules() -> None:
+    found = {_layer_of(name) for name, _ in MODULES}
+    assert found == set(BELOW)
+
+
+@pytest.mark.parametrize(("module", "path"), MODULES, ids=[m for m, _ in MODULES])
+def test_imports_point_down(module: str, path: Path) -> None:
+    if module in FORWARDERS or module in PROGRAMS:
+        return
+    layer = _layer_of(module)
+    assert layer is not None
+    upward = sorted(
+        {
+            target
+            for target in _imports(module, path)
+            if target.startswith("penguiflow")
+            and (other := _layer_of(target)) not in (None, layer)
+            and other not in BELOW[layer]
+        }
+    )
+    assert not upward, f"{module} ({layer}) imports from a layer above it: {upward}"
+
+
+@pytest.mark.parametrize(("module", "path"), MODULES, ids=[m for m, _ in MODULES])
+def test_third_party_packages_stay_in_their_layer(module: str, path: Path) -> None:
+    if module in PROGRAMS or module in FORWARDERS:
+        return
+    layer = _layer_of(module)
+    for target in _imports(module, path):
+        owners = OWNED.get(target.split(".")[0])
+        if owners is None:
+            continue
+        assert layer in owners or module in owners, (
+            f"{module} imports {target}, which only {', '.join(owners)} may import"
+        )
+
+
+def test_forwarders_only_re_export() -> None:
+    for module, path in MODULES:
+        if module not in FORWARDERS:
+            continue
+        targets = {t for t in _imports(module, path) if t.startswith("penguiflow")}
+        layers = {_layer_of(t) for t in targets}
+        assert len(layers) == 1, f"{module} should forward to one module, imports {targets}"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "name"),
+    [
+        ("penguiflow.worker", "penguiflow.scaleout.worker", "Worker"),
+        ("penguiflow.redis_queue", "penguiflow.scaleout.redis_queue", "RedisJobQueue"),
+        ("penguiflow.redis_bus", "penguiflow.scaleout.redis_bus", "RedisMessageBus"),
+        ("penguiflow.remote", "penguiflow.scaleout.remote", "RemoteNode"),
+        ("penguiflow.planner.http_app", "penguiflow.server", "create_agent_app"),
+    ],
+)
+def test_old_import_paths_forward_with_a_deprecation_warning(old: str, new: str, name: str) -> None:
+    code = (
+        f"from {old} import {name} as old\n"
+        f"from {new} import {name} as new\n"
+        "assert old is new\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-W", "always::DeprecationWarning", "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert f"{old} moved to {new}" in out.stderr
