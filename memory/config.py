@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from penguiflow._renames import renamed_fields
 
 from .errors import MemoryConfigError
 
@@ -146,8 +148,8 @@ class ShortTermMemoryConfig(_Settings):
         tokenizer_model: model name used to pick the tiktoken encoding; ``None`` uses the
             planner's model, or the default encoding.
         summary_retry_attempts: attempts per summarisation before memory degrades.
-        summary_retry_backoff_s: first retry delay; doubles per attempt.
-        summary_retry_max_backoff_s: the longest retry delay.
+        summary_retry_backoff_base: seconds before the first retry; doubles per retry.
+        summary_retry_max_backoff: the longest wait between attempts, in seconds.
         summary_timeout_s: per-attempt time limit of the summariser (``None``: no limit).
         recovery_cooldown_s: after degrading, how long to wait before trying the
             summariser again.
@@ -164,8 +166,8 @@ class ShortTermMemoryConfig(_Settings):
     summarizer_llm: Any = Field(default=None, repr=False)
     tokenizer_model: str | None = None
     summary_retry_attempts: int = 3
-    summary_retry_backoff_s: float = 0.5
-    summary_retry_max_backoff_s: float = 8.0
+    summary_retry_backoff_base: float = 0.5
+    summary_retry_max_backoff: float = 8.0
     summary_timeout_s: float | None = 60.0
     recovery_cooldown_s: float = 30.0
     max_pending_turns: int = 32
@@ -196,7 +198,19 @@ class ShortTermMemoryConfig(_Settings):
             raise ValueError("must be >= 1 turn")
         return value
 
-    @field_validator("summary_retry_backoff_s", "summary_retry_max_backoff_s")
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_fields(cls, data: Any) -> Any:
+        return renamed_fields(
+            data,
+            "ShortTermMemoryConfig",
+            {
+                "summary_retry_backoff_s": "summary_retry_backoff_base",
+                "summary_retry_max_backoff_s": "summary_retry_max_backoff",
+            },
+        )
+
+    @field_validator("summary_retry_backoff_base", "summary_retry_max_backoff")
     @classmethod
     def _check_backoff(cls, value: float) -> float:
         return _finite_non_negative("the backoff", value)

@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from penguiflow.backoff import backoff_delay
+
 from .errors import SummarizerError
 from .turns import Turn, render_turn
 
@@ -103,8 +105,8 @@ async def summarize_turns(
     turns: Sequence[Turn],
     max_tokens: int,
     attempts: int = 3,
-    backoff_s: float = 0.5,
-    max_backoff_s: float = 8.0,
+    backoff_base: float = 0.5,
+    max_backoff: float = 8.0,
     timeout_s: float | None = 60.0,
     prompt: str | None = None,
     sleep: SleepFunc = asyncio.sleep,
@@ -118,8 +120,8 @@ async def summarize_turns(
         turns: the turns to fold in.
         max_tokens: the summary's token limit (stated to the LLM; the caller enforces it).
         attempts: total attempts.
-        backoff_s: delay before the second attempt; doubles each time.
-        max_backoff_s: the longest delay.
+        backoff_base: seconds before the second attempt; doubles each time.
+        max_backoff: the longest wait in seconds.
         timeout_s: per-attempt time limit (``None``: none).
         prompt: custom instructions.
         sleep: the sleep function used between attempts.
@@ -152,5 +154,5 @@ async def summarize_turns(
         if attempt < attempts:
             if on_retry is not None:
                 await on_retry(attempt, detail)
-            await sleep(min(max_backoff_s, backoff_s * 2 ** (attempt - 1)))
+            await sleep(backoff_delay(attempt, backoff_base=backoff_base, max_backoff=max_backoff))
     raise SummarizerError(attempts=attempts, detail=detail)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from .backoff import backoff_delay, check_backoff
 from .errors import ConfigError
 
 __all__ = ["NodePolicy", "ValidateMode"]
@@ -46,14 +47,12 @@ class NodePolicy:
             raise ConfigError(f"NodePolicy.timeout_s must be > 0 or None, got {self.timeout_s!r}")
         if self.max_retries < 0:
             raise ConfigError(f"NodePolicy.max_retries must be >= 0, got {self.max_retries!r}")
-        if self.backoff_base < 0:
-            raise ConfigError(f"NodePolicy.backoff_base must be >= 0, got {self.backoff_base!r}")
-        if self.backoff_mult < 1:
-            raise ConfigError(f"NodePolicy.backoff_mult must be >= 1, got {self.backoff_mult!r}")
-        if self.max_backoff is not None and self.max_backoff < 0:
-            raise ConfigError(
-                f"NodePolicy.max_backoff must be >= 0 or None, got {self.max_backoff!r}"
-            )
+        check_backoff(
+            "NodePolicy",
+            backoff_base=self.backoff_base,
+            backoff_mult=self.backoff_mult,
+            max_backoff=self.max_backoff,
+        )
         if self.max_concurrency < 1:
             raise ConfigError(
                 f"NodePolicy.max_concurrency must be >= 1, got {self.max_concurrency!r}"
@@ -61,7 +60,9 @@ class NodePolicy:
 
     def backoff_for(self, retry_number: int) -> float:
         """Return the wait before retry ``retry_number`` (1 for the first retry)."""
-        delay = self.backoff_base * (self.backoff_mult ** (retry_number - 1))
-        if self.max_backoff is not None:
-            delay = min(delay, self.max_backoff)
-        return delay
+        return backoff_delay(
+            retry_number,
+            backoff_base=self.backoff_base,
+            backoff_mult=self.backoff_mult,
+            max_backoff=self.max_backoff,
+        )

@@ -19,11 +19,11 @@ import contextlib
 import logging
 import math
 import os
-import random
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from penguiflow.backoff import backoff_delay
 from penguiflow.errors import ConfigError
 
 from ._llm_errors import BadReply, classify
@@ -313,8 +313,9 @@ class LiteLLMClient:
     def _delay(self, attempt: int, retry_after: float | None) -> float | None:
         if retry_after is not None:
             return retry_after if retry_after <= self._max_backoff else None
-        ceiling = min(self._max_backoff, self._backoff_base * 2.0 ** (attempt - 1))
-        return ceiling * random.uniform(0.5, 1.0)  # jitter, not crypto
+        return backoff_delay(
+            attempt, backoff_base=self._backoff_base, max_backoff=self._max_backoff, jitter=0.5
+        )
 
     def _request(
         self,

@@ -160,11 +160,7 @@ def test_forwarders_only_re_export() -> None:
     ],
 )
 def test_old_import_paths_forward_with_a_deprecation_warning(old: str, new: str, name: str) -> None:
-    code = (
-        f"from {old} import {name} as old\n"
-        f"from {new} import {name} as new\n"
-        "assert old is new\n"
-    )
+    code = f"from {old} import {name} as old\nfrom {new} import {name} as new\nassert old is new\n"
     out = subprocess.run(
         [sys.executable, "-W", "always::DeprecationWarning", "-c", code],
         capture_output=True,

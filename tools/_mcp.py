@@ -199,7 +199,7 @@ class McpBackend:
                 self._session = None
                 self._changed()
             if not self._stopping.is_set():
-                await self._sleep_unless_stopping(self._config.retry.backoff(max(failures, 1)))
+                await self._sleep_unless_stopping(self._config.retry.backoff_for(max(failures, 1)))
 
     def _breaker_open(self) -> bool:
         try:

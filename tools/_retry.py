@@ -171,7 +171,7 @@ def _retry_wait(exc: ToolError, number: int, retry: RetryConfig, replay_safe: bo
         return None
     if exc.status is not None and exc.status not in retry.status_codes:
         return None
-    wait = retry.backoff(number)
+    wait = retry.backoff_for(number)
     if exc.retry_after is not None and retry.respect_retry_after:
         if exc.retry_after > retry.max_retry_after_s:
             return None

@@ -17,6 +17,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from penguiflow._renames import renamed_fields
+from penguiflow.backoff import backoff_delay
+
 from .auth import AuthConfig, NoAuth
 from .errors import ToolConfigError
 
@@ -51,6 +54,9 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+_RETRY_RENAMES = {"backoff_s": "backoff_base", "max_backoff_s": "max_backoff"}
+
+
 class RetryConfig(_Model):
     """Retries of failed attempts. Only retryable errors are retried.
 
@@ -62,12 +68,12 @@ class RetryConfig(_Model):
 
     attempts: int = Field(default=3, ge=1)
     """Total attempts, the first one included."""
-    backoff_s: float = Field(default=0.25, ge=0)
-    """Wait before the first retry."""
+    backoff_base: float = Field(default=0.25, ge=0)
+    """Seconds to wait before the first retry."""
     backoff_mult: float = Field(default=2.0, ge=1)
     """Factor applied to the wait after each retry."""
-    max_backoff_s: float = Field(default=10.0, ge=0)
-    """The longest wait between two attempts."""
+    max_backoff: float = Field(default=10.0, ge=0)
+    """The longest wait between two attempts, in seconds."""
     status_codes: frozenset[int] = frozenset({429, 500, 502, 503, 504})
     """HTTP statuses that may be retried."""
     respect_retry_after: bool = True
@@ -75,10 +81,19 @@ class RetryConfig(_Model):
     max_retry_after_s: float = Field(default=60.0, ge=0)
     """A longer ``Retry-After`` is not waited for: the error is raised instead."""
 
-    def backoff(self, retry_number: int) -> float:
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_fields(cls, data: Any) -> Any:
+        return renamed_fields(data, "RetryConfig", _RETRY_RENAMES)
+
+    def backoff_for(self, retry_number: int) -> float:
         """Return the wait before retry ``retry_number`` (1 for the first retry)."""
-        delay: float = self.backoff_s * (self.backoff_mult ** (retry_number - 1))
-        return min(delay, self.max_backoff_s)
+        return backoff_delay(
+            retry_number,
+            backoff_base=self.backoff_base,
+            backoff_mult=self.backoff_mult,
+            max_backoff=self.max_backoff,
+        )
 
 
 class CircuitBreakerConfig(_Model):

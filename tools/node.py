@@ -486,7 +486,7 @@ class ToolNode:
             # The node retries by itself (retryable errors only), so the runtime does not:
             # its timeout bounds all attempts and the waits between them.
             retries = cfg.retry.attempts - 1
-            waits = sum(cfg.retry.backoff(n) for n in range(1, retries + 1))
+            waits = sum(cfg.retry.backoff_for(n) for n in range(1, retries + 1))
             if cfg.retry.respect_retry_after:
                 waits += retries * cfg.retry.max_retry_after_s
             total = per_attempt * cfg.retry.attempts + waits + 1.0

@@ -98,7 +98,7 @@ async def serve(url: str, *, demo: bool) -> None:
             flow_factory(planner),
             concurrency=8,
             job_timeout_s=120,
-            retry=RetryPolicy(max_attempts=3, backoff_base_s=2),
+            retry=RetryPolicy(max_attempts=3, backoff_base=2),
             mode="long_lived",
             shutdown_grace_s=30,
         )

@@ -204,7 +204,7 @@ class Outcomes:
             self._stats.timed_out += 1
         try:
             if self._retry.should_retry(job, exc):
-                delay = self._retry.delay_for(job.attempts)
+                delay = self._retry.backoff_for(job.attempts + 1)
                 await self._queue.retry_job(job.id, delay_s=delay, reason=reason)
                 self._stats.retried += 1
                 self.log(logging.WARNING, "job_retry", job, reason=reason, delay_s=delay)

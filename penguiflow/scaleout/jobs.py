@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import math
+import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from ..backoff import backoff_delay, check_backoff
 from ..errors import ConfigError, FlowError, FlowErrorCode, FlowStateError, UsageError
 from .errors import PermanentJobError
 
@@ -142,47 +143,64 @@ def default_retryable(exc: BaseException) -> bool:
 class RetryPolicy:
     """When and how soon a failed job is tried again.
 
-    Attempt ``n`` (0-based) that fails is retried after
-    ``min(backoff_base_s * backoff_mult ** n, max_backoff_s)`` seconds while fewer than
-    ``max_attempts`` attempts were made and ``retryable(exc)`` holds; otherwise the job
-    is marked failed.
+    A failed attempt is retried while fewer than ``max_attempts`` attempts were made and
+    ``retryable(exc)`` holds; otherwise the job is marked failed. Retry ``n`` (1 for the
+    first) waits ``min(backoff_base * backoff_mult ** (n - 1), max_backoff)`` seconds.
 
     Attributes:
         max_attempts: most attempts of one job, the first included (``>= 1``).
-        backoff_base_s: delay before the first retry.
-        backoff_mult: growth of the delay per attempt (``>= 1``).
-        max_backoff_s: the longest delay.
+        backoff_base: seconds before the first retry.
+        backoff_mult: growth of the wait per retry (``>= 1``).
+        max_backoff: the longest wait in seconds (``None`` for no cap).
         retryable: decides whether a failure is worth retrying (see
             :func:`default_retryable`).
+        backoff_base_s: deprecated name of ``backoff_base``.
+        max_backoff_s: deprecated name of ``max_backoff``.
     """
 
     max_attempts: int = 3
-    backoff_base_s: float = 1.0
+    backoff_base: float = 1.0
     backoff_mult: float = 2.0
-    max_backoff_s: float = 60.0
+    max_backoff: float | None = 60.0
     retryable: Callable[[BaseException], bool] = default_retryable
+    backoff_base_s: InitVar[float | None] = None
+    max_backoff_s: InitVar[float | None] = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, backoff_base_s: float | None, max_backoff_s: float | None) -> None:
+        for old, new, value in (
+            ("backoff_base_s", "backoff_base", backoff_base_s),
+            ("max_backoff_s", "max_backoff", max_backoff_s),
+        ):
+            if value is not None:
+                warnings.warn(
+                    f"RetryPolicy({old}=...) is deprecated; use {new}=...",
+                    DeprecationWarning,
+                    stacklevel=3,
+                )
+                object.__setattr__(self, new, value)
         if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int):
             raise ConfigError(
                 f"RetryPolicy.max_attempts must be an int >= 1, got {self.max_attempts!r}"
             )
         if self.max_attempts < 1:
             raise ConfigError(f"RetryPolicy.max_attempts must be >= 1, got {self.max_attempts}")
-        for name in ("backoff_base_s", "max_backoff_s"):
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-                raise ConfigError(f"RetryPolicy.{name} must be a finite number >= 0, got {value!r}")
-        mult = self.backoff_mult
-        if not isinstance(mult, int | float) or not math.isfinite(mult) or mult < 1:
-            raise ConfigError(f"RetryPolicy.backoff_mult must be >= 1, got {mult!r}")
+        check_backoff(
+            "RetryPolicy",
+            backoff_base=self.backoff_base,
+            backoff_mult=self.backoff_mult,
+            max_backoff=self.max_backoff,
+        )
         if not callable(self.retryable):
             raise ConfigError("RetryPolicy.retryable must be a callable(exc) -> bool")
 
-    def delay_for(self, attempt: int) -> float:
-        """Seconds to wait before retrying after attempt ``attempt`` (0-based) failed."""
-        delay = self.backoff_base_s * self.backoff_mult ** max(attempt, 0)
-        return float(min(delay, self.max_backoff_s))
+    def backoff_for(self, retry_number: int) -> float:
+        """Return the wait before retry ``retry_number`` (1 for the first retry)."""
+        return backoff_delay(
+            retry_number,
+            backoff_base=self.backoff_base,
+            backoff_mult=self.backoff_mult,
+            max_backoff=self.max_backoff,
+        )
 
     def should_retry(self, job: Job, exc: BaseException) -> bool:
         """Whether ``job``, whose current attempt failed with ``exc``, gets another attempt."""

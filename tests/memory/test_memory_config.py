@@ -63,7 +63,7 @@ def test_config_rejects_bad_values() -> None:
     with pytest.raises(MemoryConfigError, match="summary_timeout_s: must be > 0"):
         ShortTermMemoryConfig(summary_timeout_s=0)
     with pytest.raises(MemoryConfigError, match="backoff must be a finite"):
-        ShortTermMemoryConfig(summary_retry_backoff_s=float("nan"))
+        ShortTermMemoryConfig(summary_retry_backoff_base=float("nan"))
     with pytest.raises(MemoryConfigError, match="max_pending_turns"):
         ShortTermMemoryConfig(max_pending_turns=0)
     expected = (

@@ -303,7 +303,7 @@ async def test_a_failing_summariser_never_fails_a_run(
         budget=MemoryBudget(full_zone_turns=1),
         summarizer_llm=summarizer,
         summary_retry_attempts=2,
-        summary_retry_backoff_s=0.0,
+        summary_retry_backoff_base=0.0,
         recovery_cooldown_s=3600,
     )
     llm = ScriptedLLM([final(f"answer {i}") for i in range(4)])

@@ -95,7 +95,7 @@ async def test_job_deadline_cancels_the_trace_and_fails_after_last_attempt(queue
         queue,
         single_node_factory(hang),
         job_timeout_s=0.3,
-        retry=RetryPolicy(max_attempts=2, backoff_base_s=0.05),
+        retry=RetryPolicy(max_attempts=2, backoff_base=0.05),
         mode="long_lived",
     )
     result = (await run_until_results(worker, queue, [job_id]))[job_id]
@@ -167,13 +167,13 @@ async def test_failed_attempts_are_retried_with_backoff_then_succeed() -> None:
         return "ok"
 
     job_id = await queue.enqueue({})
-    policy = RetryPolicy(max_attempts=5, backoff_base_s=0.01, backoff_mult=3.0)
+    policy = RetryPolicy(max_attempts=5, backoff_base=0.01, backoff_mult=3.0)
     worker = Worker(queue, single_node_factory(flaky), retry=policy)
     result = (await run_until_results(worker, queue, [job_id]))[job_id]
     assert result.status == "completed" and result.result == "ok" and result.attempts == 3
     retries = [h for h in queue.history if h[1] == "retry"]
     assert [reason for _, _, reason in retries] == ["flow_error:node_exception"] * 2
-    assert [policy.delay_for(n) for n in range(3)] == [0.01, 0.03, 0.09]
+    assert [policy.backoff_for(n) for n in (1, 2, 3)] == pytest.approx([0.01, 0.03, 0.09])
 
 
 async def test_exhausted_retries_fail_the_job_with_details(queue: Any) -> None:
@@ -182,7 +182,7 @@ async def test_exhausted_retries_fail_the_job_with_details(queue: Any) -> None:
 
     job_id = await queue.enqueue({})
     worker = Worker(
-        queue, single_node_factory(broken), retry=RetryPolicy(max_attempts=2, backoff_base_s=0.01)
+        queue, single_node_factory(broken), retry=RetryPolicy(max_attempts=2, backoff_base=0.01)
     )
     result = (await run_until_results(worker, queue, [job_id]))[job_id]
     assert result.status == "failed" and result.attempts == 2
@@ -216,7 +216,7 @@ async def test_long_lived_flow_is_rebuilt_after_n_jobs_and_after_an_unexpected_e
         mode="long_lived",
         rebuild_after_jobs=4,
         concurrency=1,
-        retry=RetryPolicy(max_attempts=2, backoff_base_s=0.01),
+        retry=RetryPolicy(max_attempts=2, backoff_base=0.01),
     )
     ids = [await queue.enqueue({"n": n}) for n in range(6)]
     task = asyncio.create_task(worker.run())
@@ -475,7 +475,7 @@ async def test_a_job_that_cancels_its_own_task_fails_that_attempt_and_the_lane_g
         queue,
         single_node_factory(work),
         concurrency=1,  # one lane: it must survive the cancel to run the other jobs
-        retry=RetryPolicy(max_attempts=2, backoff_base_s=0.01),
+        retry=RetryPolicy(max_attempts=2, backoff_base=0.01),
         mode="long_lived",
     )
     results = await run_until_results(worker, queue, [rude, polite])

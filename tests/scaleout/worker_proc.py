@@ -48,7 +48,7 @@ async def main(args: argparse.Namespace) -> None:
         job_timeout_s=args.job_timeout,
         shutdown_grace_s=args.grace,
         mode=args.mode,
-        retry=RetryPolicy(max_attempts=3, backoff_base_s=0.1),
+        retry=RetryPolicy(max_attempts=3, backoff_base=0.1),
     )
     await planner.run("warm up")  # the first run loads the tokenizer: do it before READY
     print("READY", flush=True)

@@ -20,7 +20,7 @@ connection = "python -m files_server --root '/tmp/a b'"
 allow = ["read_*", "list_dir"]
 require_approval = ["write_*"]
 timeout_s = 5
-retry = { attempts = 2, backoff_s = 0.1 }
+retry = { attempts = 2, backoff_base = 0.1 }
 
 [[tools]]
 name = "shop"

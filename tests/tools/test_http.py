@@ -63,7 +63,7 @@ def api_config(base_url, **overrides):
         "operations": OPERATIONS,
         "allow": ["*"],
         "timeout_s": 10.0,
-        "retry": {"attempts": 3, "backoff_s": 0.01},
+        "retry": {"attempts": 3, "backoff_base": 0.01},
         "auth": {"type": "bearer", "token": "${PF_TEST_SHOP_TOKEN}"},
     }
     cfg.update(overrides)

@@ -39,7 +39,7 @@ async def test_circuit_breaker_opens_then_recovers(demo_config, tmp_path):
     cfg = demo_config(
         connection=[sys.executable, DEMO, "--fail-if-exists", str(flag)],
         circuit_breaker={"failure_threshold": 2, "reset_after_s": 0.6},
-        retry={"attempts": 2, "backoff_s": 0.05},
+        retry={"attempts": 2, "backoff_base": 0.05},
     )
     async with ToolNode(cfg) as tn:
         pid = (await tn.call("pid")).structured["result"]

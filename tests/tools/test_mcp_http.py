@@ -17,7 +17,7 @@ def http_config(url, transport="auto", **overrides):
         "mcp_transport": transport,
         "allow": ["*"],
         "timeout_s": 20.0,
-        "retry": {"attempts": 3, "backoff_s": 0.05},
+        "retry": {"attempts": 3, "backoff_base": 0.05},
     }
     cfg.update(overrides)
     return cfg

@@ -84,7 +84,7 @@ async def run(script, *, safe=False, attempts=3, timeout=None, sleeps=None, **re
         script,
         tool="t",
         server="srv",
-        retry=RetryConfig(attempts=attempts, backoff_s=0.1, **retry),
+        retry=RetryConfig(attempts=attempts, backoff_base=0.1, **retry),
         timeout_s=timeout,
         replay_safe=safe,
         breaker=breaker(threshold=100),

@@ -104,7 +104,7 @@ def demo_settings(**overrides):
         "allow": ["*"],
         "deny": ["shout"],
         "timeout_s": 20.0,
-        "retry": {"attempts": 3, "backoff_s": 0.05},
+        "retry": {"attempts": 3, "backoff_base": 0.05},
     }
     base.update(overrides)
     return base
