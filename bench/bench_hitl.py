@@ -100,8 +100,8 @@ async def measure(rounds: int, per_round: int) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.sqlite3'}"
         async with SqlSessionStore(url) as store:
-            engine = store._engine  # the same engine, with the store's SQLite settings
-            async with engine.begin() as conn:  # type: ignore[union-attr]
+            engine = store.engine  # the same engine, with the store's SQLite settings
+            async with engine.begin() as conn:
                 await conn.run_sync(_metadata.create_all)
             run = await store.create_run(state=state)
             version = run.version

@@ -25,6 +25,7 @@ from typing import Any
 from rich.markup import escape
 from rich.rule import Rule
 
+from ..sessions import PauseStatus
 from ._common import EXIT_FAILED, EXIT_OK, is_pause
 from ._ui import Activity, Consoles, pause_fields, pending_calls_table
 
@@ -99,7 +100,9 @@ async def _first_run(config: Path, consoles: Consoles) -> Any:
         finally:
             activity.end()
         if is_pause(result):
-            pauses = await agent.store.list_pauses(tenant_id=agent.tenant, status="pending")
+            pauses = await agent.store.list_pauses(
+                tenant_id=agent.tenant, status=PauseStatus.PENDING
+            )
             consoles.out.print(
                 f"[dim]pending pauses in {escape(agent.store.url)}: {len(pauses)}[/]"
             )

@@ -81,11 +81,11 @@ async def _list(args: argparse.Namespace, consoles: Consoles) -> int:
 
 
 async def _find(store: Any, key: str, tenant: str) -> Any:
-    from ..sessions import PauseNotFound
+    from ..sessions import PauseNotFoundError
 
     try:
         return await store.get_pause(key, tenant_id=tenant)
-    except PauseNotFound:
+    except PauseNotFoundError:
         return await store.get_pause_by_id(key, tenant_id=tenant)
 
 

@@ -16,6 +16,8 @@ from datetime import timedelta
 from typing import Any
 
 from ..errors import ConfigError, PenguiFlowError
+from ..memory import MemoryStore
+from ..sessions import DuplicateRunError, PauseTicket, RunStatus, SessionStore
 from ._approval import PendingStep, pause_summary
 from ._steps import ActiveRun
 from .errors import PauseCommitError, StateStoreRequiredError
@@ -29,20 +31,14 @@ logger = logging.getLogger("penguiflow.planner")
 HITL_EXTENSION = "hitl"
 """The ``RunState.extensions`` entry holding the step a paused run waits on."""
 
-_STORE_METHODS = ("create_run", "save_run", "create_pause", "claim_pause", "journal_begin")
 
-
-def pause_store(store: Any) -> Any:
-    """Return ``store`` if it can hold runs, pauses and the tool journal, else ``None``.
+def pause_store(store: SessionStore | MemoryStore | None) -> SessionStore | None:
+    """Return ``store`` if it is a :class:`SessionStore` (runs, pauses, journal), else ``None``.
 
     A memory-only store (``load_memory``/``save_memory``) is fine for short-term memory
     but cannot hold pauses.
     """
-    if store is None:
-        return None
-    if all(callable(getattr(store, name, None)) for name in _STORE_METHODS):
-        return store
-    return None
+    return store if isinstance(store, SessionStore) else None
 
 
 def _dump(state: RunState) -> dict[str, Any]:
@@ -70,7 +66,9 @@ class HitlStore:
         pause_ttl_s: how long a pause can be resumed (``None``: no expiry).
     """
 
-    def __init__(self, store: Any, *, pause_ttl_s: float | None) -> None:
+    def __init__(
+        self, store: SessionStore | MemoryStore | None, *, pause_ttl_s: float | None
+    ) -> None:
         self.store = pause_store(store)
         self.pause_ttl_s = pause_ttl_s
 
@@ -83,8 +81,6 @@ class HitlStore:
         """
         if self.store is None:
             return
-        from ..sessions import DuplicateRunError, RunStatus
-
         state = run.state
         session_id, user_id = _session_of(state)
         try:
@@ -107,17 +103,13 @@ class HitlStore:
 
     async def end_run(self, run: ActiveRun, result: PlannerFinish) -> None:
         """Save a finished run (a failure to save is logged: the answer is kept)."""
-        from ..sessions import RunStatus
-
         await self._save_quietly(run, RunStatus.FINISHED)
 
     async def fail_run(self, run: ActiveRun) -> None:
         """Mark a run failed, best effort (the store may be what failed)."""
-        from ..sessions import RunStatus
-
         await self._save_quietly(run, RunStatus.FAILED)
 
-    async def _save_quietly(self, run: ActiveRun, status: Any) -> None:
+    async def _save_quietly(self, run: ActiveRun, status: RunStatus) -> None:
         if self.store is None or not run.stored_version:
             return
         state = run.state
@@ -154,7 +146,7 @@ class HitlStore:
             "run_state": _dump(state),
         }
 
-    def require_store(self, pending: PendingStep) -> Any:
+    def require_store(self, pending: PendingStep) -> SessionStore:
         """Return the store.
 
         Raises:
@@ -188,7 +180,7 @@ class HitlStore:
         return await self.paused(run, pending, ticket, args)
 
     async def paused(
-        self, run: ActiveRun, pending: PendingStep, ticket: Any, args: dict[str, Any]
+        self, run: ActiveRun, pending: PendingStep, ticket: PauseTicket, args: dict[str, Any]
     ) -> PlannerPause:
         """Report a committed pause (event) and build the :class:`PlannerPause`."""
         record = ticket.pause

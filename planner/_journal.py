@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..catalog import NodeSpec
+from ..sessions import JournalStatus, JournalStore
 from ._approval import replay_safe
 from ._executor import CallInfo, CallKey, ToolExecutor, ToolOutcome
 
@@ -34,14 +35,18 @@ class JournaledCaller:
     """Runs tool calls through the executor, recorded in the store's tool-call journal.
 
     Args:
-        store: the session store (``journal_begin``/``journal_complete``/``journal_fail``).
+        store: the session store's tool-call journal.
         executor: runs the calls.
         specs: the catalog by name.
         run_id: the run the calls belong to.
     """
 
     def __init__(
-        self, store: Any, executor: ToolExecutor, specs: Mapping[str, NodeSpec], run_id: str
+        self,
+        store: JournalStore,
+        executor: ToolExecutor,
+        specs: Mapping[str, NodeSpec],
+        run_id: str,
     ) -> None:
         self._store = store
         self._executor = executor
@@ -69,7 +74,7 @@ class JournaledCaller:
         if begun.completed:
             self.replayed.append(name)
             return _from_journal(name, begun.entry.result)
-        if begun.previous_status == "started" and not replay_safe(self._specs[name]):
+        if begun.previous_status is JournalStatus.STARTED and not replay_safe(self._specs[name]):
             self.unknown.append(name)
             error = (
                 f"tool {name!r} may or may not have run: an earlier resume of this run started "

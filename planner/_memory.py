@@ -44,6 +44,7 @@ from ..memory import (
     resolve_memory_key,
 )
 from ..memory.tokens import TokenCounter
+from ..sessions import SessionStore
 from .events import EventCallback, PlannerEvent, emit_event
 from .run_state import PlannerFinish, RunState, TrajectoryStep
 
@@ -143,7 +144,7 @@ class PlannerMemory:
         self,
         config: ShortTermMemoryConfig | None,
         *,
-        store: Any,
+        store: SessionStore | MemoryStore | None,
         summarizer: SummarizerClient,
         model: str | None,
         callback: EventCallback | None,

@@ -30,6 +30,7 @@ from pydantic import ValidationError
 
 from ..catalog import NodeSpec
 from ..errors import ConfigError, PenguiFlowError
+from ..sessions import PauseClaim, PauseLeaseLostError, PauseStore, RunStatus
 from ._approval import PendingStep, journal_key, pending_call
 from ._decisions import Verdict, rejection_text, resolve
 from ._executor import ToolExecutor, ToolOutcome
@@ -135,8 +136,6 @@ class Resumer:
             )
             run.stored_version = ticket.run_version
             return await self._hitl.paused(run, result, ticket, args)
-        from ..sessions import RunStatus
-
         state.extensions.pop(HITL_EXTENSION, None)
         run.sync_elapsed()
         record = await store.complete_pause(
@@ -149,7 +148,7 @@ class Resumer:
         run.stored_version = record.version
         return await proceed(run, memory, result)
 
-    def _restore(self, claim: Any) -> tuple[RunState, PendingStep]:
+    def _restore(self, claim: PauseClaim) -> tuple[RunState, PendingStep]:
         """The run state and the step it waits on, from the claimed run."""
         raw = claim.run.state  # a dict: the store refuses records of another shape
         version = raw.get("version", RUN_STATE_VERSION)
@@ -372,7 +371,7 @@ class Resumer:
         return self._steps.record_parallel(run, pending.action, records, join_record, latency)
 
 
-async def _release_quietly(store: Any, claim: Any) -> None:
+async def _release_quietly(store: PauseStore, claim: PauseClaim) -> None:
     """Give the pause back after a resume that could not start; never masks the error."""
     try:
         await store.release_pause(claim)
@@ -381,16 +380,17 @@ async def _release_quietly(store: Any, claim: Any) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _lease_keeper(store: Any, claim: Any, lease_s: float) -> AsyncIterator[None]:
+async def _lease_keeper(
+    store: PauseStore, claim: PauseClaim, lease_s: float
+) -> AsyncIterator[None]:
     """Renew the claim's lease every third of it while the block runs."""
-    from ..sessions import PauseLeaseLost
 
     async def renew() -> None:
         while True:
             await asyncio.sleep(lease_s / 3)
             try:
                 await store.renew_lease(claim, lease_s=lease_s)
-            except PauseLeaseLost:
+            except PauseLeaseLostError:
                 logger.warning(
                     "lost the lease on pause %s; another process may resume it",
                     claim.pause.pause_id,

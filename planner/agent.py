@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..catalog import NodeSpec
 from ..errors import ConfigError
@@ -24,6 +24,11 @@ from .llm_types import LLMClient
 from .pause import PlannerPause
 from .react import ReactPlanner
 from .run_state import PlannerFinish
+
+if TYPE_CHECKING:
+    from ..memory import MemoryStore
+    from ..sessions import SessionStore, SqlSessionStore
+    from ..tools import CredentialStore
 
 __all__ = ["Agent"]
 
@@ -67,7 +72,7 @@ class Agent:
         self._stream = config.planner.stream if stream is None else stream
         self._stack: AsyncExitStack | None = None
         self._planner: ReactPlanner | None = None
-        self._store: Any = None
+        self._store: SqlSessionStore | None = None
         self._tool_nodes: list[Any] = []
         self._catalog: list[NodeSpec] = []
 
@@ -94,7 +99,7 @@ class Agent:
         return self._planner
 
     @property
-    def store(self) -> Any:
+    def store(self) -> SqlSessionStore:
         """The ``SqlSessionStore`` (after :meth:`start`)."""
         if self._store is None:
             raise ConfigError("the Agent is not started; use `async with agent:` first")
@@ -263,3 +268,13 @@ class Agent:
             f"Agent(name={self.config.name!r}, model={self.config.model_name()!r}, "
             f"tools={len(self.config.tools)}, store={self._store_url!r})"
         )
+
+
+if TYPE_CHECKING:
+    # mypy --strict checks this: the store an Agent builds (and each of its parts) is
+    # every kind of store the planner, its memory and oauth2_user tools take.
+
+    def _sql_store_serves(
+        store: SqlSessionStore,
+    ) -> tuple[SessionStore, MemoryStore, CredentialStore, MemoryStore, CredentialStore]:
+        return store, store, store, store.memory, store.credentials

@@ -19,9 +19,10 @@ from pydantic import BaseModel
 
 from ..catalog import NodeSpec
 from ..errors import ConfigError
-from ..memory import MemoryKey, ShortTermMemoryConfig
+from ..memory import MemoryKey, MemoryStore, ShortTermMemoryConfig
 from ..node import Node
 from ..registry import ModelRegistry
+from ..sessions import SessionStore
 from ._answers import finish_early, finish_run
 from ._approval import PendingStep, has_approval_rule
 from ._config import check_int, check_seconds, make_catalog, make_client, make_hints
@@ -80,10 +81,11 @@ class ReactPlanner:
         short_term_memory: remember conversations across runs (see ``docs/memory.md``);
             a run uses memory when it has a key (``run(memory_key=...)`` or derived from
             ``tool_context``).
-        state_store: a durable store such as ``SqlSessionStore``; short-term memory is
-            persisted there (``None``: memory lives in this process only), runs are
-            recorded there, and pauses for a human are committed there (without one, a
-            run that must pause fails with ``StateStoreRequiredError``).
+        state_store: a durable store such as ``SqlSessionStore``: runs are recorded
+            and pauses for a human committed in a :class:`~penguiflow.sessions.SessionStore`
+            (without one, a run that must pause fails with ``StateStoreRequiredError``),
+            and short-term memory is persisted in a ``MemoryStore`` (``None``: memory
+            lives in this process only). ``SqlSessionStore`` is both.
         pause_ttl_s: how long a pause can be resumed (``None``: until pruned).
         resume_lease_s: how long a resume holds its claim on a pause without renewing it;
             if the resuming process dies, another can take over after this.
@@ -122,7 +124,7 @@ class ReactPlanner:
         tool_queue_maxsize: int = 64,
         max_string_length: int = 4096,
         short_term_memory: ShortTermMemoryConfig | None = None,
-        state_store: Any = None,
+        state_store: SessionStore | MemoryStore | None = None,
         context_window: int | None = None,
         reserved_output_tokens: int | None = None,
         pause_ttl_s: float | None = 86400.0,
@@ -362,10 +364,10 @@ class ReactPlanner:
             A :class:`PlannerFinish`, or a :class:`PlannerPause` if the run pauses again.
 
         Raises:
-            PauseNotFound: unknown token, or another tenant's (``penguiflow.sessions``).
-            PauseExpired: the pause expired.
-            PauseAlreadyClaimed: another resume of this token is running right now.
-            PauseAlreadyResumed: the token was already used; carries the stored outcome.
+            PauseNotFoundError: unknown token, or another tenant's (``penguiflow.sessions``).
+            PauseExpiredError: the pause expired.
+            PauseAlreadyClaimedError: another resume of this token is running right now.
+            PauseAlreadyResumedError: the token was already used; carries the stored outcome.
             ResumeDecisionError: the decision does not fit the pause (nothing ran; the
                 pause is pending again). See ``docs/hitl.md`` for the rules.
             ConfigError: a decision value is not JSON, or the planner has no state store.

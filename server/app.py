@@ -45,6 +45,12 @@ from starlette.routing import Route
 from ..errors import ConfigError, UsageError
 from ..planner.events import EventCallback
 from ..planner.react import ReactPlanner
+from ..sessions.errors import (
+    PauseAlreadyClaimedError,
+    PauseExpiredError,
+    PauseNotFoundError,
+    RunNotFoundError,
+)
 from ._runs import RunHandle, RunRegistry, jsonable, sse_stream
 
 __all__ = [
@@ -117,13 +123,12 @@ class _HTTPError(Exception):
 
 
 def _status_for(exc: BaseException) -> int:
-    """The HTTP status an error maps to (by class name: sessions is imported lazily)."""
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    if "PauseNotFound" in names or "RunNotFoundError" in names:
+    """The HTTP status an error maps to."""
+    if isinstance(exc, PauseNotFoundError | RunNotFoundError):
         return 404
-    if "PauseExpired" in names:
+    if isinstance(exc, PauseExpiredError):
         return 410
-    if "PauseAlreadyClaimed" in names:
+    if isinstance(exc, PauseAlreadyClaimedError):
         return 409
     if isinstance(exc, UsageError | ValidationError):
         return 400

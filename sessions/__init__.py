@@ -1,7 +1,8 @@
 """SQL session store: durable runs, pauses (human in the loop), tool journal and memory.
 
 ``SqlSessionStore`` (and SQLAlchemy with it) is imported on first use, so importing this
-package stays cheap.
+package stays cheap. :class:`SessionStore` is what a planner needs from a store, for
+those who write their own.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 from .errors import (
     CorruptRecordError,
     DuplicateRunError,
-    PauseAlreadyClaimed,
-    PauseAlreadyResumed,
+    PauseAlreadyClaimedError,
+    PauseAlreadyResumedError,
     PauseError,
-    PauseExpired,
-    PauseLeaseLost,
-    PauseNotFound,
+    PauseExpiredError,
+    PauseLeaseLostError,
+    PauseNotFoundError,
     RunNotFoundError,
     SchemaVersionError,
     SessionStoreError,
@@ -26,12 +27,12 @@ from .errors import (
     StoreStateError,
     UnserializableRecordError,
 )
+from .errors import renamed_error as _renamed_error
 from .models import (
     DEFAULT_TENANT,
     JournalBegin,
     JournalEntry,
     JournalStatus,
-    MemoryKeyLike,
     PauseClaim,
     PauseRecord,
     PauseStatus,
@@ -42,37 +43,38 @@ from .models import (
     SessionRecord,
     StoreState,
 )
+from .protocol import JournalStore, PauseStore, RunStore, SessionStore
 
 if TYPE_CHECKING:
-    from ._credentials import OAuthStateRecord, UserCredentialRecord
-    from .store import DEFAULT_URL, SqlSessionStore
+    from .store import SqlSessionStore
 
 __all__ = [
     "DEFAULT_TENANT",
-    "DEFAULT_URL",
     "CorruptRecordError",
     "DuplicateRunError",
     "JournalBegin",
     "JournalEntry",
     "JournalStatus",
-    "MemoryKeyLike",
-    "OAuthStateRecord",
-    "PauseAlreadyClaimed",
-    "PauseAlreadyResumed",
+    "JournalStore",
+    "PauseAlreadyClaimedError",
+    "PauseAlreadyResumedError",
     "PauseClaim",
     "PauseError",
-    "PauseExpired",
-    "PauseLeaseLost",
-    "PauseNotFound",
+    "PauseExpiredError",
+    "PauseLeaseLostError",
+    "PauseNotFoundError",
     "PauseRecord",
     "PauseStatus",
+    "PauseStore",
     "PauseTicket",
     "PruneResult",
     "RunNotFoundError",
     "RunRecord",
     "RunStatus",
+    "RunStore",
     "SchemaVersionError",
     "SessionRecord",
+    "SessionStore",
     "SessionStoreError",
     "SqlSessionStore",
     "StaleVersionError",
@@ -81,20 +83,18 @@ __all__ = [
     "StoreState",
     "StoreStateError",
     "UnserializableRecordError",
-    "UserCredentialRecord",
 ]
-
-_LAZY = {"SqlSessionStore", "DEFAULT_URL"}
-_LAZY_RECORDS = {"OAuthStateRecord", "UserCredentialRecord"}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY or name in _LAZY_RECORDS:
-        from . import _credentials, store
+    if name == "SqlSessionStore":
+        from .store import SqlSessionStore
 
-        value = getattr(store if name in _LAZY else _credentials, name)
-        globals()[name] = value
-        return value
+        globals()[name] = SqlSessionStore
+        return SqlSessionStore
+    renamed = _renamed_error(name)  # an old error name: warns, then gives the new class
+    if renamed is not None:
+        return renamed
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

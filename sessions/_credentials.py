@@ -13,11 +13,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import and_, delete, insert, select, update
 
-from ._core import StoreCore
-from ._rows import check_id, insert_for
+from ._database import Database
+from ._rows import check_id
 from ._tables import oauth_states, user_credentials
 
-__all__ = ["CredentialsMixin", "OAuthStateRecord", "UserCredentialRecord"]
+__all__ = ["Credentials", "OAuthStateRecord", "UserCredentialRecord"]
 
 
 class UserCredentialRecord(BaseModel):
@@ -51,7 +51,7 @@ class UserCredentialRecord(BaseModel):
 
 
 class OAuthStateRecord(BaseModel):
-    """A pending OAuth authorisation, as :meth:`CredentialsMixin.consume_oauth_state` saw it.
+    """A pending OAuth authorisation, as :meth:`Credentials.consume_oauth_state` saw it.
 
     Attributes:
         tenant_id: the tenant the authorisation was started for.
@@ -74,8 +74,17 @@ class OAuthStateRecord(BaseModel):
     outcome: Literal["ok", "used", "expired"]
 
 
-class CredentialsMixin(StoreCore):
-    """User-credential operations of :class:`~penguiflow.sessions.SqlSessionStore`."""
+class Credentials:
+    """Per-user credentials of a store (``store.credentials``); a ``CredentialStore``.
+
+    It is what ``ToolNode(config, credential_store=...)`` needs for ``oauth2_user`` tools.
+
+    Args:
+        db: the store's database.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def save_user_credential(
         self,
@@ -100,11 +109,11 @@ class CredentialsMixin(StoreCore):
         check_id("provider", provider)
         if not isinstance(secret, str) or not secret:
             raise TypeError("save_user_credential(secret=...) must be a non-empty str")
-        now = self._now()
+        now = self._db.now()
         values = {"secret": secret, "expires_at": expires_at, "updated_at": now}
-        async with self._transaction("save_user_credential", write=True) as conn:
+        async with self._db.transaction("save_user_credential", write=True) as conn:
             stmt = (
-                insert_for(self.dialect, user_credentials)
+                self._db.insert(user_credentials)
                 .values(
                     tenant_id=tenant_id,
                     user_id=user_id,
@@ -126,7 +135,7 @@ class CredentialsMixin(StoreCore):
         query = select(user_credentials).where(
             c.tenant_id == tenant_id, c.user_id == user_id, c.provider == provider
         )
-        async with self._transaction("load_user_credential", write=False) as conn:
+        async with self._db.transaction("load_user_credential", write=False) as conn:
             row = (await conn.execute(query)).first()
         if row is None:
             return None
@@ -142,7 +151,7 @@ class CredentialsMixin(StoreCore):
     async def delete_user_credential(self, *, tenant_id: str, user_id: str, provider: str) -> bool:
         """Forget the credential of ``user_id`` for ``provider``; return whether one existed."""
         c = user_credentials.c
-        async with self._transaction("delete_user_credential", write=True) as conn:
+        async with self._db.transaction("delete_user_credential", write=True) as conn:
             result = await conn.execute(
                 delete(user_credentials).where(
                     c.tenant_id == tenant_id, c.user_id == user_id, c.provider == provider
@@ -168,8 +177,8 @@ class CredentialsMixin(StoreCore):
         check_id("state_hash", state_hash, max_len=64)
         for name, value in (("tenant_id", tenant_id), ("user_id", user_id)):
             check_id(name, value)
-        now = self._now()
-        async with self._transaction("create_oauth_state", write=True) as conn:
+        now = self._db.now()
+        async with self._db.transaction("create_oauth_state", write=True) as conn:
             await conn.execute(delete(oauth_states).where(oauth_states.c.expires_at < now - 3600))
             await conn.execute(
                 insert(oauth_states).values(
@@ -192,8 +201,8 @@ class CredentialsMixin(StoreCore):
             expired), or ``None`` for an unknown state.
         """
         c = oauth_states.c
-        now = self._now()
-        async with self._transaction("consume_oauth_state", write=True) as conn:
+        now = self._db.now()
+        async with self._db.transaction("consume_oauth_state", write=True) as conn:
             row = (
                 await conn.execute(select(oauth_states).where(c.state_hash == state_hash))
             ).first()

@@ -1,48 +1,33 @@
-"""The tool-call journal (exactly-once side effects) and versioned conversation memory."""
+"""The journal part of the store: tool calls recorded so a side effect never runs twice."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from penguiflow.errors import ConfigError
 
-from ._codec import decode_dict, encode
-from ._core import StoreCore
-from ._rows import check_id, insert_for, journal_from_row
-from ._tables import memory, tool_journal
-from .errors import StaleVersionError
-from .models import JournalBegin, JournalEntry, JournalStatus, MemoryKeyLike
+from ._codec import encode
+from ._database import Database
+from ._rows import check_id, journal_from_row
+from ._tables import tool_journal
+from .models import JournalBegin, JournalEntry, JournalStatus
 
-__all__ = ["JournalMemoryMixin"]
-
-
-def _memory_key(key: MemoryKeyLike) -> tuple[str, str, str]:
-    tenant = getattr(key, "tenant_id", None)
-    if not isinstance(tenant, str) or not tenant:
-        raise ConfigError(
-            f"a memory key needs a non-empty tenant_id, got {tenant!r}; pass "
-            "MemoryKey(tenant_id=..., user_id=..., session_id=...)"
-        )
-    parts = [tenant]
-    for name in ("user_id", "session_id"):
-        value = getattr(key, name, None)
-        if value is None:
-            value = ""
-        if not isinstance(value, str) or len(value) > 255:
-            raise ConfigError(f"memory key {name} must be a str or None, got {value!r}")
-        parts.append(value)
-    check_id("tenant_id", tenant)
-    return parts[0], parts[1], parts[2]
+__all__ = ["Journal"]
 
 
-class JournalMemoryMixin(StoreCore):
-    """Journal and memory operations of :class:`~penguiflow.sessions.SqlSessionStore`."""
+class Journal:
+    """The tool-call journal of a store (``store.journal``); a ``JournalStore``.
 
-    # -- tool-call journal ---------------------------------------------------------------
+    Args:
+        db: the store's database.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def journal_begin(
         self, run_id: str, call_hash: str, *, tool: str, args: Mapping[str, Any]
@@ -67,11 +52,11 @@ class JournalMemoryMixin(StoreCore):
         check_id("call_hash", call_hash, max_len=128)
         check_id("tool", tool)
         args_text = encode(dict(args), what="tool call arguments")
-        now = self._now()
+        now = self._db.now()
         key = (tool_journal.c.run_id == run_id, tool_journal.c.call_hash == call_hash)
-        async with self._transaction("journal_begin", write=True) as conn:
+        async with self._db.transaction("journal_begin", write=True) as conn:
             stmt = (
-                insert_for(self.dialect, tool_journal)
+                self._db.insert(tool_journal)
                 .values(
                     run_id=run_id,
                     call_hash=call_hash,
@@ -133,16 +118,16 @@ class JournalMemoryMixin(StoreCore):
         stmt = select(tool_journal).where(
             tool_journal.c.run_id == run_id, tool_journal.c.call_hash == call_hash
         )
-        async with self._transaction("journal_get", write=False) as conn:
+        async with self._db.transaction("journal_get", write=False) as conn:
             row = (await conn.execute(stmt)).one_or_none()
         return None if row is None else journal_from_row(row)
 
     async def _journal_finish(
         self, operation: str, run_id: str, call_hash: str, status: JournalStatus, **values: Any
     ) -> JournalEntry:
-        now = self._now()
+        now = self._db.now()
         key = (tool_journal.c.run_id == run_id, tool_journal.c.call_hash == call_hash)
-        async with self._transaction(operation, write=True) as conn:
+        async with self._db.transaction(operation, write=True) as conn:
             stmt = (
                 update(tool_journal)
                 .where(*key, tool_journal.c.status != JournalStatus.COMPLETED.value)
@@ -168,99 +153,3 @@ class JournalMemoryMixin(StoreCore):
             f"tool call {call_hash!r} of run {run_id!r} already completed; its result is "
             "final and cannot be replaced"
         )
-
-    # -- conversation memory -------------------------------------------------------------
-
-    async def load_memory(self, key: MemoryKeyLike) -> tuple[dict[str, Any] | None, int]:
-        """Load the memory state stored under ``key``.
-
-        Returns:
-            ``(state, version)``; ``(None, 0)`` when nothing is stored yet. Pass the version
-            to :meth:`save_memory`.
-
-        Raises:
-            CorruptRecordError: the stored state cannot be read.
-        """
-        tenant, user, session = _memory_key(key)
-        stmt = select(memory.c.state, memory.c.version).where(
-            memory.c.tenant_id == tenant,
-            memory.c.user_id == user,
-            memory.c.session_id == session,
-        )
-        async with self._transaction("load_memory", write=False) as conn:
-            row = (await conn.execute(stmt)).one_or_none()
-        if row is None:
-            return None, 0
-        state = decode_dict(
-            row.state, table="penguiflow_memory", record_id=f"{tenant}/{user}/{session}"
-        )
-        return state, int(row.version)
-
-    async def save_memory(
-        self, key: MemoryKeyLike, state: Mapping[str, Any], *, expected_version: int
-    ) -> int:
-        """Save the memory state under ``key`` if nobody saved it since ``expected_version``.
-
-        Args:
-            key: tenant, user and session of the memory.
-            state: the new state (plain JSON object).
-            expected_version: the version returned by :meth:`load_memory` (0 when new).
-
-        Returns:
-            The new version.
-
-        Raises:
-            StaleVersionError: another writer saved first; load again, merge, retry.
-        """
-        tenant, user, session = _memory_key(key)
-        if isinstance(expected_version, bool) or not isinstance(expected_version, int):
-            raise ConfigError(f"expected_version must be an int, got {expected_version!r}")
-        text = encode(dict(state), what="memory state")
-        now = self._now()
-        match = (
-            memory.c.tenant_id == tenant,
-            memory.c.user_id == user,
-            memory.c.session_id == session,
-        )
-        async with self._transaction("save_memory", write=True) as conn:
-            if expected_version == 0:
-                stmt: Any = (
-                    insert_for(self.dialect, memory)
-                    .values(
-                        tenant_id=tenant,
-                        user_id=user,
-                        session_id=session,
-                        state=text,
-                        version=1,
-                        updated_at=now,
-                    )
-                    .on_conflict_do_nothing(index_elements=["tenant_id", "user_id", "session_id"])
-                )
-            else:
-                stmt = (
-                    update(memory)
-                    .where(*match, memory.c.version == expected_version)
-                    .values(state=text, version=expected_version + 1, updated_at=now)
-                )
-            if (await conn.execute(stmt)).rowcount != 1:
-                actual = (
-                    await conn.execute(select(memory.c.version).where(*match))
-                ).scalar_one_or_none()
-                raise StaleVersionError(
-                    entity="memory",
-                    key=f"{tenant}/{user}/{session}",
-                    expected=expected_version,
-                    actual=0 if actual is None else actual,
-                )
-        return expected_version + 1
-
-    async def delete_memory(self, key: MemoryKeyLike) -> bool:
-        """Delete the memory stored under ``key``; return whether there was any."""
-        tenant, user, session = _memory_key(key)
-        stmt = delete(memory).where(
-            memory.c.tenant_id == tenant,
-            memory.c.user_id == user,
-            memory.c.session_id == session,
-        )
-        async with self._transaction("delete_memory", write=True) as conn:
-            return (await conn.execute(stmt)).rowcount > 0

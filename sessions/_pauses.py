@@ -1,40 +1,37 @@
-"""Pauses: commit with the run state, look up by token, claim exactly once, complete.
+"""The pauses part of the store: commit, look up, claim exactly once, renew, complete.
 
-A resume token is ``"pf_"`` followed by ``secrets.token_urlsafe(32)`` (256 random bits;
-the prefix keeps it from starting with ``-``, which command lines would read as an option). Only its SHA-256 hash
-is stored. Claiming is one conditional ``UPDATE ... WHERE status = 'pending'`` whose row
-count decides the winner; it behaves the same on SQLite (writers serialised by
+Claiming is one conditional ``UPDATE ... WHERE status = 'pending'`` whose row count
+decides the winner; it behaves the same on SQLite (writers serialised by
 ``BEGIN IMMEDIATE``) and PostgreSQL (the row lock makes a concurrent UPDATE re-check the
 condition). A claim holds a lease; if the resumer dies, the pause can be claimed again
-once the lease has expired, so a pause is never lost.
+once the lease has expired, so a pause is never lost. A pause is resolved (or resolved
+and followed by the run's next pause) in the same transaction that saves the run.
 """
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import or_, select
 
-from penguiflow.errors import ConfigError
-
-from ._codec import encode, epoch, to_datetime, to_datetime_required
-from ._rows import check_id, check_json_objects, check_positive, pause_from_row, run_from_row
-from ._runs import RunsMixin
-from ._tables import pauses
-from .errors import (
-    PauseAlreadyClaimed,
-    PauseAlreadyResumed,
-    PauseExpired,
-    PauseLeaseLost,
-    PauseNotFound,
-    RunNotFoundError,
+from ._codec import encode, to_datetime, to_datetime_required
+from ._database import Database
+from ._pause_sql import (
+    checked_token_hash,
+    claim_statement,
+    insert_pause,
+    pause_values,
+    raise_unclaimable,
+    select_pause,
+    update_claimed,
 )
+from ._rows import check_id, check_positive, pause_from_row, run_from_row
+from ._runs import select_run, update_run
+from ._tables import pauses
+from .errors import PauseAlreadyClaimedError, PauseNotFoundError, RunNotFoundError
 from .models import (
     DEFAULT_TENANT,
     PauseClaim,
@@ -45,49 +42,20 @@ from .models import (
     RunStatus,
 )
 
-__all__ = ["TOKEN_PREFIX", "PausesMixin", "hash_token", "pause_values"]
+__all__ = ["Pauses"]
 
-TOKEN_PREFIX = "pf_"
-"""Every resume token starts with this, so it never looks like a command-line option."""
-
-_MAX_TOKEN_LEN = 512
 _CLAIM_ATTEMPTS = 3
 
 
-def hash_token(token: str) -> str:
-    """Return the stored form of a resume token (hex SHA-256)."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+class Pauses:
+    """Pauses of a store (``store.pauses``); a :class:`~penguiflow.sessions.PauseStore`.
 
+    Args:
+        db: the store's database.
+    """
 
-def _token_hash(token: object) -> str:
-    if not isinstance(token, str):
-        raise ConfigError(f"a resume token must be a str, got {type(token).__name__}")
-    if not token or len(token) > _MAX_TOKEN_LEN:
-        raise PauseNotFound()
-    return hash_token(token)
-
-
-def pause_values(
-    reason: object,
-    payload: Mapping[str, Any] | None,
-    pending_calls: Sequence[Mapping[str, Any]],
-    expires_at: datetime | timedelta | None,
-    now: float,
-) -> dict[str, Any]:
-    """Check and encode the caller's fields of a new pause."""
-    if not isinstance(reason, str) or not reason:
-        raise ConfigError(f"reason must be a non-empty string, got {reason!r}")
-    calls = check_json_objects("pending_calls", pending_calls)
-    return {
-        "reason": reason,
-        "payload": encode(None if payload is None else dict(payload), what="pause payload"),
-        "pending_calls": encode(calls, what="pending calls"),
-        "expires_at": epoch(expires_at, now=now, name="expires_at"),
-    }
-
-
-class PausesMixin(RunsMixin):
-    """Pause operations of :class:`~penguiflow.sessions.SqlSessionStore`."""
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def create_pause(
         self,
@@ -127,11 +95,11 @@ class PausesMixin(RunsMixin):
             StoreBackendError: the commit failed; no pause exists.
         """
         check_id("tenant_id", tenant_id)
-        now = self._now()
+        now = self._db.now()
         values = pause_values(reason, payload, pending_calls, expires_at, now)
         state_text = encode(dict(run_state), what="run state")
-        async with self._transaction("create_pause", write=True) as conn:
-            version = await self._update_run(
+        async with self._db.transaction("create_pause", write=True) as conn:
+            version = await update_run(
                 conn,
                 run_id,
                 tenant_id,
@@ -140,23 +108,23 @@ class PausesMixin(RunsMixin):
                 expected_run_version,
                 now,
             )
-            token, row = await self._insert_pause(conn, run_id, tenant_id, values, now)
+            token, row = await insert_pause(conn, run_id, tenant_id, values, now)
         return PauseTicket(token=token, pause=pause_from_row(row, now=now), run_version=version)
 
     async def get_pause(self, token: str, *, tenant_id: str = DEFAULT_TENANT) -> PauseRecord:
         """Return the pause a resume token belongs to.
 
         Raises:
-            PauseNotFound: unknown token, pruned pause, or another tenant's token.
+            PauseNotFoundError: unknown token, pruned pause, or another tenant's token.
         """
-        token_hash = _token_hash(token)
-        async with self._transaction("get_pause", write=False) as conn:
-            row = await self._pause_row(
+        token_hash = checked_token_hash(token)
+        async with self._db.transaction("get_pause", write=False) as conn:
+            row = await select_pause(
                 conn, pauses.c.token_hash == token_hash, pauses.c.tenant_id == tenant_id
             )
         if row is None:
-            raise PauseNotFound()
-        return pause_from_row(row, now=self._now())
+            raise PauseNotFoundError()
+        return pause_from_row(row, now=self._db.now())
 
     async def get_pause_by_id(self, pause_id: str, *, tenant_id: str | None = None) -> PauseRecord:
         """Return a pause by its id (for operators; the id cannot resume anything).
@@ -166,16 +134,16 @@ class PausesMixin(RunsMixin):
             tenant_id: when given, the pause must belong to this tenant.
 
         Raises:
-            PauseNotFound: no such pause (for this tenant).
+            PauseNotFoundError: no such pause (for this tenant).
         """
         conditions = [pauses.c.pause_id == pause_id]
         if tenant_id is not None:
             conditions.append(pauses.c.tenant_id == tenant_id)
-        async with self._transaction("get_pause_by_id", write=False) as conn:
-            row = await self._pause_row(conn, *conditions)
+        async with self._db.transaction("get_pause_by_id", write=False) as conn:
+            row = await select_pause(conn, *conditions)
         if row is None:
-            raise PauseNotFound()
-        return pause_from_row(row, now=self._now())
+            raise PauseNotFoundError()
+        return pause_from_row(row, now=self._db.now())
 
     async def list_pauses(
         self,
@@ -194,7 +162,7 @@ class PausesMixin(RunsMixin):
             run_id: only the pauses of this run.
             limit: at most this many pauses.
         """
-        now = self._now()
+        now = self._db.now()
         stmt = select(pauses).order_by(pauses.c.created_at.desc(), pauses.c.pause_id)
         if tenant_id is not None:
             stmt = stmt.where(pauses.c.tenant_id == tenant_id)
@@ -211,7 +179,7 @@ class PausesMixin(RunsMixin):
                 )
             else:
                 stmt = stmt.where(pauses.c.status == status.value)
-        async with self._transaction("list_pauses", write=False) as conn:
+        async with self._db.transaction("list_pauses", write=False) as conn:
             rows = (await conn.execute(stmt.limit(limit))).all()
         return [pause_from_row(row, now=now) for row in rows]
 
@@ -226,7 +194,7 @@ class PausesMixin(RunsMixin):
         """Claim a pause exclusively, exactly once among all processes.
 
         Exactly one of any number of concurrent claimers wins; the others get
-        :class:`PauseAlreadyClaimed`. The winner holds a lease of ``lease_s`` seconds and
+        :class:`PauseAlreadyClaimedError`. The winner holds a lease of ``lease_s`` seconds and
         must call :meth:`complete_pause` (or :meth:`release_pause`) before it ends, or
         :meth:`renew_lease` to extend it. If it does not (the process died), the pause can
         be claimed again after the lease; the new claim keeps the first claim's decision
@@ -242,13 +210,13 @@ class PausesMixin(RunsMixin):
             The claim with the paused run.
 
         Raises:
-            PauseNotFound: unknown token, pruned pause, or another tenant's token.
-            PauseExpired: the pause expired before it was claimed.
-            PauseAlreadyClaimed: another resumer holds the pause.
-            PauseAlreadyResumed: the pause was already completed (carries its outcome).
+            PauseNotFoundError: unknown token, pruned pause, or another tenant's token.
+            PauseExpiredError: the pause expired before it was claimed.
+            PauseAlreadyClaimedError: another resumer holds the pause.
+            PauseAlreadyResumedError: the pause was already completed (carries its outcome).
             CorruptRecordError: the pause or run cannot be read (the claim is not taken).
         """
-        token_hash = _token_hash(token)
+        token_hash = checked_token_hash(token)
         lease = check_positive("lease_s", lease_s)
         decision_text = encode(None if decision is None else dict(decision), what="resume decision")
         for attempt in range(1, _CLAIM_ATTEMPTS + 1):
@@ -267,37 +235,18 @@ class PausesMixin(RunsMixin):
         ``None`` means the pause changed between the UPDATE and the SELECT (a race with a
         release); the caller tries again.
         """
-        now = self._now()
+        now = self._db.now()
         claim_id = uuid.uuid4().hex
-        c = pauses.c
-        mine = [c.token_hash == token_hash, c.tenant_id == tenant_id]
-        claimable = or_(
-            and_(
-                c.status == PauseStatus.PENDING.value,
-                or_(c.expires_at.is_(None), c.expires_at > now),
-            ),
-            and_(c.status == PauseStatus.CLAIMED.value, c.lease_until <= now),
+        mine = [pauses.c.token_hash == token_hash, pauses.c.tenant_id == tenant_id]
+        stmt = claim_statement(
+            mine, claim_id=claim_id, decision_text=decision_text, now=now, lease=lease
         )
-        stmt = (
-            update(pauses)
-            .where(*mine, claimable)
-            .values(
-                status=PauseStatus.CLAIMED.value,
-                claim_id=claim_id,
-                claimed_at=now,
-                lease_until=now + lease,
-                claim_count=c.claim_count + 1,
-                decision=case(
-                    (c.status == PauseStatus.PENDING.value, decision_text), else_=c.decision
-                ),
-            )
-        )
-        async with self._transaction("claim_pause", write=True) as conn:
+        async with self._db.transaction("claim_pause", write=True) as conn:
             won = (await conn.execute(stmt)).rowcount == 1
-            row = await self._pause_row(conn, *mine)
+            row = await select_pause(conn, *mine)
             if won:
                 pause = pause_from_row(row, now=now)
-                run_row = await self._run_row(conn, row.run_id, tenant_id)
+                run_row = await select_run(conn, row.run_id, tenant_id)
                 if run_row is None:
                     raise RunNotFoundError(run_id=row.run_id)
                 return PauseClaim(
@@ -309,49 +258,24 @@ class PausesMixin(RunsMixin):
                     reclaimed=row.claim_count > 1,
                 )
         if row is None:
-            raise PauseNotFound()
-        self._raise_unclaimable(row, now)
+            raise PauseNotFoundError()
+        raise_unclaimable(row, now)
         if last:
-            raise PauseAlreadyClaimed(
+            raise PauseAlreadyClaimedError(
                 pause_id=row.pause_id, run_id=row.run_id, lease_until=to_datetime(row.lease_until)
             )
         return None
-
-    @staticmethod
-    def _raise_unclaimable(row: Any, now: float) -> None:
-        if row.status == PauseStatus.RESOLVED.value:
-            record = pause_from_row(row, now=now)
-            raise PauseAlreadyResumed(
-                pause_id=row.pause_id,
-                run_id=row.run_id,
-                outcome=record.outcome,
-                resolved_at=record.resolved_at,
-            )
-        if row.status == PauseStatus.CLAIMED.value and (
-            row.lease_until is None or row.lease_until > now
-        ):
-            raise PauseAlreadyClaimed(
-                pause_id=row.pause_id, run_id=row.run_id, lease_until=to_datetime(row.lease_until)
-            )
-        if (
-            row.status == PauseStatus.PENDING.value
-            and row.expires_at is not None
-            and row.expires_at <= now
-        ):
-            raise PauseExpired(
-                pause_id=row.pause_id, run_id=row.run_id, expired_at=to_datetime(row.expires_at)
-            )
 
     async def renew_lease(self, claim: PauseClaim, *, lease_s: float = 300.0) -> datetime:
         """Extend a claim's lease by ``lease_s`` seconds from now; return the new end.
 
         Raises:
-            PauseLeaseLost: the claim no longer holds the pause.
+            PauseLeaseLostError: the claim no longer holds the pause.
         """
         lease = check_positive("lease_s", lease_s)
-        now = self._now()
-        async with self._transaction("renew_lease", write=True) as conn:
-            await self._update_claimed(conn, claim, lease_until=now + lease)
+        now = self._db.now()
+        async with self._db.transaction("renew_lease", write=True) as conn:
+            await update_claimed(conn, claim, lease_until=now + lease)
         return to_datetime_required(now + lease)
 
     async def release_pause(self, claim: PauseClaim) -> PauseRecord:
@@ -361,10 +285,10 @@ class PausesMixin(RunsMixin):
         example edited arguments failed validation). Nothing may have run yet.
 
         Raises:
-            PauseLeaseLost: the claim no longer holds the pause.
+            PauseLeaseLostError: the claim no longer holds the pause.
         """
-        async with self._transaction("release_pause", write=True) as conn:
-            await self._update_claimed(
+        async with self._db.transaction("release_pause", write=True) as conn:
+            await update_claimed(
                 conn,
                 claim,
                 status=PauseStatus.PENDING.value,
@@ -372,8 +296,8 @@ class PausesMixin(RunsMixin):
                 lease_until=None,
                 decision=None,
             )
-            row = await self._pause_row(conn, pauses.c.pause_id == claim.pause.pause_id)
-        return pause_from_row(row, now=self._now())
+            row = await select_pause(conn, pauses.c.pause_id == claim.pause.pause_id)
+        return pause_from_row(row, now=self._db.now())
 
     async def complete_pause(
         self,
@@ -397,15 +321,15 @@ class PausesMixin(RunsMixin):
             The saved run.
 
         Raises:
-            PauseLeaseLost: the lease expired and another process claimed the pause.
+            PauseLeaseLostError: the lease expired and another process claimed the pause.
             StaleVersionError: the run was saved by someone else meanwhile.
         """
         state_text = encode(dict(run_state), what="run state")
         outcome_text = encode(None if outcome is None else dict(outcome), what="pause outcome")
         run_status = RunStatus(run_status)
-        now = self._now()
-        async with self._transaction("complete_pause", write=True) as conn:
-            await self._update_claimed(
+        now = self._db.now()
+        async with self._db.transaction("complete_pause", write=True) as conn:
+            await update_claimed(
                 conn,
                 claim,
                 status=PauseStatus.RESOLVED.value,
@@ -413,7 +337,7 @@ class PausesMixin(RunsMixin):
                 resolved_at=now,
                 lease_until=None,
             )
-            await self._update_run(
+            await update_run(
                 conn,
                 claim.run.run_id,
                 claim.pause.tenant_id,
@@ -422,50 +346,61 @@ class PausesMixin(RunsMixin):
                 expected_run_version,
                 now,
             )
-            row = await self._run_row(conn, claim.run.run_id, claim.pause.tenant_id)
+            row = await select_run(conn, claim.run.run_id, claim.pause.tenant_id)
         return run_from_row(row)
 
-    # -- helpers -------------------------------------------------------------------------
-
-    async def _insert_pause(
+    async def repause(
         self,
-        conn: AsyncConnection,
-        run_id: str,
-        tenant_id: str,
-        values: dict[str, Any],
-        now: float,
-    ) -> tuple[str, Any]:
-        """Insert a pending pause; return its new token and its row."""
-        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        pause_id = uuid.uuid4().hex
-        await conn.execute(
-            insert(pauses).values(
-                pause_id=pause_id,
-                token_hash=hash_token(token),
-                run_id=run_id,
-                tenant_id=tenant_id,
-                status=PauseStatus.PENDING.value,
-                created_at=now,
-                claim_count=0,
-                **values,
-            )
-        )
-        return token, await self._pause_row(conn, pauses.c.pause_id == pause_id)
+        claim: PauseClaim,
+        *,
+        outcome: Mapping[str, Any] | None = None,
+        reason: str,
+        payload: Mapping[str, Any] | None = None,
+        pending_calls: Sequence[Mapping[str, Any]] = (),
+        expires_at: datetime | timedelta | None = None,
+        run_state: Mapping[str, Any],
+        expected_run_version: int,
+    ) -> PauseTicket:
+        """Resolve the claimed pause and create the run's next pause, atomically.
 
-    async def _pause_row(self, conn: AsyncConnection, *conditions: Any) -> Any:
-        return (await conn.execute(select(pauses).where(*conditions))).one_or_none()
+        Equivalent to :meth:`complete_pause` followed by :meth:`create_pause`, in one
+        transaction: if it fails, the claimed pause stays claimed and no new token exists.
 
-    async def _update_claimed(
-        self, conn: AsyncConnection, claim: PauseClaim, **values: Any
-    ) -> None:
-        stmt = (
-            update(pauses)
-            .where(
-                pauses.c.pause_id == claim.pause.pause_id,
-                pauses.c.claim_id == claim.claim_id,
-                pauses.c.status == PauseStatus.CLAIMED.value,
+        Args:
+            claim: the claim returned by :meth:`claim_pause`.
+            outcome: what to report to later resume attempts of the claimed pause.
+            reason: why the run pauses again.
+            payload: what the human needs to decide (plain JSON object).
+            pending_calls: the calls the new pause waits on (plain JSON objects).
+            expires_at: when the new pause expires (aware datetime, timedelta, or ``None``).
+            run_state: the run's serialised state to resume from.
+            expected_run_version: the run version ``run_state`` was derived from.
+
+        Returns:
+            The ticket of the new pause (its token is the only copy).
+
+        Raises:
+            PauseLeaseLostError: the claim no longer holds the pause.
+            StaleVersionError: the run was saved by someone else meanwhile.
+            UnserializableRecordError: an argument is not plain JSON.
+            StoreBackendError: the commit failed; nothing changed.
+        """
+        now = self._db.now()
+        values = pause_values(reason, payload, pending_calls, expires_at, now)
+        state_text = encode(dict(run_state), what="run state")
+        outcome_text = encode(None if outcome is None else dict(outcome), what="pause outcome")
+        run_id, tenant_id = claim.run.run_id, claim.pause.tenant_id
+        async with self._db.transaction("repause", write=True) as conn:
+            await update_claimed(
+                conn,
+                claim,
+                status=PauseStatus.RESOLVED.value,
+                outcome=outcome_text,
+                resolved_at=now,
+                lease_until=None,
             )
-            .values(**values)
-        )
-        if (await conn.execute(stmt)).rowcount != 1:
-            raise PauseLeaseLost(pause_id=claim.pause.pause_id, run_id=claim.pause.run_id)
+            version = await update_run(
+                conn, run_id, tenant_id, state_text, RunStatus.PAUSED, expected_run_version, now
+            )
+            token, row = await insert_pause(conn, run_id, tenant_id, values, now)
+        return PauseTicket(token=token, pause=pause_from_row(row, now=now), run_version=version)

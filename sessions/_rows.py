@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
-
-from sqlalchemy import Table
+from typing import Any
 
 from penguiflow.errors import ConfigError
 
@@ -28,15 +26,10 @@ from .models import (
     SessionRecord,
 )
 
-if TYPE_CHECKING:
-    from sqlalchemy.dialects import postgresql, sqlite
-
-
 __all__ = [
     "check_id",
     "check_json_objects",
     "check_positive",
-    "insert_for",
     "journal_from_row",
     "pause_from_row",
     "run_from_row",
@@ -74,17 +67,6 @@ def check_json_objects(name: str, values: Sequence[Mapping[str, Any]]) -> list[d
             )
         result.append(dict(item))
     return result
-
-
-def insert_for(dialect: str, table: Table) -> sqlite.Insert | postgresql.Insert:
-    """An INSERT that supports ``on_conflict_do_*`` on this dialect."""
-    if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        return sqlite_insert(table)
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-    return pg_insert(table)
 
 
 def _enum(enum_type: type[Any], value: str, *, table: str, record_id: str) -> Any:

@@ -1,4 +1,8 @@
-"""Sessions and runs: create, read, save with optimistic concurrency, list."""
+"""The runs part of the store: create, read, save with optimistic concurrency, list.
+
+The module-level helpers work on a connection inside a caller's transaction; the pauses
+part uses them to save a run and a pause atomically.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from penguiflow.errors import ConfigError
 
 from ._codec import encode
-from ._core import StoreCore
-from ._rows import check_id, insert_for, run_from_row, session_from_row
+from ._database import Database
+from ._rows import check_id, run_from_row, session_from_row
 from ._tables import runs, sessions
 from .errors import DuplicateRunError, RunNotFoundError, StaleVersionError
 from .models import DEFAULT_TENANT, RunRecord, RunStatus, SessionRecord
 
-__all__ = ["RunsMixin"]
+__all__ = ["Runs", "select_run", "touch_session", "update_run"]
 
 
 def _statuses(status: RunStatus | Iterable[RunStatus] | None) -> list[str] | None:
@@ -29,8 +33,15 @@ def _statuses(status: RunStatus | Iterable[RunStatus] | None) -> list[str] | Non
     return [RunStatus(s).value for s in status]
 
 
-class RunsMixin(StoreCore):
-    """Session and run operations of :class:`~penguiflow.sessions.SqlSessionStore`."""
+class Runs:
+    """Runs and sessions of a store (``store.runs``); a :class:`~penguiflow.sessions.RunStore`.
+
+    Args:
+        db: the store's database.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def create_run(
         self,
@@ -69,12 +80,12 @@ class RunsMixin(StoreCore):
         status = RunStatus(status)
         state_dict = dict(state or {})
         state_text = encode(state_dict, what="run state")
-        now = self._now()
-        async with self._transaction("create_run", write=True) as conn:
+        now = self._db.now()
+        async with self._db.transaction("create_run", write=True) as conn:
             if session_id is not None:
-                await self._touch_session(conn, tenant_id, session_id, user_id, now)
+                await touch_session(self._db, conn, tenant_id, session_id, user_id, now)
             stmt = (
-                insert_for(self.dialect, runs)
+                self._db.insert(runs)
                 .values(
                     run_id=run_id,
                     tenant_id=tenant_id,
@@ -105,8 +116,8 @@ class RunsMixin(StoreCore):
             RunNotFoundError: no such run (for this tenant).
             CorruptRecordError: the stored state cannot be read.
         """
-        async with self._transaction("get_run", write=False) as conn:
-            row = await self._run_row(conn, run_id, tenant_id)
+        async with self._db.transaction("get_run", write=False) as conn:
+            row = await select_run(conn, run_id, tenant_id)
         if row is None:
             raise RunNotFoundError(run_id=run_id)
         return run_from_row(row)
@@ -139,12 +150,10 @@ class RunsMixin(StoreCore):
         """
         state_text = encode(dict(state), what="run state")
         status = RunStatus(status)
-        now = self._now()
-        async with self._transaction("save_run", write=True) as conn:
-            await self._update_run(
-                conn, run_id, tenant_id, state_text, status, expected_version, now
-            )
-            row = await self._run_row(conn, run_id, tenant_id)
+        now = self._db.now()
+        async with self._db.transaction("save_run", write=True) as conn:
+            await update_run(conn, run_id, tenant_id, state_text, status, expected_version, now)
+            row = await select_run(conn, run_id, tenant_id)
         return run_from_row(row)
 
     async def list_runs(
@@ -175,7 +184,7 @@ class RunsMixin(StoreCore):
         statuses = _statuses(status)
         if statuses is not None:
             stmt = stmt.where(runs.c.status.in_(statuses))
-        async with self._transaction("list_runs", write=False) as conn:
+        async with self._db.transaction("list_runs", write=False) as conn:
             rows = (await conn.execute(stmt)).all()
         return [run_from_row(row) for row in rows]
 
@@ -197,74 +206,83 @@ class RunsMixin(StoreCore):
         )
         if user_id is not None:
             stmt = stmt.where(sessions.c.user_id == user_id)
-        async with self._transaction("list_sessions", write=False) as conn:
+        async with self._db.transaction("list_sessions", write=False) as conn:
             rows = (await conn.execute(stmt)).all()
         return [session_from_row(row) for row in rows]
 
-    # -- helpers shared with the pause operations ---------------------------------------
 
-    async def _touch_session(
-        self,
-        conn: AsyncConnection,
-        tenant_id: str,
-        session_id: str,
-        user_id: str | None,
-        now: float,
-    ) -> None:
-        stmt = (
-            insert_for(self.dialect, sessions)
-            .values(
-                tenant_id=tenant_id,
-                session_id=session_id,
-                user_id=user_id,
-                created_at=now,
-                updated_at=now,
-            )
-            .on_conflict_do_update(
-                index_elements=["tenant_id", "session_id"], set_={"updated_at": now}
-            )
+# -- helpers shared with the pauses part (they run inside the caller's transaction) ------
+
+
+async def touch_session(
+    db: Database,
+    conn: AsyncConnection,
+    tenant_id: str,
+    session_id: str,
+    user_id: str | None,
+    now: float,
+) -> None:
+    """Create the session row, or bump its ``updated_at``."""
+    stmt = (
+        db.insert(sessions)
+        .values(
+            tenant_id=tenant_id,
+            session_id=session_id,
+            user_id=user_id,
+            created_at=now,
+            updated_at=now,
         )
-        await conn.execute(stmt)
+        .on_conflict_do_update(index_elements=["tenant_id", "session_id"], set_={"updated_at": now})
+    )
+    await conn.execute(stmt)
 
-    async def _run_row(self, conn: AsyncConnection, run_id: str, tenant_id: str | None) -> Any:
-        stmt = select(runs).where(runs.c.run_id == run_id)
-        if tenant_id is not None:
-            stmt = stmt.where(runs.c.tenant_id == tenant_id)
-        return (await conn.execute(stmt)).one_or_none()
 
-    async def _update_run(
-        self,
-        conn: AsyncConnection,
-        run_id: str,
-        tenant_id: str | None,
-        state_text: str,
-        status: RunStatus,
-        expected_version: int,
-        now: float,
-    ) -> int:
-        """Conditionally update a run; return its new version or raise why it failed."""
-        if isinstance(expected_version, bool) or not isinstance(expected_version, int):
-            raise ConfigError(
-                f"expected_version must be the int version you loaded, got {expected_version!r}"
-            )
-        stmt = (
-            update(runs)
-            .where(runs.c.run_id == run_id, runs.c.version == expected_version)
-            .values(
-                state=state_text,
-                status=status.value,
-                version=expected_version + 1,
-                updated_at=now,
-            )
+async def select_run(conn: AsyncConnection, run_id: str, tenant_id: str | None) -> Any:
+    """Return the run's row (of this tenant, when given), or ``None``."""
+    stmt = select(runs).where(runs.c.run_id == run_id)
+    if tenant_id is not None:
+        stmt = stmt.where(runs.c.tenant_id == tenant_id)
+    return (await conn.execute(stmt)).one_or_none()
+
+
+async def update_run(
+    conn: AsyncConnection,
+    run_id: str,
+    tenant_id: str | None,
+    state_text: str,
+    status: RunStatus,
+    expected_version: int,
+    now: float,
+) -> int:
+    """Conditionally update a run; return its new version or raise why it failed.
+
+    Raises:
+        ConfigError: ``expected_version`` is not an int.
+        RunNotFoundError: no such run (for this tenant).
+        StaleVersionError: the run is not at ``expected_version``.
+    """
+    if isinstance(expected_version, bool) or not isinstance(expected_version, int):
+        raise ConfigError(
+            f"expected_version must be the int version you loaded, got {expected_version!r}"
         )
-        if tenant_id is not None:
-            stmt = stmt.where(runs.c.tenant_id == tenant_id)
-        if (await conn.execute(stmt)).rowcount == 1:
-            return expected_version + 1
-        found = select(runs.c.version).where(runs.c.run_id == run_id)
-        if tenant_id is not None:
-            found = found.where(runs.c.tenant_id == tenant_id)
-        actual = (await conn.execute(found)).scalar_one_or_none()
-        if actual is None:
-            raise RunNotFoundError(run_id=run_id)
-        raise StaleVersionError(entity="run", key=run_id, expected=expected_version, actual=actual)
+    stmt = (
+        update(runs)
+        .where(runs.c.run_id == run_id, runs.c.version == expected_version)
+        .values(
+            state=state_text,
+            status=status.value,
+            version=expected_version + 1,
+            updated_at=now,
+        )
+    )
+    if tenant_id is not None:
+        stmt = stmt.where(runs.c.tenant_id == tenant_id)
+    if (await conn.execute(stmt)).rowcount == 1:
+        return expected_version + 1
+    found = select(runs.c.version).where(runs.c.run_id == run_id)
+    if tenant_id is not None:
+        found = found.where(runs.c.tenant_id == tenant_id)
+    actual = (await conn.execute(found)).scalar_one_or_none()
+    if actual is None:
+        raise RunNotFoundError(run_id=run_id)
+    raise StaleVersionError(entity="run", key=run_id, expected=expected_version, actual=actual)

@@ -4,30 +4,34 @@ The session store adds this subtree to :mod:`penguiflow.errors`::
 
     PenguiFlowError
     ├── UsageError
-    │   ├── SchemaVersionError          the database was migrated by a newer PenguiFlow
-    │   ├── StoreStateError             (also RuntimeError) store used before setup()
-    │   │   └── StoreClosedError        store used after close()
-    │   └── UnserializableRecordError   (also TypeError) a value is not plain JSON
+    │   ├── SchemaVersionError              the database was migrated by a newer PenguiFlow
+    │   ├── StoreStateError                 (also RuntimeError) store used before setup()
+    │   │   └── StoreClosedError            store used after close()
+    │   └── UnserializableRecordError       (also TypeError) a value is not plain JSON
     └── RunError
-        └── SessionStoreError           base of every failure of the store itself
-            ├── StoreBackendError       the database failed (connection lost, lock timeout)
-            ├── CorruptRecordError      a stored record cannot be read back
-            ├── StaleVersionError       optimistic concurrency conflict; reload and retry
-            ├── RunNotFoundError        (also LookupError) no such run for this tenant
-            ├── DuplicateRunError       a run with this id already exists
-            └── PauseError              base of the pause/resume failures
-                ├── PauseNotFound       (also LookupError) unknown token or another tenant's
-                ├── PauseExpired        the pause expired before anyone claimed it
-                ├── PauseLeaseLost      the claim's lease expired and another process took it
-                └── PauseAlreadyClaimed another resumer holds the pause right now
-                    └── PauseAlreadyResumed the pause was resolved; carries the outcome
+        └── SessionStoreError               base of every failure of the store itself
+            ├── StoreBackendError           the database failed (lost connection, timeout)
+            ├── CorruptRecordError          a stored record cannot be read back
+            ├── StaleVersionError           optimistic concurrency conflict; reload and retry
+            ├── RunNotFoundError            (also LookupError) no such run for this tenant
+            ├── DuplicateRunError           a run with this id already exists
+            └── PauseError                  base of the pause/resume failures
+                ├── PauseNotFoundError      (also LookupError) unknown or other tenant's
+                ├── PauseExpiredError       the pause expired before anyone claimed it
+                ├── PauseLeaseLostError     the lease ended and another process took over
+                └── PauseAlreadyClaimedError          another resumer holds the pause now
+                    └── PauseAlreadyResumedError      resolved already; carries the outcome
 
 Every error pickles with its fields, so it can cross process boundaries. No error ever
 carries a resume token.
+
+The pause errors were once named without the ``Error`` suffix (``PauseNotFound``, ...);
+those names still work, with a ``DeprecationWarning``, and are the same classes.
 """
 
 from __future__ import annotations
 
+import warnings
 from datetime import datetime
 from typing import Any
 
@@ -36,12 +40,12 @@ from penguiflow.errors import RunError, UsageError
 __all__ = [
     "CorruptRecordError",
     "DuplicateRunError",
-    "PauseAlreadyClaimed",
-    "PauseAlreadyResumed",
+    "PauseAlreadyClaimedError",
+    "PauseAlreadyResumedError",
     "PauseError",
-    "PauseExpired",
-    "PauseLeaseLost",
-    "PauseNotFound",
+    "PauseExpiredError",
+    "PauseLeaseLostError",
+    "PauseNotFoundError",
     "RunNotFoundError",
     "SchemaVersionError",
     "SessionStoreError",
@@ -259,7 +263,7 @@ class PauseError(SessionStoreError):
     """Base of the pause/resume failures."""
 
 
-class PauseNotFound(PauseError, LookupError):
+class PauseNotFoundError(PauseError, LookupError):
     """No pause matches this token for this tenant.
 
     An unknown token, a pruned pause and another tenant's token all give this same error,
@@ -273,7 +277,7 @@ class PauseNotFound(PauseError, LookupError):
         )
 
 
-class PauseExpired(PauseError):
+class PauseExpiredError(PauseError):
     """The pause expired before anyone claimed it; it can no longer be resumed.
 
     Attributes:
@@ -296,7 +300,7 @@ class PauseExpired(PauseError):
         )
 
 
-class PauseLeaseLost(PauseError):
+class PauseLeaseLostError(PauseError):
     """The claim's lease expired and another process claimed the pause; stop working on it.
 
     Attributes:
@@ -316,7 +320,7 @@ class PauseLeaseLost(PauseError):
         )
 
 
-class PauseAlreadyClaimed(PauseError):
+class PauseAlreadyClaimedError(PauseError):
     """Another resumer holds this pause right now (its lease has not expired).
 
     Attributes:
@@ -340,7 +344,7 @@ class PauseAlreadyClaimed(PauseError):
         )
 
 
-class PauseAlreadyResumed(PauseAlreadyClaimed):
+class PauseAlreadyResumedError(PauseAlreadyClaimedError):
     """The pause was already resumed and resolved; carries the stored outcome.
 
     Attributes:
@@ -369,3 +373,38 @@ class PauseAlreadyResumed(PauseAlreadyClaimed):
             resolved_at=resolved_at,
             lease_until=lease_until,
         )
+
+
+_RENAMED = {
+    "PauseAlreadyClaimed": PauseAlreadyClaimedError,
+    "PauseAlreadyResumed": PauseAlreadyResumedError,
+    "PauseExpired": PauseExpiredError,
+    "PauseLeaseLost": PauseLeaseLostError,
+    "PauseNotFound": PauseNotFoundError,
+}
+
+
+def renamed_error(name: str) -> type[PauseError] | None:
+    """Return the class an old error name stands for (warning that it is deprecated).
+
+    Args:
+        name: an attribute looked up on this module or on ``penguiflow.sessions``.
+
+    Returns:
+        The renamed class, or ``None`` when ``name`` is not an old error name.
+    """
+    cls = _RENAMED.get(name)
+    if cls is not None:
+        warnings.warn(
+            f"{name} is deprecated; use {cls.__name__} (the same class)",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+    return cls
+
+
+def __getattr__(name: str) -> type[PauseError]:
+    cls = renamed_error(name)
+    if cls is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return cls

@@ -14,7 +14,7 @@ from penguiflow.planner import (
     ResumeDecisionError,
     StateStoreRequiredError,
 )
-from penguiflow.sessions import PauseAlreadyResumed, PauseStatus, RunStatus, SqlSessionStore
+from penguiflow.sessions import PauseAlreadyResumedError, PauseStatus, RunStatus, SqlSessionStore
 
 
 async def _paused(store: SqlSessionStore, ledger: Ledger, **kwargs: Any) -> PlannerPause:
@@ -66,7 +66,7 @@ async def test_approve_runs_the_tool_once_and_finishes(hitl_store: Any, ledger: 
         [entry] = ledger.entries()
         assert entry["args"] == {"order_id": 42, "cents": 500}
         assert entry["key"] == step["observation"]["key"]  # ctx.idempotency_key
-        with pytest.raises(PauseAlreadyResumed) as caught:
+        with pytest.raises(PauseAlreadyResumedError) as caught:
             await planner.resume(pause.resume_token, approve=True)
     assert caught.value.outcome is not None
     assert caught.value.outcome["calls"][0]["decision"] == "approved"

@@ -14,8 +14,8 @@ from line_worker import read_line, send, spawn
 
 from penguiflow.planner import PlannerFinish, PlannerPause
 from penguiflow.sessions import (
-    PauseAlreadyClaimed,
-    PauseAlreadyResumed,
+    PauseAlreadyClaimedError,
+    PauseAlreadyResumedError,
     PauseStatus,
     RunStatus,
     SqlSessionStore,
@@ -46,13 +46,13 @@ async def test_concurrent_resumes_in_one_process_run_the_tool_once(
             return await planner.resume(
                 pause.resume_token, approve=True, tool_context={"ledger": str(ledger.path)}
             )
-        except PauseAlreadyClaimed as exc:  # PauseAlreadyResumed included
+        except PauseAlreadyClaimedError as exc:  # PauseAlreadyResumedError included
             return exc
 
     async with planner:
         outcomes = await asyncio.gather(*(attempt() for _ in range(CONCURRENT)))
     finished = [o for o in outcomes if isinstance(o, PlannerFinish)]
-    refused = [o for o in outcomes if isinstance(o, PauseAlreadyClaimed)]
+    refused = [o for o in outcomes if isinstance(o, PauseAlreadyClaimedError)]
     assert len(finished) == 1
     assert len(refused) == CONCURRENT - 1
     assert ledger.count("refund") == 1
@@ -90,7 +90,7 @@ async def test_concurrent_resumes_from_two_processes(
             if proc.returncode is None:
                 await _reap(proc)
     assert outcomes.count("finished") == 1, outcomes
-    assert set(outcomes) <= {"finished", "PauseAlreadyClaimed", "PauseAlreadyResumed"}
+    assert set(outcomes) <= {"finished", "PauseAlreadyClaimedError", "PauseAlreadyResumedError"}
     assert ledger.count("refund") == 1
     assert len(outcomes) == PROCESSES * PER_PROCESS
     print(f"{PROCESSES} processes x {PER_PROCESS} resumes: {outcomes.count('finished')} finished")
@@ -111,7 +111,7 @@ async def test_a_killed_resumer_never_makes_the_tool_run_twice(
 
     planner = build_planner(hitl_store, [final("after the crash")])
     async with planner:
-        with pytest.raises(PauseAlreadyClaimed):  # the dead resumer's lease still holds
+        with pytest.raises(PauseAlreadyClaimedError):  # the dead resumer's lease still holds
             await planner.resume(pause.resume_token, approve=True)
 
     later = FakeClock()
@@ -125,7 +125,7 @@ async def test_a_killed_resumer_never_makes_the_tool_run_twice(
                 approve=False,  # ignored: a reclaim acts on the first decision
                 tool_context={"ledger": str(ledger.path)},
             )
-            with pytest.raises(PauseAlreadyResumed) as again:
+            with pytest.raises(PauseAlreadyResumedError) as again:
                 await planner.resume(pause.resume_token, approve=True)
         assert isinstance(result, PlannerFinish)
         assert ledger.count("refund") == 1  # never run a second time
@@ -186,7 +186,7 @@ async def test_the_lease_is_renewed_while_an_approved_call_runs(
         task = asyncio.create_task(first.resume(pause.resume_token, approve=True))
         await asyncio.wait_for(started.wait(), 30)
         await asyncio.sleep(2.5)  # more than twice the lease: only renewals keep it
-        with pytest.raises(PauseAlreadyClaimed):
+        with pytest.raises(PauseAlreadyClaimedError):
             await second.resume(pause.resume_token, approve=True)
         release.set()
         result = await asyncio.wait_for(task, 30)

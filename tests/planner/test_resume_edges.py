@@ -30,8 +30,8 @@ from penguiflow.planner import (
 )
 from penguiflow.sessions import (
     CorruptRecordError,
-    PauseExpired,
-    PauseNotFound,
+    PauseExpiredError,
+    PauseNotFoundError,
     PauseStatus,
     RunStatus,
     SqlSessionStore,
@@ -71,9 +71,9 @@ async def test_another_tenant_cannot_see_the_pause(hitl_store: Any, ledger: Ledg
     planner = build_planner(hitl_store, [final()])
     async with planner:
         for tenant in ("globex", None):
-            with pytest.raises(PauseNotFound):
+            with pytest.raises(PauseNotFoundError):
                 await planner.resume(pause.resume_token, approve=True, tenant_id=tenant)
-        with pytest.raises(PauseNotFound):
+        with pytest.raises(PauseNotFoundError):
             await planner.resume("not-a-token", approve=True, tenant_id="acme")
         assert ledger.count() == 0
         result = await planner.resume(
@@ -94,7 +94,7 @@ async def test_expired_pause_cannot_be_resumed(db_url: str, ledger: Ledger) -> N
         clock.advance(61)
         planner = build_planner(store, [final()])
         async with planner:
-            with pytest.raises(PauseExpired) as caught:
+            with pytest.raises(PauseExpiredError) as caught:
                 await planner.resume(pause.resume_token, approve=True)
         assert caught.value.pause_id == pause.pause_id
         [expired] = await store.list_pauses(status=PauseStatus.EXPIRED)

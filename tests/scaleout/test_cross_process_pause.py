@@ -64,7 +64,7 @@ async def test_a_workers_pause_is_approved_through_another_process(
                     "/resume", json={"token": token, "approve": True, "wait": True}, headers=acme
                 )
                 assert again.status_code == 409
-                assert again.json()["error"]["type"] == "PauseAlreadyResumed"
+                assert again.json()["error"]["type"] == "PauseAlreadyResumedError"
                 resolved = (
                     await http.get("/pauses", params={"status": "resolved"}, headers=acme)
                 ).json()

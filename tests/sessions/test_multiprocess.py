@@ -51,7 +51,7 @@ async def test_claim_race_across_processes(db_url: str) -> None:
                 await proc.wait()
     assert len(outcomes) == PROCESSES * TASKS_PER_PROCESS
     assert outcomes.count("won") == 1, outcomes
-    assert set(outcomes) == {"won", "PauseAlreadyClaimed"}
+    assert set(outcomes) == {"won", "PauseAlreadyClaimedError"}
     async with SqlSessionStore(db_url) as store:
         pause = await store.get_pause(ticket.token, tenant_id="acme")
     assert pause.claim_count == 1 and pause.decision is not None

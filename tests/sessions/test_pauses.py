@@ -12,11 +12,11 @@ from session_helpers import FakeClock, run_sql
 from penguiflow.errors import ConfigError
 from penguiflow.sessions import (
     CorruptRecordError,
-    PauseAlreadyClaimed,
-    PauseAlreadyResumed,
-    PauseExpired,
-    PauseLeaseLost,
-    PauseNotFound,
+    PauseAlreadyClaimedError,
+    PauseAlreadyResumedError,
+    PauseExpiredError,
+    PauseLeaseLostError,
+    PauseNotFoundError,
     PauseStatus,
     PauseTicket,
     RunStatus,
@@ -103,7 +103,7 @@ async def test_concurrent_claims_exactly_one_wins(store: SqlSessionStore) -> Non
     async def claim(i: int) -> str:
         try:
             await store.claim_pause(ticket.token, tenant_id="acme", decision={"by": i})
-        except PauseAlreadyClaimed:
+        except PauseAlreadyClaimedError:
             return "lost"
         return "won"
 
@@ -128,11 +128,11 @@ async def test_claim_complete_then_already_resumed(store: SqlSessionStore) -> No
         outcome={"answer": "done"},
     )
     assert run.status is RunStatus.FINISHED and run.version == 3
-    with pytest.raises(PauseAlreadyResumed) as info:
+    with pytest.raises(PauseAlreadyResumedError) as info:
         await store.claim_pause(ticket.token, tenant_id="acme", decision={"approve": False})
     assert info.value.outcome == {"answer": "done"}
-    assert isinstance(info.value, PauseAlreadyClaimed)
-    with pytest.raises(PauseLeaseLost):
+    assert isinstance(info.value, PauseAlreadyClaimedError)
+    with pytest.raises(PauseLeaseLostError):
         await store.complete_pause(
             claim, run_state={}, run_status=RunStatus.FINISHED, expected_run_version=3
         )
@@ -152,14 +152,14 @@ async def test_complete_with_stale_run_keeps_claim(store: SqlSessionStore) -> No
 
 async def test_other_tenant_token_is_not_found(store: SqlSessionStore) -> None:
     ticket = await _pause(store, tenant="acme")
-    with pytest.raises(PauseNotFound) as other:
+    with pytest.raises(PauseNotFoundError) as other:
         await store.claim_pause(ticket.token, tenant_id="evil", decision={"approve": True})
-    with pytest.raises(PauseNotFound) as unknown:
+    with pytest.raises(PauseNotFoundError) as unknown:
         await store.claim_pause("x" * 43, tenant_id="evil")
     assert str(other.value) == str(unknown.value)  # indistinguishable: no existence leak
-    with pytest.raises(PauseNotFound):
+    with pytest.raises(PauseNotFoundError):
         await store.get_pause(ticket.token, tenant_id="evil")
-    with pytest.raises(PauseNotFound):
+    with pytest.raises(PauseNotFoundError):
         await store.get_pause(ticket.token)  # the default tenant is another tenant
     assert await store.list_pauses(tenant_id="evil") == []
     pause = await store.get_pause(ticket.token, tenant_id="acme")
@@ -168,7 +168,7 @@ async def test_other_tenant_token_is_not_found(store: SqlSessionStore) -> None:
 
 async def test_bad_tokens(store: SqlSessionStore) -> None:
     for token in ("", "y" * 10_000):
-        with pytest.raises(PauseNotFound):
+        with pytest.raises(PauseNotFoundError):
             await store.claim_pause(token)
     with pytest.raises(ConfigError, match="str"):
         await store.claim_pause(b"bytes")  # type: ignore[arg-type]
@@ -184,7 +184,7 @@ async def test_expired_pause(clocked_store: SqlSessionStore, clock: FakeClock) -
     clock.advance(2)
     pause = await clocked_store.get_pause(ticket.token, tenant_id="acme")
     assert pause.status is PauseStatus.EXPIRED
-    with pytest.raises(PauseExpired) as info:
+    with pytest.raises(PauseExpiredError) as info:
         await clocked_store.claim_pause(ticket.token, tenant_id="acme")
     assert info.value.pause_id == ticket.pause.pause_id
     assert [p.pause_id for p in await clocked_store.list_pauses(status=PauseStatus.EXPIRED)] == [
@@ -222,18 +222,18 @@ async def test_lease_expiry_allows_reclaim(
         ticket.token, tenant_id="acme", decision={"approve": True}, lease_s=60
     )
     clock.advance(59)
-    with pytest.raises(PauseAlreadyClaimed) as held:
+    with pytest.raises(PauseAlreadyClaimedError) as held:
         await store.claim_pause(ticket.token, tenant_id="acme", decision={"approve": False})
-    assert not isinstance(held.value, PauseAlreadyResumed)
+    assert not isinstance(held.value, PauseAlreadyResumedError)
     clock.advance(2)  # first resumer "crashed": lease over (and the pause's expiry passed)
     second = await store.claim_pause(
         ticket.token, tenant_id="acme", decision={"approve": False}, lease_s=60
     )
     assert second.reclaimed and second.decision == {"approve": True}  # first decision kept
     assert second.pause.claim_count == 2 and second.claim_id != first.claim_id
-    with pytest.raises(PauseLeaseLost):
+    with pytest.raises(PauseLeaseLostError):
         await store.renew_lease(first)
-    with pytest.raises(PauseLeaseLost):
+    with pytest.raises(PauseLeaseLostError):
         await store.complete_pause(
             first, run_state={}, run_status=RunStatus.FINISHED, expected_run_version=2
         )
@@ -249,7 +249,7 @@ async def test_renew_lease_keeps_claim(clocked_store: SqlSessionStore, clock: Fa
     new_end = await clocked_store.renew_lease(claim, lease_s=10)
     assert new_end == datetime.fromtimestamp(clock.now + 10, tz=UTC)
     clock.advance(8)  # past the first lease, within the renewed one
-    with pytest.raises(PauseAlreadyClaimed):
+    with pytest.raises(PauseAlreadyClaimedError):
         await clocked_store.claim_pause(ticket.token, tenant_id="acme")
 
 
@@ -258,7 +258,7 @@ async def test_release_makes_pause_pending_again(store: SqlSessionStore) -> None
     claim = await store.claim_pause(ticket.token, tenant_id="acme", decision={"edit": "bad"})
     released = await store.release_pause(claim)
     assert released.status is PauseStatus.PENDING and released.decision is None
-    with pytest.raises(PauseLeaseLost):
+    with pytest.raises(PauseLeaseLostError):
         await store.release_pause(claim)
     again = await store.claim_pause(ticket.token, tenant_id="acme", decision={"edit": "good"})
     assert again.decision == {"edit": "good"} and again.reclaimed
@@ -276,7 +276,7 @@ async def test_list_and_get_by_id(store: SqlSessionStore) -> None:
         a.pause.pause_id
     ]
     assert (await store.get_pause_by_id(a.pause.pause_id)).tenant_id == "t1"
-    with pytest.raises(PauseNotFound):
+    with pytest.raises(PauseNotFoundError):
         await store.get_pause_by_id(a.pause.pause_id, tenant_id="t2")
 
 

@@ -6,8 +6,8 @@ import pytest
 from session_helpers import FakeClock
 
 from penguiflow.sessions import (
-    PauseAlreadyResumed,
-    PauseLeaseLost,
+    PauseAlreadyResumedError,
+    PauseLeaseLostError,
     PauseStatus,
     PauseTicket,
     RunStatus,
@@ -47,7 +47,7 @@ async def test_repause_resolves_the_old_pause_and_opens_a_new_one(store: SqlSess
     assert second.run_version == first.run_version + 1
     run = await store.get_run(first.pause.run_id)
     assert (run.status, run.state) == (RunStatus.PAUSED, {"step": 3})
-    with pytest.raises(PauseAlreadyResumed) as caught:
+    with pytest.raises(PauseAlreadyResumedError) as caught:
         await store.claim_pause(first.token, tenant_id="acme")
     assert caught.value.outcome == {"calls": ["approved"]}
     pending = await store.list_pauses(tenant_id="acme", status=PauseStatus.PENDING)
@@ -72,7 +72,7 @@ async def test_repause_changes_nothing_when_it_fails(db_url: str) -> None:
         assert only.status is PauseStatus.CLAIMED  # still held, no second pause
         clock.advance(3600)  # the lease ran out and someone else took the pause
         await store.claim_pause(first.token, tenant_id="acme")
-        with pytest.raises(PauseLeaseLost):
+        with pytest.raises(PauseLeaseLostError):
             await store.repause(
                 claim,  # type: ignore[arg-type]
                 reason="again",

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from penguiflow.errors import ConfigError, RunError, UsageError
 from penguiflow.sessions import (
-    PauseAlreadyResumed,
+    PauseAlreadyResumedError,
     SessionStoreError,
     SqlSessionStore,
     StaleVersionError,
@@ -103,7 +103,7 @@ def test_errors_fit_the_tree_and_pickle() -> None:
     assert isinstance(stale, RunError)
     copy = pickle.loads(pickle.dumps(stale))
     assert (copy.entity, copy.key, copy.expected, copy.actual) == ("run", "r1", 1, 3)
-    resumed = PauseAlreadyResumed(
+    resumed = PauseAlreadyResumedError(
         pause_id="p", run_id="r", outcome={"answer": 42}, resolved_at=None
     )
     assert pickle.loads(pickle.dumps(resumed)).outcome == {"answer": 42}
@@ -128,9 +128,7 @@ def test_import_is_light() -> None:
 async def test_dropping_an_open_store_warns(sqlite_url: str) -> None:
     store = SqlSessionStore(sqlite_url)
     await store.setup()
-    engine = store._engine
-    assert engine is not None
-    await engine.dispose()  # release the connections ourselves; only the store leaks
+    await store.engine.dispose()  # release the connections ourselves; only the store leaks
     with pytest.warns(ResourceWarning, match="garbage-collected while open"):
         del store
         gc.collect()

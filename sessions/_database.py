@@ -1,15 +1,19 @@
-"""Engine, lifecycle and transactions shared by every part of the session store."""
+"""The session store's database: engine, lifecycle, schema, transactions, dialect.
+
+One :class:`Database` is shared by every part of a ``SqlSessionStore`` (runs, pauses,
+journal, memory, events, credentials). It is the only object that knows whether the
+store is open, which backend it runs on and how a transaction is begun there.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
-import warnings
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event, text
+from sqlalchemy import Table, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -20,7 +24,10 @@ from ._tables import SCHEMA_HEAD, VERSION_TABLE
 from .errors import StoreBackendError, StoreClosedError, StoreStateError
 from .models import StoreState
 
-__all__ = ["DEFAULT_URL", "StoreCore"]
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql, sqlite
+
+__all__ = ["DEFAULT_URL", "Database"]
 
 DEFAULT_URL = "sqlite+aiosqlite:///penguiflow.sqlite3"
 """The default store: a SQLite file in the working directory."""
@@ -95,8 +102,27 @@ def _describe(exc: BaseException) -> str:
     return f"{type(inner).__name__}: {message}" if message else type(inner).__name__
 
 
-class StoreCore:
-    """Owns the engine and the store's state; runs every operation in a transaction."""
+class Database:
+    """Owns one store's engine and lifecycle; runs every operation in one transaction.
+
+    Lifecycle: ``unopened`` -> :meth:`setup` -> ``open`` -> :meth:`close` -> ``closed``.
+    An engine passed in is used as it is and never disposed; an engine the database
+    created itself is disposed by :meth:`close`.
+
+    Args:
+        url: the database URL (``sqlite://`` and ``postgresql://`` are mapped to their
+            async drivers). Ignored when ``engine`` is given.
+        engine: an existing ``AsyncEngine`` to use.
+        pool_size: connections kept in the pool.
+        max_overflow: extra connections opened under load.
+        pool_timeout_s: how long to wait for a free connection.
+        sqlite_busy_timeout_s: how long a SQLite writer waits for the write lock.
+        echo: log every SQL statement.
+        clock: returns the current UNIX time in seconds (``time.time`` when ``None``).
+
+    Raises:
+        ConfigError: a bad URL or option.
+    """
 
     def __init__(
         self,
@@ -136,7 +162,7 @@ class StoreCore:
 
     @property
     def state(self) -> StoreState:
-        """The store's lifecycle state (unopened, open, closed)."""
+        """The lifecycle state (unopened, open, closed)."""
         return self._state
 
     @property
@@ -149,28 +175,33 @@ class StoreCore:
         """The database URL with any password hidden."""
         return self._url.render_as_string(hide_password=True)
 
-    def __repr__(self) -> str:
-        return f"SqlSessionStore(url={self.url!r}, state={self._state.value!r})"
+    @property
+    def owns_open_engine(self) -> bool:
+        """``True`` while open on an engine this database created (``close()`` is owed)."""
+        return self._state is StoreState.OPEN and self._given_engine is None
 
-    def __del__(self) -> None:
-        if getattr(self, "_state", None) is StoreState.OPEN and self._given_engine is None:
-            warnings.warn(
-                f"{self!r} was garbage-collected while open; call `await store.close()` "
-                "or use `async with store:`",
-                ResourceWarning,
-                stacklevel=1,
-                source=self,
-            )
+    def engine(self, operation: str = "engine") -> AsyncEngine:
+        """Return the engine of an open database.
+
+        Args:
+            operation: the caller's name, for the error message.
+
+        Raises:
+            StoreStateError: :meth:`setup` was not called yet.
+            StoreClosedError: the database was closed.
+        """
+        if self._state is StoreState.OPEN and self._engine is not None:
+            return self._engine
+        if self._state is StoreState.CLOSED:
+            raise StoreClosedError(operation=operation)
+        raise StoreStateError(state=self._state.value, operation=operation)
 
     async def setup(self) -> None:
-        """Open the store: connect, then create or upgrade the schema in place.
-
-        Safe to call again on an open store (it returns at once) and from several
-        processes at the same time (migrations are serialised by a database lock).
+        """Connect, then create or upgrade the schema in place (once; later calls return).
 
         Raises:
             SchemaVersionError: the database was migrated by a newer PenguiFlow.
-            StoreClosedError: the store was closed.
+            StoreClosedError: the database was closed.
             StoreBackendError: the database could not be reached.
         """
         async with self._setup_lock:
@@ -189,22 +220,12 @@ class StoreCore:
             self._state = StoreState.OPEN
 
     async def close(self) -> None:
-        """Close the store and its connection pool (an engine passed in is left open).
-
-        Calling it again, or on a store never set up, is harmless.
-        """
+        """Close, disposing the engine unless it was passed in; harmless to repeat."""
         async with self._setup_lock:
             engine, self._engine = self._engine, None
             self._state = StoreState.CLOSED
             if engine is not None and self._given_engine is None:
                 await engine.dispose()
-
-    async def __aenter__(self) -> Self:
-        await self.setup()
-        return self
-
-    async def __aexit__(self, *_exc: object) -> None:
-        await self.close()
 
     def _create_engine(self) -> AsyncEngine:
         kwargs: dict[str, Any] = {
@@ -248,19 +269,22 @@ class StoreCore:
         except (SQLAlchemyError, OSError) as exc:
             raise StoreBackendError(operation="setup", detail=_describe(exc)) from exc
 
-    # -- transactions ------------------------------------------------------------------
-
-    def _require_open(self, operation: str) -> AsyncEngine:
-        if self._state is StoreState.OPEN and self._engine is not None:
-            return self._engine
-        if self._state is StoreState.CLOSED:
-            raise StoreClosedError(operation=operation)
-        raise StoreStateError(state=self._state.value, operation=operation)
+    # -- what the parts use --------------------------------------------------------------
 
     @asynccontextmanager
-    async def _transaction(self, operation: str, *, write: bool) -> AsyncIterator[AsyncConnection]:
-        """Run the block in one transaction; database failures become StoreBackendError."""
-        engine = self._require_open(operation)
+    async def transaction(self, operation: str, *, write: bool) -> AsyncIterator[AsyncConnection]:
+        """Run the block in one transaction; database failures become StoreBackendError.
+
+        Args:
+            operation: the store method running, for errors.
+            write: the block writes (on SQLite the transaction then takes the write lock
+                at once, so concurrent writers queue instead of deadlocking).
+
+        Raises:
+            StoreStateError: the database is not open.
+            StoreBackendError: the database failed; nothing was committed.
+        """
+        engine = self.engine(operation)
         try:
             async with engine.connect() as conn:
                 if write and self._sqlite:
@@ -270,5 +294,16 @@ class StoreCore:
         except (SQLAlchemyError, OSError) as exc:
             raise StoreBackendError(operation=operation, detail=_describe(exc)) from exc
 
-    def _now(self) -> float:
+    def insert(self, table: Table) -> sqlite.Insert | postgresql.Insert:
+        """An INSERT into ``table`` that supports this backend's ``on_conflict_do_*``."""
+        if self._sqlite:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            return sqlite_insert(table)
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+
+    def now(self) -> float:
+        """The current UNIX time in seconds, from the store's clock."""
         return self._clock()
