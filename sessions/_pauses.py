@@ -366,6 +366,11 @@ class Pauses:
         Equivalent to :meth:`complete_pause` followed by :meth:`create_pause`, in one
         transaction: if it fails, the claimed pause stays claimed and no new token exists.
 
+        A resume may end in a new pause straight away (an approved tool asks for input, or
+        the join of a parallel step needs approval). Doing both at once means a crash
+        leaves either the first pause claimed (reclaimable after its lease) or the second
+        one pending with its token handed out, never the first resolved and no second.
+
         Args:
             claim: the claim returned by :meth:`claim_pause`.
             outcome: what to report to later resume attempts of the claimed pause.
