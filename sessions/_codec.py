@@ -44,14 +44,19 @@ def encode(data: Any, *, what: str) -> str:
         UnserializableRecordError: ``data`` holds something JSON cannot represent.
     """
     try:
-        return json.dumps(
+        text = json.dumps(
             {"schema_version": RECORD_SCHEMA_VERSION, "data": data},
             ensure_ascii=False,
             allow_nan=False,
             separators=(",", ":"),
         )
-    except (TypeError, ValueError) as exc:
+        text.encode("utf-8")  # a lone surrogate is valid in a str, not in a database
+    except UnicodeEncodeError as exc:
+        detail = f"a string holds the lone surrogate {exc.object[exc.start : exc.end]!r}"
+        raise UnserializableRecordError(what=what, detail=detail) from None
+    except (TypeError, ValueError, RecursionError) as exc:
         raise UnserializableRecordError(what=what, detail=str(exc)) from None
+    return text
 
 
 def encode_lenient(data: Any) -> str:

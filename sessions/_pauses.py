@@ -29,7 +29,7 @@ from ._pause_sql import (
     update_claimed,
 )
 from ._rows import check_id, check_positive, pause_from_row, run_from_row
-from ._runs import select_run, update_run
+from ._run_sql import select_run, update_run
 from ._tables import pauses
 from .errors import PauseAlreadyClaimedError, PauseNotFoundError, RunNotFoundError
 from .models import (
@@ -307,6 +307,8 @@ class Pauses:
         run_status: RunStatus,
         expected_run_version: int,
         outcome: Mapping[str, Any] | None = None,
+        owner_id: str | None = None,
+        lease_s: float = 30.0,
     ) -> RunRecord:
         """Resolve a claimed pause and save the run's new state in one transaction.
 
@@ -316,6 +318,11 @@ class Pauses:
             run_status: the run's new status.
             expected_run_version: the run version the new state was derived from.
             outcome: what to report to later resume attempts (plain JSON object).
+            owner_id: with ``run_status`` ``running``: the process that continues the run,
+                which holds a lease of ``lease_s`` seconds on it from this commit on (see
+                ``store.runs.renew_run_lease``). If it dies, the run can be recovered
+                with ``recover_stale_runs`` once the lease lapses.
+            lease_s: the owner's lease.
 
         Returns:
             The saved run.
@@ -328,6 +335,9 @@ class Pauses:
         outcome_text = encode(None if outcome is None else dict(outcome), what="pause outcome")
         run_status = RunStatus(run_status)
         now = self._db.now()
+        owner = None
+        if owner_id is not None:
+            owner = (check_id("owner_id", owner_id), now + check_positive("lease_s", lease_s))
         async with self._db.transaction("complete_pause", write=True) as conn:
             await update_claimed(
                 conn,
@@ -345,6 +355,7 @@ class Pauses:
                 run_status,
                 expected_run_version,
                 now,
+                owner=owner,
             )
             row = await select_run(conn, claim.run.run_id, claim.pause.tenant_id)
         return run_from_row(row)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import ColumnElement, Table, and_, delete, exists, or_
 
 from penguiflow.errors import ConfigError
 
@@ -37,9 +37,15 @@ async def prune(db: Database, *, older_than: timedelta) -> PruneResult:
     if not isinstance(older_than, timedelta) or older_than < timedelta(0):
         raise ConfigError(f"older_than must be a timedelta >= 0, got {older_than!r}")
     cutoff = db.now() - older_than.total_seconds()
-    old_runs = select(runs.c.run_id).where(runs.c.status.in_(_TERMINAL), runs.c.updated_at < cutoff)
+    old_run = and_(runs.c.status.in_(_TERMINAL), runs.c.updated_at < cutoff)
+
+    def of_old_run(table: Table) -> ColumnElement[bool]:
+        """Rows of a run being pruned (runs are keyed by tenant and run id)."""
+        mine = and_(runs.c.tenant_id == table.c.tenant_id, runs.c.run_id == table.c.run_id)
+        return exists().where(mine, old_run)
+
     stale_pauses = or_(
-        pauses.c.run_id.in_(old_runs),
+        of_old_run(pauses),
         and_(
             pauses.c.status == PauseStatus.PENDING.value,
             pauses.c.expires_at.is_not(None),
@@ -51,13 +57,9 @@ async def prune(db: Database, *, older_than: timedelta) -> PruneResult:
         ),
     )
     async with db.transaction("prune", write=True) as conn:
-        journal = await conn.execute(
-            delete(tool_journal).where(tool_journal.c.run_id.in_(old_runs))
-        )
+        journal = await conn.execute(delete(tool_journal).where(of_old_run(tool_journal)))
         pause_rows = await conn.execute(delete(pauses).where(stale_pauses))
-        run_rows = await conn.execute(
-            delete(runs).where(runs.c.status.in_(_TERMINAL), runs.c.updated_at < cutoff)
-        )
+        run_rows = await conn.execute(delete(runs).where(old_run))
         event_rows = await conn.execute(delete(events).where(events.c.created_at < cutoff))
         binding_rows = await conn.execute(
             delete(remote_bindings).where(remote_bindings.c.created_at < cutoff)

@@ -102,6 +102,9 @@ def run_from_row(row: Any) -> RunRecord:
         version=row.version,
         created_at=to_datetime_required(row.created_at),
         updated_at=to_datetime_required(row.updated_at),
+        owner_id=row.owner_id,
+        lease_until=to_datetime(row.lease_until),
+        error=row.error,
     )
 
 
@@ -139,6 +142,7 @@ def journal_from_row(row: Any) -> JournalEntry:
     """Build a :class:`JournalEntry` from a ``penguiflow_tool_journal`` row."""
     table, key = "penguiflow_tool_journal", f"{row.run_id}/{row.call_hash}"
     return JournalEntry(
+        tenant_id=row.tenant_id,
         run_id=row.run_id,
         call_hash=row.call_hash,
         tool=row.tool,

@@ -39,7 +39,7 @@ __all__ = [
 VERSION_TABLE = "penguiflow_schema_version"
 """Alembic's version table; named so it never clashes with an application's own alembic."""
 
-SCHEMA_HEAD = "0003"
+SCHEMA_HEAD = "0004"
 """The newest revision under ``migrations/versions`` (a test keeps the two in sync)."""
 
 metadata = MetaData()
@@ -69,9 +69,15 @@ runs = Table(
     Column("version", Integer(), nullable=False),
     Column("created_at", Double(), nullable=False),
     Column("updated_at", Double(), nullable=False),
-    PrimaryKeyConstraint("run_id", name="pk_penguiflow_runs"),
+    # Added by migration 0004: the process working on a running run, until when (it
+    # renews this lease while it works), and why a failed run failed.
+    Column("owner_id", String(255), nullable=True),
+    Column("lease_until", Double(), nullable=True),
+    Column("error", Text(), nullable=True),
+    PrimaryKeyConstraint("tenant_id", "run_id", name="pk_penguiflow_runs"),
     Index("ix_penguiflow_runs_tenant_session", "tenant_id", "session_id"),
     Index("ix_penguiflow_runs_status_updated", "status", "updated_at"),
+    Index("ix_penguiflow_runs_status_lease", "status", "lease_until"),
 )
 
 pauses = Table(
@@ -145,6 +151,7 @@ memory = Table(
 tool_journal = Table(
     "penguiflow_tool_journal",
     metadata,
+    Column("tenant_id", String(255), nullable=False),  # added by migration 0004
     Column("run_id", String(64), nullable=False),
     Column("call_hash", String(128), nullable=False),
     Column("tool", String(255), nullable=False),
@@ -155,7 +162,7 @@ tool_journal = Table(
     Column("attempts", Integer(), nullable=False),
     Column("created_at", Double(), nullable=False),
     Column("updated_at", Double(), nullable=False),
-    PrimaryKeyConstraint("run_id", "call_hash", name="pk_penguiflow_tool_journal"),
+    PrimaryKeyConstraint("tenant_id", "run_id", "call_hash", name="pk_penguiflow_tool_journal"),
 )
 
 # Added by migration 0003. ``secret`` and ``data`` hold ciphertext written by the tools

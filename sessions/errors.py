@@ -14,7 +14,9 @@ The session store adds this subtree to :mod:`penguiflow.errors`::
             ├── CorruptRecordError          a stored record cannot be read back
             ├── StaleVersionError           optimistic concurrency conflict; reload and retry
             ├── RunNotFoundError            (also LookupError) no such run for this tenant
-            ├── DuplicateRunError           a run with this id already exists
+            ├── DuplicateRunError           the tenant already has a run with this id
+            ├── RunInUseError               the run is paused, or running in another process
+            ├── RunLeaseLostError           another process took the run over
             └── PauseError                  base of the pause/resume failures
                 ├── PauseNotFoundError      (also LookupError) unknown or other tenant's
                 ├── PauseExpiredError       the pause expired before anyone claimed it
@@ -46,6 +48,8 @@ __all__ = [
     "PauseExpiredError",
     "PauseLeaseLostError",
     "PauseNotFoundError",
+    "RunInUseError",
+    "RunLeaseLostError",
     "RunNotFoundError",
     "SchemaVersionError",
     "SessionStoreError",
@@ -243,7 +247,7 @@ class RunNotFoundError(SessionStoreError, LookupError):
 
 
 class DuplicateRunError(SessionStoreError):
-    """``create_run`` was given a ``run_id`` that already exists.
+    """``create_run`` was given a ``run_id`` the tenant already uses.
 
     Attributes:
         run_id: the run id that is taken.
@@ -256,6 +260,56 @@ class DuplicateRunError(SessionStoreError):
             f"a run {run_id!r} already exists; pass a new run_id or leave it out to get a "
             "generated one",
             run_id=run_id,
+        )
+
+
+class RunInUseError(SessionStoreError):
+    """A run cannot be taken over: it is paused, or another process holds its lease.
+
+    Attributes:
+        run_id: the run.
+        status: its status (``paused`` or ``running``).
+        lease_until: when the current owner's lease ends (running runs).
+    """
+
+    run_id: str
+    status: str
+    lease_until: datetime | None
+
+    def __init__(self, *, run_id: str, status: str, lease_until: datetime | None = None) -> None:
+        if status == "paused":
+            message = (
+                f"run {run_id!r} is paused waiting for a human; continue it with "
+                "planner.resume(token, ...)"
+            )
+        else:
+            until = lease_until.isoformat() if lease_until is not None else "unknown"
+            message = (
+                f"run {run_id!r} is running in another process (its lease ends at {until}); "
+                "wait for it to finish, or recover it once the lease has lapsed"
+            )
+        self._init_fields(message, run_id=run_id, status=status, lease_until=lease_until)
+
+
+class RunLeaseLostError(SessionStoreError):
+    """The process no longer owns the run: its lease lapsed and another process took it.
+
+    The run is continued by its new owner; this process must stop working on it.
+
+    Attributes:
+        run_id: the run.
+        owner_id: the owner that lost the run.
+    """
+
+    run_id: str
+    owner_id: str
+
+    def __init__(self, *, run_id: str, owner_id: str) -> None:
+        self._init_fields(
+            f"run {run_id!r} is no longer owned by {owner_id!r}: its lease lapsed and it was "
+            "recovered by another process (or it ended); stop working on it",
+            run_id=run_id,
+            owner_id=owner_id,
         )
 
 

@@ -101,8 +101,10 @@ class SessionRecord(_Record):
 class RunRecord(_Record):
     """One planner or flow run with its serialised state.
 
+    A run is identified by ``(tenant_id, run_id)``: two tenants may use the same run id.
+
     Attributes:
-        run_id: the run's id.
+        run_id: the run's id (unique within its tenant).
         tenant_id: the owning tenant.
         session_id: the session the run belongs to, if any.
         user_id: the user the run acts for, if any.
@@ -111,6 +113,11 @@ class RunRecord(_Record):
         version: optimistic concurrency version; starts at 1, +1 on every save.
         created_at: when the run was created.
         updated_at: when the run was last saved.
+        owner_id: the process working on the run while it is ``running`` (``None`` when
+            no process holds it).
+        lease_until: when the owner's lease ends unless renewed; once it has passed, the
+            run can be recovered by another process.
+        error: why the run failed (``failed`` runs), as ``"ErrorType: message"``.
     """
 
     run_id: str
@@ -122,6 +129,9 @@ class RunRecord(_Record):
     version: int
     created_at: datetime
     updated_at: datetime
+    owner_id: str | None = None
+    lease_until: datetime | None = None
+    error: str | None = None
 
 
 class PauseRecord(_Record):
@@ -201,7 +211,7 @@ class PauseClaim(_Record):
 
 
 class JournalEntry(_Record):
-    """One tool call in the tool-call journal (key: ``run_id`` + ``call_hash``).
+    """One tool call in the tool-call journal (key: ``tenant_id``, ``run_id``, ``call_hash``).
 
     Attributes:
         run_id: the run the call belongs to.
@@ -214,6 +224,7 @@ class JournalEntry(_Record):
         attempts: how many times the call was begun.
         created_at: when the call was first begun.
         updated_at: when the entry last changed.
+        tenant_id: the tenant of the run.
     """
 
     run_id: str
@@ -226,6 +237,7 @@ class JournalEntry(_Record):
     attempts: int
     created_at: datetime
     updated_at: datetime
+    tenant_id: str = DEFAULT_TENANT
 
 
 class JournalBegin(_Record):

@@ -196,6 +196,8 @@ class SqlSessionStore:
         state: Mapping[str, Any] | None = None,
         status: RunStatus = RunStatus.RUNNING,
         run_id: str | None = None,
+        owner_id: str | None = None,
+        lease_s: float = 30.0,
     ) -> RunRecord:
         """Create a run (version 1); see ``store.runs.create_run``."""
         return await self.runs.create_run(
@@ -205,6 +207,8 @@ class SqlSessionStore:
             state=state,
             status=status,
             run_id=run_id,
+            owner_id=owner_id,
+            lease_s=lease_s,
         )
 
     async def get_run(self, run_id: str, *, tenant_id: str | None = None) -> RunRecord:
@@ -215,10 +219,11 @@ class SqlSessionStore:
         self,
         run_id: str,
         *,
-        state: Mapping[str, Any],
+        state: Mapping[str, Any] | None,
         status: RunStatus,
         expected_version: int,
         tenant_id: str | None = None,
+        error: str | None = None,
     ) -> RunRecord:
         """Save a run if it is still at ``expected_version``; see ``store.runs.save_run``."""
         return await self.runs.save_run(
@@ -227,6 +232,36 @@ class SqlSessionStore:
             status=status,
             expected_version=expected_version,
             tenant_id=tenant_id,
+            error=error,
+        )
+
+    async def claim_run(
+        self, run_id: str, *, tenant_id: str, owner_id: str, lease_s: float = 30.0
+    ) -> RunRecord:
+        """Take a run over to continue it; see ``store.runs.claim_run``."""
+        return await self.runs.claim_run(
+            run_id, tenant_id=tenant_id, owner_id=owner_id, lease_s=lease_s
+        )
+
+    async def renew_run_lease(
+        self, run_id: str, *, tenant_id: str, owner_id: str, lease_s: float = 30.0
+    ) -> datetime:
+        """Extend an owner's lease on a running run; see ``store.runs.renew_run_lease``."""
+        return await self.runs.renew_run_lease(
+            run_id, tenant_id=tenant_id, owner_id=owner_id, lease_s=lease_s
+        )
+
+    async def recover_stale_runs(
+        self,
+        *,
+        owner_id: str,
+        lease_s: float = 30.0,
+        tenant_id: str | None = None,
+        limit: int = 100,
+    ) -> list[RunRecord]:
+        """Take over runs whose owner died, exactly once; see ``store.runs``."""
+        return await self.runs.recover_stale_runs(
+            owner_id=owner_id, lease_s=lease_s, tenant_id=tenant_id, limit=limit
         )
 
     async def list_runs(
@@ -325,6 +360,8 @@ class SqlSessionStore:
         run_status: RunStatus,
         expected_run_version: int,
         outcome: Mapping[str, Any] | None = None,
+        owner_id: str | None = None,
+        lease_s: float = 30.0,
     ) -> RunRecord:
         """Resolve a claimed pause and save its run; see ``store.pauses.complete_pause``."""
         return await self.pauses.complete_pause(
@@ -333,6 +370,8 @@ class SqlSessionStore:
             run_status=run_status,
             expected_run_version=expected_run_version,
             outcome=outcome,
+            owner_id=owner_id,
+            lease_s=lease_s,
         )
 
     async def repause(
@@ -362,24 +401,43 @@ class SqlSessionStore:
     # -- tool-call journal (self.journal) --------------------------------------------------
 
     async def journal_begin(
-        self, run_id: str, call_hash: str, *, tool: str, args: Mapping[str, Any]
+        self,
+        run_id: str,
+        call_hash: str,
+        *,
+        tool: str,
+        args: Mapping[str, Any],
+        tenant_id: str = DEFAULT_TENANT,
     ) -> JournalBegin:
         """Record that a tool call starts; see ``store.journal.journal_begin``."""
-        return await self.journal.journal_begin(run_id, call_hash, tool=tool, args=args)
+        return await self.journal.journal_begin(
+            run_id, call_hash, tool=tool, args=args, tenant_id=tenant_id
+        )
 
-    async def journal_complete(self, run_id: str, call_hash: str, *, result: Any) -> JournalEntry:
+    async def journal_complete(
+        self, run_id: str, call_hash: str, *, result: Any, tenant_id: str = DEFAULT_TENANT
+    ) -> JournalEntry:
         """Record a tool call's result; see ``store.journal.journal_complete``."""
-        return await self.journal.journal_complete(run_id, call_hash, result=result)
+        return await self.journal.journal_complete(
+            run_id, call_hash, result=result, tenant_id=tenant_id
+        )
 
     async def journal_fail(
-        self, run_id: str, call_hash: str, *, error: Mapping[str, Any]
+        self,
+        run_id: str,
+        call_hash: str,
+        *,
+        error: Mapping[str, Any],
+        tenant_id: str = DEFAULT_TENANT,
     ) -> JournalEntry:
         """Record that a tool call failed; see ``store.journal.journal_fail``."""
-        return await self.journal.journal_fail(run_id, call_hash, error=error)
+        return await self.journal.journal_fail(run_id, call_hash, error=error, tenant_id=tenant_id)
 
-    async def journal_get(self, run_id: str, call_hash: str) -> JournalEntry | None:
+    async def journal_get(
+        self, run_id: str, call_hash: str, *, tenant_id: str = DEFAULT_TENANT
+    ) -> JournalEntry | None:
         """Return a journal entry, or ``None``; see ``store.journal.journal_get``."""
-        return await self.journal.journal_get(run_id, call_hash)
+        return await self.journal.journal_get(run_id, call_hash, tenant_id=tenant_id)
 
     # -- conversation memory (self.memory) -------------------------------------------------
 

@@ -8,6 +8,9 @@ Usage:
     python _claim_worker.py URL TENANT crash
         reads the token, claims the pause with a 1 s lease, runs the pending tool call
         through the journal, then SIGKILLs itself before completing the pause.
+    python _claim_worker.py URL TENANT recover TASKS
+        reads a line, prints "ready", waits for a "go" line, then recovers stale runs from
+        TASKS concurrent tasks and prints the run ids each one claimed, as one JSON list.
 """
 
 from __future__ import annotations
@@ -50,11 +53,25 @@ async def crash_after_tool(store: SqlSessionStore, token: str, tenant: str) -> N
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+async def recover_many(store: SqlSessionStore, tasks: int) -> None:
+    print("ready", flush=True)
+    await asyncio.to_thread(sys.stdin.readline)
+
+    async def recover(i: int) -> list[str]:
+        claimed = await store.recover_stale_runs(owner_id=f"{os.getpid()}-{i}", lease_s=60)
+        return [run.run_id for run in claimed]
+
+    outcomes = await asyncio.gather(*(recover(i) for i in range(tasks)))
+    print(json.dumps(outcomes), flush=True)
+
+
 async def main(url: str, tenant: str, mode: str, *rest: str) -> None:
     token = sys.stdin.readline().strip()
     async with SqlSessionStore(url) as store:
         if mode == "claim":
             await claim_many(store, token, tenant, int(rest[0]))
+        elif mode == "recover":
+            await recover_many(store, int(rest[0]))
         else:
             await crash_after_tool(store, token, tenant)
 

@@ -67,6 +67,34 @@ async def test_older_schema_is_upgraded_in_place(empty_db_url: str) -> None:
     ]
 
 
+async def test_upgrade_keys_runs_and_journal_by_tenant(empty_db_url: str) -> None:
+    await _upgrade_to(empty_db_url, "0003")
+    await run_sql(
+        empty_db_url,
+        "INSERT INTO penguiflow_runs (run_id, tenant_id, status, state, version, created_at,"
+        " updated_at) VALUES ('job-1', 'acme', 'paused', :state, 2, 1.0, 2.0)",
+        state='{"schema_version": 1, "data": {"step": 1}}',
+    )
+    await run_sql(
+        empty_db_url,
+        "INSERT INTO penguiflow_tool_journal (run_id, call_hash, tool, args, status, result,"
+        " attempts, created_at, updated_at) VALUES ('job-1', 'h', 'refund', :args,"
+        " 'completed', :result, 1, 1.0, 1.0)",
+        args='{"schema_version": 1, "data": {}}',
+        result='{"schema_version": 1, "data": {"refunded": 5}}',
+    )
+    async with SqlSessionStore(empty_db_url) as store:
+        # The entry follows its run's tenant: the resume of acme's run still finds it.
+        begun = await store.journal_begin("job-1", "h", tool="refund", args={}, tenant_id="acme")
+        assert begun.completed and begun.entry.result == {"refunded": 5}
+        # Another tenant can now use the same run id, with a journal of its own.
+        await store.create_run(tenant_id="globex", run_id="job-1")
+        other = await store.journal_begin("job-1", "h", tool="refund", args={}, tenant_id="globex")
+        assert other.is_new
+        old = await store.get_run("job-1", tenant_id="acme")
+        assert (old.status, old.version, old.owner_id, old.error) == ("paused", 2, None, None)
+
+
 class _Key:
     tenant_id = "t"
     user_id = "u"

@@ -62,10 +62,12 @@ async def test_parts_share_one_database_and_transactions(store: SqlSessionStore)
     )
     assert (await store.get_run(run.run_id)).status is RunStatus.PAUSED
     claim = await store.claim_pause(ticket.token, tenant_id="acme", decision={"ok": True})
-    begun = await store.journal.journal_begin(run.run_id, "h1", tool="refund", args={})
+    begun = await store.journal.journal_begin(
+        run.run_id, "h1", tool="refund", args={}, tenant_id="acme"
+    )
     assert begun.is_new
-    await store.journal_complete(run.run_id, "h1", result={"done": True})
-    assert (await store.journal.journal_get(run.run_id, "h1")) is not None
+    await store.journal_complete(run.run_id, "h1", result={"done": True}, tenant_id="acme")
+    assert (await store.journal.journal_get(run.run_id, "h1", tenant_id="acme")) is not None
     done = await store.pauses.complete_pause(
         claim,
         run_state={"step": 2},
