@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from ._executor import ToolContext
+from ._recovery import RecoveredRun
 from .actions import FinalAnswerArgs, ParallelArgs, ParallelCall, ParallelJoin, PlannerAction
 from .errors import (
     LLMAuthError,
@@ -73,6 +74,7 @@ __all__ = [
     "PlannerPause",
     "PlanningHints",
     "ReactPlanner",
+    "RecoveredRun",
     "ResumeDecisionError",
     "RunState",
     "RunStateError",

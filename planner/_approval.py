@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ..catalog import NodeSpec
 from ..errors import ConfigError
+from ..sessions import DEFAULT_TENANT
 from ..signals import FlowSignal
 from .pause import APPROVAL_REQUIRED, AWAIT_INPUT, PendingCall, PendingKind
 
@@ -147,9 +148,17 @@ def call_id(step: int, index: int) -> str:
     return f"call_{step}_{index}"
 
 
-def journal_key(run_id: str, step: int, index: int, hashed: str) -> str:
-    """The idempotency key of a call: stable for the run, step, position and content."""
+def journal_key(
+    run_id: str, step: int, index: int, hashed: str, *, tenant_id: str = DEFAULT_TENANT
+) -> str:
+    """The idempotency key of a call: stable for the tenant, run, step, position, content.
+
+    Two tenants may use the same run id; their calls' keys still differ. (The default
+    tenant's keys are those of earlier versions, which had no tenant in the key.)
+    """
     text = f"{run_id}|{step}|{index}|{hashed}"
+    if tenant_id != DEFAULT_TENANT:
+        text = f"{tenant_id}|{text}"
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

@@ -1,24 +1,37 @@
 """A planner's runs and pauses in its ``state_store``.
 
-With a store, a run is recorded when it starts (status ``running``), and saved when it
-finishes (``finished``) or fails (``failed``). A pause commits the run's state (with the
-pending step in ``RunState.extensions["hitl"]``) and the pause in one transaction; only
-then is the :class:`PlannerPause` with its token returned. If that commit fails, the run
-fails with :class:`PauseCommitError` and no token exists.
+With a store, a run is recorded when it starts (status ``running``, owned by this
+planner: see :mod:`._ownership`), and saved when it finishes (``finished``), fails
+(``failed``, with the error) or is cancelled (``cancelled``). A pause commits the run's
+state (with the pending step in ``RunState.extensions["hitl"]``) and the pause in one
+transaction; only then is the :class:`PlannerPause` with its token returned. If that
+commit fails, the run fails with :class:`PauseCommitError` and no token exists.
 
 ``tool_context`` is never stored: it is not part of ``RunState``. Resume takes it again.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 from ..errors import ConfigError, PenguiFlowError
 from ..memory import MemoryStore
-from ..sessions import DuplicateRunError, PauseTicket, RunStatus, SessionStore
+from ..sessions import (
+    DuplicateRunError,
+    PauseTicket,
+    RunInUseError,
+    RunRecord,
+    RunStatus,
+    SessionStore,
+)
 from ._approval import PendingStep, pause_summary
+from ._ownership import RunLease, describe_error, save_ending
 from ._steps import ActiveRun
 from .errors import PauseCommitError, StateStoreRequiredError
 from .pause import PlannerPause
@@ -27,6 +40,9 @@ from .run_state import PlannerFinish, RunState
 __all__ = ["HITL_EXTENSION", "HitlStore", "pause_store"]
 
 logger = logging.getLogger("penguiflow.planner")
+
+_CANCEL_SAVE_S = 10.0  # a cancelled run waits at most this long to be saved as cancelled
+_LEASE_MARGIN_S = 0.05  # waiting out another owner's lease: this much past its end
 
 HITL_EXTENSION = "hitl"
 """The ``RunState.extensions`` entry holding the step a paused run waits on."""
@@ -64,19 +80,33 @@ class HitlStore:
     Args:
         store: the session store, or ``None``.
         pause_ttl_s: how long a pause can be resumed (``None``: no expiry).
+        owner_id: this planner, as the owner of the runs it works on.
+        run_lease_s: the lease on a running run, renewed every third of it.
     """
 
     def __init__(
-        self, store: SessionStore | MemoryStore | None, *, pause_ttl_s: float | None
+        self,
+        store: SessionStore | MemoryStore | None,
+        *,
+        pause_ttl_s: float | None,
+        owner_id: str,
+        run_lease_s: float,
     ) -> None:
         self.store = pause_store(store)
         self.pause_ttl_s = pause_ttl_s
+        self.owner_id = owner_id
+        self.run_lease_s = run_lease_s
+        self._leases: dict[int, RunLease] = {}  # by id() of the ActiveRun being worked on
 
     async def open_run(self, run: ActiveRun) -> None:
-        """Record a run that starts (or adopt its stored row when continued by id).
+        """Record a run that starts, owned by this planner (or take over its stored row).
+
+        A run started again with the id of a stored run (``run_from_state``, or a job
+        redelivered after its worker died) takes that run over, see :meth:`_take_over`.
 
         Raises:
             ConfigError: the run is stored as paused: resume it with its token.
+            RunInUseError: another process is running it.
             SessionStoreError: the store failed.
         """
         if self.store is None:
@@ -91,46 +121,97 @@ class HitlStore:
                 user_id=user_id,
                 state=_dump(state),
                 status=RunStatus.RUNNING,
+                owner_id=self.owner_id,
+                lease_s=self.run_lease_s,
             )
         except DuplicateRunError:
-            record = await self.store.get_run(state.run_id, tenant_id=state.tenant_id)
-            if record.status is RunStatus.PAUSED:
-                raise ConfigError(
-                    f"run {state.run_id!r} is paused in the state store; continue it with "
-                    "planner.resume(token, ...), not run_from_state()"
-                ) from None
+            record = await self._take_over(self.store, state)
         run.stored_version = record.version
+
+    async def _take_over(self, store: SessionStore, state: RunState) -> RunRecord:
+        """Take over the stored run of this id: an ended one, or one nobody holds.
+
+        If another process holds it, wait once for its lease to end (at most
+        ``run_lease_s``): a dead owner's run is then taken over; an owner still renewing
+        its lease is alive, and :class:`RunInUseError` is raised.
+        """
+        for attempt in range(2):
+            try:
+                return await store.claim_run(
+                    state.run_id,
+                    tenant_id=state.tenant_id,
+                    owner_id=self.owner_id,
+                    lease_s=self.run_lease_s,
+                )
+            except RunInUseError as exc:
+                if exc.status == RunStatus.PAUSED:
+                    raise ConfigError(
+                        f"run {state.run_id!r} is paused in the state store; continue it "
+                        "with planner.resume(token, ...), not run_from_state()"
+                    ) from None
+                if attempt or exc.lease_until is None:
+                    raise
+                left = exc.lease_until.timestamp() - time.time()
+                await asyncio.sleep(min(max(left, 0.0), self.run_lease_s) + _LEASE_MARGIN_S)
+        raise AssertionError("unreachable: the second attempt returns or raises")
+
+    @contextlib.asynccontextmanager
+    async def working_on(self, run: ActiveRun) -> AsyncIterator[None]:
+        """Own the run while the block works on it; if the block fails, record how.
+
+        A cancelled block leaves the run ``cancelled``; an exception leaves it ``failed``
+        with the error (and a ``finish`` event with ``reason: error``).
+
+        Raises:
+            RunLeaseLostError: another process took the run over (see :mod:`._ownership`).
+        """
+        owning: contextlib.AbstractAsyncContextManager[None] = contextlib.nullcontext()
+        if self.store is not None and run.stored_version:
+            lease = RunLease(self.store, run, owner_id=self.owner_id, lease_s=self.run_lease_s)
+            self._leases[id(run)] = lease
+            owning = lease.held()
+        try:
+            async with owning:
+                try:
+                    yield
+                except asyncio.CancelledError:
+                    await self.cancel_run(run)
+                    raise
+                except Exception as exc:
+                    error = describe_error(exc)
+                    await run.event("finish", error=error, extra={"reason": "error"})
+                    await self.fail_run(run, exc)
+                    raise
+        finally:
+            self._leases.pop(id(run), None)
+
+    def _ending(self, run: ActiveRun) -> None:
+        lease = self._leases.get(id(run))
+        if lease is not None:
+            lease.release()
 
     async def end_run(self, run: ActiveRun, result: PlannerFinish) -> None:
-        """Save a finished run (a failure to save is logged: the answer is kept)."""
-        await self._save_quietly(run, RunStatus.FINISHED)
+        """Save a finished run (if that fails, it is marked failed: the answer is kept)."""
+        if self.store is not None and run.stored_version:
+            self._ending(run)
+            await save_ending(self.store, run, RunStatus.FINISHED)
 
-    async def fail_run(self, run: ActiveRun) -> None:
-        """Mark a run failed, best effort (the store may be what failed)."""
-        await self._save_quietly(run, RunStatus.FAILED)
+    async def fail_run(self, run: ActiveRun, exc: BaseException) -> None:
+        """Mark a run failed with its error, best effort (the store may be what failed)."""
+        if self.store is not None and run.stored_version:
+            self._ending(run)
+            await save_ending(self.store, run, RunStatus.FAILED, describe_error(exc))
 
-    async def _save_quietly(self, run: ActiveRun, status: RunStatus) -> None:
+    async def cancel_run(self, run: ActiveRun) -> None:
+        """Mark a cancelled run ``cancelled``, best effort and within a bounded time."""
         if self.store is None or not run.stored_version:
             return
-        state = run.state
+        self._ending(run)
         try:
-            record = await self.store.save_run(
-                state.run_id,
-                state=_dump(state),
-                status=status,
-                expected_version=run.stored_version,
-                tenant_id=state.tenant_id,
-            )
-        except (PenguiFlowError, OSError) as exc:
-            logger.warning(
-                "could not save run %s as %s in the state store: %s",
-                state.run_id,
-                status,
-                exc,
-                extra={"run_id": state.run_id},
-            )
-            return
-        run.stored_version = record.version
+            async with asyncio.timeout(_CANCEL_SAVE_S):
+                await save_ending(self.store, run, RunStatus.CANCELLED)
+        except TimeoutError:
+            logger.warning("could not save run %s as cancelled in time", run.state.run_id)
 
     def pause_args(self, run: ActiveRun, pending: PendingStep) -> dict[str, Any]:
         """The keyword arguments of ``create_pause`` (and ``repause``) for ``pending``."""
@@ -166,6 +247,7 @@ class HitlStore:
         store = self.require_store(pending)
         args = self.pause_args(run, pending)
         state = run.state
+        self._ending(run)
         try:
             ticket = await store.create_pause(
                 state.run_id,
@@ -174,7 +256,6 @@ class HitlStore:
                 **args,
             )
         except (PenguiFlowError, OSError) as exc:
-            await self.fail_run(run)
             raise PauseCommitError(state.run_id, f"{type(exc).__name__}: {exc}") from exc
         run.stored_version = ticket.run_version
         return await self.paused(run, pending, ticket, args)

@@ -39,6 +39,7 @@ class JournaledCaller:
         executor: runs the calls.
         specs: the catalog by name.
         run_id: the run the calls belong to.
+        tenant_id: the run's tenant.
     """
 
     def __init__(
@@ -47,11 +48,14 @@ class JournaledCaller:
         executor: ToolExecutor,
         specs: Mapping[str, NodeSpec],
         run_id: str,
+        *,
+        tenant_id: str,
     ) -> None:
         self._store = store
         self._executor = executor
         self._specs = specs
         self._run_id = run_id
+        self._tenant = tenant_id
         self.replayed: list[str] = []
         self.unknown: list[str] = []
 
@@ -70,7 +74,9 @@ class JournaledCaller:
         if not isinstance(key, str):
             key = key()
         dumped = args.model_dump(mode="json")
-        begun = await self._store.journal_begin(self._run_id, key, tool=name, args=dumped)
+        begun = await self._store.journal_begin(
+            self._run_id, key, tool=name, args=dumped, tenant_id=self._tenant
+        )
         if begun.completed:
             self.replayed.append(name)
             return _from_journal(name, begun.entry.result)
@@ -91,15 +97,19 @@ class JournaledCaller:
         if outcome.pause is not None:
             reason, payload = outcome.pause
             result = {"pause": {"reason": reason, "payload": payload}}
-            await self._store.journal_complete(self._run_id, key, result=result)
+            await self._store.journal_complete(
+                self._run_id, key, result=result, tenant_id=self._tenant
+            )
         elif outcome.ok:
             await self._store.journal_complete(
-                self._run_id, key, result={"ok": True, "result": outcome.result}
+                self._run_id,
+                key,
+                result={"ok": True, "result": outcome.result},
+                tenant_id=self._tenant,
             )
         else:
-            await self._store.journal_fail(
-                self._run_id, key, error={"error": outcome.error or "", "code": outcome.code}
-            )
+            failed = {"error": outcome.error or "", "code": outcome.code}
+            await self._store.journal_fail(self._run_id, key, error=failed, tenant_id=self._tenant)
         return outcome
 
 

@@ -44,7 +44,7 @@ from ..memory import (
     resolve_memory_key,
 )
 from ..memory.tokens import TokenCounter
-from ..sessions import SessionStore
+from ..sessions import DEFAULT_TENANT, SessionStore
 from .events import EventCallback, PlannerEvent, emit_event
 from .run_state import PlannerFinish, RunState, TrajectoryStep
 
@@ -156,7 +156,7 @@ class PlannerMemory:
             )
         self.config = config
         self._callback = callback
-        self._last_run: dict[str, str] = {}
+        self._last_run: dict[str, tuple[str, str]] = {}
         self._pool: ShortTermMemoryPool | None = None
         if config is None or not config.enabled:
             return
@@ -191,12 +191,14 @@ class PlannerMemory:
 
         async def forward(event: MemoryEvent) -> None:
             extra = {"key": event.key, "health": event.health.value, **dict(event.details)}
+            run_id, tenant_id = self._last_run.get(event.key or "", ("", DEFAULT_TENANT))
             planner_event = PlannerEvent(
                 event_type=event.event_type,
                 ts=event.ts,
                 step=0,
-                run_id=self._last_run.get(event.key or "", ""),
+                run_id=run_id,
                 extra=extra,
+                tenant_id=tenant_id,
             )
             await emit_event(callback, planner_event)
 
@@ -324,7 +326,8 @@ class PlannerMemory:
         if not isinstance(record, dict) or record.get("turn_id"):
             return
         turn = turn_from_run(state, finish)
-        self._last_run[str(run.key)] = state.run_id  # named by background memory events
+        # named by background memory events
+        self._last_run[str(run.key)] = (state.run_id, state.tenant_id)
         try:
             memory = await pool.acquire(run.key)
             stored = await memory.add_turn(turn)

@@ -7,9 +7,11 @@
 3. Approved calls run through the tool-call journal (see :mod:`._journal`) while a
    background task renews the claim's lease; rejected calls and human input become
    observations. The step is then recorded in the trajectory.
-4. The step is committed: ``complete_pause`` (state saved, pause resolved) -- or, if the
-   step needs a human again, ``repause`` (resolve + new pause, one transaction).
-5. The run continues like any other; it may finish or pause again.
+4. The step is committed: ``complete_pause`` (state saved, pause resolved, the run owned
+   by this planner) -- or, if the step needs a human again, ``repause`` (resolve + new
+   pause, one transaction).
+5. The run continues like any other; it may finish or pause again. If this process dies
+   now, the run is recovered once its lease lapses (``planner.recover_stale_runs``).
 
 A resumer that dies in step 3 or 4 leaves the pause claimed; once the lease expires any
 process can resume it again, acting on the **first** decision, and the journal keeps
@@ -117,7 +119,9 @@ class Resumer:
                 "decisions": {cid: v.describe() for cid, v in verdicts.items()},
             },
         )
-        caller = JournaledCaller(store, self._executor, self._specs, state.run_id)
+        caller = JournaledCaller(
+            store, self._executor, self._specs, state.run_id, tenant_id=state.tenant_id
+        )
         async with _lease_keeper(store, claim, self._lease_s):
             result = await self._complete(run, pending, verdicts, caller)
         outcome = {
@@ -144,6 +148,8 @@ class Resumer:
             run_status=RunStatus.RUNNING,
             expected_run_version=run.stored_version,
             outcome=outcome,
+            owner_id=self._hitl.owner_id,  # if this process dies now, the run is recoverable
+            lease_s=self._hitl.run_lease_s,
         )
         run.stored_version = record.version
         return await proceed(run, memory, result)
@@ -196,7 +202,9 @@ class Resumer:
         )
 
     def _key(self, run: ActiveRun, verdict: Verdict) -> str:
-        return journal_key(run.state.run_id, run.step, _index(verdict.call), verdict.hashed or "")
+        state = run.state
+        index, hashed = _index(verdict.call), verdict.hashed or ""
+        return journal_key(state.run_id, run.step, index, hashed, tenant_id=state.tenant_id)
 
     def _input_call(self, run: ActiveRun, verdict: Verdict, outcome: ToolOutcome) -> PendingCall:
         reason, payload = outcome.pause or ("await_input", None)

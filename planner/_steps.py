@@ -64,7 +64,10 @@ class ActiveRun:
     async def event(self, event_type: str, **fields: Any) -> None:
         """Report a planner event for this run (no-op without a callback)."""
         if self.callback is not None:
-            event = make_event(event_type, step=self.step, run_id=self.state.run_id, **fields)
+            state = self.state
+            event = make_event(
+                event_type, step=self.step, run_id=state.run_id, tenant_id=state.tenant_id, **fields
+            )
             await emit_event(self.callback, event)
 
     def remaining(self) -> float | None:
@@ -102,10 +105,11 @@ def call_key(run: ActiveRun, spec: NodeSpec, args: BaseModel, index: int) -> Cal
     Hashing costs microseconds per call, so it is done only if the tool reads
     ``ctx.idempotency_key``.
     """
-    run_id, step = run.state.run_id, run.step
+    run_id, tenant_id, step = run.state.run_id, run.state.tenant_id, run.step
 
     def compute() -> str:
-        return journal_key(run_id, step, index, call_hash(spec, args.model_dump(mode="json")))
+        hashed = call_hash(spec, args.model_dump(mode="json"))
+        return journal_key(run_id, step, index, hashed, tenant_id=tenant_id)
 
     return compute
 

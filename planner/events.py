@@ -3,7 +3,8 @@
 Event types: ``step_start``, ``llm_request``, ``llm_response``, ``repair_attempt``,
 ``tool_call_start``, ``tool_call_result``, ``tool_call_error``, ``stream_chunk``,
 ``pause`` (the run's state and a pause were committed; never carries the token),
-``resume`` (a pause was claimed) and ``finish``. Other packages may add their own (for
+``resume`` (a pause was claimed), ``recover`` (a run whose process died was taken over,
+see ``ReactPlanner.recover_stale_runs``) and ``finish``. Other packages may add their own (for
 example memory events).
 """
 
@@ -16,6 +17,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeAlias
 
+from ..sessions.models import DEFAULT_TENANT
+
 __all__ = ["EventCallback", "PlannerEvent", "PlannerEventType", "emit_event", "make_event"]
 
 logger = logging.getLogger("penguiflow.planner")
@@ -23,7 +26,7 @@ logger = logging.getLogger("penguiflow.planner")
 PlannerEventType = str
 """``step_start``, ``llm_request``, ``llm_response``, ``repair_attempt``,
 ``tool_call_start``, ``tool_call_result``, ``tool_call_error``, ``stream_chunk``, ``pause``,
-``resume``, ``finish``."""
+``resume``, ``recover``, ``finish``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +46,7 @@ class PlannerEvent:
         text: streamed text (``stream_chunk``).
         done: ``True`` on the last chunk of a stream.
         extra: other JSON-friendly details (usage, repair stage, finish reason...).
+        tenant_id: the tenant of the run (a run is identified by tenant and run id).
     """
 
     event_type: PlannerEventType
@@ -57,6 +61,7 @@ class PlannerEvent:
     text: str | None = None
     done: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    tenant_id: str = DEFAULT_TENANT
 
     def to_dict(self) -> dict[str, Any]:
         """Return the event as a JSON-friendly dict."""
@@ -87,7 +92,19 @@ async def emit_event(callback: EventCallback | None, event: PlannerEvent) -> Non
 
 
 def make_event(
-    event_type: PlannerEventType, *, step: int, run_id: str, **fields: Any
+    event_type: PlannerEventType,
+    *,
+    step: int,
+    run_id: str,
+    tenant_id: str = DEFAULT_TENANT,
+    **fields: Any,
 ) -> PlannerEvent:
     """Build a :class:`PlannerEvent` stamped with the current time."""
-    return PlannerEvent(event_type=event_type, ts=time.time(), step=step, run_id=run_id, **fields)
+    return PlannerEvent(
+        event_type=event_type,
+        ts=time.time(),
+        step=step,
+        run_id=run_id,
+        tenant_id=tenant_id,
+        **fields,
+    )

@@ -32,6 +32,8 @@ from ._decisions import decision_json
 from ._executor import CallInfo, ToolExecutor
 from ._hitl import HitlStore
 from ._memory import PlannerMemory, RunMemory
+from ._ownership import new_owner_id
+from ._recovery import RecoveredRun, Recoverer
 from ._resume import Resumer
 from ._steps import ActiveRun, BudgetHit, StepResult, StepRunner
 from .actions import FINAL_RESPONSE, PARALLEL, FinalAnswerArgs
@@ -89,6 +91,9 @@ class ReactPlanner:
         pause_ttl_s: how long a pause can be resumed (``None``: until pruned).
         resume_lease_s: how long a resume holds its claim on a pause without renewing it;
             if the resuming process dies, another can take over after this.
+        run_lease_s: how long this planner holds a running run it stores without
+            renewing its lease (it renews every third of it); if the process dies, the
+            run can be recovered (:meth:`recover_stale_runs`) once this has passed.
         context_window: the model's input window in tokens; ``None`` asks the client
             (``LiteLLMClient`` knows most models). Every request is kept under the window
             minus ``reserved_output_tokens``.
@@ -129,6 +134,7 @@ class ReactPlanner:
         reserved_output_tokens: int | None = None,
         pause_ttl_s: float | None = 86400.0,
         resume_lease_s: float = 300.0,
+        run_lease_s: float = 30.0,
     ) -> None:
         check_int("max_iters", max_iters, 1)
         check_int("hop_budget", hop_budget, 0, optional=True)
@@ -140,9 +146,10 @@ class ReactPlanner:
         check_int("max_string_length", max_string_length, 1)
         check_window(context_window, reserved_output_tokens)
         check_seconds("pause_ttl_s", pause_ttl_s)
-        check_seconds("resume_lease_s", resume_lease_s)
-        if resume_lease_s is None:
-            raise ConfigError("ReactPlanner(resume_lease_s=...) must be seconds > 0, got None")
+        for name, lease in (("resume_lease_s", resume_lease_s), ("run_lease_s", run_lease_s)):
+            check_seconds(name, lease)
+            if lease is None:
+                raise ConfigError(f"ReactPlanner({name}=...) must be seconds > 0, got None")
         if not isinstance(temperature, int | float) or not 0.0 <= temperature <= 2.0:
             raise ConfigError(
                 f"ReactPlanner(temperature=...) must be in [0, 2], got {temperature!r}"
@@ -219,7 +226,10 @@ class ReactPlanner:
             hints=hints,
             max_arg_failures=max_consecutive_arg_failures,
         )
-        self._hitl = HitlStore(state_store, pause_ttl_s=pause_ttl_s)
+        self._hitl = HitlStore(
+            state_store, pause_ttl_s=pause_ttl_s, owner_id=new_owner_id(), run_lease_s=run_lease_s
+        )
+        self._recoverer = Recoverer(self._hitl)
         self._resumer = Resumer(
             self._hitl,
             {spec.name: spec for spec in self._specs},
@@ -390,6 +400,42 @@ class ReactPlanner:
             proceed=self._proceed,
         )
 
+    async def recover_stale_runs(
+        self,
+        *,
+        tenant_id: str | None = None,
+        limit: int | None = None,
+        tool_context: Any = None,
+    ) -> list[RecoveredRun]:
+        """Continue, here, the stored runs whose process died (their lease lapsed).
+
+        Each such run is claimed exactly once among all processes and continued from
+        its last committed state (where it started, or where its last pause was
+        resolved); approved calls made before that never run again. See
+        ``docs/hitl.md``.
+
+        Args:
+            tenant_id: only this tenant's runs (``None``: every tenant's).
+            limit: recover at most this many runs (``None``: until none is left).
+            tool_context: handed to the recovered runs' tools (never stored).
+
+        Returns:
+            One :class:`RecoveredRun` per run taken over, with how it ended here.
+
+        Raises:
+            ConfigError: the planner has no state store.
+            PlannerClosedError: the planner was closed.
+        """
+        if self._closed:
+            raise PlannerClosedError("this ReactPlanner was closed; build a new one")
+        return await self._recoverer.recover(
+            tenant_id=tenant_id,
+            limit=limit,
+            tool_context=tool_context,
+            enter=self._enter,
+            proceed=self._proceed,
+        )
+
     # -- the loop -----------------------------------------------------------------------
 
     async def _enter(self, state: RunState, tool_context: Any) -> tuple[ActiveRun, Any]:
@@ -399,19 +445,17 @@ class ReactPlanner:
     async def _proceed(
         self, run: ActiveRun, memory: RunMemory | None, result: StepResult
     ) -> PlannerFinish | PlannerPause:
-        """Drive the run (after the step that produced ``result``) to its end or a pause."""
+        """Drive the run (after the step that produced ``result``) to its end or a pause.
+
+        The run is owned (its lease renewed) meanwhile, and however it ends, its stored
+        record says so: finished, paused, failed (with the error) or cancelled.
+        """
         try:
-            try:
+            async with self._hitl.working_on(run):
                 ended = await self._drive(run, result)
-            except Exception as exc:
-                await run.event(
-                    "finish", error=f"{type(exc).__name__}: {exc}", extra={"reason": "error"}
-                )
-                await self._hitl.fail_run(run)
-                raise
-            if isinstance(ended, PlannerFinish):  # a paused run records its turn on finish
-                await self._memory.record(memory, run.state, ended)
-                await self._hitl.end_run(run, ended)
+                if isinstance(ended, PlannerFinish):  # a paused run records its turn on finish
+                    await self._memory.record(memory, run.state, ended)
+                    await self._hitl.end_run(run, ended)
             return ended
         finally:
             # The sink is a method of ``run``: unlinking it frees the run without the GC.
