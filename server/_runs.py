@@ -1,9 +1,11 @@
 """The runs an agent HTTP app is serving: status, result, and the events to stream.
 
 Each run (or resume) started through the app is a :class:`RunHandle` owned by a
-:class:`RunRegistry`. Planner events are routed to the handle by the planner's run id;
-Server-Sent Event readers wait on the handle for new events. Finished handles are kept
-for ``ttl_s`` seconds (at most ``max_runs`` handles), so results can be fetched later.
+:class:`RunRegistry`, under its tenant: two tenants may use the same run id. Planner
+events are routed to the handle by the planner run's tenant and id, so a run of one
+tenant never receives another tenant's events, whatever ids they choose. Server-Sent
+Event readers wait on the handle for new events. Finished handles are kept for ``ttl_s``
+seconds (at most ``max_runs`` handles), so results can be fetched later.
 """
 
 from __future__ import annotations
@@ -100,7 +102,7 @@ class RunHandle:
 
 
 class RunRegistry:
-    """The app's runs by id, with tenant checks and bounded retention.
+    """The app's runs by tenant and id, with bounded retention.
 
     Args:
         max_runs: most runs kept; the oldest finished ones go first.
@@ -109,50 +111,59 @@ class RunRegistry:
     """
 
     def __init__(self, *, max_runs: int, ttl_s: float, max_events: int) -> None:
-        self._runs: OrderedDict[str, RunHandle] = OrderedDict()
-        self._by_planner_run: dict[str, RunHandle] = {}
+        self._runs: OrderedDict[tuple[str, str], RunHandle] = OrderedDict()
+        self._by_planner_run: dict[tuple[str, str], RunHandle] = {}
         self._max_runs = max_runs
         self._ttl_s = ttl_s
         self._max_events = max_events
 
-    def __contains__(self, run_id: str) -> bool:
-        return run_id in self._runs
+    def in_use(self, run_id: str, tenant: str) -> bool:
+        """Whether ``tenant`` has a run ``run_id`` here, or a planner run of that id working."""
+        key = (tenant, run_id)
+        live = self._by_planner_run.get(key)
+        return key in self._runs or (live is not None and not live.done)
 
     def new(self, run_id: str, tenant: str, kind: RunKind, planner_run_id: str) -> RunHandle:
-        """Create and register a handle."""
+        """Create and register a handle.
+
+        The handle receives the events of the tenant's planner run ``planner_run_id``,
+        unless another handle of that run is still working (a second resume of a pause
+        that is being resumed fails without running anything).
+        """
         self._evict()
         handle = RunHandle(run_id, tenant, kind, planner_run_id, max_events=self._max_events)
-        self._runs[run_id] = handle
-        self._by_planner_run[planner_run_id] = handle
+        self._runs[(tenant, run_id)] = handle
+        route = (tenant, planner_run_id)
+        current = self._by_planner_run.get(route)
+        if current is None or current.done:
+            self._by_planner_run[route] = handle
         return handle
 
     def get(self, run_id: str, tenant: str) -> RunHandle | None:
-        """The run ``run_id`` if it belongs to ``tenant``; another tenant's run is unknown."""
-        handle = self._runs.get(run_id)
-        if handle is None or handle.tenant != tenant:
-            return None
-        return handle
+        """The run ``run_id`` of ``tenant``; another tenant's runs are never found."""
+        return self._runs.get((tenant, run_id))
 
     async def on_event(self, event: PlannerEvent) -> None:
         """The planner's ``event_callback``: route the event to its run's handle."""
-        handle = self._by_planner_run.get(event.run_id)
+        handle = self._by_planner_run.get((event.tenant_id, event.run_id))
         if handle is not None and not handle.done:
             handle.add_event(event.event_type, jsonable(event.to_dict()))
 
     def _evict(self) -> None:
         now = time.time()
-        for run_id, handle in list(self._runs.items()):
+        for key, handle in list(self._runs.items()):
             expired = handle.done and (
                 len(self._runs) >= self._max_runs
                 or (handle.finished_at is not None and now - handle.finished_at > self._ttl_s)
             )
             if expired:
-                self._drop(run_id, handle)
+                self._drop(key, handle)
 
-    def _drop(self, run_id: str, handle: RunHandle) -> None:
-        del self._runs[run_id]
-        if self._by_planner_run.get(handle.planner_run_id) is handle:
-            del self._by_planner_run[handle.planner_run_id]
+    def _drop(self, key: tuple[str, str], handle: RunHandle) -> None:
+        del self._runs[key]
+        route = (handle.tenant, handle.planner_run_id)
+        if self._by_planner_run.get(route) is handle:
+            del self._by_planner_run[route]
 
     async def aclose(self) -> None:
         """Cancel every running run and wait for them to end."""

@@ -1,7 +1,8 @@
 """``create_agent_app``: serve a ReactPlanner over HTTP (an ASGI app on Starlette).
 
-Endpoints (JSON; the tenant comes from each request and scopes every call: another
-tenant's run or pause is reported exactly like an unknown one, ``404``):
+Endpoints (JSON; the tenant comes from each request and scopes every call: run ids are
+the tenant's own, so two tenants may use the same id, and another tenant's run or pause
+is reported exactly like an unknown one, ``404``):
 
 =======  ============================  =====================================================
 POST     ``/runs``                     start a run: ``{"query", "llm_context"?, "run_id"?,
@@ -49,6 +50,7 @@ from ..sessions.errors import (
     PauseAlreadyClaimedError,
     PauseExpiredError,
     PauseNotFoundError,
+    RunInUseError,
     RunNotFoundError,
 )
 from ._runs import RunHandle, RunRegistry, jsonable, sse_stream
@@ -128,7 +130,7 @@ def _status_for(exc: BaseException) -> int:
         return 404
     if isinstance(exc, PauseExpiredError):
         return 410
-    if isinstance(exc, PauseAlreadyClaimedError):
+    if isinstance(exc, PauseAlreadyClaimedError | RunInUseError):
         return 409
     if isinstance(exc, UsageError | ValidationError):
         return 400
@@ -256,7 +258,7 @@ class _AgentService:
         body: _StartRun = await self.body(request, _StartRun)
         planner = await self.planner()
         run_id = body.run_id or uuid.uuid4().hex
-        if run_id in self.runs:
+        if body.run_id is not None and await self._stored(run_id, tenant):
             raise _HTTPError(409, f"run id {run_id!r} is already in use; choose another")
         kwargs: dict[str, Any] = {
             "llm_context": body.llm_context,
@@ -264,6 +266,8 @@ class _AgentService:
             "tenant_id": tenant,
             "run_id": run_id,
         }
+        if self.runs.in_use(run_id, tenant):  # checked last: no await until it is taken
+            raise _HTTPError(409, f"run id {run_id!r} is already in use; choose another")
         if body.session_id is not None:
             kwargs["memory_key"] = {
                 "tenant_id": tenant,
@@ -272,6 +276,17 @@ class _AgentService:
             }
         handle = self.runs.new(run_id, tenant, "run", run_id)
         return await self.launch(handle, planner.run(body.query, **kwargs), wait=body.wait)
+
+    async def _stored(self, run_id: str, tenant: str) -> bool:
+        """Whether the store has the tenant's run ``run_id`` (started here or elsewhere)."""
+        store = self.store()
+        if store is None:
+            return False
+        try:
+            await store.get_run(run_id, tenant_id=tenant)
+        except RunNotFoundError:
+            return False
+        return True
 
     async def get_run(self, request: Request) -> Response:
         tenant = await self.tenant(request)

@@ -133,8 +133,11 @@ async def test_bad_requests_are_explained(client: httpx.AsyncClient) -> None:
         "/runs", json={"query": "echo:1", "run_id": "dup", "wait": True}, headers=ACME
     )
     assert first.status_code == 200
-    second = await client.post("/runs", json={"query": "echo:2", "run_id": "dup"}, headers=GLOBEX)
+    second = await client.post("/runs", json={"query": "echo:2", "run_id": "dup"}, headers=ACME)
     assert second.status_code == 409
+    # Run ids are per tenant: another tenant's "dup" is its own run (and reveals nothing).
+    theirs = await client.post("/runs", json={"query": "echo:3", "run_id": "dup"}, headers=GLOBEX)
+    assert theirs.status_code == 202
     bad_after = await client.get("/runs/dup/events", params={"after": "x"}, headers=ACME)
     assert bad_after.status_code == 400
 
