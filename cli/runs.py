@@ -1,4 +1,4 @@
-"""``penguiflow runs list|show``: stored runs and their trajectories."""
+"""``penguiflow runs list|show|recover``: stored runs, and runs whose process died."""
 
 from __future__ import annotations
 
@@ -11,7 +11,16 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from ._common import EXIT_OK, add_store_options, open_store
+from ..errors import ConfigError
+from ._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_PAUSED,
+    add_store_options,
+    agent_from_args,
+    is_pause,
+    open_store,
+)
 from ._ui import Consoles, jsonable, run_state_steps, short_json
 
 __all__ = ["add_parsers", "render_steps"]
@@ -20,7 +29,7 @@ _STATUSES = ["running", "paused", "finished", "failed", "cancelled"]
 
 
 def add_parsers(commands: Any) -> None:
-    """Register ``runs list`` and ``runs show``."""
+    """Register ``runs list``, ``runs show`` and ``runs recover``."""
     runs = commands.add_parser("runs", help="list stored runs and show their trajectories")
     sub = runs.add_subparsers(dest="runs_command", metavar="COMMAND", required=True)
     listing = sub.add_parser("list", help="list runs, most recent first")
@@ -36,6 +45,20 @@ def add_parsers(commands: Any) -> None:
     add_store_options(show)
     show.add_argument("--json", action="store_true", help="print the stored record as JSON")
     show.set_defaults(handler=cmd_show)
+    recover = sub.add_parser(
+        "recover",
+        help="continue the runs whose process died (their lease lapsed)",
+        description="Take over, exactly once among all processes, each running run whose "
+        "owner stopped renewing its lease (the process died), and continue it here from its "
+        "last committed step, with the agent config it runs with. Exit status: 0 all "
+        "finished (or none to recover), 3 one paused (its resume token is printed), 1 one "
+        "failed.",
+    )
+    add_store_options(recover)
+    recover.add_argument("--all-tenants", action="store_true", help="every tenant's runs")
+    recover.add_argument("--limit", type=int, help="recover at most this many runs (all)")
+    recover.add_argument("--json", action="store_true", help="print JSON")
+    recover.set_defaults(handler=cmd_recover)
 
 
 def _when(value: datetime) -> str:
@@ -152,6 +175,47 @@ async def _show(args: argparse.Namespace, consoles: Consoles) -> int:
     return EXIT_OK
 
 
+def _recovered_json(item: Any) -> dict[str, Any]:
+    from .run import result_json
+
+    data: dict[str, Any] = {"run_id": item.run_id, "tenant": item.tenant_id}
+    if item.result is None:
+        return {**data, "status": "failed", "error": item.error}
+    return {**data, **result_json(item.result), "run_id": item.run_id}
+
+
+async def _recover(args: argparse.Namespace, consoles: Consoles) -> int:
+    if args.limit is not None and args.limit < 1:
+        raise ConfigError(f"--limit must be a whole number >= 1, got {args.limit}")
+    agent = agent_from_args(args, stream=False)
+    async with agent:
+        tenant = None if args.all_tenants else agent.tenant
+        recovered = await agent.planner.recover_stale_runs(tenant_id=tenant, limit=args.limit)
+    items = [_recovered_json(item) for item in recovered]
+    if args.json:
+        consoles.out.print_json(data=items)
+    elif not items:
+        consoles.out.print("no runs to recover")
+    else:
+        for data in items:
+            _print_recovered(consoles, data)
+    if any(item.result is None for item in recovered):
+        return EXIT_FAILED
+    return EXIT_PAUSED if any(is_pause(item.result) for item in recovered) else EXIT_OK
+
+
+def _print_recovered(consoles: Consoles, data: dict[str, Any]) -> None:
+    out = consoles.out
+    head = f"run {data['run_id']} (tenant {data['tenant']}): {data['status']}"
+    if data["status"] == "failed":
+        out.print(f"{head}: {data.get('error')}", markup=False)
+    elif data["status"] == "paused":
+        out.print(f"{head} ({data.get('reason')})", markup=False)
+        out.print(f"resume token: {data.get('resume_token')}", markup=False)
+    else:
+        out.print(f"{head} ({data.get('reason')}): {data.get('answer') or ''}", markup=False)
+
+
 def cmd_list(args: argparse.Namespace, consoles: Consoles) -> int:
     """``penguiflow runs list``."""
     return asyncio.run(_list(args, consoles))
@@ -160,3 +224,8 @@ def cmd_list(args: argparse.Namespace, consoles: Consoles) -> int:
 def cmd_show(args: argparse.Namespace, consoles: Consoles) -> int:
     """``penguiflow runs show ID``."""
     return asyncio.run(_show(args, consoles))
+
+
+def cmd_recover(args: argparse.Namespace, consoles: Consoles) -> int:
+    """``penguiflow runs recover``."""
+    return asyncio.run(_recover(args, consoles))

@@ -180,8 +180,10 @@ class Agent:
             "stream_final_response": self._stream,
             **settings,
         }
-        if config.store.pause_ttl_s is not None:
-            options["pause_ttl_s"] = config.store.pause_ttl_s
+        for name in ("pause_ttl_s", "run_lease_s"):
+            value = getattr(config.store, name)
+            if value is not None:
+                options[name] = value
         planner = ReactPlanner(
             llm,
             llm_client=client,

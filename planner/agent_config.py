@@ -144,6 +144,10 @@ class StoreSettings(_Section):
     pause_ttl_s: float | None = Field(default=None, gt=0)
     """How long a pause waits for a human before it expires (``None``: the planner's
     default)."""
+    run_lease_s: float | None = Field(default=None, gt=0)
+    """How long a running run stays owned by its process without a renewal; once it has
+    lapsed (the process died) ``penguiflow runs recover`` continues the run (``None``:
+    the planner's default, 30 seconds)."""
 
 
 class AgentConfig(_Section):

@@ -117,6 +117,7 @@ def test_defaults_memory_on_and_store_in_the_working_directory(monkeypatch) -> N
         ("[memory]\nstrategy = 'forever'\n", ["memory.strategy", "truncation"]),
         ("[memory]\nbudget = { full_zone_turns = 0 }\n", ["memory", "full_zone_turns"]),
         ("tenant = ''\n", ["tenant"]),
+        ("[store]\nrun_lease_s = 0\n", ["store.run_lease_s", "greater than 0"]),
         ("name = \n", ["not valid TOML"]),
     ],
 )
@@ -242,6 +243,7 @@ def test_the_config_reference_in_the_cli_docs_is_valid(tmp_path: Path) -> None:
         "ExternalToolConfig",
     ]
     assert config.store.pause_ttl_s == 86400 and config.memory.budget.total_max_tokens == 4000
+    assert config.store.run_lease_s == 30
     errors = doc.split("```\nerror:", 1)[1].split("```", 1)[0]
     with pytest.raises(ConfigError) as caught:
         load_agent_config(write(tmp_path, "[planner]\nmax_iter = 3\n"))
