@@ -226,6 +226,7 @@ class ReactPlanner:
             hints=hints,
             max_arg_failures=max_consecutive_arg_failures,
         )
+        self._state_store = state_store
         self._hitl = HitlStore(
             state_store, pause_ttl_s=pause_ttl_s, owner_id=new_owner_id(), run_lease_s=run_lease_s
         )
@@ -248,6 +249,11 @@ class ReactPlanner:
     def catalog(self) -> tuple[NodeSpec, ...]:
         """The tools this planner can call."""
         return tuple(self._specs)
+
+    @property
+    def state_store(self) -> SessionStore | MemoryStore | None:
+        """The store given as ``state_store`` (``None`` when the planner has none)."""
+        return self._state_store
 
     @property
     def llm_client(self) -> LLMClient:

@@ -180,11 +180,10 @@ class _AgentService:
                     self._planner = await made if inspect.isawaitable(made) else made
         return self._planner
 
-    def store(self) -> Any:
+    async def store(self) -> Any:
         if self._store is not None:
             return self._store
-        planner = self._planner
-        return getattr(planner, "state_store", None) if planner is not None else None
+        return (await self.planner()).state_store
 
     async def aclose(self) -> None:
         await self.runs.aclose()
@@ -279,7 +278,7 @@ class _AgentService:
 
     async def _stored(self, run_id: str, tenant: str) -> bool:
         """Whether the store has the tenant's run ``run_id`` (started here or elsewhere)."""
-        store = self.store()
+        store = await self.store()
         if store is None:
             return False
         try:
@@ -317,7 +316,7 @@ class _AgentService:
     async def list_pauses(self, request: Request) -> Response:
         tenant = await self.tenant(request)
         await self.planner()
-        store = self.store()
+        store = await self.store()
         if store is None:
             raise _HTTPError(501, "this agent has no session store, so it cannot pause")
         status = request.query_params.get("status") or None
@@ -336,7 +335,7 @@ class _AgentService:
         body: _Resume = await self.body(request, _Resume)
         planner = await self.planner()
         resume = getattr(planner, "resume", None)
-        store = self.store()
+        store = await self.store()
         if resume is None or store is None:
             raise _HTTPError(501, "this agent cannot resume runs (no planner.resume or store)")
         try:

@@ -151,3 +151,38 @@ async def test_one_client_chosen_id_in_two_tenants_is_two_runs(agent: Any) -> No
     )
     assert mine.status_code == 200
     assert (await store.get_run("made-elsewhere", tenant_id="acme")).state == {}  # untouched
+
+
+async def test_without_store_the_app_uses_the_planners_store(db_url: str) -> None:
+    async with SqlSessionStore(db_url) as store:
+        paused = await store.create_run(tenant_id="acme", run_id="r-1")
+        await store.create_pause(
+            paused.run_id,
+            tenant_id="acme",
+            reason="approval",
+            run_state={},
+            expected_run_version=paused.version,
+        )
+
+        registry = ModelRegistry()
+        registry.register("look_up", Note, Note)
+
+        def build(callback: Any) -> ReactPlanner:
+            return ReactPlanner(
+                llm_client=FunctionLLM(_reply),
+                nodes=[Node(look_up, name="look_up")],
+                registry=registry,
+                event_callback=callback,
+                state_store=store,
+            )
+
+        app = create_agent_app(build)  # no store=: the planner's is used
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://agent") as http:
+            try:
+                # The first request of the app: the planner is built to find its store.
+                pauses = await http.get("/pauses", headers={"X-Tenant-ID": "acme"})
+                assert pauses.status_code == 200, pauses.text
+                assert [p["run_id"] for p in pauses.json()["pauses"]] == ["r-1"]
+            finally:
+                await app.state.agent.aclose()
