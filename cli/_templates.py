@@ -59,7 +59,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from penguiflow.planner.agent import Agent
+from penguiflow import Agent
 
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
@@ -70,7 +70,7 @@ from offline import make_client  # noqa: E402
 def open_agent(tmp_path):
     """The agent of agent.toml, on the offline client and a throwaway database."""
     store = f"sqlite+aiosqlite:///{tmp_path / 'test.sqlite3'}"
-    return Agent.from_file(PROJECT / "agent.toml", llm_client=make_client(), store_url=store)
+    return Agent.from_file(PROJECT / "agent.toml", llm_client=make_client(), store=store)
 '''
 
 # -- react: a Python tool ------------------------------------------------------------------

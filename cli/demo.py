@@ -99,7 +99,7 @@ async def _first_run(config: Path, consoles: Consoles) -> Any:
         finally:
             activity.end()
         if is_pause(result):
-            pauses = await agent.store.list_pauses(tenant_id=agent.tenant, status="pending")
+            pauses = await agent.store.list_pauses(tenant_id=agent.tenant_id, status="pending")
             consoles.out.print(
                 f"[dim]pending pauses in {escape(agent.store.url)}: {len(pauses)}[/]"
             )
