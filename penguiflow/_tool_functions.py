@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import inspect
+import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -68,8 +69,20 @@ class ToolParts:
 
 
 def is_context_type(annotation: Any) -> bool:
-    """Whether a parameter with this annotation receives the tool context."""
-    return isinstance(annotation, type) and getattr(annotation, CONTEXT_MARKER, False) is True
+    """Whether a parameter with this annotation receives the tool context.
+
+    The context type itself, or it or ``None`` (``ctx: ToolContext | None = None``).
+    """
+    if isinstance(annotation, type):
+        return getattr(annotation, CONTEXT_MARKER, False) is True
+    members = (
+        typing.get_args(annotation)
+        if isinstance(annotation, types.UnionType)
+        or (typing.get_origin(annotation) is typing.Union)
+        else ()
+    )
+    others = [m for m in members if m is not type(None)]
+    return len(others) == 1 and is_context_type(others[0])
 
 
 def function_summary(func: Any) -> str:

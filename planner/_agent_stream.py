@@ -9,7 +9,7 @@ cancels the run's task and waits for it to end, so nothing keeps running.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +35,7 @@ async def stream_run(
     run: Callable[[str], Awaitable[PlannerFinish | PlannerPause]],
     run_id: str,
     listeners: dict[str, asyncio.Queue[Any]],
-) -> AsyncIterator[StreamItem]:
+) -> AsyncGenerator[StreamItem, None]:
     """Run ``run(run_id)`` in a task and yield its events, then its result.
 
     Args:

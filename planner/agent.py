@@ -27,7 +27,7 @@ import asyncio
 import inspect
 import uuid
 import warnings
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
 from contextlib import AsyncExitStack, contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -394,7 +394,7 @@ class Agent:
         async with self:
             return await self.run(query, **options)
 
-    def stream(self, query: str, **options: Any) -> AsyncIterator[StreamItem]:
+    def stream(self, query: str, **options: Any) -> AsyncGenerator[StreamItem, None]:
         """Run ``query`` and yield its ``PlannerEvent``s as they happen, then its result.
 
         Answer text arrives as ``stream_chunk`` events (``extra["source"] == "llm"``);

@@ -126,7 +126,8 @@ async def test_a_tool_context_parameter_receives_the_run_context(planner_for: Fa
 
 
 async def test_a_sync_tool_can_read_its_context(planner_for: Factory) -> None:
-    def tenant(ctx: ToolContext) -> str:
+    def tenant(ctx: ToolContext | None = None) -> str:
+        assert ctx is not None
         return ctx.tenant_id
 
     planner, _, _ = planner_for([tenant], [act("tenant", {}), final()])

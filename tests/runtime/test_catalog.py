@@ -119,8 +119,11 @@ def test_the_context_parameter_is_not_an_argument() -> None:
     async def with_ctx(query: str, ctx: ToolContext, limit: int = 3) -> str:
         return query
 
-    props = spec_of(with_ctx).args_schema["properties"]
-    assert list(props) == ["query", "limit"]
+    async def optional_ctx(query: str, ctx: ToolContext | None = None) -> str:
+        return query
+
+    assert list(spec_of(with_ctx).args_schema["properties"]) == ["query", "limit"]
+    assert list(spec_of(optional_ctx).args_schema["properties"]) == ["query"]
 
 
 def test_parameters_named_like_model_attributes_keep_their_names() -> None:
