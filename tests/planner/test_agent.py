@@ -17,7 +17,13 @@ from pydantic import BaseModel
 import penguiflow
 from penguiflow import Agent, ConfigError, PlannerFinish, PlannerPause, tool
 from penguiflow.memory import ShortTermMemoryConfig
-from penguiflow.planner import AgentStateError, FunctionLLM, ScriptedLLM, TestLLM, ToolContext
+from penguiflow.planner import (
+    AgentStateError,
+    FunctionLLM,
+    ScriptedLLM,
+    TestLLM,
+    ToolContext,
+)
 from penguiflow.sessions import PauseNotFound
 from penguiflow.tools import ExternalToolConfig, ToolNode
 
@@ -171,6 +177,13 @@ async def test_an_agent_without_a_model_runs_under_an_override_only() -> None:
             pass
 
 
+async def test_an_override_may_name_a_litellm_model() -> None:
+    async with Agent(llm_client=ScriptedLLM([])) as agent:
+        with agent.override(llm="openai/gpt-4o-mini"):
+            assert agent.planner.llm_client.model == "openai/gpt-4o-mini"
+        assert getattr(agent.planner.llm_client, "model", None) is None  # ScriptedLLM again
+
+
 # -- memory, store, approvals, structured output -----------------------------------------
 
 
@@ -273,6 +286,26 @@ async def test_the_agent_stops_the_mcp_server_it_started() -> None:
         pid = _pid_of(await agent.run("which pid?"))
         assert alive(pid)
     assert not alive(pid)  # stopped and reaped before the `async with` ended
+
+
+async def test_concurrent_first_runs_open_the_agent_once() -> None:
+    agent = Agent("test", tools=[_demo_server(allow=["pid"])])
+    try:
+        first, second = await asyncio.gather(agent.run("one"), agent.run("two"))
+        assert _pid_of(first) == _pid_of(second)  # one server, started once
+    finally:
+        await agent.aclose()
+    assert not alive(_pid_of(first))
+
+
+async def test_nested_async_with_closes_at_the_outermost_exit() -> None:
+    agent = Agent(llm_client=ScriptedLLM([final(), final()]))
+    async with agent:
+        async with agent:
+            await agent.run("inner")
+        assert agent.is_open
+        await agent.run("outer")
+    assert not agent.is_open
 
 
 async def test_a_connected_tool_node_is_used_and_left_running() -> None:
