@@ -97,12 +97,14 @@ def agent_from_args(args: argparse.Namespace, *, stream: bool | None = None) -> 
         updates["tenant"] = args.tenant
     if updates:
         config = config.model_copy(update=updates)
-    return Agent(
-        config,
-        model=getattr(args, "model", None),
-        store_url=getattr(args, "store", None),
-        stream=stream,
-    )
+    options: dict[str, Any] = {}
+    if getattr(args, "model", None) is not None:
+        options["model"] = args.model
+    if getattr(args, "store", None):
+        options["store"] = args.store
+    if stream is not None:
+        options["stream_final_response"] = stream
+    return Agent.from_config(config, **options)
 
 
 @asynccontextmanager

@@ -59,7 +59,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from penguiflow.planner.agent import Agent
+from penguiflow import Agent
 
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
@@ -70,7 +70,7 @@ from offline import make_client  # noqa: E402
 def open_agent(tmp_path):
     """The agent of agent.toml, on the offline client and a throwaway database."""
     store = f"sqlite+aiosqlite:///{tmp_path / 'test.sqlite3'}"
-    return Agent.from_file(PROJECT / "agent.toml", llm_client=make_client(), store_url=store)
+    return Agent.from_file(PROJECT / "agent.toml", llm_client=make_client(), store=store)
 '''
 
 # -- react: a Python tool ------------------------------------------------------------------
@@ -97,16 +97,12 @@ url = "sqlite+aiosqlite:///{name}.sqlite3"
 """
 
 _REACT_TOOLS = '''\
-"""The agent's tools: typed async functions described with @tool."""
+"""The agent's tools: typed functions. The model sees each one's name, docstring and
+parameters."""
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from penguiflow import tool
-from penguiflow.planner import ToolContext
-
-
-class TextArgs(BaseModel):
-    text: str = Field(description="The text to measure")
 
 
 class TextStats(BaseModel):
@@ -114,9 +110,14 @@ class TextStats(BaseModel):
     characters: int
 
 
-@tool(desc="Count the words and characters of a text")
-async def text_stats(args: TextArgs, ctx: ToolContext) -> TextStats:
-    return TextStats(words=len(args.text.split()), characters=len(args.text))
+@tool
+async def text_stats(text: str) -> TextStats:
+    """Count the words and characters of a text.
+
+    Args:
+        text: The text to measure.
+    """
+    return TextStats(words=len(text.split()), characters=len(text))
 '''
 
 _REACT_TEST = (
@@ -215,26 +216,25 @@ url = "sqlite+aiosqlite:///{name}.sqlite3"   # pauses wait here, for any process
 """
 
 _HITL_TOOLS = '''\
-"""A tool that waits for a human: the planner pauses before every call."""
+"""A tool that waits for a human: the agent pauses before every call."""
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from penguiflow import tool
-from penguiflow.planner import ToolContext
-
-
-class Announcement(BaseModel):
-    text: str = Field(description="What to announce")
 
 
 class Posted(BaseModel):
     posted: str
 
 
-@tool(desc="Post an announcement to the whole team", side_effects="external",
-      requires_approval=True)
-async def post_announcement(args: Announcement, ctx: ToolContext) -> Posted:
-    return Posted(posted=args.text)
+@tool(side_effects="external", requires_approval=True)
+async def post_announcement(text: str) -> Posted:
+    """Post an announcement to the whole team.
+
+    Args:
+        text: What to announce.
+    """
+    return Posted(posted=text)
 '''
 
 _HITL_TEST = (

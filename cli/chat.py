@@ -73,9 +73,7 @@ class _Chat:
         agent = self.agent
         tools = ", ".join(spec.name for spec in agent.catalog) or "none"
         out = self.c.out
-        out.print(
-            f"[bold]{escape(agent.config.name)}[/] · model {escape(agent.config.model_name())}"
-        )
+        out.print(f"[bold]{escape(agent.name)}[/] · model {escape(agent.model_name)}")
         out.print(f"[dim]tools: {escape(tools)}[/]")
         out.print(f"[dim]session {self.session} · {_HELP}[/]")
 

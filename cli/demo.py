@@ -101,7 +101,7 @@ async def _first_run(config: Path, consoles: Consoles) -> Any:
             activity.end()
         if is_pause(result):
             pauses = await agent.store.list_pauses(
-                tenant_id=agent.tenant, status=PauseStatus.PENDING
+                tenant_id=agent.tenant_id, status=PauseStatus.PENDING
             )
             consoles.out.print(
                 f"[dim]pending pauses in {escape(agent.store.url)}: {len(pauses)}[/]"

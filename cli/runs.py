@@ -189,7 +189,7 @@ async def _recover(args: argparse.Namespace, consoles: Consoles) -> int:
         raise ConfigError(f"--limit must be a whole number >= 1, got {args.limit}")
     agent = agent_from_args(args, stream=False)
     async with agent:
-        tenant = None if args.all_tenants else agent.tenant
+        tenant = None if args.all_tenants else agent.tenant_id
         recovered = await agent.planner.recover_stale_runs(tenant_id=tenant, limit=args.limit)
     items = [_recovered_json(item) for item in recovered]
     if args.json:

@@ -2,10 +2,15 @@
 
 The runtime lives here (``create``, ``Node``, ``Message``...); the planner, tools, memory
 and session store are ``penguiflow.planner``, ``penguiflow.tools``, ``penguiflow.memory``
-and ``penguiflow.sessions``.
+and ``penguiflow.sessions``. The agent's entry points (``Agent``, ``ReactPlanner``,
+``PlannerFinish``, ``PlannerPause``, ``ToolContext``) are importable from here too; they
+are loaded from ``penguiflow.planner`` on first access, so ``import penguiflow`` stays
+light.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from . import testkit
 from ._typing import Middleware
@@ -29,6 +34,7 @@ from .errors import (
     PenguiFlowError,
     QueueFullError,
     RunError,
+    ToolSignatureError,
     TraceCancelled,
     UnknownTargetError,
     UsageError,
@@ -48,10 +54,14 @@ from .state import InMemoryStateStore, RemoteBinding, StateStore, StoredEvent
 from .types import WM, FinalAnswer, Headers, Message, StreamChunk
 from .viz import flow_to_mermaid
 
+if TYPE_CHECKING:
+    from .planner import Agent, PlannerFinish, PlannerPause, ReactPlanner, ToolContext
+
 __version__ = "0.1.0"
 
 __all__ = [
     "WM",
+    "Agent",
     "BusEnvelope",
     "ConfigError",
     "Context",
@@ -75,7 +85,10 @@ __all__ = [
     "NodeSpec",
     "PenguiFlow",
     "PenguiFlowError",
+    "PlannerFinish",
+    "PlannerPause",
     "QueueFullError",
+    "ReactPlanner",
     "RemoteBinding",
     "RemoteCallRequest",
     "RemoteCallResult",
@@ -85,6 +98,8 @@ __all__ = [
     "StateStore",
     "StoredEvent",
     "StreamChunk",
+    "ToolContext",
+    "ToolSignatureError",
     "TraceCancelled",
     "UnknownTargetError",
     "UsageError",
@@ -102,3 +117,19 @@ __all__ = [
     "tool",
     "union_router",
 ]
+
+_FROM_PLANNER = frozenset({"Agent", "PlannerFinish", "PlannerPause", "ReactPlanner", "ToolContext"})
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _FROM_PLANNER:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from . import planner  # loaded on first use: the runtime itself never needs it
+
+    value = getattr(planner, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,15 +1,23 @@
-"""Tool metadata (``@tool``), ``NodeSpec`` and ``build_catalog`` for the planner."""
+"""Tool metadata (``@tool``), ``NodeSpec`` and ``build_catalog`` for the planner.
+
+A tool is a typed function. ``@tool`` (optional) adds what its signature cannot say:
+side effects, tags, approval, a policy. The planner reads the rest from the function:
+the arguments from its parameters, the result from its return annotation, the
+description from its docstring (see :mod:`penguiflow._tool_functions`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 from pydantic import BaseModel
 
-from .errors import ConfigError
+from ._tool_functions import function_summary, is_node_form, tool_parts
+from .errors import ConfigError, ToolSignatureError
 from .node import Node
+from .policy import NodePolicy
 from .registry import ModelRegistry
 
 __all__ = ["NodeSpec", "SideEffect", "ToolMeta", "build_catalog", "tool"]
@@ -24,50 +32,95 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 @dataclass(frozen=True, slots=True)
 class ToolMeta:
-    """What ``@tool`` attaches to a node function."""
+    """What ``@tool`` attaches to a tool function.
+
+    Attributes:
+        desc: what the tool does (``""``: the tool's name is shown instead).
+        side_effects: how the tool affects the world.
+        tags: free-form labels.
+        requires_approval: ``True``, ``False`` or a predicate over the validated args.
+        extra: other metadata.
+        policy: timeouts and retries of the tool's node (``None``: the default policy).
+    """
 
     desc: str
     side_effects: SideEffect = "pure"
     tags: tuple[str, ...] = ()
     requires_approval: ApprovalRule = False
     extra: Mapping[str, Any] = field(default_factory=dict)
+    policy: NodePolicy | None = None
 
 
+@overload
+def tool(func: F, /) -> F: ...
+
+
+@overload
 def tool(
     *,
-    desc: str,
+    desc: str | None = None,
     side_effects: SideEffect = "pure",
     tags: Sequence[str] = (),
     requires_approval: ApprovalRule = False,
     extra: Mapping[str, Any] | None = None,
-) -> Callable[[F], F]:
-    """Describe a node function for the planner's catalog.
+    policy: NodePolicy | None = None,
+) -> Callable[[F], F]: ...
+
+
+def tool(
+    func: Any = None,
+    /,
+    *,
+    desc: str | None = None,
+    side_effects: SideEffect = "pure",
+    tags: Sequence[str] = (),
+    requires_approval: ApprovalRule = False,
+    extra: Mapping[str, Any] | None = None,
+    policy: NodePolicy | None = None,
+) -> Any:
+    """Describe a tool function for the planner's catalog; use as ``@tool`` or ``@tool(...)``.
+
+    The function is returned unchanged (it can still be called directly). It is either
+    typed, ``async def get_weather(city: str, unit: Literal["C", "F"] = "C") -> Weather``
+    (sync functions run in a worker thread; a ``ctx: ToolContext`` parameter receives
+    the call's context), or takes ``(args: ArgsModel, ctx)``. A typed function's
+    signature is checked here, so a bad one fails at import time.
 
     Args:
-        desc: what the tool does, shown to the LLM.
+        func: the function, when used as a bare ``@tool``.
+        desc: what the tool does, shown to the LLM; default: the docstring's first
+            paragraph.
         side_effects: ``"pure"``, ``"read"``, ``"write"``, ``"external"`` or ``"stateful"``.
         tags: free-form labels (shown to the LLM, usable for filtering).
         requires_approval: ``True`` to pause for a human before every call, or a
             predicate over the validated args that decides per call.
         extra: any other metadata, kept on the ``NodeSpec``.
+        policy: timeouts and retries of the tool's node.
 
     Raises:
         ConfigError: ``desc`` is empty or ``side_effects`` is unknown.
+        ToolSignatureError: a typed function's signature cannot become a schema (the
+            message names the parameter and the fix).
     """
-    if not desc or not desc.strip():
+    if desc is not None and not desc.strip():
         raise ConfigError("@tool(desc=...) must describe what the tool does; got an empty desc")
     if side_effects not in _SIDE_EFFECTS:
         raise ConfigError(
             f"@tool(side_effects=...) must be one of {', '.join(_SIDE_EFFECTS)}; "
             f"got {side_effects!r}"
         )
-    meta = ToolMeta(desc.strip(), side_effects, tuple(tags), requires_approval, dict(extra or {}))
+    if policy is not None and not isinstance(policy, NodePolicy):
+        raise ConfigError(f"@tool(policy=...) must be a NodePolicy, got {type(policy).__name__}")
+    options = (tuple(tags), requires_approval, dict(extra or {}), policy)
 
-    def decorate(func: F) -> F:
-        func.__penguiflow_tool__ = meta  # type: ignore[attr-defined]
-        return func
+    def decorate(target: F) -> F:
+        if not is_node_form(target):
+            tool_parts(target, getattr(target, "__name__", "tool"))  # fail early on a bad signature
+        summary = desc.strip() if desc is not None else function_summary(target)
+        target.__penguiflow_tool__ = ToolMeta(summary, side_effects, *options)  # type: ignore[attr-defined]
+        return target
 
-    return decorate
+    return decorate(func) if func is not None else decorate
 
 
 @dataclass(frozen=True, eq=False)
@@ -122,53 +175,115 @@ class NodeSpec:
             record["tags"] = list(self.tags)
         return record
 
+    @classmethod
+    def from_function(
+        cls,
+        func: Callable[..., Any],
+        *,
+        name: str | None = None,
+        policy: NodePolicy | None = None,
+    ) -> NodeSpec:
+        """Build the catalog entry of a tool function (typed, or ``(args: Model, ctx)``).
 
-def build_catalog(nodes: Sequence[Node], registry: ModelRegistry) -> list[NodeSpec]:
-    """Build ``NodeSpec``s for ``nodes`` from their ``@tool`` metadata and registry models.
+        Args:
+            func: the function, with or without ``@tool``.
+            name: the tool's name (default: the function's name).
+            policy: the node's policy (default: ``@tool(policy=...)``, else the default).
+
+        Raises:
+            ConfigError: the function has no name and none was given.
+            ToolSignatureError: the signature cannot become a schema.
+        """
+        resolved = name or getattr(func, "__name__", None)
+        if not resolved:
+            raise ConfigError(f"a tool built from {func!r} needs name=...: it has no __name__")
+        meta = _meta(func, resolved)
+        parts = tool_parts(func, resolved)
+        node = Node(parts.call, name=resolved, policy=policy or meta.policy)
+        return cls._from_parts(node, meta, parts.args_model, parts.out_model)
+
+    @classmethod
+    def _from_parts(
+        cls, node: Node, meta: ToolMeta, args_model: type[BaseModel], out_model: type[BaseModel]
+    ) -> NodeSpec:
+        return cls(
+            node=node,
+            name=node.name,
+            desc=meta.desc or node.name,
+            args_model=args_model,
+            out_model=out_model,
+            side_effects=meta.side_effects,
+            tags=meta.tags,
+            requires_approval=meta.requires_approval,
+            extra=meta.extra,
+        )
+
+
+def _meta(func: Any, name: str) -> ToolMeta:
+    meta: ToolMeta | None = getattr(func, "__penguiflow_tool__", None)
+    if meta is None:
+        meta = ToolMeta(desc=function_summary(func) or name)
+    return meta
+
+
+def _registered(node: Node, registry: ModelRegistry) -> NodeSpec:
+    in_model, out_model = registry.models(node.name)
+    for label, model in (("input", in_model), ("output", out_model)):
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            raise ConfigError(
+                f"build_catalog: the {label} model of {node.name!r} must be a pydantic "
+                f"BaseModel subclass, got {model!r}"
+            )
+    return NodeSpec._from_parts(node, _meta(node.func, node.name), in_model, out_model)
+
+
+def _from_node(node: Node, registry: ModelRegistry | None) -> NodeSpec:
+    if registry is not None and registry.has(node.name):
+        return _registered(node, registry)
+    try:
+        return NodeSpec.from_function(node.func, name=node.name, policy=node.policy)
+    except ToolSignatureError as exc:
+        if registry is None or not is_node_form(node.func):
+            raise
+        raise ConfigError(
+            f"build_catalog: node {node.name!r} has no models; call "
+            f"registry.register({node.name!r}, ArgsModel, OutModel) first, or annotate "
+            f"its function ({exc})"
+        ) from None
+
+
+def build_catalog(
+    tools: Sequence[Node | Callable[..., Any]], registry: ModelRegistry | None = None
+) -> list[NodeSpec]:
+    """Build the ``NodeSpec``s of ``tools``.
+
+    Each tool is a typed function (``build_catalog([get_weather])``), or a ``Node``
+    whose models are registered in ``registry`` or read from its function's annotations.
 
     Args:
-        nodes: the tool nodes.
-        registry: must hold the input (args) and output models of every node.
+        tools: functions and nodes.
+        registry: the input (args) and output models of nodes, by node name.
 
     Raises:
-        ConfigError: a node has no registered models, models are not pydantic models,
-            or two nodes share a name.
+        ConfigError: a node has no models (neither registered nor annotated), models are
+            not pydantic models, or two tools share a name.
+        ToolSignatureError: a function's signature cannot become a schema.
     """
     specs: list[NodeSpec] = []
     seen: set[str] = set()
-    for node in nodes:
-        if node.name in seen:
+    for item in tools:
+        if isinstance(item, Node):
+            spec = _from_node(item, registry)
+        elif callable(item):
+            spec = NodeSpec.from_function(item)
+        else:
             raise ConfigError(
-                f"build_catalog: two tools are named {node.name!r}; names must be unique"
+                f"build_catalog takes tool functions and Nodes, got {type(item).__name__}"
             )
-        seen.add(node.name)
-        if not registry.has(node.name):
+        if spec.name in seen:
             raise ConfigError(
-                f"build_catalog: node {node.name!r} has no models; call "
-                f"registry.register({node.name!r}, ArgsModel, OutModel) first"
+                f"build_catalog: two tools are named {spec.name!r}; names must be unique"
             )
-        in_model, out_model = registry.models(node.name)
-        for label, model in (("input", in_model), ("output", out_model)):
-            if not (isinstance(model, type) and issubclass(model, BaseModel)):
-                raise ConfigError(
-                    f"build_catalog: the {label} model of {node.name!r} must be a pydantic "
-                    f"BaseModel subclass, got {model!r}"
-                )
-        meta: ToolMeta | None = getattr(node.func, "__penguiflow_tool__", None)
-        doc = (getattr(node.func, "__doc__", None) or "").strip()
-        if meta is None:
-            meta = ToolMeta(desc=doc.splitlines()[0] if doc else node.name)
-        specs.append(
-            NodeSpec(
-                node=node,
-                name=node.name,
-                desc=meta.desc,
-                args_model=in_model,
-                out_model=out_model,
-                side_effects=meta.side_effects,
-                tags=meta.tags,
-                requires_approval=meta.requires_approval,
-                extra=meta.extra,
-            )
-        )
+        seen.add(spec.name)
+        specs.append(spec)
     return specs

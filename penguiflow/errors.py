@@ -6,6 +6,7 @@ Every error PenguiFlow raises on purpose derives from :class:`PenguiFlowError`::
     ├── UsageError                 the API was called wrongly; fix the calling code
     │   ├── ConfigError            (also ValueError) a bad argument or setting
     │   ├── NodeSignatureError     (also TypeError) a node function with the wrong shape
+    │   │   └── ToolSignatureError a tool function whose signature cannot become a schema
     │   ├── CycleError             (also ValueError) a cycle without ``allow_cycles=True``
     │   ├── UnknownTargetError     (also ValueError) emit to a node that is not a successor
     │   └── FlowStateError         (also RuntimeError) emit before run(), fetch after stop()
@@ -35,6 +36,7 @@ __all__ = [
     "PenguiFlowError",
     "QueueFullError",
     "RunError",
+    "ToolSignatureError",
     "TraceCancelled",
     "UnknownTargetError",
     "UsageError",
@@ -60,6 +62,10 @@ class ConfigError(UsageError, ValueError):
 
 class NodeSignatureError(UsageError, TypeError):
     """A node function is not ``async def fn(message, ctx)``."""
+
+
+class ToolSignatureError(NodeSignatureError):
+    """A tool function's parameters or return type cannot become the tool's JSON schema."""
 
 
 class CycleError(UsageError, ValueError):

@@ -1,4 +1,4 @@
-"""``penguiflow.planner``: the ReactPlanner, its action schema, LLM clients and events.
+"""``penguiflow.planner``: the Agent, the ReactPlanner, its action schema, LLM clients and events.
 
 ``LiteLLMClient`` (and ``allow_model_requests``) and the offline clients of
 :mod:`penguiflow.planner.testing` are imported on first use, so ``import
@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Any
 from ._executor import ToolContext
 from ._recovery import RecoveredRun
 from .actions import FinalAnswerArgs, ParallelArgs, ParallelCall, ParallelJoin, PlannerAction
+from .agent import Agent
 from .errors import (
+    AgentStateError,
     LLMAuthError,
     LLMBadRequestError,
     LLMContextWindowError,
@@ -44,6 +46,8 @@ if TYPE_CHECKING:
     from .testing import FunctionLLM, ScriptedLLM, TestLLM
 
 __all__ = [
+    "Agent",
+    "AgentStateError",
     "FinalAnswerArgs",
     "FinalPayload",
     "FunctionLLM",

@@ -6,18 +6,14 @@ import importlib
 import inspect
 import shlex
 import sys
-import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
 from ..catalog import NodeSpec, build_catalog
-from ..errors import ConfigError
+from ..errors import ConfigError, ToolSignatureError
 from ..node import Node
 from ..policy import NodePolicy
-from ..registry import ModelRegistry
 from .agent_config import ModelSettings, PythonToolEntry
 
 __all__ = ["expand_command", "import_object", "make_llm_client", "python_tool_specs"]
@@ -49,24 +45,6 @@ def import_object(path: str, base_dir: Path, where: str) -> Any:
     return value
 
 
-def _models(func: Any, where: str) -> tuple[type[BaseModel], type[BaseModel]]:
-    name = getattr(func, "__name__", repr(func))
-    try:
-        hints = typing.get_type_hints(func)
-    except Exception as exc:
-        raise ConfigError(f"{where}: cannot read the annotations of {name!r}: {exc}") from None
-    params = list(inspect.signature(func).parameters)
-    args_model = hints.get(params[0]) if params else None
-    out_model = hints.get("return")
-    for label, model in (("first parameter", args_model), ("return", out_model)):
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
-            raise ConfigError(
-                f"{where}: tool function {name!r} needs a pydantic model as its {label} "
-                f"annotation: `async def {name}(args: ArgsModel, ctx) -> OutModel`"
-            )
-    return args_model, out_model  # type: ignore[return-value]
-
-
 def python_tool_specs(entry: PythonToolEntry, base_dir: Path, where: str) -> list[NodeSpec]:
     """Import a ``type = "python"`` tool entry and return its catalog entries."""
     value = import_object(entry.path, base_dir, where)
@@ -74,26 +52,23 @@ def python_tool_specs(entry: PythonToolEntry, base_dir: Path, where: str) -> lis
     if len(items) > 1 and entry.name is not None:
         raise ConfigError(f"{where}: name= renames one function; {entry.path!r} holds several")
     specs: list[NodeSpec] = []
-    nodes: list[Node] = []
-    registry = ModelRegistry()
     for item in items:
         if isinstance(item, NodeSpec):
             specs.append(item)
             continue
-        if isinstance(item, Node):
-            node = item
-        elif inspect.iscoroutinefunction(item):
-            policy = NodePolicy(timeout_s=entry.timeout_s, max_retries=entry.max_retries)
-            node = Node(item, name=entry.name or item.__name__, policy=policy)
-        else:
-            raise ConfigError(
-                f"{where}: {entry.path!r} is a {type(item).__name__}; a python tool must be "
-                "an `async def` function, a Node, a NodeSpec or a list of them"
-            )
-        registry.register(node.name, *_models(node.func, where))
-        nodes.append(node)
-    if nodes:
-        specs.extend(build_catalog(nodes, registry))
+        try:
+            if isinstance(item, Node):
+                specs.extend(build_catalog([item]))
+            elif inspect.isfunction(item):
+                policy = NodePolicy(timeout_s=entry.timeout_s, max_retries=entry.max_retries)
+                specs.append(NodeSpec.from_function(item, name=entry.name, policy=policy))
+            else:
+                raise ConfigError(
+                    f"{entry.path!r} is a {type(item).__name__}; a python tool must be a "
+                    "function, a Node, a NodeSpec or a list of them"
+                )
+        except (ConfigError, ToolSignatureError) as exc:
+            raise ConfigError(f"{where}: {exc}") from None
     return specs
 
 

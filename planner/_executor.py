@@ -14,7 +14,7 @@ import itertools
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any, ClassVar, NoReturn
 
 from pydantic import BaseModel, ValidationError
 
@@ -70,6 +70,8 @@ class ToolContext:
     """
 
     __slots__ = ("_info", "_key", "runtime", "step", "tool_name", "trace_id")
+    __penguiflow_tool_context__: ClassVar[bool] = True
+    """Marks the type: a tool parameter annotated ``ToolContext`` receives the context."""
 
     def __init__(
         self,

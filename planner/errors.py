@@ -5,6 +5,8 @@ They hang under the two branches of :mod:`penguiflow.errors`::
     PenguiFlowError
     ├── UsageError
     │   ├── PlannerClosedError         (also RuntimeError) run() after planner.aclose()
+    │   ├── AgentStateError            (also RuntimeError) an Agent used where it cannot
+    │   │                              run: run_sync() in a running loop, another loop
     │   ├── StateStoreRequiredError    (a ConfigError) a run must pause but the planner
     │   │                              has no state_store to keep the pause in
     │   ├── ResumeDecisionError        (also ValueError) the resume decision does not fit
@@ -38,6 +40,7 @@ from typing import Any
 from penguiflow.errors import ConfigError, RunError, UsageError
 
 __all__ = [
+    "AgentStateError",
     "LLMAuthError",
     "LLMBadRequestError",
     "LLMContextWindowError",
@@ -211,6 +214,10 @@ class LLMResponseError(LLMError):
 
 class PlannerClosedError(UsageError, RuntimeError):
     """``run()`` was called on a planner after ``aclose()``; build a new ``ReactPlanner``."""
+
+
+class AgentStateError(UsageError, RuntimeError):
+    """An ``Agent`` was used where it cannot run; the message says what to do instead."""
 
 
 class RunStateError(UsageError, ValueError):

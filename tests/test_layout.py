@@ -61,6 +61,13 @@ OWNED = {
 # Programs that run as their own process (not imported by the package).
 PROGRAMS = {"penguiflow.cli._demo_mcp_server"}
 
+# The one upward import allowed: the package root re-exports the agent's entry points
+# (`from penguiflow import Agent, ReactPlanner, ...`) from the planner, loaded by the
+# root's module-level `__getattr__` on first access (and named under `if TYPE_CHECKING:`
+# for type checkers). The runtime itself never uses them, and `import penguiflow` does
+# not load the planner (test_import_stays_light checks it).
+LAZY_REEXPORTS = {"penguiflow": "penguiflow.planner"}
+
 
 def _layer_of(dotted: str) -> str | None:
     best: tuple[int, str] | None = None
@@ -82,8 +89,16 @@ def _modules() -> Iterator[tuple[str, Path]]:
                 yield f"{package}.{'.'.join(rel.parts)}".removesuffix(".__init__"), path
 
 
-def _imports(module: str, path: Path) -> Iterator[str]:
+def _is_lazy(node: ast.stmt) -> bool:
+    if isinstance(node, ast.FunctionDef):
+        return node.name == "__getattr__"
+    return isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
+
+
+def _imports(module: str, path: Path, *, skip_lazy: bool = False) -> Iterator[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    if skip_lazy:
+        tree.body = [node for node in tree.body if not _is_lazy(node)]
     is_package = path.stem == "__init__"
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -114,6 +129,7 @@ def test_imports_point_down(module: str, path: Path) -> None:
         return
     layer = _layer_of(module)
     assert layer is not None
+    lazy = LAZY_REEXPORTS.get(module)
     upward = sorted(
         {
             target
@@ -123,7 +139,27 @@ def test_imports_point_down(module: str, path: Path) -> None:
             and other not in BELOW[layer]
         }
     )
+    if lazy is not None:
+        eager = {t for t in _imports(module, path, skip_lazy=True) if t in upward}
+        assert not eager, f"{module} may import {lazy} only inside __getattr__: {sorted(eager)}"
+        upward = [t for t in upward if t != lazy and not t.startswith(lazy + ".")]
     assert not upward, f"{module} ({layer}) imports from a layer above it: {upward}"
+
+
+def test_import_stays_light() -> None:
+    code = (
+        "import sys, penguiflow\n"
+        "loaded = [m for m in ('penguiflow.planner', 'litellm', 'sqlalchemy', 'mcp') "
+        "if m in sys.modules]\n"
+        "assert not loaded, loaded\n"
+        "from penguiflow import Agent, tool\n"
+        "assert Agent.__module__ == 'penguiflow.planner.agent'\n"
+        "assert 'litellm' not in sys.modules and 'sqlalchemy' not in sys.modules\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
 
 
 @pytest.mark.parametrize(("module", "path"), MODULES, ids=[m for m, _ in MODULES])

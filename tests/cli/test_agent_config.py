@@ -163,7 +163,9 @@ async def untyped(args, ctx):
     return args
 
 def not_async(args: Args, ctx) -> Out:
-    return Out(y=0)
+    return Out(y=args.x + 1)
+
+NUMBER = 3
 """
 
 
@@ -176,7 +178,7 @@ async def _start(tmp_path: Path, tools: str, **model: str) -> Agent:
         if model
         else ScriptedLLM(['{"next_node": "final_response", "args": {"answer": "ok"}}'])
     )
-    agent = Agent(config, llm_client=client, store_url=store, **model)
+    agent = Agent.from_config(config, llm_client=client, store=store, **model)
     await agent.start()
     return agent
 
@@ -199,7 +201,7 @@ async def test_python_tool_by_import_path_is_in_the_catalog(tmp_path: Path) -> N
         ("missing_module_xyz:f", "cannot import module 'missing_module_xyz'"),
         ("agent_tools_mod:nothing", "has no attribute 'nothing'"),
         ("agent_tools_mod:untyped", "needs a pydantic model as its first parameter"),
-        ("agent_tools_mod:not_async", "must be an `async def` function"),
+        ("agent_tools_mod:NUMBER", "a python tool must be a function"),
     ],
 )
 async def test_python_tool_errors_say_how_to_fix_them(
@@ -217,20 +219,24 @@ async def test_model_client_import_path_and_errors(tmp_path: Path) -> None:
         "def bad():\n    return 42\n"
     )
     config = load_agent_config(write(tmp_path, "[model]\nclient = 'my_llm:factory'\n"))
-    async with Agent(config, store_url=f"sqlite+aiosqlite:///{tmp_path / 'b.sqlite3'}") as agent:
+    async with Agent.from_config(
+        config, store=f"sqlite+aiosqlite:///{tmp_path / 'b.sqlite3'}"
+    ) as agent:
         assert (await agent.run("x")).payload.raw_answer == "hi"
     config = load_agent_config(write(tmp_path, "[model]\nclient = 'my_llm:bad'\n"))
     with pytest.raises(ConfigError, match="not an LLM client"):
-        await Agent(config, store_url=f"sqlite+aiosqlite:///{tmp_path / 'c.sqlite3'}").start()
+        await Agent.from_config(
+            config, store=f"sqlite+aiosqlite:///{tmp_path / 'c.sqlite3'}"
+        ).start()
 
 
 async def test_no_model_anywhere_is_explained(tmp_path: Path) -> None:
-    agent = Agent(
-        AgentConfig.from_dict({}), store_url=f"sqlite+aiosqlite:///{tmp_path / 'd.sqlite3'}"
+    agent = Agent.from_config(
+        AgentConfig.from_dict({}), store=f"sqlite+aiosqlite:///{tmp_path / 'd.sqlite3'}"
     )
-    with pytest.raises(ConfigError, match="no model"):
-        await agent.start()
-    await agent.aclose()
+    async with agent:
+        with pytest.raises(ConfigError, match="has no model"):
+            await agent.run("hello")
 
 
 def test_the_config_reference_in_the_cli_docs_is_valid(tmp_path: Path) -> None:

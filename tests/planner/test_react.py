@@ -313,7 +313,8 @@ async def test_a_finished_run_is_freed_without_the_cycle_collector(
 
     planner, _ = make_planner([act("search", {"text": "a"}), final("a")] * 2)
     await planner.run("warm up")  # starts the tool flow
-    gc.collect()
+    while gc.collect():  # earlier tests' event loops can take more than one pass to free
+        pass
     gc.disable()
     try:
         result = await planner.run("q")
