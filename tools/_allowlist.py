@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import difflib
+from collections.abc import Iterable, Sequence
 from fnmatch import fnmatchcase
 
-__all__ = ["ToolFilter", "matches"]
+__all__ = ["ToolFilter", "closest", "matches"]
 
 
 def matches(patterns: Iterable[str], tool: str, qualified: str) -> bool:
@@ -39,3 +40,17 @@ class ToolFilter:
         if matches(self._deny, tool, qualified):
             return False
         return matches(self._allow, tool, qualified)
+
+    def unmatched(self, tools: Iterable[str]) -> list[str]:
+        """Return the ``allow`` entries that match none of ``tools`` (a typo, usually)."""
+        names = list(tools)
+        return [
+            pattern
+            for pattern in self._allow
+            if not any(matches((pattern,), name, f"{self._server}.{name}") for name in names)
+        ]
+
+
+def closest(entry: str, tools: Sequence[str], *, limit: int = 3) -> list[str]:
+    """Return up to ``limit`` names of ``tools`` that look like ``entry``, best first."""
+    return difflib.get_close_matches(entry, tools, n=limit, cutoff=0.5)

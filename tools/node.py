@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import time
@@ -15,7 +16,8 @@ from penguiflow.node import Node
 from penguiflow.policy import NodePolicy
 from penguiflow.types import Message
 
-from ._allowlist import ToolFilter, matches
+from ._allowlist import ToolFilter, closest, matches
+from ._log_masking import mask_logs_for, stop_masking_logs_for
 from ._results import ToolResult
 from ._retry import CircuitBreaker, run_attempts
 from ._schema import ArgsValidator, build_args_model, to_arguments
@@ -67,6 +69,12 @@ def caller_from(message: Any, ctx: Any) -> CallerIdentity:
         user_id=str(user) if user else None,
         run_id=str(run) if run else None,
     )
+
+
+def _listing(tools: list[str], shown: int = 8) -> str:
+    names = ", ".join(repr(name) for name in sorted(tools)[:shown])
+    more = f" and {len(tools) - shown} more" if len(tools) > shown else ""
+    return f"the server offers {names}{more}"
 
 
 class ToolNodeState(enum.Enum):
@@ -219,15 +227,17 @@ class ToolNode:
                 "connect again"
             )
         self._state = ToolNodeState.CONNECTING
+        # While connected, the SDKs' own loggers mask what this node's secrets look like.
+        mask_logs_for(self._redactor)
         backend = self._make_backend()
         self._backend = backend
         try:
-            tools = await backend.open()
+            self._install(await backend.open())
+            self._check_allowlist(backend.offered)
         except BaseException:
             await self._shutdown()
             self._state = ToolNodeState.NEW
             raise
-        self._install(tools)
         self._state = ToolNodeState.CONNECTED
         log.info("tool server %r connected: %d tools allowed", self.name, len(self._specs))
         return self.specs
@@ -397,12 +407,12 @@ class ToolNode:
         token_client, self._token_client = self._token_client, None
 
         async def release() -> None:
-            try:
+            async with contextlib.AsyncExitStack() as stack:
+                stack.callback(stop_masking_logs_for, self._redactor)
+                if token_client is not None:
+                    stack.push_async_callback(token_client.aclose)
                 if backend is not None:
                     await backend.close()
-            finally:
-                if token_client is not None:
-                    await token_client.aclose()
 
         # The shutdown finishes even if the caller is cancelled meanwhile.
         await asyncio.shield(asyncio.ensure_future(release()))
@@ -416,6 +426,28 @@ class ToolNode:
         log.info("tool server %r: tool list changed (%d allowed)", self.name, len(self._specs))
         if self._on_tools_changed is not None:
             self._on_tools_changed(self.specs)
+
+    def _check_allowlist(self, offered: list[str]) -> None:
+        """Warn about ``allow`` entries that match no tool; refuse a node left with none."""
+        cfg = self.config
+        prefix = f"{cfg.name}."
+        for entry in self._filter.unmatched(offered):
+            near = closest(entry.removeprefix(prefix), offered)
+            hint = f"did you mean {', '.join(map(repr, near))}?" if near else _listing(offered)
+            log.warning(
+                "tool config %r: allow entry %r matches none of the server's tools; %s",
+                cfg.name,
+                entry,
+                hint,
+            )
+        if offered and not any(self._filter.allowed(name) for name in offered):
+            allow = f"allow={list(cfg.allow)}" if cfg.allow else "an empty allow list"
+            deny = f" and deny={list(cfg.deny)}" if cfg.deny else ""
+            raise ToolConfigError(
+                f"tool config {cfg.name!r}: {allow}{deny} leaves none of the server's "
+                f"{len(offered)} tools; {_listing(offered)}. Name the tools to use in allow "
+                "(allow=['*'] allows them all)"
+            )
 
     def _install(self, tools: list[ToolDef]) -> None:
         specs: list[NodeSpec] = []

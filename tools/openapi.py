@@ -311,6 +311,21 @@ def _operation(
     )
 
 
+def operation_names(document: Mapping[str, Any]) -> list[str]:
+    """Return the tool name of every operation of ``document`` that has an ``operationId``."""
+    doc = dict(document)
+    names: list[str] = []
+    for item in (doc.get("paths") or {}).values():
+        item = _Refs(doc).deref(item) if isinstance(item, dict) else None
+        if not isinstance(item, dict):
+            continue
+        for method in _METHODS:
+            operation = item.get(method)
+            if isinstance(operation, dict) and operation.get("operationId"):
+                names.append(_tool_name(str(operation["operationId"])))
+    return names
+
+
 def operations_from_openapi(
     document: Mapping[str, Any], *, select: Callable[[str], bool] | None = None
 ) -> list[HttpOperation]:
