@@ -2,6 +2,7 @@
 
 Run: python demo_server.py [--transport stdio|streamable-http|sse] [--port N]
      [--ignore-eof] [--ignore-term] [--spawn-child PIDFILE] [--say-env NAME]
+     [--mark-start FILE]
 """
 
 from __future__ import annotations
@@ -161,7 +162,11 @@ def main() -> None:
     parser.add_argument("--fail-if-exists")
     parser.add_argument("--spawn-child", help="start a long-lived child, write its pid here")
     parser.add_argument("--say-env", help="print this variable's value on stderr at start")
+    parser.add_argument("--mark-start", help="append a line to this file at start")
     args = parser.parse_args()
+    if args.mark_start:
+        with open(args.mark_start, "a") as marks:
+            marks.write(f"{os.getpid()}\n")
     if args.ignore_term:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if args.spawn_child:
