@@ -91,10 +91,9 @@ def _log_thread_errors(args: threading.ExceptHookArgs) -> None:
     # A library's worker thread failing after its event loop closed (a database that
     # could not be opened) is noise for a user: log it (shown with --debug), never print.
     name = args.thread.name if args.thread is not None else "?"
+    error = args.exc_value
     logging.getLogger("penguiflow.cli").debug(
-        "background thread %s failed",
-        name,
-        exc_info=(args.exc_type, args.exc_value or args.exc_type(), args.exc_traceback),
+        "background thread %s failed: %s", name, args.exc_type.__name__, exc_info=error or False
     )
 
 

@@ -164,6 +164,29 @@ def test_an_allow_entry_matching_no_tool_is_a_warning_with_the_near_names(agent_
     )
 
 
+THREADED_TOOLS = """
+import threading
+
+def _fail():
+    raise ConnectionError("the worker lost its connection")
+
+threading.Thread(target=_fail, name="store-worker").start()
+"""
+
+
+def test_a_background_thread_failure_is_logged_not_printed(agent_dir: Path) -> None:
+    # A library's worker thread that fails (as a database driver's may, once the event
+    # loop is gone) must not print a traceback over the command's output.
+    (agent_dir / "threaded.py").write_text(THREADED_TOOLS + "\nfrom cli_tools import add\n")
+    config = agent_dir / "agent.toml"
+    config.write_text(config.read_text().replace('path = "cli_tools:add"', 'path = "threaded:add"'))
+    done = penguiflow("run", "please add 2 and 40", cwd=agent_dir)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "Exception in thread" not in done.stderr
+    debug = penguiflow("--debug", "run", "please add 2 and 40", cwd=agent_dir)
+    assert "background thread store-worker failed: ConnectionError" in debug.stderr
+
+
 # -- listings ------------------------------------------------------------------------------
 
 REASON = "approval_required"
