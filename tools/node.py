@@ -16,7 +16,7 @@ from penguiflow.node import Node
 from penguiflow.policy import NodePolicy
 from penguiflow.types import Message
 
-from ._allowlist import ToolFilter, closest, matches
+from ._allowlist import ToolFilter, matches
 from ._log_masking import mask_logs_for, stop_masking_logs_for
 from ._results import ToolResult
 from ._retry import CircuitBreaker, run_attempts
@@ -69,12 +69,6 @@ def caller_from(message: Any, ctx: Any) -> CallerIdentity:
         user_id=str(user) if user else None,
         run_id=str(run) if run else None,
     )
-
-
-def _listing(tools: list[str], shown: int = 8) -> str:
-    names = ", ".join(repr(name) for name in sorted(tools)[:shown])
-    more = f" and {len(tools) - shown} more" if len(tools) > shown else ""
-    return f"the server offers {names}{more}"
 
 
 class ToolNodeState(enum.Enum):
@@ -429,25 +423,11 @@ class ToolNode:
 
     def _check_allowlist(self, offered: list[str]) -> None:
         """Warn about ``allow`` entries that match no tool; refuse a node left with none."""
-        cfg = self.config
-        prefix = f"{cfg.name}."
-        for entry in self._filter.unmatched(offered):
-            near = closest(entry.removeprefix(prefix), offered)
-            hint = f"did you mean {', '.join(map(repr, near))}?" if near else _listing(offered)
-            log.warning(
-                "tool config %r: allow entry %r matches none of the server's tools; %s",
-                cfg.name,
-                entry,
-                hint,
-            )
-        if offered and not any(self._filter.allowed(name) for name in offered):
-            allow = f"allow={list(cfg.allow)}" if cfg.allow else "an empty allow list"
-            deny = f" and deny={list(cfg.deny)}" if cfg.deny else ""
-            raise ToolConfigError(
-                f"tool config {cfg.name!r}: {allow}{deny} leaves none of the server's "
-                f"{len(offered)} tools; {_listing(offered)}. Name the tools to use in allow "
-                "(allow=['*'] allows them all)"
-            )
+        warnings, error = self._filter.review(offered)
+        for warning in warnings:
+            log.warning("tool config %r: %s", self.name, warning)
+        if error is not None:
+            raise ToolConfigError(f"tool config {self.name!r}: {error}")
 
     def _install(self, tools: list[ToolDef]) -> None:
         specs: list[NodeSpec] = []
