@@ -6,13 +6,16 @@ import argparse
 import logging
 import os
 import sys
+import threading
 import traceback
 from collections.abc import Sequence
 from importlib import metadata
+from typing import NoReturn
 
-from ..errors import PenguiFlowError, UsageError
+from ..errors import ConfigError, PenguiFlowError, UsageError
 from . import chat, db, demo, pauses, project, run, runs
 from ._common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
+from ._errors import cli_message
 from ._ui import Consoles
 
 __all__ = ["build_parser", "main"]
@@ -30,9 +33,73 @@ def _version() -> str:
         return "unknown"
 
 
+class _Parser(argparse.ArgumentParser):
+    """Reports a bad command line in one line: what is wrong and where the help is."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"error: {self.prog}: {message}; see `{self.prog} --help`\n")
+
+
+_ACTIVITY_LOGGERS = ("penguiflow.flow",)
+"""Loggers whose warnings repeat what the activity display shows (a failed tool call)."""
+
+
+class _NotShownTwice(logging.Filter):
+    """Keeps the runtime's node-failure warnings off the terminal: the activity shows them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno == logging.WARNING and record.name in _ACTIVITY_LOGGERS)
+
+
+_installed: list[logging.Handler] = []
+"""The handlers ``main`` added to the root logger; a second ``main`` call replaces them."""
+
+
+def _configure_logging(debug: bool, log_file: str | None) -> None:
+    """Warnings on stderr (everything with ``--debug``), everything in ``--log-file``.
+
+    MCP servers' stderr is logged at INFO (``penguiflow.tools.mcp.stderr``): it reaches the
+    terminal only with ``--debug``, and the log file always.
+    """
+    root = logging.getLogger()
+    while _installed:
+        handler = _installed.pop()
+        root.removeHandler(handler)
+        handler.close()
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    handlers[0].setLevel(logging.DEBUG if debug else logging.WARNING)
+    handlers[0].setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    if not debug:
+        handlers[0].addFilter(_NotShownTwice())
+    if log_file:
+        try:
+            file = logging.FileHandler(log_file, encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(
+                f"--log-file {log_file!r}: {exc.strerror or exc}; choose a file in a "
+                "writable directory"
+            ) from None
+        file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handlers.append(file)
+    for handler in handlers:
+        root.addHandler(handler)
+        _installed.append(handler)
+    root.setLevel(logging.DEBUG if debug or log_file else logging.WARNING)
+
+
+def _log_thread_errors(args: threading.ExceptHookArgs) -> None:
+    # A library's worker thread failing after its event loop closed (a database that
+    # could not be opened) is noise for a user: log it (shown with --debug), never print.
+    name = args.thread.name if args.thread is not None else "?"
+    error = args.exc_value
+    logging.getLogger("penguiflow.cli").debug(
+        "background thread %s failed: %s", name, args.exc_type.__name__, exc_info=error or False
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the ``penguiflow`` argument parser with every command registered."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="penguiflow",
         description="Build, run and operate PenguiFlow agents.",
         epilog=_EPILOG,
@@ -40,7 +107,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"penguiflow {_version()}")
     parser.add_argument(
-        "--debug", action="store_true", help="show tracebacks and debug logs on errors"
+        "--debug",
+        action="store_true",
+        help="show tracebacks, debug logs and MCP servers' stderr",
+    )
+    parser.add_argument(
+        "--log-file",
+        metavar="FILE",
+        default=os.environ.get("PENGUIFLOW_LOG_FILE") or None,
+        help="append every log record, MCP servers' stderr included, to FILE "
+        "(default: $PENGUIFLOW_LOG_FILE)",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     chat.add_parsers(commands)
@@ -65,12 +141,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version, or a usage error already printed
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     debug = args.debug or bool(os.environ.get("PENGUIFLOW_DEBUG"))
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
     consoles = Consoles()
+    threading.excepthook = _log_thread_errors
     try:
+        _configure_logging(debug, args.log_file)
         code: int = args.handler(args, consoles)
     except KeyboardInterrupt:
         consoles.err.print("\n[yellow]interrupted[/]")
@@ -78,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PenguiFlowError as exc:
         if debug:
             traceback.print_exc()
-        consoles.error(str(exc))
+        consoles.error(cli_message(exc, getattr(args, "tenant", None)))
         return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_FAILED
     except Exception as exc:
         if debug:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,12 +20,16 @@ __all__ = [
     "EXIT_OK",
     "EXIT_PAUSED",
     "EXIT_USAGE",
+    "MAX_LIMIT",
     "add_config_option",
+    "add_limit_option",
     "add_store_options",
     "agent_from_args",
     "config_from_args",
     "exit_code_for",
+    "non_empty",
     "open_store",
+    "store_url_from",
 ]
 
 EXIT_OK = 0
@@ -39,6 +44,34 @@ EXIT_INCOMPLETE = 4
 """The run ended without a complete answer (``no_path`` or ``budget_exhausted``)."""
 EXIT_INTERRUPTED = 130
 """Interrupted with Ctrl-C."""
+MAX_LIMIT = 10_000
+"""The largest ``--limit`` a listing accepts."""
+
+
+def non_empty(value: str) -> str:
+    """An argparse ``type`` refusing an empty (or blank) value."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("must not be empty; give a value or leave the option out")
+    return value
+
+
+def _limit(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if not 1 <= number <= MAX_LIMIT:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number from 1 to {MAX_LIMIT}, got {value!r}"
+        )
+    return number
+
+
+def add_limit_option(parser: argparse.ArgumentParser, default: int = 50) -> None:
+    """Add ``--limit N`` (1 to :data:`MAX_LIMIT`)."""
+    parser.add_argument(
+        "--limit", type=_limit, default=default, metavar="N", help=f"at most N ({default})"
+    )
 
 
 def add_config_option(parser: argparse.ArgumentParser) -> None:
@@ -47,6 +80,7 @@ def add_config_option(parser: argparse.ArgumentParser) -> None:
         "--config",
         "-c",
         metavar="FILE",
+        type=non_empty,
         help="agent config (.toml/.yaml); default: agent.toml in the working directory",
     )
 
@@ -57,11 +91,17 @@ def add_store_options(parser: argparse.ArgumentParser, *, tenant: bool = True) -
     parser.add_argument(
         "--store",
         metavar="URL",
+        type=non_empty,
         help="database URL; default: the config's [store] url, $PENGUIFLOW_STORE_URL, or "
         "sqlite+aiosqlite:///penguiflow.sqlite3",
     )
     if tenant:
-        parser.add_argument("--tenant", metavar="T", help="tenant (default: the config's)")
+        parser.add_argument(
+            "--tenant",
+            metavar="T",
+            type=non_empty,
+            help="tenant (default: the config's)",
+        )
 
 
 def config_from_args(args: argparse.Namespace, *, required: bool) -> AgentConfig:
@@ -100,11 +140,66 @@ def agent_from_args(args: argparse.Namespace, *, stream: bool | None = None) -> 
     options: dict[str, Any] = {}
     if getattr(args, "model", None) is not None:
         options["model"] = args.model
-    if getattr(args, "store", None):
-        options["store"] = args.store
+    options["store"] = store_url_from(args, config)
     if stream is not None:
         options["stream_final_response"] = stream
     return Agent.from_config(config, **options)
+
+
+def store_url_from(args: argparse.Namespace, config: AgentConfig) -> str:
+    """Return the store URL the command line chooses, checked where that can be done early.
+
+    Raises:
+        ConfigError: a SQLite file cannot be created or opened where the URL points; the
+            message names where the URL came from (flag, config, environment, default).
+    """
+    flag = getattr(args, "store", None)
+    url = config.store_url(flag)
+    _check_sqlite_path(url, _store_source(flag, config))
+    return url
+
+
+def _store_source(flag: str | None, config: AgentConfig) -> str:
+    if flag:
+        return "--store"
+    if config.store.url:
+        return "[store] url in the agent config"
+    if os.environ.get("PENGUIFLOW_STORE_URL"):
+        return "$PENGUIFLOW_STORE_URL"
+    return "the default store URL"
+
+
+def _sqlite_file(url: str) -> Path | None:
+    scheme, sep, rest = url.partition(":///")
+    if not sep or scheme.split("+", 1)[0].lower() != "sqlite":
+        return None
+    path = rest.split("?", 1)[0]
+    if not path or path == ":memory:":
+        return None
+    return Path(path)
+
+
+def _check_sqlite_path(url: str, source: str) -> None:
+    file = _sqlite_file(url)
+    if file is None:
+        return
+    folder = file.parent if str(file.parent) else Path(".")
+    fix = "create it, or choose another place with --store"
+    if not folder.exists():
+        problem = f"the directory {str(folder)!r} does not exist; {fix}"
+    elif not folder.is_dir():
+        problem = f"{str(folder)!r} is not a directory; choose another place with --store"
+    elif file.exists() and not file.is_file():
+        problem = f"{str(file)!r} is not a file; choose another place with --store"
+    elif file.exists() and not os.access(file, os.R_OK | os.W_OK):
+        problem = (
+            f"the database file {str(file)!r} is not readable and writable; fix its permissions"
+        )
+    elif not file.exists() and not os.access(folder, os.W_OK | os.X_OK):
+        problem = f"the directory {str(folder)!r} is not writable; fix its permissions or choose another place with --store"
+    else:
+        return
+    raise ConfigError(f"store {url!r} ({source}): {problem}")
 
 
 @asynccontextmanager
@@ -113,7 +208,7 @@ async def open_store(args: argparse.Namespace) -> AsyncIterator[tuple[Any, Agent
     from ..sessions import SqlSessionStore
 
     config = config_from_args(args, required=False)
-    async with SqlSessionStore(config.store_url(getattr(args, "store", None))) as store:
+    async with SqlSessionStore(store_url_from(args, config)) as store:
         yield store, config
 
 

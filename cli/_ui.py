@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from rich.console import Console
 from rich.markup import escape
@@ -17,13 +18,16 @@ from ..planner.events import PlannerEvent
 
 __all__ = [
     "Activity",
+    "Column",
     "Consoles",
     "describe_pending_call",
     "jsonable",
     "pause_fields",
     "pending_calls_table",
+    "print_listing",
     "run_state_steps",
     "short_json",
+    "when",
 ]
 
 
@@ -41,6 +45,87 @@ class Consoles:
     def note(self, message: str) -> None:
         """Print a dim note on stderr."""
         self.err.print(f"[dim]{escape(message)}[/]")
+
+
+_WIDE = 120
+"""Terminals at least this wide show the columns marked ``wide_only``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column of a listing.
+
+    Attributes:
+        header: the column's title.
+        kind: ``"id"`` and ``"word"`` are never cut; ``"text"`` is cut with an ellipsis
+            when a terminal is too narrow.
+        wide_only: on a terminal, shown only when it is at least 120 columns wide (always
+            shown when the output is not a terminal).
+    """
+
+    header: str
+    kind: Literal["id", "word", "text"] = "text"
+    wide_only: bool = False
+
+
+def when(value: datetime | None) -> str:
+    """A local date and time to the minute, or ``-``."""
+    return value.astimezone().strftime("%Y-%m-%d %H:%M") if value is not None else "-"
+
+
+def _cell(value: str) -> str:
+    return " ".join(value.split()) or "-"
+
+
+def _fit(wanted: dict[int, int], room: int, least: int = 4) -> dict[int, int]:
+    """Share ``room`` characters among text columns: narrow ones whole, the rest evenly."""
+    widths: dict[int, int] = {}
+    for count, (index, width) in enumerate(sorted(wanted.items(), key=lambda item: item[1])):
+        share = room // (len(wanted) - count)
+        widths[index] = min(width, max(share, least))
+        room -= widths[index]
+    return widths
+
+
+def print_listing(
+    consoles: Consoles, columns: Sequence[Column], rows: Sequence[Sequence[str]]
+) -> None:
+    """Print rows as a table that fits the terminal, or as aligned plain lines.
+
+    On a terminal, ids and words are never cut or wrapped; text columns are cut with an
+    ellipsis to fit the width. Otherwise (a pipe, a file) every value is printed whole,
+    one row per line, columns separated by at least two spaces.
+    """
+    cells = [[_cell(value) for value in row] for row in rows]
+    longest = [
+        max([len(column.header), *(len(row[i]) for row in cells)])
+        for i, column in enumerate(columns)
+    ]
+    if consoles.out.is_terminal:
+        _print_table(consoles.out, columns, cells, longest)
+        return
+    for row in [[c.header for c in columns], *cells]:
+        line = "  ".join(value.ljust(width) for value, width in zip(row, longest, strict=True))
+        consoles.out.print(line.rstrip(), markup=False, highlight=False, soft_wrap=True)
+
+
+def _print_table(
+    out: Console, columns: Sequence[Column], cells: list[list[str]], longest: list[int]
+) -> None:
+    shown = [i for i, c in enumerate(columns) if not c.wide_only or out.width >= _WIDE]
+    fixed = sum(longest[i] for i in shown if columns[i].kind != "text")
+    widths = _fit(
+        {i: longest[i] for i in shown if columns[i].kind == "text"},
+        out.width - 2 * (len(shown) - 1) - fixed,
+    )
+    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1))
+    for i in shown:
+        table.add_column(
+            columns[i].header, no_wrap=True, overflow="ellipsis", width=widths.get(i, longest[i])
+        )
+    for row in cells:
+        table.add_row(*(escape(row[i]) for i in shown))
+    out.print(table, soft_wrap=False)  # fit the table to the terminal
 
 
 def short_json(value: Any, limit: int = 160) -> str:
@@ -106,7 +191,7 @@ class Activity:
             self._c.err.print(message)
 
     def __call__(self, event: PlannerEvent) -> None:
-        """Render one planner event."""
+        """Render one planner event (a pause is announced by whoever shows the result)."""
         kind = event.event_type
         name = escape(event.node_name or "?")
         if kind == "llm_request" and self._status is not None:
@@ -126,8 +211,6 @@ class Activity:
             self._stream(event)
         elif kind == "repair_attempt" and event.extra.get("stage") == "llm":
             self._say("  [yellow]↻[/] the model's reply was invalid; asking again")
-        elif kind == "pause":
-            self._say(f"  [yellow]⏸[/] paused: {escape(str(event.extra.get('reason', '')))}")
         elif kind == "resume":
             decisions = event.extra.get("decisions") or {}
             shown = ", ".join(f"{k} {v}" for k, v in decisions.items())

@@ -18,7 +18,7 @@ from typing import Any
 
 from rich.markup import escape
 
-from ._common import EXIT_OK, add_store_options, agent_from_args, is_pause
+from ._common import EXIT_OK, add_store_options, agent_from_args, is_pause, non_empty
 from ._ui import Activity, Consoles, pause_fields, pending_calls_table
 from .run import render_result
 
@@ -37,9 +37,18 @@ def add_parsers(commands: Any) -> None:
     )
     add_store_options(chat)
     chat.add_argument(
-        "--model", "-m", metavar="MODEL", help="LiteLLM model string (overrides [model])"
+        "--model",
+        "-m",
+        metavar="MODEL",
+        type=non_empty,
+        help="LiteLLM model string (overrides [model])",
     )
-    chat.add_argument("--session", metavar="ID", help="continue this session (default: a new one)")
+    chat.add_argument(
+        "--session",
+        metavar="ID",
+        type=non_empty,
+        help="continue this session (default: a new one)",
+    )
     chat.set_defaults(handler=cmd_chat)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.markup import escape
 
-from ._common import EXIT_OK, add_store_options, config_from_args
+from ._common import EXIT_OK, add_store_options, config_from_args, store_url_from
 from ._ui import Consoles
 
 __all__ = ["add_parsers"]
@@ -33,7 +33,7 @@ async def _upgrade(args: argparse.Namespace, consoles: Consoles) -> int:
     from ..sessions import SqlSessionStore
 
     config = config_from_args(args, required=False)
-    store = SqlSessionStore(config.store_url(args.store))
+    store = SqlSessionStore(store_url_from(args, config))
     with consoles.err.status(f"upgrading {store.url}..."):
         await store.setup()
     await store.close()

@@ -74,6 +74,7 @@ connection = [{json.dumps(sys.executable)}, "-P", {json.dumps(str(_SERVER))}]
 allow = ["get_order", "issue_refund"]
 require_approval = ["issue_refund"]
 env = {{ PENGUIFLOW_DEMO_LEDGER = {json.dumps(str(ledger))} }}
+public_env = ["PENGUIFLOW_DEMO_LEDGER"]   # env values are masked as secrets, except these
 
 [store]
 url = {json.dumps(f"sqlite+aiosqlite:///{database}")}

@@ -8,10 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from rich.markup import escape
-from rich.table import Table
 
-from ._common import EXIT_OK, add_store_options, open_store
-from ._ui import Consoles, jsonable, pending_calls_table, short_json
+from ._common import EXIT_OK, add_limit_option, add_store_options, open_store
+from ._ui import Column, Consoles, jsonable, pending_calls_table, print_listing, short_json, when
 
 __all__ = ["add_parsers"]
 
@@ -28,7 +27,7 @@ def add_parsers(commands: Any) -> None:
         help="only pauses in this status (default: all)",
     )
     listing.add_argument("--all-tenants", action="store_true", help="every tenant's pauses")
-    listing.add_argument("--limit", type=int, default=50, help="at most this many (50)")
+    add_limit_option(listing)
     listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(handler=cmd_list)
     show = sub.add_parser("show", help="show one pause: what it waits for and its state")
@@ -59,24 +58,32 @@ async def _list(args: argparse.Namespace, consoles: Consoles) -> int:
     if not records:
         consoles.out.print("no pauses")
         return EXIT_OK
-    table = Table(header_style="bold")
-    table.add_column("pause id", no_wrap=True, min_width=32)
-    for column in ("run id", "tenant", "status", "reason", "waiting for", "created"):
-        table.add_column(column, overflow="fold")
+    columns = [
+        Column("pause id", "id"),
+        Column("status", "word"),
+        Column("reason"),
+        Column("waiting for"),
+        Column("created", "word"),
+        Column("run id", "id", wide_only=True),
+        Column("tenant", wide_only=not args.all_tenants),
+    ]
+    rows = []
     for record in records:
         tools = ", ".join(
             str(call.get("tool", "?")) for call in record.pending_calls if isinstance(call, dict)
         )
-        table.add_row(
-            record.pause_id,
-            record.run_id,
-            record.tenant_id,
-            str(record.status.value),
-            record.reason,
-            escape(tools or short_json(record.payload, 60)),
-            _when(record.created_at),
+        rows.append(
+            [
+                record.pause_id,
+                str(record.status.value),
+                record.reason,
+                tools or short_json(record.payload, 60),
+                when(record.created_at),
+                record.run_id,
+                record.tenant_id,
+            ]
         )
-    consoles.out.print(table)
+    print_listing(consoles, columns, rows)
     return EXIT_OK
 
 

@@ -15,7 +15,10 @@ from ._common import (
     agent_from_args,
     exit_code_for,
     is_pause,
+    non_empty,
+    open_store,
 )
+from ._errors import check_decision, check_resumable, unknown_token
 from ._ui import Activity, Consoles, jsonable, pause_fields, pending_calls_table
 
 __all__ = ["add_parsers", "decision_from_args", "render_result", "result_json"]
@@ -29,12 +32,21 @@ def add_parsers(commands: Any) -> None:
         description="Run the agent on one question and print the answer. Exit status: 0 "
         "answered, 3 paused (the resume token is printed), 4 no complete answer, 1 failed.",
     )
-    run.add_argument("question", help="what to ask")
+    run.add_argument("question", type=non_empty, help="what to ask")
     add_store_options(run)
     run.add_argument(
-        "--model", "-m", metavar="MODEL", help="LiteLLM model string (overrides [model])"
+        "--model",
+        "-m",
+        metavar="MODEL",
+        type=non_empty,
+        help="LiteLLM model string (overrides [model])",
     )
-    run.add_argument("--session", metavar="ID", help="session id: runs of one session share memory")
+    run.add_argument(
+        "--session",
+        metavar="ID",
+        type=non_empty,
+        help="session id: runs of one session share memory",
+    )
     run.add_argument("--json", action="store_true", help="print one JSON object (no streaming)")
     run.set_defaults(handler=cmd_run)
 
@@ -44,7 +56,9 @@ def add_parsers(commands: Any) -> None:
         description="Resume a paused run with a decision, in this process, and print the "
         "outcome. Needs the agent config the run was started with.",
     )
-    resume.add_argument("token", help="the resume token printed when the run paused")
+    resume.add_argument(
+        "token", type=non_empty, help="the resume token printed when the run paused"
+    )
     decision = resume.add_mutually_exclusive_group(required=True)
     decision.add_argument("--approve", action="store_true", help="run the pending call(s)")
     decision.add_argument("--reject", action="store_true", help="refuse the pending call(s)")
@@ -57,7 +71,9 @@ def add_parsers(commands: Any) -> None:
     )
     resume.add_argument("--reason", metavar="R", help="why (shown to the model on --reject)")
     add_store_options(resume)
-    resume.add_argument("--model", "-m", metavar="MODEL", help="LiteLLM model string")
+    resume.add_argument(
+        "--model", "-m", metavar="MODEL", type=non_empty, help="LiteLLM model string"
+    )
     resume.add_argument("--json", action="store_true", help="print one JSON object")
     resume.set_defaults(handler=cmd_resume)
 
@@ -154,6 +170,10 @@ def decision_from_args(args: argparse.Namespace) -> dict[str, Any]:
                 f"--edit must be JSON, for example '{{\"amount\": 10}}': {exc.msg} at "
                 f"column {exc.colno}"
             ) from None
+        except RecursionError:
+            raise ConfigError(
+                "--edit nests objects or lists too deeply; give the arguments as a flat JSON object"
+            ) from None
         if not isinstance(edited, dict | list):
             raise ConfigError(
                 f"--edit must be a JSON object of arguments (or a list of them), got {args.edit!r}"
@@ -162,8 +182,21 @@ def decision_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return {"approve": True}
 
 
+async def _check_token(args: argparse.Namespace, decision: dict[str, Any]) -> None:
+    """Refuse a token or decision that cannot resume the pause, before any server starts."""
+    async with open_store(args) as (store, config):
+        tenant = args.tenant or config.tenant
+        try:
+            record = await store.get_pause(args.token, tenant_id=tenant)
+        except LookupError:
+            raise unknown_token(tenant) from None
+    check_resumable(record)
+    check_decision(record, decision)
+
+
 async def _resume(args: argparse.Namespace, consoles: Consoles) -> int:
     decision = decision_from_args(args)
+    await _check_token(args, decision)
     agent = agent_from_args(args, stream=None if not args.json else False)
     activity = Activity(consoles, stream_answer=not args.json)
     async with agent:

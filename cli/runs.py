@@ -9,19 +9,20 @@ from datetime import datetime
 from typing import Any
 
 from rich.markup import escape
-from rich.table import Table
 
 from ..errors import ConfigError
 from ._common import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_PAUSED,
+    add_limit_option,
     add_store_options,
     agent_from_args,
     is_pause,
+    non_empty,
     open_store,
 )
-from ._ui import Consoles, jsonable, run_state_steps, short_json
+from ._ui import Column, Consoles, jsonable, print_listing, run_state_steps, short_json, when
 
 __all__ = ["add_parsers", "render_steps"]
 
@@ -35,9 +36,11 @@ def add_parsers(commands: Any) -> None:
     listing = sub.add_parser("list", help="list runs, most recent first")
     add_store_options(listing)
     listing.add_argument("--status", choices=_STATUSES, help="only runs in this status")
-    listing.add_argument("--session", metavar="ID", help="only runs of this session")
+    listing.add_argument(
+        "--session", metavar="ID", type=non_empty, help="only runs of this session"
+    )
     listing.add_argument("--all-tenants", action="store_true", help="every tenant's runs")
-    listing.add_argument("--limit", type=int, default=50, help="at most this many (50)")
+    add_limit_option(listing)
     listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(handler=cmd_list)
     show = sub.add_parser("show", help="show one run and its trajectory, step by step")
@@ -65,16 +68,10 @@ def _when(value: datetime) -> str:
     return value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _query(state: Any) -> str:
-    query, _ = run_state_steps(state)
-    return query or ""
-
-
 async def _list(args: argparse.Namespace, consoles: Consoles) -> int:
-    tenant = None if args.all_tenants else str(args.tenant or "")
     async with open_store(args) as (store, config):
         records = await store.list_runs(
-            tenant_id=None if tenant is None else (tenant or config.tenant),
+            tenant_id=None if args.all_tenants else (args.tenant or config.tenant),
             session_id=args.session,
             status=args.status,
             limit=args.limit,
@@ -85,22 +82,31 @@ async def _list(args: argparse.Namespace, consoles: Consoles) -> int:
     if not records:
         consoles.out.print("no runs")
         return EXIT_OK
-    table = Table(header_style="bold")
-    table.add_column("run id", no_wrap=True, min_width=32)
-    for column in ("status", "session", "steps", "query", "updated"):
-        table.add_column(column, overflow="fold")
+    columns = [
+        Column("run id", "id"),
+        Column("status", "word"),
+        Column("steps", "word"),
+        Column("query"),
+        Column("updated", "word"),
+        Column("session", wide_only=True),
+        Column("tenant", wide_only=not args.all_tenants),
+    ]
+    rows = []
     for record in records:
-        _, steps = run_state_steps(record.state)
-        query = _query(record.state)
-        table.add_row(
-            record.run_id,
-            record.status.value,
-            record.session_id or "-",
-            str(len(steps)),
-            escape(query if len(query) <= 60 else query[:57] + "..."),
-            _when(record.updated_at),
+        query, steps = run_state_steps(record.state)
+        query = query or ""
+        rows.append(
+            [
+                record.run_id,
+                record.status.value,
+                str(len(steps)),
+                query if len(query) <= 60 else query[:57] + "...",
+                when(record.updated_at),
+                record.session_id or "-",
+                record.tenant_id,
+            ]
         )
-    consoles.out.print(table)
+    print_listing(consoles, columns, rows)
     return EXIT_OK
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import shlex
 import sys
@@ -26,12 +27,24 @@ def import_object(path: str, base_dir: Path, where: str) -> Any:
     if folder not in sys.path:
         sys.path.insert(0, folder)
         importlib.invalidate_caches()
+    name = module_name.strip()
     try:
-        module = importlib.import_module(module_name.strip())
+        module = importlib.import_module(name)
     except ModuleNotFoundError as exc:
+        if exc.name is not None and exc.name != name and not name.startswith(f"{exc.name}."):
+            raise ConfigError(
+                f"{where}: module {name!r} imports {exc.name!r}, which is not installed; "
+                f"install it (pip install {exc.name.split('.')[0]}) or remove the import"
+            ) from None
         raise ConfigError(
             f"{where}: cannot import module {module_name!r} ({exc}); the path is "
             f"'module:attribute' and modules next to the config file ({folder}) are importable"
+        ) from None
+    except (Exception, SystemExit) as exc:
+        raise ConfigError(
+            f"{where}: importing module {name!r}{_origin(name)} raised "
+            f"{type(exc).__name__}: {exc}; fix the module (`python -c 'import {name}'` in "
+            f"{folder} shows the traceback)"
         ) from None
     value: Any = module
     for part in attribute.strip().split("."):
@@ -43,6 +56,16 @@ def import_object(path: str, base_dir: Path, where: str) -> Any:
                 "name after the ':'"
             ) from None
     return value
+
+
+def _origin(module: str) -> str:
+    """`` (path/to/module.py)`` when the module's file can be found, else ``""``."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return ""
+    origin = getattr(spec, "origin", None)
+    return f" ({origin})" if origin and origin not in ("built-in", "frozen") else ""
 
 
 def python_tool_specs(entry: PythonToolEntry, base_dir: Path, where: str) -> list[NodeSpec]:
@@ -105,7 +128,13 @@ def make_llm_client(
         )
     except (TypeError, ValueError):
         wants_catalog = False
-    client = target(list(catalog)) if wants_catalog else target()
+    try:
+        client = target(list(catalog)) if wants_catalog else target()
+    except Exception as exc:
+        raise ConfigError(
+            f"model.client {settings.client!r} raised {type(exc).__name__}: {exc}; fix the "
+            "factory or choose another [model] client"
+        ) from None
     if not callable(getattr(client, "complete", None)):
         raise ConfigError(
             f"model.client {settings.client!r} returned a {type(client).__name__}, not an "

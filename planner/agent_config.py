@@ -33,13 +33,22 @@ and the fix.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ..errors import ConfigError
 
@@ -75,7 +84,7 @@ class ModelSettings(_Section):
     """Instead of ``name``: the import path (``module:attribute``) of an LLM client, or of
     a factory returning one; a factory with a parameter receives the tool catalog
     (``"penguiflow.planner.testing:TestLLM"`` runs offline)."""
-    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0, strict=True)
     """Sampling temperature for ``name`` models."""
     params: dict[str, Any] = Field(default_factory=dict)
     """Extra LiteLLM parameters (``max_tokens``, ``api_base``, ``timeout_s``...)."""
@@ -87,25 +96,34 @@ class ModelSettings(_Section):
             raise ValueError("must not be empty; remove the key or give a value")
         return value
 
+    @model_validator(mode="after")
+    def _one_model(self) -> ModelSettings:
+        if self.name is not None and self.client is not None:
+            raise ValueError(
+                f"name ({self.name!r}) and client ({self.client!r}) both choose the model; "
+                "keep one of them"
+            )
+        return self
+
 
 class PlannerSettings(_Section):
     """The ``[planner]`` table: budgets and behaviour of the ReactPlanner."""
 
-    max_iters: int = Field(default=8, ge=1)
+    max_iters: int = Field(default=8, ge=1, strict=True)
     """Most LLM decisions per run."""
-    hop_budget: int | None = Field(default=None, ge=0)
+    hop_budget: int | None = Field(default=None, ge=0, strict=True)
     """Most tool invocations per run."""
-    deadline_s: float | None = Field(default=None, gt=0)
+    deadline_s: float | None = Field(default=None, gt=0, strict=True)
     """Wall time per run, in seconds."""
-    token_budget: int | None = Field(default=None, ge=1)
+    token_budget: int | None = Field(default=None, ge=1, strict=True)
     """Most tokens per LLM request."""
-    repair_attempts: int = Field(default=3, ge=0)
+    repair_attempts: int = Field(default=3, ge=0, strict=True)
     """LLM retries for a reply that is not a valid action."""
-    max_parallel: int = Field(default=4, ge=1)
+    max_parallel: int = Field(default=4, ge=1, strict=True)
     """Branches of a parallel step running at once."""
-    json_schema_mode: bool = True
+    json_schema_mode: StrictBool = True
     """Send the catalog's strict JSON schema as ``response_format``."""
-    stream: bool = True
+    stream: StrictBool = True
     """Stream the answer text as it is generated."""
 
 
@@ -119,9 +137,9 @@ class PythonToolEntry(_Section):
     The config file's directory is importable."""
     name: str | None = None
     """The tool's name for a function (default: the function's name)."""
-    timeout_s: float | None = Field(default=None, gt=0)
+    timeout_s: float | None = Field(default=None, gt=0, strict=True)
     """Seconds per attempt, for a function (``Node``s keep their own policy)."""
-    max_retries: int = Field(default=0, ge=0)
+    max_retries: int = Field(default=0, ge=0, strict=True)
     """Extra attempts after a failure, for a function."""
 
     @field_validator("path")
@@ -141,7 +159,7 @@ class StoreSettings(_Section):
     url: str | None = None
     """A database URL; default ``$PENGUIFLOW_STORE_URL``, else
     ``sqlite+aiosqlite:///penguiflow.sqlite3`` in the working directory."""
-    pause_ttl_s: float | None = Field(default=None, gt=0)
+    pause_ttl_s: float | None = Field(default=None, gt=0, strict=True)
     """How long a pause waits for a human before it expires (``None``: the planner's
     default)."""
     run_lease_s: float | None = Field(default=None, gt=0)
@@ -198,17 +216,19 @@ class AgentConfig(_Section):
             raise ConfigError(
                 f"{source}: an agent config must be a table of settings, got {type(data).__name__}"
             )
-        fields = dict(data)
-        fields["tools"] = tuple(
-            _tool_entry(item, i, source) for i, item in enumerate(_tools(fields, source))
-        )
-        fields["memory"] = _memory(fields.get("memory"), source)
-        if base_dir is not None:
-            fields["base_dir"] = Path(base_dir)
         try:
+            fields = dict(data)
+            fields["tools"] = tuple(
+                _tool_entry(item, i, source) for i, item in enumerate(_tools(fields, source))
+            )
+            fields["memory"] = _memory(fields.get("memory"), source)
+            if base_dir is not None:
+                fields["base_dir"] = Path(base_dir)
             return cls.model_validate(fields)
         except ValidationError as exc:
             raise ConfigError(f"{source}: {_describe(exc)}") from None
+        except RecursionError:
+            raise ConfigError(_TOO_DEEP.format(source=source)) from None
 
     def model_name(self) -> str:
         """A short description of the model (its name, or the client's import path)."""
@@ -281,41 +301,76 @@ def _memory(value: Any, source: str) -> Any:
         raise ConfigError(f"{source}: memory: {exc}") from None
 
 
+_TOO_DEEP = (
+    "{source}: tables or lists nest too deeply to read; an agent config needs only a few "
+    "levels: flatten it"
+)
+
 _HINTS = {
     "extra_forbidden": "unknown setting; remove it or check its spelling",
     "missing": "required; add it",
 }
 
 
+_KINDS = {
+    "int_type": "must be a whole number",
+    "float_type": "must be a number",
+    "bool_type": "must be true or false",
+}
+
+
+def _shown(value: Any) -> str:
+    """A value as the config file spells it (``true``, not ``True``)."""
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    return repr(value)
+
+
 def _describe(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors(include_url=False):
         loc = ".".join(str(p) for p in err["loc"]) or "(document)"
+        kind = str(err["type"])
         message = str(err["msg"]).removeprefix("Value error, ")
-        hint = _HINTS.get(str(err["type"]))
-        if hint is not None:
-            message = hint
-        elif "input" in err and err["type"] not in ("model_type", "dict_type"):
-            message = f"{message} (got {err['input']!r})"
+        given = err.get("input")
+        if kind in _HINTS:
+            message = _HINTS[kind]
+        elif kind in _KINDS:
+            message = f"{_KINDS[kind]}, got {_shown(given)}"
+        elif "input" in err and not isinstance(given, Mapping):
+            message = f"{message} (got {_shown(given)})"
         parts.append(f"{loc}: {message}")
     return "; ".join(parts)
 
 
-def _parse(path: Path) -> Any:
-    suffix = path.suffix.lower()
+def _read(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(
             f"cannot read the agent config {str(path)!r}: {exc.strerror or exc}; check the "
             "path given to --config"
         ) from None
-    if suffix == ".toml":
-        try:
-            return tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path.name} is not valid TOML: {exc}") from None
-    if suffix in (".yaml", ".yml"):
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#04x}); "
+            "save the file as UTF-8"
+        ) from None
+
+
+def _parse(path: Path) -> Any:
+    suffix = path.suffix.lower()
+    if suffix not in (".toml", ".yaml", ".yml"):
+        raise ConfigError(
+            f"agent config {str(path)!r} must end in .toml, .yaml or .yml, got {suffix or 'none'!r}"
+        )
+    text = _read(path)
+    try:
+        if suffix == ".toml":
+            try:
+                return tomllib.loads(text)
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"{path.name} is not valid TOML: {exc}") from None
         try:
             yaml: Any = importlib.import_module("yaml")
         except ImportError:
@@ -327,9 +382,8 @@ def _parse(path: Path) -> Any:
             return yaml.safe_load(text) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path.name} is not valid YAML: {exc}") from None
-    raise ConfigError(
-        f"agent config {str(path)!r} must end in .toml, .yaml or .yml, got {suffix or 'none'!r}"
-    )
+    except RecursionError:
+        raise ConfigError(_TOO_DEEP.format(source=path)) from None
 
 
 def load_agent_config(path: str | Path) -> AgentConfig:

@@ -33,7 +33,7 @@ from .errors import (
     ToolServerError,
     ToolTimeoutError,
 )
-from .openapi import operations_from_openapi, read_openapi
+from .openapi import operation_names, operations_from_openapi, read_openapi
 
 __all__ = ["HttpBackend"]
 
@@ -70,6 +70,12 @@ class HttpBackend:
         self._breaker = breaker
         base = urlsplit(str(config.base_url))
         self._origin = (base.scheme, base.netloc)
+        self._offered: list[str] = []
+
+    @property
+    def offered(self) -> list[str]:
+        """The declared operations and every operation of the OpenAPI document, by name."""
+        return list(self._offered)
 
     async def open(self) -> list[ToolDef]:
         """Return the declared operations, and those of the OpenAPI document, as tools.
@@ -79,10 +85,12 @@ class HttpBackend:
         """
         cfg = self._config
         operations = list(cfg.operations)
+        self._offered = [op.name for op in operations]
         if cfg.openapi is not None:
             document = await read_openapi(
                 cfg.openapi, max_bytes=cfg.max_openapi_bytes, timeout_s=cfg.connect_timeout_s
             )
+            self._offered += operation_names(document)
             allowed = ToolFilter(cfg.name, cfg.allow, cfg.deny).allowed
             declared = {op.name for op in operations}
             for op in operations_from_openapi(document, select=allowed):
@@ -156,8 +164,9 @@ class HttpBackend:
         if op is None:
             raise ToolError("not an HTTP operation", tool=tool.name, server=self._server)
         path, parts, headers = self._request(op, arguments)
-        configured = resolve_mapping(self._config.headers, server=self._server)
-        self._redactor.add_all(secret_values(self._config.headers, configured))
+        cfg = self._config
+        configured = resolve_mapping(cfg.headers, server=self._server)
+        self._redactor.add_all(secret_values(cfg.headers, configured, marked=cfg.secret_headers))
         headers.update(configured)
         creds = await self._auth.credentials(caller)
         redactor = self._redactor.extended(creds.secrets) if creds.secrets else self._redactor
@@ -217,7 +226,7 @@ class HttpBackend:
         self, response: httpx.Response, body: bytes, tool: str, redactor: Redactor
     ) -> ToolError:
         status = response.status_code
-        excerpt = redactor.text(body[:_BODY_EXCERPT].decode("utf-8", errors="replace"))
+        excerpt = redactor.excerpt(body.decode("utf-8", errors="replace"), _BODY_EXCERPT)
         retry_after = parse_retry_after(response.headers.get("retry-after"))
         fields: dict[str, Any] = {
             "tool": tool,

@@ -4,8 +4,8 @@ The supervisor task enters (and later exits) the transport and ``ClientSession``
 managers, so their anyio cancel scopes never cross tasks. Callers in other tasks only send
 requests on the live session. When the server dies or forgets the session, the supervisor
 reconnects with backoff; a circuit breaker stops it from hammering a dead server. Closing
-ends input first and lets the SDK stop the server (close stdin, grace period, SIGTERM to the
-process group, SIGKILL), within ``close_timeout_s``.
+ends input first, then the transport stops the server (close stdin, grace period, then
+SIGTERM and SIGKILL to its whole process group), within ``close_timeout_s``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shlex
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -23,6 +24,7 @@ from mcp.client.session import IncomingMessage
 from mcp.shared.exceptions import MCPError
 
 from ._allowlist import matches
+from ._mcp_stdio import StdioServer
 from ._mcp_transport import open_transport
 from ._results import ToolResult, error_text, from_mcp
 from ._retry import CircuitBreaker
@@ -46,6 +48,15 @@ __all__ = ["McpBackend"]
 
 log = logging.getLogger("penguiflow.tools.mcp")
 _CLIENT_INFO = types.Implementation(name="penguiflow", version="0.1.0")
+_STDERR_SHOWN = 10
+"""How many of a failed server's last stderr lines its error shows."""
+
+
+def _single(exc: BaseException) -> BaseException:
+    """The one error inside (nested) exception groups that hold one error each."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
 
 
 class _WatchedRead:
@@ -120,8 +131,14 @@ class McpBackend:
         self._connect_error: Exception | None = None
         self._task: asyncio.Task[None] | None = None
         self._scope: anyio.CancelScope | None = None
+        self._stdio: StdioServer | None = None
         self.tools: dict[str, ToolDef] = {}
         self._listed = False
+
+    @property
+    def offered(self) -> list[str]:
+        """Every tool the server lists, allowed or not."""
+        return list(self.tools)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -187,14 +204,18 @@ class McpBackend:
             try:
                 await self._serve_once()
                 failures = 0
-            except SecretNotFoundError as exc:  # a config problem: retrying cannot help
-                self._connect_error = exc
-                self._stopping.set()
             except Exception as exc:  # the connection attempt failed; report and back off
-                failures += 1
-                self._breaker.record_failure()
-                self._connect_error = self._connect_failure(exc)
-                log.info("MCP server %r: connection failed: %s", self._server, self._connect_error)
+                error = _single(exc)
+                if isinstance(error, SecretNotFoundError):  # config: retrying cannot help
+                    self._connect_error = error
+                    self._stopping.set()
+                else:
+                    failures += 1
+                    self._breaker.record_failure()
+                    self._connect_error = self._connect_failure(error)
+                    log.info(
+                        "MCP server %r: connection failed: %s", self._server, self._connect_error
+                    )
             finally:
                 self._session = None
                 self._changed()
@@ -213,15 +234,36 @@ class McpBackend:
             async with asyncio.timeout(seconds):
                 await self._stopping.wait()
 
-    def _connect_failure(self, exc: Exception) -> ToolError:
+    def _connect_failure(self, exc: BaseException) -> ToolError:
         if isinstance(exc, ToolError):
             return exc
-        message = self._redactor.text(f"{type(exc).__name__}: {exc}")[:500]
+        cause = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        stdio = self._stdio
+        if stdio is None:
+            message = (
+                f"could not reach the MCP server at {self._config.connection} ({cause}); "
+                "check the URL and that the server is running"
+            )
+        else:
+            message = (
+                f"{self._startup_failure(stdio, cause)} (command: {shlex.join(stdio.command)})"
+            )
+            lines = list(stdio.stderr)[-_STDERR_SHOWN:]
+            if lines:
+                message += "; its last stderr lines:\n" + "\n".join(f"  | {line}" for line in lines)
+            else:
+                message += "; it wrote nothing to stderr"
         return ToolConnectionError(
-            f"could not start or reach the MCP server: {message}",
-            server=self._server,
-            replay_safe=True,
+            self._redactor.text(message), server=self._server, replay_safe=True
         )
+
+    def _startup_failure(self, stdio: StdioServer, cause: str) -> str:
+        if stdio.exit_status is not None:
+            when = "" if self._listed else " while starting"
+            return f"the MCP server {stdio.describe_exit()}{when}"
+        if self._listed:
+            return f"the connection to the MCP server failed ({cause})"
+        return f"the MCP server did not complete the MCP handshake ({cause})"
 
     async def _serve_once(self) -> None:
         self._lost = asyncio.Event()
@@ -235,9 +277,11 @@ class McpBackend:
                 self._scope = None
 
     async def _connect_and_serve(self) -> None:
+        if self._config.resolved_transport == "stdio":
+            self._stdio = StdioServer(self._config.command)
         async with AsyncExitStack() as stack:
             read, write = await stack.enter_async_context(
-                open_transport(self._config, self._auth, self._redactor)
+                open_transport(self._config, self._auth, self._redactor, self._stdio)
             )
             session = ClientSession(
                 _WatchedRead(read, self._lost),

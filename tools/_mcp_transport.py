@@ -1,4 +1,4 @@
-"""Open the MCP SDK transport a config asks for; everything else sees only a stream pair."""
+"""Open the transport a config asks for; everything else sees only a stream pair."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from mcp.client.sse import sse_client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
-from ._secrets import Redactor, resolve, resolve_mapping, secret_values
+from ._mcp_stdio import StdioServer, stdio_transport
+from ._secrets import Redactor, resolve_mapping, secret_values
 from .auth import AuthResolver
 
 if TYPE_CHECKING:
@@ -33,8 +34,9 @@ class _PerRequestAuth(httpx2.Auth):
     async def async_auth_flow(
         self, request: httpx2.Request
     ) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
-        headers = resolve_mapping(self._config.headers, server=self._config.name)
-        self._redactor.add_all(secret_values(self._config.headers, headers))
+        cfg = self._config
+        headers = resolve_mapping(cfg.headers, server=cfg.name)
+        self._redactor.add_all(secret_values(cfg.headers, headers, marked=cfg.secret_headers))
         creds = await self._auth.credentials()
         request.headers.update(headers)
         request.headers.update(creds.headers)
@@ -43,13 +45,18 @@ class _PerRequestAuth(httpx2.Auth):
         yield request
 
 
-def _stdio(config: ExternalToolConfig) -> AbstractAsyncContextManager[TransportStreams]:
-    command = config.command
-    env = {k: resolve(v, server=config.name) for k, v in config.env.items()}
-    params = StdioServerParameters(
-        command=command[0], args=command[1:], env=env or None, cwd=config.cwd
-    )
-    return stdio_client(params, errlog=sys.stderr)
+def _stdio(
+    config: ExternalToolConfig, redactor: Redactor, server: StdioServer
+) -> AbstractAsyncContextManager[TransportStreams]:
+    env = resolve_mapping(config.env, server=config.name)
+    public = {name.lower() for name in config.public_env}
+    redactor.add_all(value for key, value in env.items() if key.lower() not in public)
+    if sys.platform == "win32":  # pragma: no cover - the SDK puts the server in a job object
+        params = StdioServerParameters(
+            command=server.command[0], args=server.command[1:], env=env or None, cwd=config.cwd
+        )
+        return stdio_client(params, errlog=sys.stderr)
+    return stdio_transport(server, name=config.name, env=env, cwd=config.cwd, redactor=redactor)
 
 
 @asynccontextmanager
@@ -81,13 +88,22 @@ async def _http(
 
 
 def open_transport(
-    config: ExternalToolConfig, auth: AuthResolver, redactor: Redactor
+    config: ExternalToolConfig,
+    auth: AuthResolver,
+    redactor: Redactor,
+    server: StdioServer | None = None,
 ) -> AbstractAsyncContextManager[TransportStreams]:
     """Return the transport context manager for ``config`` (stdio, streamable HTTP or SSE).
+
+    Args:
+        config: the server's config.
+        auth: per-request credentials (HTTP transports).
+        redactor: learns the secrets the transport sends (``env`` values, secret headers).
+        server: for stdio, receives the process id, exit status and last stderr lines.
 
     Raises:
         SecretNotFoundError: a ``${ENV_VAR}`` in ``env`` is not set (stdio).
     """
     if config.resolved_transport == "stdio":
-        return _stdio(config)
+        return _stdio(config, redactor, server or StdioServer(config.command))
     return _http(config, auth, redactor)

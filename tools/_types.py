@@ -47,6 +47,11 @@ class ToolDef:
 class Backend(Protocol):
     """What ``ToolNode`` needs from an MCP or HTTP adapter."""
 
+    @property
+    def offered(self) -> list[str]:
+        """The names of every tool the server offers, allowed or not (after :meth:`open`)."""
+        ...
+
     async def open(self) -> list[ToolDef]:
         """Connect and return the server's tools."""
         ...

@@ -91,7 +91,7 @@ class OAuth2ClientCredentials(_AuthModel):
     """An ``audience`` parameter, for servers that want one."""
     client_auth: Literal["basic", "body"] = "basic"
     """Send the client credentials as HTTP basic auth (default) or in the form body."""
-    refresh_skew_s: float = Field(default=30.0, ge=0)
+    refresh_skew_s: float = Field(default=30.0, ge=0, strict=True)
     """Fetch a new token this many seconds before the cached one expires."""
 
 
@@ -128,9 +128,9 @@ class OAuth2User(_AuthModel):
     provider: str | None = None
     """Name the tokens are stored under; defaults to the tool config's ``name``. Give
     configs that share one authorisation the same value."""
-    state_ttl_s: float = Field(default=600.0, gt=0)
+    state_ttl_s: float = Field(default=600.0, gt=0, strict=True)
     """How long an authorisation URL (its ``state``) stays valid."""
-    refresh_skew_s: float = Field(default=60.0, ge=0)
+    refresh_skew_s: float = Field(default=60.0, ge=0, strict=True)
     """Refresh a token this many seconds before it expires."""
 
 
@@ -285,7 +285,7 @@ class AuthResolver:
                 "client_id/client_secret and scope",
                 server=self._server,
                 status=response.status_code,
-                data=self._redactor.text(response.text[:500]),
+                data=self._redactor.excerpt(response.text, 500),
             )
         try:
             body: Any = response.json()

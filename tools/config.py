@@ -15,7 +15,17 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    ValidationError,
+    model_validator,
+)
 
 from penguiflow._renames import renamed_fields
 from penguiflow.backoff import backoff_delay
@@ -66,19 +76,19 @@ class RetryConfig(_Model):
     config's ``idempotent`` patterns, or an idempotent HTTP method).
     """
 
-    attempts: int = Field(default=3, ge=1)
+    attempts: int = Field(default=3, ge=1, strict=True)
     """Total attempts, the first one included."""
-    backoff_base: float = Field(default=0.25, ge=0)
+    backoff_base: float = Field(default=0.25, ge=0, strict=True)
     """Seconds to wait before the first retry."""
-    backoff_mult: float = Field(default=2.0, ge=1)
+    backoff_mult: float = Field(default=2.0, ge=1, strict=True)
     """Factor applied to the wait after each retry."""
-    max_backoff: float = Field(default=10.0, ge=0)
+    max_backoff: float = Field(default=10.0, ge=0, strict=True)
     """The longest wait between two attempts, in seconds."""
-    status_codes: frozenset[int] = frozenset({429, 500, 502, 503, 504})
+    status_codes: frozenset[StrictInt] = frozenset({429, 500, 502, 503, 504})
     """HTTP statuses that may be retried."""
-    respect_retry_after: bool = True
+    respect_retry_after: StrictBool = True
     """Wait as long as the server's ``Retry-After`` asks, up to ``max_retry_after_s``."""
-    max_retry_after_s: float = Field(default=60.0, ge=0)
+    max_retry_after_s: float = Field(default=60.0, ge=0, strict=True)
     """A longer ``Retry-After`` is not waited for: the error is raised instead."""
 
     @model_validator(mode="before")
@@ -99,9 +109,9 @@ class RetryConfig(_Model):
 class CircuitBreakerConfig(_Model):
     """Stop calling a server that keeps failing to connect."""
 
-    failure_threshold: int = Field(default=5, ge=1)
+    failure_threshold: int = Field(default=5, ge=1, strict=True)
     """Consecutive connection failures that open the circuit."""
-    reset_after_s: float = Field(default=30.0, gt=0)
+    reset_after_s: float = Field(default=30.0, gt=0, strict=True)
     """How long the circuit stays open before one trial call is let through."""
 
 
@@ -131,7 +141,7 @@ class HttpOperation(_Model):
     body_param: str | None = None
     """The argument whose value is the whole JSON body (``None``: the remaining arguments
     form the body, for methods that take one)."""
-    idempotent: bool | None = None
+    idempotent: StrictBool | None = None
     """Safe to repeat after a timeout or 5xx; ``None`` decides by method."""
 
     @model_validator(mode="after")
@@ -193,14 +203,23 @@ class ExternalToolConfig(_Model):
     """HTTP: an OpenAPI 3 document (a file path, an http(s) URL, or the parsed document)
     whose operations, chosen by ``allow``/``deny`` on their ``operationId``, become tools.
     It is read by ``connect()``; its ``servers`` are ignored (requests go to ``base_url``)."""
-    max_openapi_bytes: int = Field(default=5_000_000, ge=1)
+    max_openapi_bytes: int = Field(default=5_000_000, ge=1, strict=True)
     """The largest OpenAPI document accepted (file or download)."""
-    env: dict[str, str] = Field(default_factory=dict)
-    """Extra environment for a stdio server (values may use ``${ENV_VAR}``)."""
+    env: dict[str, SecretStr] = Field(default_factory=dict)
+    """Extra environment for a stdio server (values may use ``${ENV_VAR}``). Every value
+    is a secret, masked wherever a result, error or log could show it, except the
+    variables named in ``public_env``."""
+    public_env: tuple[str, ...] = ()
+    """Variables of ``env`` whose values are not secret (a log level, a data directory):
+    they are not masked in results."""
     cwd: str | None = None
     """Working directory of a stdio server."""
     headers: dict[str, SecretStr] = Field(default_factory=dict)
-    """Headers sent with every HTTP request (values may use ``${ENV_VAR}``)."""
+    """Headers sent with every HTTP request (values may use ``${ENV_VAR}``). Values that
+    come from ``${ENV_VAR}`` are secrets, masked wherever a result, error or log could show
+    them; so are the headers named in ``secret_headers``."""
+    secret_headers: tuple[str, ...] = ()
+    """Headers whose literal values are secrets too (names compared without case)."""
     auth: AuthConfig = Field(default_factory=NoAuth)
     """Credentials: none, bearer, api_key, basic or oauth2_client_credentials."""
     allow: tuple[str, ...] = ()
@@ -211,25 +230,25 @@ class ExternalToolConfig(_Model):
     """Tool names or globs that must be approved by a human before each call."""
     idempotent: tuple[str, ...] = ()
     """MCP tools (names or globs) that are safe to repeat, besides read-only/idempotent ones."""
-    timeout_s: float | None = Field(default=30.0, gt=0)
+    timeout_s: float | None = Field(default=30.0, gt=0, strict=True)
     """The most seconds one attempt may take (``None``: no limit)."""
-    tool_timeouts: dict[str, float] = Field(default_factory=dict)
+    tool_timeouts: dict[str, StrictFloat] = Field(default_factory=dict)
     """Per-tool ``timeout_s`` overrides, by tool name or glob (first match wins)."""
-    connect_timeout_s: float = Field(default=15.0, gt=0)
+    connect_timeout_s: float = Field(default=15.0, gt=0, strict=True)
     """Deadline for starting a server and the MCP ``initialize`` handshake."""
-    close_timeout_s: float = Field(default=10.0, gt=0)
+    close_timeout_s: float = Field(default=10.0, gt=0, strict=True)
     """Deadline for an orderly shutdown before the server is killed."""
     retry: RetryConfig = Field(default_factory=RetryConfig)
     """Retry policy for retryable failures."""
     circuit_breaker: CircuitBreakerConfig = Field(default_factory=CircuitBreakerConfig)
     """When to stop calling a failing server for a while."""
-    max_concurrency: int = Field(default=8, ge=1)
+    max_concurrency: int = Field(default=8, ge=1, strict=True)
     """Calls in flight to this server at once (across all its tools)."""
-    cache_tools: bool = True
+    cache_tools: StrictBool = True
     """Keep the tool list across reconnects; refresh it only on ``tools/list_changed``."""
-    max_response_bytes: int = Field(default=1_000_000, ge=1)
+    max_response_bytes: int = Field(default=1_000_000, ge=1, strict=True)
     """Larger responses fail with ``ToolResponseError``."""
-    max_inline_bytes: int = Field(default=64_000, ge=0)
+    max_inline_bytes: int = Field(default=64_000, ge=0, strict=True)
     """Images and resources larger than this are returned as references without data."""
 
     @model_validator(mode="after")
@@ -318,11 +337,15 @@ class ExternalToolConfig(_Model):
         Raises:
             ToolConfigError: the mapping is not a valid config (the message lists why).
         """
+        name = data.get("name", "?") if isinstance(data, Mapping) else "?"
         try:
             return cls.model_validate(dict(data))
         except ValidationError as exc:
-            name = data.get("name", "?") if isinstance(data, Mapping) else "?"
             raise ToolConfigError(f"invalid tool config {name!r}: {_errors(exc)}") from None
+        except RecursionError:
+            raise ToolConfigError(
+                f"invalid tool config {name!r}: values nest too deeply; flatten them"
+            ) from None
 
     @classmethod
     def from_toml(cls, text: str) -> list[ExternalToolConfig]:
@@ -331,6 +354,8 @@ class ExternalToolConfig(_Model):
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ToolConfigError(f"tool config is not valid TOML: {exc}") from None
+        except RecursionError:
+            raise ToolConfigError(_TOO_DEEP.format(kind="TOML")) from None
         return _from_document(data)
 
     @classmethod
@@ -346,7 +371,15 @@ class ExternalToolConfig(_Model):
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise ToolConfigError(f"tool config is not valid YAML: {exc}") from None
+        except RecursionError:
+            raise ToolConfigError(_TOO_DEEP.format(kind="YAML")) from None
         return _from_document(data)
+
+
+_TOO_DEEP = (
+    "tool config {kind} nests tables or lists too deeply to read; a tool config needs only "
+    "a few levels: flatten it"
+)
 
 
 def _errors(exc: ValidationError) -> str:
@@ -385,6 +418,13 @@ def load_tool_configs(path: str | Path) -> list[ExternalToolConfig]:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise ToolConfigError(f"cannot read tool config file {str(file)!r}: {exc}") from None
-    if suffix == ".toml":
-        return ExternalToolConfig.from_toml(text)
-    return ExternalToolConfig.from_yaml(text)
+    except UnicodeDecodeError as exc:
+        raise ToolConfigError(
+            f"tool config file {str(file)!r} is not UTF-8 text (byte {exc.start}); save it as UTF-8"
+        ) from None
+    try:
+        if suffix == ".toml":
+            return ExternalToolConfig.from_toml(text)
+        return ExternalToolConfig.from_yaml(text)
+    except ToolConfigError as exc:
+        raise ToolConfigError(f"{file}: {exc}") from None

@@ -138,8 +138,11 @@ class ToolError(RunError):
         return self.tool or self.server
 
     def __str__(self) -> str:
-        where = self.qualified_name
-        parts = [f"tool {where!r}: " if where else "", self.message]
+        if self.tool:
+            prefix = f"tool {self.qualified_name!r}: "
+        else:
+            prefix = f"tool server {self.server!r}: " if self.server else ""
+        parts = [prefix, self.message]
         if self.code is not None:
             parts.append(f" (code {self.code})")
         if self.status is not None:

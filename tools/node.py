@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import time
@@ -16,6 +17,7 @@ from penguiflow.policy import NodePolicy
 from penguiflow.types import Message
 
 from ._allowlist import ToolFilter, matches
+from ._log_masking import mask_logs_for, stop_masking_logs_for
 from ._results import ToolResult
 from ._retry import CircuitBreaker, run_attempts
 from ._schema import ArgsValidator, build_args_model, to_arguments
@@ -219,15 +221,17 @@ class ToolNode:
                 "connect again"
             )
         self._state = ToolNodeState.CONNECTING
+        # While connected, the SDKs' own loggers mask what this node's secrets look like.
+        mask_logs_for(self._redactor)
         backend = self._make_backend()
         self._backend = backend
         try:
-            tools = await backend.open()
+            self._install(await backend.open())
+            self._check_allowlist(backend.offered)
         except BaseException:
             await self._shutdown()
             self._state = ToolNodeState.NEW
             raise
-        self._install(tools)
         self._state = ToolNodeState.CONNECTED
         log.info("tool server %r connected: %d tools allowed", self.name, len(self._specs))
         return self.specs
@@ -397,12 +401,12 @@ class ToolNode:
         token_client, self._token_client = self._token_client, None
 
         async def release() -> None:
-            try:
+            async with contextlib.AsyncExitStack() as stack:
+                stack.callback(stop_masking_logs_for, self._redactor)
+                if token_client is not None:
+                    stack.push_async_callback(token_client.aclose)
                 if backend is not None:
                     await backend.close()
-            finally:
-                if token_client is not None:
-                    await token_client.aclose()
 
         # The shutdown finishes even if the caller is cancelled meanwhile.
         await asyncio.shield(asyncio.ensure_future(release()))
@@ -416,6 +420,14 @@ class ToolNode:
         log.info("tool server %r: tool list changed (%d allowed)", self.name, len(self._specs))
         if self._on_tools_changed is not None:
             self._on_tools_changed(self.specs)
+
+    def _check_allowlist(self, offered: list[str]) -> None:
+        """Warn about ``allow`` entries that match no tool; refuse a node left with none."""
+        warnings, error = self._filter.review(offered)
+        for warning in warnings:
+            log.warning("tool config %r: %s", self.name, warning)
+        if error is not None:
+            raise ToolConfigError(f"tool config {self.name!r}: {error}")
 
     def _install(self, tools: list[ToolDef]) -> None:
         specs: list[NodeSpec] = []

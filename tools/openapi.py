@@ -239,9 +239,17 @@ def _writable(schema: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _operation(
-    path: str, method: str, item: dict[str, Any], operation: dict[str, Any], refs: _Refs
-) -> HttpOperation:
+class _Params:
+    """The arguments an operation's parameters become: schemas and where each one goes."""
+
+    def __init__(self) -> None:
+        self.properties: dict[str, Any] = {}
+        self.required: list[str] = []
+        self.query: list[str] = []
+        self.headers: list[str] = []
+
+
+def _parameters(path: str, item: dict[str, Any], operation: dict[str, Any], refs: _Refs) -> _Params:
     for name in _PATH_PARAM.findall(path):
         if not _IDENT.match(name):
             raise _Skip(f"the path parameter {name!r} is not an identifier")
@@ -250,24 +258,29 @@ def _operation(
         param = refs.deref(raw)
         if isinstance(param, dict) and "name" in param and "in" in param:
             params[(str(param["name"]), str(param["in"]))] = param
-    properties: dict[str, Any] = {}
-    required: list[str] = []
-    query: list[str] = []
-    headers: list[str] = []
+    out = _Params()
     for (name, where), param in params.items():
         if where == "cookie" or (where == "header" and name.lower() in RESERVED_HEADERS):
             if param.get("required"):
                 raise _Skip(f"the required {where} parameter {name!r} cannot be sent")
             continue
-        if name in properties:
+        if name in out.properties:
             raise _Skip(f"two parameters are named {name!r}")
-        properties[name] = _param_schema(param, refs)
+        out.properties[name] = _param_schema(param, refs)
         if where == "path" or param.get("required"):
-            required.append(name)
+            out.required.append(name)
         if where == "query":
-            query.append(name)
+            out.query.append(name)
         elif where == "header":
-            headers.append(name)
+            out.headers.append(name)
+    return out
+
+
+def _operation(
+    path: str, method: str, item: dict[str, Any], operation: dict[str, Any], refs: _Refs
+) -> HttpOperation:
+    params = _parameters(path, item, operation, refs)
+    properties, required = params.properties, params.required
     upper = method.upper()
     body, body_required = _json_body(operation, refs)
     body_param: str | None = None
@@ -305,10 +318,25 @@ def _operation(
         path=path,
         description=(text[:_MAX_DESC] + "...") if len(text) > _MAX_DESC else text,
         args_schema=schema,
-        query=tuple(query),
-        header_params=tuple(headers),
+        query=tuple(params.query),
+        header_params=tuple(params.headers),
         body_param=body_param,
     )
+
+
+def operation_names(document: Mapping[str, Any]) -> list[str]:
+    """Return the tool name of every operation of ``document`` that has an ``operationId``."""
+    doc = dict(document)
+    names: list[str] = []
+    for item in (doc.get("paths") or {}).values():
+        item = _Refs(doc).deref(item) if isinstance(item, dict) else None
+        if not isinstance(item, dict):
+            continue
+        for method in _METHODS:
+            operation = item.get(method)
+            if isinstance(operation, dict) and operation.get("operationId"):
+                names.append(_tool_name(str(operation["operationId"])))
+    return names
 
 
 def operations_from_openapi(

@@ -149,3 +149,41 @@ def test_tool_filter_deny_by_default_and_whole_names():
     assert f.allowed("read_file") and f.allowed("list") and f.allowed("exact")
     assert not f.allowed("read_secrets") and not f.allowed("exact2") and not f.allowed("xexact")
     assert not f.allowed("Read_file")  # case-sensitive
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("timeout_s", True),
+        ("max_concurrency", True),
+        ("cache_tools", "yes"),
+        ("retry", {"attempts": True}),
+        ("retry", {"status_codes": [True]}),
+        ("tool_timeouts", {"slow": False}),
+        ("connect_timeout_s", "15"),
+    ],
+)
+def test_booleans_and_strings_are_not_numbers(field, value):
+    base = {"name": "s", "transport": "mcp", "connection": "srv", "allow": ["*"]}
+    with pytest.raises(ToolConfigError) as info:
+        ExternalToolConfig.from_dict({**base, field: value})
+    assert field in str(info.value)
+
+
+def test_unreadable_tool_config_files_are_named(tmp_path):
+    latin1 = tmp_path / "tools.toml"
+    latin1.write_bytes(b'[[tools]]\nname = "caf\xe9"\n')
+    with pytest.raises(ToolConfigError, match=r"tools\.toml.*not UTF-8.*save it as UTF-8"):
+        load_tool_configs(latin1)
+    deep = tmp_path / "deep.toml"
+    deep.write_text("x = " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(ToolConfigError, match=r"deep\.toml.*nests tables or lists too deeply"):
+        load_tool_configs(deep)
+
+
+def test_redactor_masks_every_encoded_form_and_keeps_other_text():
+    redactor = Redactor()
+    redactor.add("s3cr+t/v=lue")
+    text = "a s3cr%2Bt%2Fv%3Dlue b s3cr%2bt%2fv%3dlue c czNjcit0L3Y9bHVl d"
+    assert redactor.text(text) == "a *** b *** c *** d"
+    assert redactor.excerpt("x" * 8 + "s3cr+t/v=lue", 10) == "x" * 8 + "**"

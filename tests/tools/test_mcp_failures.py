@@ -6,7 +6,16 @@ import signal
 import sys
 
 import pytest
-from toolsupport import DEMO, alive, eventually, read_pid, read_text, wait_dead
+from toolsupport import (
+    DEMO,
+    alive,
+    eventually,
+    group_members,
+    read_pid,
+    read_text,
+    wait_dead,
+    wait_group_gone,
+)
 
 from penguiflow.tools import (
     SecretNotFoundError,
@@ -155,3 +164,98 @@ async def test_unstartable_server_fails_connect(demo_config):
     with pytest.raises(ToolConnectionError):
         await tn.connect()
     assert tn.state is ToolNodeState.NEW
+
+
+linux_only = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="reads process groups from /proc"
+)
+
+
+async def _group_of_server_with_a_child(demo_config, tmp_path):
+    child_file = tmp_path / "child"
+    cfg = demo_config(connection=[sys.executable, DEMO, "--spawn-child", str(child_file)])
+    tn = ToolNode(cfg)
+    await tn.connect()
+    leader = (await tn.call("pid")).structured["result"]
+    child = read_pid(child_file)
+    assert {leader, child} <= group_members(leader)
+    return tn, leader
+
+
+@linux_only
+async def test_close_ends_the_servers_whole_process_group(demo_config, tmp_path):
+    tn, leader = await _group_of_server_with_a_child(demo_config, tmp_path)
+    await tn.close()
+    # The server exits on stdin EOF by itself; the child it started must not survive it.
+    assert wait_group_gone(leader, timeout=1.0) == set()
+
+
+@linux_only
+async def test_cancelling_the_owner_ends_the_servers_whole_process_group(demo_config, tmp_path):
+    groups: list[int] = []
+
+    async def work():
+        tn, leader = await _group_of_server_with_a_child(demo_config, tmp_path)
+        groups.append(leader)
+        async with tn:
+            await tn.call("slow", {"seconds": 30})
+
+    task = asyncio.create_task(work())
+    await eventually(lambda: bool(groups))
+    await asyncio.sleep(0.1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert wait_group_gone(groups[0], timeout=1.0) == set()
+
+
+@linux_only
+async def test_a_crashed_servers_children_are_ended_before_the_restart(demo_config, tmp_path):
+    tn, leader = await _group_of_server_with_a_child(demo_config, tmp_path)
+    try:
+        os.kill(leader, signal.SIGKILL)
+        # The next call reconnects (a new server); the old group is gone by then.
+        assert (await tn.call("add", {"a": 1, "b": 2})).text == "3"
+        assert wait_group_gone(leader, timeout=1.0) == set()
+    finally:
+        await tn.close()
+
+
+async def test_a_server_that_exits_at_start_is_named_with_its_exit_status_and_stderr(demo_config):
+    script = (
+        "import sys\n"
+        "print('loading settings', file=sys.stderr)\n"
+        "print('fatal: SHOP_DB is not set', file=sys.stderr)\n"
+        "sys.exit(3)\n"
+    )
+    tn = ToolNode(demo_config(name="shop", connection=[sys.executable, "-c", script]))
+    with pytest.raises(ToolConnectionError) as info:
+        await tn.connect()
+    message = str(info.value)
+    assert "ExceptionGroup" not in message and "TaskGroup" not in message
+    assert message.startswith("tool server 'shop': the MCP server exited with status 3")
+    assert "(command: " in message and "sys.exit(3)" in message
+    assert "| loading settings\n  | fatal: SHOP_DB is not set" in message
+    assert info.value.server == "shop"
+
+
+async def test_a_missing_command_is_named(demo_config, tmp_path):
+    missing = str(tmp_path / "no-such-server")
+    tn = ToolNode(demo_config(connection=[missing, "--stdio"]))
+    with pytest.raises(ToolConnectionError) as info:
+        await tn.connect()
+    message = str(info.value)
+    assert f"(command: {missing} --stdio)" in message and "No such file" in message
+
+
+async def test_an_unreachable_url_is_named(demo_config):
+    from toolsupport import free_port
+
+    url = f"http://127.0.0.1:{free_port()}/mcp"
+    tn = ToolNode(demo_config(name="remote", connection=url))
+    with pytest.raises(ToolConnectionError) as info:
+        await tn.connect()
+    message = str(info.value)
+    assert "ExceptionGroup" not in message and "TaskGroup" not in message
+    assert message.startswith(f"tool server 'remote': could not reach the MCP server at {url}")
+    assert "ConnectError" in message

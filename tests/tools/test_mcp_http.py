@@ -1,12 +1,13 @@
 """ToolNode against the demo MCP server over streamable HTTP and SSE (uvicorn, 127.0.0.1)."""
 
 import asyncio
+import logging
 from hashlib import sha256
 
 import pytest
 from toolsupport import McpHttpServer
 
-from penguiflow.tools import ToolNode, ToolNotAllowedError
+from penguiflow.tools import ToolConfigError, ToolNode, ToolNodeState, ToolNotAllowedError
 
 
 def http_config(url, transport="auto", **overrides):
@@ -53,14 +54,43 @@ async def test_sse_transport(sse_server):
 
 
 async def test_deny_by_default(streamable_server):
-    cfg = http_config(streamable_server.url)
-    del cfg["allow"]
+    cfg = http_config(streamable_server.url, allow=["add"])
     async with ToolNode(cfg) as tn:
-        assert tn.specs == []
+        assert [s.name for s in tn.specs] == ["remote.add"]
         with pytest.raises(ToolNotAllowedError) as info:
-            await tn.call("add", {"a": 1, "b": 2})
-        assert info.value.tool == "add" and info.value.server == "remote"
+            await tn.call("echo", {"text": "x"})
+        assert info.value.tool == "echo" and info.value.server == "remote"
         assert info.value.retryable is False
+
+
+async def test_an_allowlist_that_leaves_no_tool_is_refused(streamable_server):
+    cfg = http_config(streamable_server.url)
+    del cfg["allow"]  # nothing is allowed unless named
+    tn = ToolNode(cfg)
+    with pytest.raises(ToolConfigError) as info:
+        await tn.connect()
+    message = str(info.value)
+    assert "'remote'" in message and "leaves none of the server's" in message
+    assert "'add'" in message and "allow=['*']" in message
+    assert tn.state is ToolNodeState.NEW
+    cfg = http_config(streamable_server.url, allow=["a*"], deny=["a*"])
+    with pytest.raises(ToolConfigError, match=r"deny=\['a\*'\] leaves none"):
+        await ToolNode(cfg).connect()
+
+
+async def test_an_allow_entry_that_matches_nothing_is_a_warning_with_near_names(
+    streamable_server, caplog
+):
+    cfg = http_config(streamable_server.url, allow=["ech0", "remote.ad", "add", "zzz*"])
+    with caplog.at_level(logging.WARNING, logger="penguiflow.tools"):
+        async with ToolNode(cfg) as tn:
+            assert [s.name for s in tn.specs] == ["remote.add"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 3, warnings
+    typo, qualified, glob = warnings
+    assert "'ech0'" in typo and "did you mean 'echo'" in typo
+    assert "'remote.ad'" in qualified and "'add'" in qualified
+    assert "'zzz*'" in glob and "the server offers 'add'" in glob
 
 
 async def test_allow_and_deny_globs_match_whole_names(streamable_server):
@@ -69,7 +99,8 @@ async def test_allow_and_deny_globs_match_whole_names(streamable_server):
     )
     async with ToolNode(cfg) as tn:
         # "ad" is not a substring match; "remote.echo" is denied although "remote.e*" allows it.
-        assert {s.name for s in tn.specs} == {"remote.add", "remote.pid"}
+        allowed = {s.name for s in tn.specs}
+        assert allowed == {"remote.add", "remote.pid", "remote.env_value", "remote.env_error"}
         with pytest.raises(ToolNotAllowedError):
             await tn.call("echo", {"text": "x"})
         with pytest.raises(ToolNotAllowedError):

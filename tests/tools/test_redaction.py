@@ -1,16 +1,20 @@
 """No secret reaches logs, planner events, stored flow events or any column of the store.
 
-Authenticated calls with bearer, API-key, OAuth client-credentials and oauth2_user auth
-run through a ReactPlanner (SQLite session store) and through a flow that records its
-events in the same store. The servers echo credentials back in results and error bodies.
+Authenticated calls with bearer, API-key (header and query string), OAuth
+client-credentials and oauth2_user auth, a header marked secret, and a stdio MCP server
+given a credential through ``env`` run through a ReactPlanner (SQLite session store) and
+through a flow that records its events in the same store. The servers echo credentials
+back in results, error bodies, URLs and on stderr.
 """
 
+import json
 import logging
 import sqlite3
+from urllib.parse import quote_plus
 
 import pytest
 from test_oauth_user import KEY, account_config, authorise
-from toolsupport import TOKEN, oauth_module
+from toolsupport import TOKEN, demo_settings, oauth_module
 
 from penguiflow import FlowError, Headers, Message, create
 from penguiflow.planner import PlannerFinish, ReactPlanner, ScriptedLLM
@@ -19,6 +23,9 @@ from penguiflow.tools import CallerIdentity, ToolNode
 
 API_KEY = "api-key-value-7f3a9c2e"
 CC_SECRET = "client-secret-xyz"
+QUERY_KEY = 'query+key/with="odd"\\chars=Zq'
+MARKED = "marked-header-value-51d0"
+ENV_SECRET = "env-secret-value-c0ffee"
 
 
 def op(name, path, **schema_props):
@@ -68,6 +75,7 @@ def secrets_env(monkeypatch):
     monkeypatch.setenv("PF_RED_CC", CC_SECRET)
     monkeypatch.setenv("PF_TEST_OAUTH_SECRET", oauth_module.CLIENT_SECRET)
     monkeypatch.setenv("PF_TEST_TOKEN_KEY", KEY)
+    monkeypatch.setenv("PF_RED_QKEY", QUERY_KEY)
 
 
 def tool_configs(http_api, oauth_provider):
@@ -96,6 +104,20 @@ def tool_configs(http_api, oauth_provider):
             [op("item", "/items/{item_id}", item_id={}), op("echo", "/echo-headers")],
         ),
         account_config(oauth_provider),
+        http_config(
+            "query",
+            http_api.url,
+            {"type": "api_key", "key": "${PF_RED_QKEY}", "location": "query", "name": "k"},
+            [op("url", "/echo-url"), op("long", "/long-error", pad={"type": "integer"})],
+        )
+        | {"headers": {"X-Marked": MARKED}, "secret_headers": ["X-Marked"]},
+        demo_settings(
+            name="envy",
+            connection=[*demo_settings()["connection"], "--say-env", "SERVER_TOKEN"],
+            env={"SERVER_TOKEN": ENV_SECRET},
+            allow=["env_value", "env_error"],
+            retry={"attempts": 1},
+        ),
     ]
 
 
@@ -108,6 +130,10 @@ def steps():
         {"node": "cc.item", "args": {"item_id": "2"}},
         {"node": "cc.echo", "args": {}},
         {"node": "acct.me", "args": {"item": "x"}},
+        {"node": "query.url", "args": {}},
+        {"node": "query.long", "args": {"pad": 495}},
+        {"node": "envy.env_value", "args": {"name": "SERVER_TOKEN"}},
+        {"node": "envy.env_error", "args": {"name": "SERVER_TOKEN"}},
     ]
 
 
@@ -123,7 +149,7 @@ async def test_secrets_never_reach_logs_events_or_the_store(
         try:
             for node in nodes:
                 await node.connect()
-            acct = nodes[-1]
+            acct = next(node for node in nodes if node.name == "acct")
             await authorise(acct, store, "ivy", tenant="t1")
             catalog = [spec for node in nodes for spec in node.specs]
 
@@ -142,7 +168,7 @@ async def test_secrets_never_reach_logs_events_or_the_store(
                 )
             assert isinstance(result, PlannerFinish), result
             observation = result.metadata["steps"][0]["observation"]
-            assert observation["success_count"] == 6 and observation["failure_count"] == 1
+            assert observation["success_count"] == 8 and observation["failure_count"] == 3
             seen = str(observation)
             assert "***" in seen  # the echoed credentials were there, and were masked
             assert "'user': 'ivy'" in seen
@@ -187,6 +213,12 @@ async def test_secrets_never_reach_logs_events_or_the_store(
         *provider.refresh,
         oauth_module.CLIENT_SECRET,
         KEY,
+        QUERY_KEY,
+        QUERY_KEY[:8],
+        quote_plus(QUERY_KEY),
+        json.dumps(QUERY_KEY)[1:-1],
+        MARKED,
+        ENV_SECRET,
     }
     assert http_api.state.valid_tokens and provider.access
     haystacks = {

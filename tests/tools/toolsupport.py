@@ -65,6 +65,33 @@ def alive(pid: int) -> bool:
         return True
 
 
+def group_members(pgid: int) -> set[int]:
+    """Live (not zombie) processes of the process group ``pgid``, read from /proc."""
+    members = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # Fields after the command name (which may hold spaces): state ppid pgrp ...
+        state, _ppid, pgrp = stat.rsplit(")", 1)[1].split()[:3]
+        if int(pgrp) == pgid and state != "Z":
+            members.add(int(entry.name))
+    return members
+
+
+def wait_group_gone(pgid: int, timeout: float = 10.0) -> set[int]:
+    """Wait for the group to end; return the members still alive at the timeout."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if not group_members(pgid):
+            return set()
+        time.sleep(0.05)
+    return group_members(pgid)
+
+
 def wait_dead(pid: int, timeout: float = 10.0) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:

@@ -1,7 +1,8 @@
 """A small MCP server for the ToolNode tests (stdio, streamable HTTP or SSE).
 
 Run: python demo_server.py [--transport stdio|streamable-http|sse] [--port N]
-     [--ignore-eof] [--ignore-term]
+     [--ignore-eof] [--ignore-term] [--spawn-child PIDFILE] [--say-env NAME]
+     [--mark-start FILE]
 """
 
 from __future__ import annotations
@@ -125,6 +126,16 @@ def request_header(name: str, ctx: Context, sha256: bool = False) -> str | None:
     return value
 
 
+@server.tool(description="Return an environment variable of the server.", annotations=READ_ONLY)
+def env_value(name: str) -> str | None:
+    return os.environ.get(name)
+
+
+@server.tool(description="Fail, quoting an environment variable in the error.")
+def env_error(name: str) -> str:
+    raise ToolError(f"refused with {os.environ.get(name)}")
+
+
 @server.tool(description="Change the tool list and notify the client.")
 async def mutate(ctx: Context) -> str:
     server.remove_tool("echo")
@@ -149,9 +160,26 @@ def main() -> None:
     parser.add_argument("--ignore-eof", action="store_true")
     parser.add_argument("--ignore-term", action="store_true")
     parser.add_argument("--fail-if-exists")
+    parser.add_argument("--spawn-child", help="start a long-lived child, write its pid here")
+    parser.add_argument("--say-env", help="print this variable's value on stderr at start")
+    parser.add_argument("--mark-start", help="append a line to this file at start")
     args = parser.parse_args()
+    if args.mark_start:
+        with open(args.mark_start, "a") as marks:
+            marks.write(f"{os.getpid()}\n")
     if args.ignore_term:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if args.spawn_child:
+        import subprocess
+
+        child = subprocess.Popen(
+            [sys.executable, "-c", "import time; time.sleep(300)"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+        )
+        Path(args.spawn_child).write_text(str(child.pid))
+    if args.say_env:
+        print(f"starting with {args.say_env}={os.environ.get(args.say_env)}", file=sys.stderr)
     if args.transport == "stdio":
         anyio.run(server.run_stdio_async)
         if args.ignore_eof:

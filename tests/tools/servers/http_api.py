@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
+import json
 from collections import Counter
+from urllib.parse import quote, quote_plus
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -84,7 +87,6 @@ def build_app() -> tuple[Starlette, State]:
         auth = request.headers.get("authorization", "")
         if form.get("grant_type") != "client_credentials" or not auth.startswith("Basic "):
             return JSONResponse({"error": "invalid_request"}, 400)
-        import base64
 
         user, _, password = base64.b64decode(auth[6:]).decode().partition(":")
         if (user, password) != ("client-1", "client-secret-xyz"):
@@ -96,7 +98,42 @@ def build_app() -> tuple[Starlette, State]:
             {"access_token": value, "token_type": "Bearer", "expires_in": state.token_ttl}
         )
 
+    def credential(request: Request) -> str:
+        """The credential the request carried: the API key, in a header or the query."""
+        name = request.query_params.get("from", "x-api-key")
+        return request.headers.get(name) or request.query_params.get(name) or ""
+
+    async def echo_url(request: Request) -> Response:
+        status = int(request.query_params.get("status", "200"))
+        return PlainTextResponse(f"you asked for {request.url}", status)
+
+    async def json_error(request: Request) -> Response:
+        # A JSON error body served as text: the credential appears JSON-escaped.
+        body = json.dumps({"error": "bad key", "got": credential(request)})
+        return PlainTextResponse(body, 400)
+
+    async def long_error(request: Request) -> Response:
+        pad = int(request.query_params.get("pad", "490"))
+        return PlainTextResponse("x" * pad + credential(request) + " end", 500)
+
+    async def echo_encoded(request: Request) -> Response:
+        key = credential(request)
+        raw = key.encode()
+        lines = [
+            quote(key, safe=""),
+            quote_plus(key),
+            json.dumps({"key": key}),
+            base64.b64encode(raw).decode(),
+            base64.urlsafe_b64encode(raw).decode(),
+            "Basic " + base64.b64encode(b"someone:" + raw).decode(),
+        ]
+        return PlainTextResponse("\n".join(lines))
+
     routes = [
+        Route("/echo-url", echo_url),
+        Route("/json-error", json_error),
+        Route("/long-error", long_error),
+        Route("/echo-encoded", echo_encoded),
         Route("/items/{item_id}", get_item),
         Route("/flaky", flaky),
         Route("/broken", broken),
