@@ -50,6 +50,7 @@ def test_the_package_loads_the_redis_adapters_on_first_use() -> None:
 
     assert scaleout.RedisJobQueue is RedisJobQueue
     assert scaleout.RedisMessageBus is RedisMessageBus
+    assert {"RedisJobQueue", "RedisMessageBus", "Worker"} <= set(dir(scaleout))
     with pytest.raises(AttributeError, match="RedisQueue"):
         scaleout.RedisQueue  # noqa: B018
 
