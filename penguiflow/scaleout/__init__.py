@@ -1,12 +1,16 @@
 """Scale-out: queue workers, the job queue contract, the Redis queue and bus, remote nodes.
 
-The names below import without Redis or httpx; :class:`RedisJobQueue`,
-:class:`RedisMessageBus` and the remote transport load their clients when they are used::
+Everything here imports without the optional extras. :class:`RedisJobQueue` and
+:class:`RedisMessageBus` need the ``redis`` extra (``pip install 'penguiflow[redis]'``)
+and are loaded on first use; without it, using them raises an ``ImportError`` naming
+the extra. The remote transport loads httpx when it is used::
 
     from penguiflow.scaleout import RedisJobQueue, RetryPolicy, Worker
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from .errors import (
     JobCancelledError,
@@ -16,14 +20,26 @@ from .errors import (
     RemoteCallError,
     RemoteTimeoutError,
 )
-from .jobs import Job, JobQueue, JobResult, JobStatus, RetryPolicy
+from .jobs import (
+    BatchingJobQueue,
+    Job,
+    JobQueue,
+    JobResult,
+    JobStatus,
+    ReadAheadJobQueue,
+    ReleasableJobQueue,
+    RetryPolicy,
+)
 from .memory_queue import InMemoryJobQueue
-from .redis_bus import RedisMessageBus
-from .redis_queue import RedisJobQueue
 from .remote import HttpRemoteTransport, RemoteNode
 from .worker import Worker, WorkerMode, WorkerStats
 
+if TYPE_CHECKING:
+    from .redis_bus import RedisMessageBus
+    from .redis_queue import RedisJobQueue
+
 __all__ = [
+    "BatchingJobQueue",
     "HttpRemoteTransport",
     "InMemoryJobQueue",
     "Job",
@@ -34,8 +50,10 @@ __all__ = [
     "JobTimeoutError",
     "PermanentJobError",
     "QueueBackendError",
+    "ReadAheadJobQueue",
     "RedisJobQueue",
     "RedisMessageBus",
+    "ReleasableJobQueue",
     "RemoteCallError",
     "RemoteNode",
     "RemoteTimeoutError",
@@ -44,3 +62,20 @@ __all__ = [
     "WorkerMode",
     "WorkerStats",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Load the Redis adapters on first use (they need the ``redis`` extra)."""
+    if name == "RedisJobQueue":
+        from .redis_queue import RedisJobQueue
+
+        return RedisJobQueue
+    if name == "RedisMessageBus":
+        from .redis_bus import RedisMessageBus
+
+        return RedisMessageBus
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

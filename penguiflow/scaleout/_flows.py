@@ -95,33 +95,16 @@ class FlowPool:
         """Return a running flow for one job; give it back with :meth:`release`."""
         if self._mode == "per_job":
             return FlowLease(await self._build(), in_use=1, jobs=1, retired=True)
-        while True:
-            lease = self.acquire_nowait()
-            if lease is not None:
-                return lease
-            async with self._lock:
-                lease = self._current
-                if lease is None or lease.retired:
-                    self._current = FlowLease(await self._build())
-                    logger.info("flow_built", extra={"flows_built": self.built})
-
-    def acquire_nowait(self) -> FlowLease | None:
-        """The shared flow for one job, if one is running; else ``None`` (call :meth:`acquire`)."""
-        lease = self._current
-        if lease is None or lease.retired:
-            return None
+        async with self._lock:  # one job builds the shared flow; the others wait for it
+            lease = self._current
+            if lease is None or lease.retired:
+                lease = self._current = FlowLease(await self._build())
+                logger.info("flow_built", extra={"flows_built": self.built})
         lease.in_use += 1
         lease.jobs += 1
         if self._rebuild_after is not None and lease.jobs >= self._rebuild_after:
             lease.retired = True
         return lease
-
-    def release_nowait(self, lease: FlowLease, *, broken: bool = False) -> bool:
-        """Give a flow back; ``False`` if it must be stopped: call :meth:`release` instead."""
-        if broken or (lease.retired and lease.in_use <= 1):
-            return False
-        lease.in_use -= 1
-        return True
 
     async def release(self, lease: FlowLease, *, broken: bool = False) -> None:
         """Give a flow back; a broken flow is retired; a retired one stops when unused."""

@@ -1,23 +1,23 @@
 """How a worker reports each job's outcome to its queue, counts it and logs it.
 
-A completion handed to a :class:`~penguiflow.scaleout.jobs.BatchingJobQueue` is settled later,
-in the queue's next round trip; any other report runs in a task beside the lane's next
-job (or in the caller's task for ``Worker.process``). Either way the counters and the
-``job_*`` log records follow what the queue actually recorded.
+Reports never hold up the lane that ran the job. A completion is handed to the queue's
+``complete_soon`` when it is a :class:`~penguiflow.scaleout.jobs.BatchingJobQueue`, else
+``mark_complete`` runs in a task of its own; a failure (retry or fail) always runs in a
+task. Either way the counters and the ``job_*`` log records follow what the queue
+actually recorded.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import FlowError
 from .errors import JobTimeoutError, PermanentJobError
-from .jobs import BatchingJobQueue, Job, JobQueue, ReleasableJobQueue, RetryPolicy, may_use
+from .jobs import BatchingJobQueue, Job, JobDone, JobQueue, ReleasableJobQueue, RetryPolicy
 
 __all__ = ["Outcomes", "WorkerStats"]
 
@@ -66,18 +66,14 @@ class Outcomes:
         self._retry = retry
         self._stats = stats
         self.worker_id = worker_id
-        self._complete_soon: Callable[..., None] | None = None
-        if isinstance(queue, BatchingJobQueue) and may_use(
-            queue, "complete_soon", instead_of="mark_complete"
-        ):
-            self._complete_soon = queue.complete_soon
-        self._reports: set[asyncio.Task[None]] = set()  # outcomes being reported
-        # Completions handed to a batching queue and not settled yet: job id -> the job
-        # and its latency (for the log).
+        self._complete_soon = (
+            queue.complete_soon if isinstance(queue, BatchingJobQueue) else self._complete_in_task
+        )
+        self._reports: set[asyncio.Task[None]] = set()  # reports running in tasks
+        # Completions handed over and not recorded yet: job id -> the job, its latency.
         self._completing: dict[str, tuple[Job, float]] = {}
-        self._on_settled = self._settled  # one bound method for every completion
-        self._all_settled = asyncio.Event()
-        self._all_settled.set()
+        self._all_recorded = asyncio.Event()
+        self._all_recorded.set()
 
     @property
     def pending(self) -> bool:
@@ -97,28 +93,18 @@ class Outcomes:
             }
             logger.log(level, event, extra=extra)
 
-    async def complete(self, job: Job, result: Any, latency: float, *, wait: bool) -> None:
-        """Report a success: now (``wait``), or beside the caller's next job."""
-        await self._report(self._mark_complete(job, result, latency), wait)
-
-    def complete_soon(self, job: Job, result: Any, latency: float) -> bool:
-        """Hand a success to a batching queue without waiting; ``False`` if it is not one."""
-        complete_soon = self._complete_soon
-        if complete_soon is None:
-            return False
-        completing = self._completing
-        if not completing:
-            self._all_settled.clear()
-        completing[job.id] = (job, latency)
+    def complete(self, job: Job, result: Any, latency: float) -> None:
+        """Hand a success to the queue; it is counted and logged once recorded."""
+        self._completing[job.id] = (job, latency)
+        self._all_recorded.clear()
         try:
-            complete_soon(job.id, result=result, latency_s=latency, on_done=self._on_settled)
+            self._complete_soon(job.id, result=result, latency_s=latency, on_done=self._recorded)
         except Exception as exc:
-            self._settled(job.id, exc)
-        return True
+            self._recorded(job.id, exc)
 
-    async def fail(self, job: Job, exc: Exception, *, wait: bool) -> None:
+    def fail(self, job: Job, exc: Exception) -> None:
         """Report a failed attempt (retried or failed for good per the retry policy)."""
-        await self._report(self._retry_or_fail(job, exc), wait)
+        self._spawn(self._retry_or_fail(job, exc))
 
     async def hand_back(self, job: Job, reason: str) -> None:
         """Give a job back to the queue without counting an attempt (when it can)."""
@@ -134,66 +120,73 @@ class Outcomes:
         self._stats.handed_back += 1
         self.log(logging.INFO, "job_handed_back", job, reason=reason)
 
-    async def settle(self, timeout: float) -> None:
-        """Wait for the outcomes being reported; cancel those still going after ``timeout``."""
-        loop = asyncio.get_running_loop()
-        until = loop.time() + timeout
-        if self._reports:
-            _, late = await asyncio.wait(set(self._reports), timeout=timeout)
-            for report in late:
-                report.cancel("worker shutdown: report took too long")
-            if late:
-                await asyncio.gather(*late, return_exceptions=True)
-                self._stats.report_errors += len(late)  # those jobs will be redelivered
+    async def settle(self, timeout: float | None) -> None:
+        """Wait for the outcomes being reported; cancel the reports still going after ``timeout``.
+
+        Each cancelled report counts as a report error (its job will be redelivered).
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                while self._reports or self._completing:
+                    if self._reports:
+                        await asyncio.wait(set(self._reports))
+                    else:
+                        await self._all_recorded.wait()
+        except TimeoutError:
+            if self._reports:
                 logger.warning(
-                    "job_reports_cancelled", extra={"worker_id": self.worker_id, "jobs": len(late)}
+                    "job_reports_cancelled",
+                    extra={"worker_id": self.worker_id, "jobs": len(self._reports)},
                 )
-        if self._completing:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._all_settled.wait(), max(until - loop.time(), 0.0))
+                await self.cancel("worker shutdown: report took too long")
             if self._completing:
                 logger.warning(
                     "job_reports_unsettled",
                     extra={"worker_id": self.worker_id, "jobs": len(self._completing)},
                 )
 
-    async def cancel(self) -> None:
-        """Cancel the reports still running (the worker itself was cancelled)."""
-        for report in self._reports:
-            report.cancel("worker cancelled")
-        await asyncio.gather(*self._reports, return_exceptions=True)
+    async def cancel(self, reason: str = "worker cancelled") -> None:
+        """Cancel the reports still running and wait for them to end."""
+        reports = list(self._reports)
+        for report in reports:
+            report.cancel(reason)
+        await asyncio.gather(*reports, return_exceptions=True)
 
     # -- internals --------------------------------------------------------------------------
 
-    async def _report(self, report: Coroutine[Any, Any, None], wait: bool) -> None:
-        if wait:
-            await report
-            return
+    def _spawn(self, report: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(report)
         self._reports.add(task)
         task.add_done_callback(self._reports.discard)
 
-    async def _mark_complete(self, job: Job, result: Any, latency: float) -> None:
-        try:
-            await self._queue.mark_complete(job.id, result=result, latency_s=latency)
-        except Exception as exc:
-            self._completed(job, latency, exc)
-        else:
-            self._completed(job, latency, None)
+    def _complete_in_task(
+        self, job_id: str, *, result: Any, latency_s: float, on_done: JobDone
+    ) -> None:
+        """``complete_soon`` for a queue without it: ``mark_complete`` in a task."""
 
-    def _settled(self, job_id: str, error: BaseException | None) -> None:
-        completing = self._completing
-        found = completing.pop(job_id, None)
-        if not completing:
-            self._all_settled.set()
-        if found is not None:
-            self._completed(found[0], found[1], error)
+        async def mark_complete() -> None:
+            try:
+                await self._queue.mark_complete(job_id, result=result, latency_s=latency_s)
+            except Exception as exc:
+                on_done(job_id, exc)
+                return
+            except asyncio.CancelledError as exc:
+                on_done(job_id, exc)
+                raise
+            on_done(job_id, None)
 
-    def _completed(self, job: Job, latency: float, error: BaseException | None) -> None:
+        self._spawn(mark_complete())
+
+    def _recorded(self, job_id: str, error: BaseException | None) -> None:
+        found = self._completing.pop(job_id, None)
+        if not self._completing:
+            self._all_recorded.set()
+        if found is None:
+            return
+        job, latency = found
         if error is None:
             self._stats.completed += 1
-            if logger.isEnabledFor(logging.INFO):
-                self.log(logging.INFO, "job_completed", job, latency_s=round(latency, 6))
+            self.log(logging.INFO, "job_completed", job, latency_s=round(latency, 6))
         else:
             self._stats.report_errors += 1
             self.log(logging.ERROR, "job_report_failed", job, outcome="complete", error=repr(error))
@@ -213,8 +206,14 @@ class Outcomes:
                 self._stats.failed += 1
                 self.log(logging.ERROR, "job_failed", job, reason=reason)
         except Exception:
-            self._stats.report_errors += 1
-            self.log(logging.ERROR, "job_report_failed", job, outcome="failure", reason=reason)
+            self._report_failed(job, reason)
+        except asyncio.CancelledError:
+            self._report_failed(job, reason)
+            raise
+
+    def _report_failed(self, job: Job, reason: str) -> None:
+        self._stats.report_errors += 1
+        self.log(logging.ERROR, "job_report_failed", job, outcome="failure", reason=reason)
 
 
 def _reason(exc: BaseException) -> str:

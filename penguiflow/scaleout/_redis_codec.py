@@ -27,6 +27,7 @@ __all__ = [
     "load_json",
     "positive",
     "to_json",
+    "with_deliveries",
 ]
 
 
@@ -95,7 +96,7 @@ def to_json(value: Any) -> str:
         return json.dumps(to_jsonable_python(value, fallback=repr), separators=(",", ":"))
 
 
-def load_json(raw: str) -> Any:
+def load_json(raw: str | bytes) -> Any:
     """Parse JSON (the fast parser first; the standard one for what it refuses)."""
     try:
         return from_json(raw)
@@ -147,6 +148,17 @@ def decode_job(record: str, delivered: int) -> Job:
     )
 
 
+def with_deliveries(record: str, delivered: int) -> str:
+    """``record`` with the deliveries of a reclaimed entry counted as attempts."""
+    if delivered <= 1:
+        return record
+    try:
+        job = decode_job(record, delivered)
+    except (ValueError, KeyError, TypeError):
+        return record
+    return encode_job(job.id, job.tenant, job.payload, job.attempts, job.meta)
+
+
 def _job_field(fields: Any) -> str:
     if isinstance(fields, Mapping):
         return str(fields.get("job", ""))
@@ -159,8 +171,8 @@ def _job_field(fields: Any) -> str:
 def entries(reply: Any) -> list[tuple[str, str]]:
     """``(entry id, job record)`` of an ``XREADGROUP`` reply.
 
-    Accepts the raw reply (RESP2 list or RESP3 map, fields as a flat list) and redis-py's
-    parsed one (fields as a dict).
+    Accepts redis-py's reply in RESP2 (a list of streams) and RESP3 (a map), with the
+    fields as a dict or a flat list.
     """
     if not reply:
         return []
@@ -193,7 +205,7 @@ def encode_result(
     )
 
 
-def decode_result(raw: str) -> JobResult:
+def decode_result(raw: str | bytes) -> JobResult:
     """Read a stored result record."""
     data = load_json(raw)
     return JobResult(

@@ -4,13 +4,19 @@ Every script that settles a job first checks that the calling consumer still own
 stream entry (``XPENDING ... consumer``). A worker whose lease expired (its entry was
 reclaimed by another worker) therefore cannot ack, complete or fail the job twice.
 Times come from the server (``TIME``), so worker clocks do not matter.
+
+:class:`QueueScripts` registers them on a client (redis-py ``Script`` objects: called by
+SHA1, loaded again if the server forgot them).
 """
 
 from __future__ import annotations
 
-import hashlib
+from dataclasses import dataclass
 
-__all__ = ["COMPLETE", "FAIL", "HEARTBEAT", "PROMOTE", "RECLAIM", "REQUEUE", "SHA", "SOURCES"]
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+
+__all__ = ["QueueScripts"]
 
 _OWNED = """
 local function owned(stream, group, consumer, id)
@@ -139,15 +145,26 @@ return lost
 """
 )
 
-SOURCES = {
-    "COMPLETE": COMPLETE,
-    "FAIL": FAIL,
-    "HEARTBEAT": HEARTBEAT,
-    "PROMOTE": PROMOTE,
-    "RECLAIM": RECLAIM,
-    "REQUEUE": REQUEUE,
-}
-"""Every script by name."""
 
-SHA = {name: hashlib.sha1(source.encode()).hexdigest() for name, source in SOURCES.items()}
-"""The SHA1 of every script by name, as ``EVALSHA`` takes it."""
+@dataclass(frozen=True, slots=True)
+class QueueScripts:
+    """The queue's scripts, registered on its client."""
+
+    complete: AsyncScript
+    fail: AsyncScript
+    heartbeat: AsyncScript
+    promote: AsyncScript
+    reclaim: AsyncScript
+    requeue: AsyncScript
+
+    @classmethod
+    def register(cls, client: Redis) -> QueueScripts:
+        """Register every script on ``client`` (nothing is sent before the first call)."""
+        return cls(
+            complete=client.register_script(COMPLETE),
+            fail=client.register_script(FAIL),
+            heartbeat=client.register_script(HEARTBEAT),
+            promote=client.register_script(PROMOTE),
+            reclaim=client.register_script(RECLAIM),
+            requeue=client.register_script(REQUEUE),
+        )

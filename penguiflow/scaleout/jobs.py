@@ -1,4 +1,10 @@
-"""The job contract shared by workers and queue adapters: ``Job``, ``JobQueue``, ``RetryPolicy``."""
+"""The job contract shared by workers and queue adapters: ``Job``, ``JobQueue``, ``RetryPolicy``.
+
+A queue implements :class:`JobQueue`; it may opt into three optional capabilities, each a
+protocol of its own that the worker checks once, with ``isinstance``, when it is built:
+:class:`ReleasableJobQueue` (``release``), :class:`ReadAheadJobQueue` (``fetch_nowait``)
+and :class:`BatchingJobQueue` (``complete_soon``).
+"""
 
 from __future__ import annotations
 
@@ -18,10 +24,10 @@ __all__ = [
     "JobQueue",
     "JobResult",
     "JobStatus",
+    "ReadAheadJobQueue",
     "ReleasableJobQueue",
     "RetryPolicy",
     "default_retryable",
-    "may_use",
 ]
 
 
@@ -69,10 +75,28 @@ class JobQueue(Protocol):
 
 @runtime_checkable
 class ReleasableJobQueue(JobQueue, Protocol):
-    """A queue that can take a job back without counting an attempt (graceful shutdown)."""
+    """Optional capability: take a job back without counting an attempt (graceful shutdown).
+
+    Without it, the worker hands a job back with ``retry_job(job_id, delay_s=0, ...)``,
+    which counts an attempt.
+    """
 
     async def release(self, job_id: str, *, reason: str) -> None:
         """Make the job available to other workers at once; its attempt count is unchanged."""
+        ...
+
+
+@runtime_checkable
+class ReadAheadJobQueue(JobQueue, Protocol):
+    """Optional capability: hand out jobs this process already read, without waiting.
+
+    A queue that reads several jobs per round trip keeps the extra ones in the process;
+    the worker takes them with :meth:`fetch_nowait` and calls ``fetch`` only when it
+    returns ``None``. Implement it only where it hands out the same jobs ``fetch`` would.
+    """
+
+    def fetch_nowait(self) -> Job | None:
+        """A job ready in this process, or ``None`` at once (then call ``fetch``)."""
         ...
 
 
@@ -83,18 +107,14 @@ JobDone = Callable[[str, BaseException | None], None]
 
 @runtime_checkable
 class BatchingJobQueue(JobQueue, Protocol):
-    """A queue that records a completion without making the caller wait for it.
+    """Optional capability: record a completion without making the caller wait for it.
 
-    The worker takes jobs the queue already holds with :meth:`fetch_nowait`, hands each
-    finished job over with :meth:`complete_soon` and goes on with its next job; the queue
-    records completions in batches (one round trip for many). ``complete_soon`` must have
-    the effect of ``mark_complete``: a subclass that overrides only ``mark_complete`` gets
-    its completions through ``mark_complete`` (and ``fetch`` likewise).
+    The worker hands each finished job over with :meth:`complete_soon` and goes on with
+    its next job; the queue records completions in batches (one round trip for many).
+    ``complete_soon`` must have the effect of ``mark_complete``: a subclass that changes
+    ``mark_complete`` must change ``complete_soon`` too (or have it call
+    ``mark_complete``).
     """
-
-    def fetch_nowait(self) -> Job | None:
-        """A job ready in this process (read ahead), or ``None``: then call ``fetch``."""
-        ...
 
     def complete_soon(
         self,
@@ -106,18 +126,6 @@ class BatchingJobQueue(JobQueue, Protocol):
     ) -> None:
         """Record the job's result and remove it soon; then ``on_done(job_id, error or None)``."""
         ...
-
-
-def may_use(queue: JobQueue, fast: str, *, instead_of: str) -> bool:
-    """Whether the queue's ``fast`` method may stand for its ``instead_of`` one.
-
-    Not when a subclass overrides ``instead_of`` below the class that defines ``fast``:
-    its own ``instead_of`` must run.
-    """
-    mro = type(queue).__mro__
-    fast_owner = next((k for k in mro if fast in vars(k)), None)
-    slow_owner = next((k for k in mro if instead_of in vars(k)), None)
-    return fast_owner is not None and (slow_owner is None or issubclass(fast_owner, slow_owner))
 
 
 _NOT_RETRYABLE_CODES = frozenset({FlowErrorCode.VALIDATION_FAILED})

@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..errors import ConfigError
-from .jobs import Job, JobDone, JobResult
+from .jobs import Job, JobResult
 
 __all__ = ["InMemoryJobQueue"]
 
@@ -21,7 +21,8 @@ __all__ = ["InMemoryJobQueue"]
 class InMemoryJobQueue:
     """A ``JobQueue`` kept in memory: retries with delays, hand-backs and recorded results.
 
-    Nothing survives the process, and jobs are not redelivered if the process dies: use
+    It implements the base contract and ``release``
+    (:class:`~penguiflow.scaleout.jobs.ReleasableJobQueue`). Nothing survives the process, and jobs are not redelivered if the process dies: use
     :class:`~penguiflow.scaleout.redis_queue.RedisJobQueue` across processes.
 
     Args:
@@ -77,15 +78,6 @@ class InMemoryJobQueue:
             self._ready.append(heapq.heappop(self._delayed)[2])
         return self._delayed[0][0] - now if self._delayed else None
 
-    def fetch_nowait(self) -> Job | None:
-        """The next ready job, or ``None`` at once (see ``BatchingJobQueue``)."""
-        self._promote()
-        if not self._ready:
-            return None
-        job = self._ready.popleft()
-        self._in_flight[job.id] = job
-        return job
-
     async def fetch(self) -> Job | None:
         """Return the next ready job, waiting up to ``poll_s``; ``None`` if none came."""
         deadline = time.monotonic() + self._poll_s
@@ -120,21 +112,6 @@ class InMemoryJobQueue:
 
     async def mark_complete(self, job_id: str, *, result: Any, latency_s: float) -> None:
         """Record the job's result."""
-        self._complete(job_id, result, latency_s)
-
-    def complete_soon(
-        self,
-        job_id: str,
-        *,
-        result: Any,
-        latency_s: float,
-        on_done: JobDone,
-    ) -> None:
-        """Record the job's result now, then ``on_done(job_id, None)`` (``BatchingJobQueue``)."""
-        self._complete(job_id, result, latency_s)
-        on_done(job_id, None)
-
-    def _complete(self, job_id: str, result: Any, latency_s: float) -> None:
         job = self._take(job_id)
         self.history.append((job_id, "completed", ""))
         self._finish(

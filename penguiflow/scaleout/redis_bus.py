@@ -11,10 +11,19 @@ about ``maxlen`` entries, so other processes can observe runs as they happen::
         print(record.kind, record.data)
 
 Payloads are stored as JSON (pydantic models dumped, anything else as its ``repr``).
-redis-py (``redis.asyncio``) is imported when a bus is created.
+Needs the ``redis`` extra (``pip install 'penguiflow[redis]'``).
 """
 
 from __future__ import annotations
+
+try:
+    from redis.asyncio import Redis
+    from redis.exceptions import RedisError
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
+    raise ImportError(
+        "penguiflow.scaleout.redis_bus needs redis-py: install the redis extra with "
+        "`pip install 'penguiflow[redis]'`"
+    ) from exc
 
 import asyncio
 import json
@@ -22,7 +31,7 @@ import logging
 import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Self, cast
+from typing import Any, Literal, Self
 
 from pydantic_core import to_jsonable_python
 
@@ -32,9 +41,6 @@ from ..errors import ConfigError
 from ..events import FlowEvent
 from ._redis_client import open_client
 from .errors import QueueBackendError
-
-if TYPE_CHECKING:
-    from redis.asyncio import Redis
 
 __all__ = ["BusRecord", "RedisMessageBus"]
 
@@ -126,9 +132,8 @@ class RedisMessageBus:
                 f"RedisMessageBus(publish_timeout_s=...) must be > 0, got {publish_timeout_s!r}"
             )
         if client is None:
-            client = open_client(
-                cast(str, url), max_connections=max_connections, owner="RedisMessageBus"
-            )
+            assert url is not None
+            client = open_client(url, max_connections=max_connections, owner="RedisMessageBus")
             self._owns_client = True
         else:
             self._owns_client = False
@@ -141,8 +146,6 @@ class RedisMessageBus:
         """Publishes abandoned because Redis failed or was too slow."""
 
     async def _add(self, kind: str, trace_id: str | None, data: dict[str, Any]) -> None:
-        from redis.exceptions import RedisError
-
         fields: dict[Any, Any] = {
             "kind": kind,
             "trace_id": trace_id or "",
@@ -201,8 +204,6 @@ class RedisMessageBus:
         Raises:
             QueueBackendError: Redis failed.
         """
-        from redis.exceptions import RedisError
-
         block = None if block_s is None else max(int(block_s * 1000), 1)
         try:
             async with asyncio.timeout((block_s or 0.0) + 10.0):

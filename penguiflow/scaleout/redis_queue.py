@@ -1,4 +1,4 @@
-"""``RedisJobQueue``: a :class:`~penguiflow.scaleout.worker.JobQueue` on Redis Streams.
+"""``RedisJobQueue``: a :class:`~penguiflow.scaleout.jobs.JobQueue` on Redis Streams.
 
 Jobs are entries of one stream read through a consumer group, so each job goes to one
 worker at a time. A fetched job stays in the group's pending list until the worker
@@ -8,10 +8,6 @@ lease; a job whose worker died stops being renewed and, after ``visibility_timeo
 is reclaimed (``XAUTOCLAIM``) by another worker: at-least-once delivery. A job delivered
 more than ``max_deliveries`` times (a job that kills its workers) is failed.
 
-The queue's own traffic (settlements, non-blocking reads, lease renewals) goes through
-one kept connection, and commands issued close together share a round trip
-(:mod:`penguiflow.scaleout._redis_batch`); blocking reads, producers and inspection use the pool.
-
 Keys (``{name}`` is a Redis Cluster hash tag, so one queue lives on one shard)::
 
     <prefix>:{<name>}:stream     jobs (consumer group <group>)
@@ -20,10 +16,19 @@ Keys (``{name}`` is a Redis Cluster hash tag, so one queue lives on one shard)::
     <prefix>:{<name>}:dead       stream of failed jobs (bounded)
     <prefix>:{<name>}:stats      counters
 
-redis-py (``redis.asyncio``) is imported when a queue is created.
+Needs the ``redis`` extra (``pip install 'penguiflow[redis]'``).
 """
 
 from __future__ import annotations
+
+try:
+    from redis.asyncio import Redis
+    from redis.exceptions import ResponseError
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
+    raise ImportError(
+        "penguiflow.scaleout.redis_queue needs redis-py: install the redis extra with "
+        "`pip install 'penguiflow[redis]'`"
+    ) from exc
 
 import asyncio
 import contextlib
@@ -32,43 +37,42 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Mapping
-from typing import TYPE_CHECKING, Any, Self, cast
+from collections import deque
+from collections.abc import Mapping
+from typing import Any, Self
 
-from .._deadlines import deadline_in
 from ..errors import ConfigError
-from ._redis_batch import Exchange, renew_leases
-from ._redis_client import open_client
 from ._redis_codec import (
     QueueCounts,
-    counts_from,
     decode_job,
-    decode_result,
-    encode_job,
     encode_result,
     entries,
     job_of,
     positive,
+    with_deliveries,
 )
-from ._redis_link import Command, Link
-from ._redis_reader import Entry, Reader
-from ._redis_scripts import SHA, SOURCES
+from ._redis_completions import Completion, CompletionBatches
+from ._redis_store import QueueStore
 from .errors import QueueBackendError
-from .jobs import Job, JobDone, JobResult
-
-if TYPE_CHECKING:
-    from redis.asyncio import Redis
+from .jobs import Job, JobDone
 
 __all__ = ["QueueCounts", "RedisJobQueue"]
 
 logger = logging.getLogger("penguiflow.worker")
 
-_LINGER_S = 0.005
-"""With ``prefetch > 1``, how long a completion may wait for a round trip made anyway."""
+Entry = tuple[str, str, int]
+"""A stream entry read but not handed out: entry id, job record, times delivered."""
+
+_PROMOTE_EVERY_S = 0.2
+"""How often a fetching worker moves due retries back to the stream."""
 
 
-class RedisJobQueue:
+class RedisJobQueue(QueueStore):
     """A job queue on a Redis stream with a consumer group (Redis >= 6.2).
+
+    It implements :class:`~penguiflow.scaleout.jobs.JobQueue` and its three optional
+    capabilities: ``release``, ``fetch_nowait`` (jobs read ahead, see ``prefetch``) and
+    ``complete_soon`` (completions recorded in batches).
 
     Args:
         url: a ``redis://`` URL; the queue opens and closes its own client.
@@ -89,19 +93,13 @@ class RedisJobQueue:
         results_ttl_s: how long job results are kept.
         dead_letter_maxlen: about how many failed jobs the dead-letter stream keeps.
         max_connections: size of the connection pool opened for ``url`` (callers wait
-            for a free connection). A worker uses two: one the queue keeps for its round
-            trips, one for blocking reads.
-        command_timeout_s: the longest one round trip to Redis may take (beyond
-            ``block_s`` for a blocking read) before the call fails with
-            ``QueueBackendError``; a settlement issued while another round trip is under
-            way waits for that one first.
-        prefetch: jobs read from Redis per round trip; the extra ones wait in this
-            process (leased, their leases renewed) until ``fetch`` hands them out. Above
-            1, a completion also waits up to 5 ms for the next read, to share its round
-            trip, and the round trips that complete jobs read as many new ones as were
-            handed out (at most ``prefetch - 1`` wait). Raise it for many short jobs;
-            keep 1 for long jobs so idle workers get them. ``aclose()`` hands unstarted
-            prefetched jobs back.
+            for a free connection).
+        command_timeout_s: the longest one call to Redis may take (beyond ``block_s``
+            for a blocking read) before it fails with ``QueueBackendError``.
+        prefetch: jobs read from Redis per read; the extra ones wait in this process
+            (leased to this worker, their leases renewed) until ``fetch`` or
+            ``fetch_nowait`` hands them out. Raise it for many short jobs; keep 1 for
+            long jobs so idle workers get them. ``aclose()`` hands unstarted jobs back.
 
     Raises:
         ConfigError: a bad argument.
@@ -125,14 +123,17 @@ class RedisJobQueue:
         command_timeout_s: float = 10.0,
         prefetch: int = 1,
     ) -> None:
-        if (url is None) == (client is None):
-            raise ConfigError(
-                "RedisJobQueue needs exactly one of url='redis://host:6379/0' or client=Redis(...)"
-            )
-        if not name or not isinstance(name, str) or any(c in name for c in "{}"):
-            raise ConfigError(
-                f"RedisJobQueue(name=...) must be a non-empty string without braces, got {name!r}"
-            )
+        super().__init__(
+            url,
+            client,
+            name=name,
+            prefix=prefix,
+            group=group,
+            results_ttl_s=results_ttl_s,
+            dead_letter_maxlen=dead_letter_maxlen,
+            max_connections=max_connections,
+            command_timeout_s=command_timeout_s,
+        )
         if max_deliveries is not None and (
             isinstance(max_deliveries, bool)
             or not isinstance(max_deliveries, int)
@@ -142,163 +143,21 @@ class RedisJobQueue:
                 "RedisJobQueue(max_deliveries=...) must be an int >= 1 or None, "
                 f"got {max_deliveries!r}"
             )
-        self._visibility_ms = int(positive("visibility_timeout_s", visibility_timeout_s) * 1000)
-        self._block_ms = int(positive("block_s", block_s, allow_zero=True) * 1000)
-        self._ttl_s = max(1, int(positive("results_ttl_s", results_ttl_s)))
-        self._dead_maxlen = int(positive("dead_letter_maxlen", dead_letter_maxlen))
-        self._command_timeout_s = positive("command_timeout_s", command_timeout_s)
-        self._max_deliveries = max_deliveries
         if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 1:
             raise ConfigError(f"RedisJobQueue(prefetch=...) must be an int >= 1, got {prefetch!r}")
+        self._visibility_ms = int(positive("visibility_timeout_s", visibility_timeout_s) * 1000)
+        self._block_ms = int(positive("block_s", block_s, allow_zero=True) * 1000)
+        self._max_deliveries = max_deliveries
         self._prefetch = prefetch
-        if client is None:
-            client = open_client(
-                cast(str, url), max_connections=max_connections, owner="RedisJobQueue"
-            )
-            self._owns_client = True
-        else:
-            if not hasattr(client, "connection_pool"):  # the queue keeps one of its connections
-                raise ConfigError(
-                    "RedisJobQueue(client=...) must be a redis.asyncio.Redis with a connection "
-                    f"pool, got {type(client).__name__}"
-                )
-            self._owns_client = False
-        self._redis: Redis = client
-        self.name = name
-        base = f"{prefix}:{{{name}}}"
-        self._stream = f"{base}:stream"
-        self._delayed = f"{base}:delayed"
-        self._dead = f"{base}:dead"
-        self._stats = f"{base}:stats"
-        self._result_prefix = f"{base}:result:"
-        self._group = group
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self._link = Link(
-            client,
-            scripts={SHA[key]: source for key, source in SOURCES.items()},
-            timeout_s=self._command_timeout_s,
-        )
-        self._exchange = Exchange(
-            self._link,
-            complete_sha=SHA["COMPLETE"],
-            complete_keys=[self._stream, self._stats],
-            on_settled=self._completion_settled,
-            complete_args=[self._group, self.consumer, self._ttl_s],
-            # Short jobs (prefetch > 1): a completion waits a little for the read of the
-            # next jobs, so that one round trip serves a whole batch.
-            linger_s=min(_LINGER_S, self._visibility_ms / 10_000) if prefetch > 1 else None,
-        )
-        self._reader = Reader(
-            self._exchange,
-            stream=self._stream,
-            delayed=self._delayed,
-            group=self._group,
-            consumer=self.consumer,
-            prefetch=prefetch,
-            visibility_ms=self._visibility_ms,
-            queue=name,
-        )
-        if prefetch > 1:  # completions bring back as many jobs as were handed out
-            self._exchange.top_up = self._reader.top_up
-        self._inflight: dict[str, tuple[str, Job]] = {}
-        self._group_ready = False
-        self._heartbeat: asyncio.Task[None] | None = None
-        self._closed = False
-
-    # -- plumbing -------------------------------------------------------------------------
-
-    @contextlib.asynccontextmanager
-    async def _backend(self, operation: str, *, extra_s: float = 0.0) -> AsyncIterator[None]:
-        """Bound a group of Redis calls in time and translate Redis errors."""
-        from redis.exceptions import RedisError
-
-        self._check_open()
-        limit = deadline_in(self._command_timeout_s + extra_s)
-        try:
-            with limit:
-                yield
-        except RedisError as exc:
-            raise self._error(operation, exc) from exc
-        except TimeoutError as exc:
-            if not limit.timed_out:
-                raise
-            detail = f"no answer within command_timeout_s={self._command_timeout_s:g}"
-            raise QueueBackendError(operation, self.name, detail) from exc
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise ConfigError(f"RedisJobQueue {self.name!r} is closed; create a new one")
-
-    def _error(self, operation: str, exc: BaseException) -> QueueBackendError:
-        return QueueBackendError(operation, self.name, f"{type(exc).__name__}: {exc}")
-
-    async def _call(self, awaitable: Awaitable[Any] | Any) -> Any:
-        return await awaitable
-
-    async def _ensure_group(self) -> None:
-        if self._group_ready:
-            return
-        from redis.exceptions import ResponseError
-
-        try:
-            await self._call(
-                self._redis.xgroup_create(self._stream, self._group, id="0", mkstream=True)
-            )
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
-        self._group_ready = True
-
-    def _script(self, name: str, keys: list[str], args: list[str | int]) -> Command:
-        return ("EVALSHA", SHA[name], len(keys), *keys, *args)
-
-    def _result_key(self, job_id: str) -> str:
-        return self._result_prefix + job_id
-
-    # -- producing ------------------------------------------------------------------------
-
-    async def enqueue(
-        self,
-        payload: Mapping[str, Any],
-        *,
-        tenant: str = "default",
-        job_id: str | None = None,
-        delay_s: float = 0.0,
-    ) -> str:
-        """Add a job and return its id.
-
-        Args:
-            payload: the job's input (plain JSON).
-            tenant: the job's tenant.
-            job_id: an id of your choice, unique while queued (default: random hex).
-            delay_s: deliver it no earlier than this many seconds from now.
-
-        Raises:
-            QueueBackendError: Redis failed.
-        """
-        job_id = job_id or uuid.uuid4().hex
-        record = encode_job(job_id, tenant, payload, 0)
-        async with self._backend("enqueue"):
-            await self._ensure_group()
-            if delay_s > 0:
-                due_ms = int((time.time() + delay_s) * 1000)
-                await self._call(self._redis.zadd(self._delayed, {record: due_ms}))
-            else:
-                await self._call(self._redis.xadd(self._stream, {"job": record}))
-        return job_id
-
-    async def enqueue_many(
-        self, payloads: list[Mapping[str, Any]], *, tenant: str = "default"
-    ) -> list[str]:
-        """Add many jobs in one round trip; returns their ids in order."""
-        ids = [uuid.uuid4().hex for _ in payloads]
-        async with self._backend("enqueue"):
-            await self._ensure_group()
-            pipe = self._redis.pipeline(transaction=False)
-            for job_id, payload in zip(ids, payloads, strict=True):
-                pipe.xadd(self._stream, {"job": encode_job(job_id, tenant, payload, 0)})
-            await pipe.execute()
-        return ids
+        self._read_ahead: deque[Entry] = deque()  # read, not handed out yet
+        self._inflight: dict[str, tuple[str, Job]] = {}  # job id -> entry id, job
+        self._completions = CompletionBatches(self._record_completions)
+        self._renewal: asyncio.Task[None] | None = None
+        self._next_promote = 0.0
+        self._next_reclaim = 0.0
+        self._reclaim_every = min(self._visibility_ms / 2000, 5.0)
+        self._reclaim_cursor = "0-0"
 
     # -- consuming ------------------------------------------------------------------------
 
@@ -308,64 +167,79 @@ class RedisJobQueue:
         Raises:
             QueueBackendError: Redis failed.
         """
-        if self._reader.entries:
-            if self._exchange.due:
-                # Jobs that never wait would keep the loop from sending what waits (the
-                # completions, the next read): let it go now, to overlap with the jobs.
-                await asyncio.sleep(0)
-            job = await self._next_job()
-            if job is not None:
-                return job
-        from redis.exceptions import ResponseError
-
+        self._check_open()
+        job = await self._next_read_job()
+        if job is not None:
+            return job
         async with self._backend("fetch", extra_s=self._block_ms / 1000):
             await self._ensure_group()
-            self._start_heartbeat()
+            self._start_renewal()
             try:
-                # Jobs read with the last completions may be about to land: take those
-                # rather than wait for a read of our own.
-                await self._reader.wait_for_read()
-                job = await self._next_job()  # (a lane may have taken them meanwhile)
-                if job is not None:
-                    return job
-                await self._reader.refill()
-                job = await self._next_job()
-                if job is not None or not self._block_ms:
-                    return job
-                # Nothing ready: wait for a job on a connection of the pool, so the
-                # settlements of running jobs need not wait behind the blocked read.
-                streams: dict[Any, Any] = {self._stream: ">"}
-                read = self._redis.xreadgroup(
-                    self._group, self.consumer, streams, count=self._prefetch, block=self._block_ms
-                )
-                got = entries(await self._call(read))
-                self._reader.entries.extend((e, r, 1) for e, r in got)
+                await self._read()
             except ResponseError as exc:
                 if "NOGROUP" not in str(exc) and "UNBLOCKED" not in str(exc):
                     raise
                 self._group_ready = False  # the stream was deleted: recreate on the next call
                 return None
-        return await self._next_job()
+        return await self._next_read_job()
 
     def fetch_nowait(self) -> Job | None:
-        """The next job read ahead, if one is ready and nothing must reach Redis first.
+        """The next job read ahead, or ``None`` at once (then call :meth:`fetch`).
 
-        ``None`` otherwise: :meth:`fetch` then reads, lets a waiting round trip leave,
-        or fails an unreadable or poison job on the way.
+        ``None`` also when the next entry read cannot be served (unreadable, or delivered
+        too often): :meth:`fetch` fails it on the way.
         """
-        entries = self._reader.entries
-        if not entries or self._exchange.due or self._closed:
+        if self._closed or not self._read_ahead:
             return None
-        entry = entries[0]
-        job = self._servable(entry)
+        job = self._servable(self._read_ahead[0])
         if job is not None:
-            self._reader.pop()
-            self._inflight[job.id] = (entry[0], job)
+            entry_id, _, _ = self._read_ahead.popleft()
+            self._inflight[job.id] = (entry_id, job)
         return job
 
-    async def _next_job(self) -> Job | None:
-        """The next read job; unreadable and poison ones are failed on the way."""
-        while (entry := self._reader.pop()) is not None:
+    async def _read(self) -> None:
+        """Promote due retries, then take a dead worker's job over or read new ones."""
+        now = time.monotonic()
+        if now >= self._next_promote:
+            self._next_promote = now + _PROMOTE_EVERY_S
+            await self._scripts.promote(keys=[self._delayed, self._stream], args=[100])
+        if now >= self._next_reclaim and await self._reclaim():
+            return  # a reclaimed job comes alone, as a read of one would
+        reply = await self._redis.xreadgroup(
+            self._group,
+            self.consumer,
+            {self._stream: ">"},
+            count=self._prefetch,
+            block=self._block_ms or None,  # (BLOCK 0 would wait forever)
+        )
+        self._read_ahead.extend((entry_id, record, 1) for entry_id, record in entries(reply))
+
+    async def _reclaim(self) -> bool:
+        """Take over one entry left idle past the visibility timeout; ``True`` if found."""
+        self._next_reclaim = time.monotonic() + self._reclaim_every
+        args: list[str | int] = [
+            self._group,
+            self.consumer,
+            self._visibility_ms,
+            self._reclaim_cursor,
+        ]
+        reply = await self._scripts.reclaim(keys=[self._stream], args=args)
+        cursor, entry_id, record, delivered = reply
+        self._reclaim_cursor = str(cursor)
+        if not entry_id:
+            return False
+        self._next_reclaim = 0.0  # more dead workers' jobs may wait: look again next time
+        logger.warning(
+            "job_reclaimed",
+            extra={"queue": self.name, "entry_id": entry_id, "delivered": int(delivered)},
+        )
+        self._read_ahead.appendleft((str(entry_id), str(record), int(delivered)))
+        return True
+
+    async def _next_read_job(self) -> Job | None:
+        """The next job read; unreadable and poison ones are failed on the way."""
+        while self._read_ahead:
+            entry = self._read_ahead.popleft()
             job = self._servable(entry)
             if job is not None:
                 self._inflight[job.id] = (entry[0], job)
@@ -402,6 +276,8 @@ class RedisJobQueue:
             details={"attempts": job.attempts, "max_deliveries": self._max_deliveries},
         )
 
+    # -- settling -------------------------------------------------------------------------
+
     def _take(self, job_id: str) -> tuple[str, Job]:
         self._check_open()
         found = self._inflight.pop(job_id, None)
@@ -411,19 +287,6 @@ class RedisJobQueue:
                 "only the worker that fetched a job can settle it"
             )
         return found
-
-    async def _settle(
-        self, operation: str, outcome: str, job: Job, future: asyncio.Future[Any]
-    ) -> None:
-        """Wait for a settlement; a refusal means another worker took the job over."""
-        from redis.exceptions import RedisError
-
-        try:
-            ok = await future
-        except RedisError as exc:
-            raise self._error(operation, exc) from exc
-        if not ok:
-            self._lease_lost(job.id, outcome)
 
     def _lease_lost(self, job_id: str, outcome: str) -> None:
         logger.warning(
@@ -445,20 +308,20 @@ class RedisJobQueue:
         Raises:
             QueueBackendError: Redis failed; the job stays pending and is redelivered.
         """
-        future = asyncio.get_running_loop().create_future()
+        recorded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-        def settled(_: str, error: BaseException | None) -> None:
-            if future.done():
+        def on_done(_: str, error: BaseException | None) -> None:
+            if recorded.done():
                 return
             if isinstance(error, asyncio.CancelledError):
-                future.cancel()
+                recorded.cancel()
             elif error is not None:
-                future.set_exception(error)
+                recorded.set_exception(error)
             else:
-                future.set_result(None)
+                recorded.set_result(None)
 
-        self.complete_soon(job_id, result=result, latency_s=latency_s, on_done=settled)
-        await future
+        self.complete_soon(job_id, result=result, latency_s=latency_s, on_done=on_done)
+        await recorded
 
     def complete_soon(
         self,
@@ -468,12 +331,11 @@ class RedisJobQueue:
         latency_s: float,
         on_done: JobDone,
     ) -> None:
-        """Like :meth:`mark_complete`, without waiting: the completion joins the next round trip.
+        """Like :meth:`mark_complete`, without waiting: the completion joins the next batch.
 
         ``on_done(job_id, None)`` runs once it is recorded (or found taken over by another
         worker, logged as ``job_lease_lost``); ``on_done(job_id, error)`` if it failed: a
-        ``QueueBackendError``, or ``asyncio.CancelledError`` if the queue's round trips
-        were cancelled. The worker uses this to go on with its next job at once.
+        ``QueueBackendError``, or ``asyncio.CancelledError`` if the sending was cancelled.
 
         Raises:
             ConfigError: the job is not in flight for this consumer, or the queue is closed.
@@ -482,43 +344,48 @@ class RedisJobQueue:
         record = encode_result(
             job_id, "completed", result=result, latency_s=latency_s, attempts=job.attempts + 1
         )
-        self._exchange.complete(self._result_prefix + job_id, entry_id, record, job_id, on_done)
+        self._completions.add(Completion(job_id, entry_id, record, on_done))
 
-    def _completion_settled(self, job_id: str, on_done: JobDone, reply: Any) -> None:
-        if isinstance(reply, asyncio.CancelledError):
-            on_done(job_id, reply)
-        elif isinstance(reply, BaseException):
-            error = self._error("mark_complete", reply)
-            error.__cause__ = reply
-            on_done(job_id, error)
-        else:
-            if not reply:
-                self._lease_lost(job_id, "complete")
-            on_done(job_id, None)
+    async def _record_completions(self, batch: list[Completion]) -> None:
+        """Complete a batch of jobs in one script call; tell each how it ended."""
+        keys = [self._stream, self._stats, *(self._result_key(c.job_id) for c in batch)]
+        args: list[str | int] = [self._group, self.consumer, self._ttl_s]
+        for completion in batch:
+            args += (completion.entry_id, completion.record)
+        async with self._backend("mark_complete"):
+            done = await self._scripts.complete(keys=keys, args=args)
+        for completion, recorded in zip(batch, done, strict=True):
+            if not recorded:
+                self._lease_lost(completion.job_id, "complete")
+            completion.on_done(completion.job_id, None)
 
     async def retry_job(self, job_id: str, *, delay_s: float, reason: str) -> None:
         """Deliver the job again after ``delay_s`` seconds, with one more attempt counted."""
         entry_id, job = self._take(job_id)
-        await self._requeue(entry_id, job, job.attempts + 1, delay_s, reason, "retried")
+        record = job_of(job, job.attempts + 1, reason)
+        await self._requeue(job_id, entry_id, record, delay_s, "retried")
 
     async def release(self, job_id: str, *, reason: str) -> None:
         """Hand the job back at once, without counting an attempt (graceful shutdown)."""
         entry_id, job = self._take(job_id)
-        await self._requeue(entry_id, job, job.attempts, 0.0, reason, "released")
+        await self._requeue(job_id, entry_id, job_of(job, job.attempts, reason), 0.0, "released")
 
-    def _requeue_command(self, entry_id: str, record: str, delay_s: float, stat: str) -> Command:
-        return self._script(
-            "REQUEUE",
-            [self._stream, self._delayed, self._stats],
-            [self._group, self.consumer, entry_id, record, int(max(delay_s, 0.0) * 1000), stat],
-        )
+    def _requeue_args(
+        self, entry_id: str, record: str, delay_s: float, stat: str
+    ) -> list[str | int]:
+        delay_ms = int(max(delay_s, 0.0) * 1000)
+        return [self._group, self.consumer, entry_id, record, delay_ms, stat]
 
     async def _requeue(
-        self, entry_id: str, job: Job, attempts: int, delay_s: float, reason: str, stat: str
+        self, job_id: str, entry_id: str, record: str, delay_s: float, stat: str
     ) -> None:
-        record = job_of(job, attempts, reason)
-        future = self._exchange.submit(self._requeue_command(entry_id, record, delay_s, stat))
-        await self._settle(stat, stat, job, future)
+        keys = [self._stream, self._delayed, self._stats]
+        async with self._backend(stat):
+            owned = await self._scripts.requeue(
+                keys=keys, args=self._requeue_args(entry_id, record, delay_s, stat)
+            )
+        if not owned:
+            self._lease_lost(job_id, stat)
 
     async def mark_failed(
         self, job_id: str, *, reason: str, details: Mapping[str, Any] | None = None
@@ -528,120 +395,116 @@ class RedisJobQueue:
         record = encode_result(
             job_id, "failed", reason=reason, details=details or {}, attempts=job.attempts + 1
         )
-        command = self._script(
-            "FAIL",
-            [self._stream, self._result_key(job_id), self._dead, self._stats],
-            [self._group, self.consumer, entry_id, record, self._ttl_s, self._dead_maxlen],
-        )
-        await self._settle("mark_failed", "failed", job, self._exchange.submit(command))
+        keys = [self._stream, self._result_key(job_id), self._dead, self._stats]
+        args: list[str | int] = [
+            self._group,
+            self.consumer,
+            entry_id,
+            record,
+            self._ttl_s,
+            self._dead_maxlen,
+        ]
+        async with self._backend("mark_failed"):
+            owned = await self._scripts.fail(keys=keys, args=args)
+        if not owned:
+            self._lease_lost(job_id, "failed")
 
     # -- leases ---------------------------------------------------------------------------
 
-    def _start_heartbeat(self) -> None:
-        if self._heartbeat is None or self._heartbeat.done():
-            renew = renew_leases(
-                self._renew,
-                interval_s=self._visibility_ms / 3000,
-                queue=self.name,
-                leased=self._leased,
+    def _start_renewal(self) -> None:
+        if self._renewal is None or self._renewal.done():
+            self._renewal = asyncio.create_task(
+                self._renew_leases(), name=f"penguiflow-lease-{self.name}"
             )
-            self._heartbeat = asyncio.create_task(renew, name=f"penguiflow-lease-{self.name}")
 
-    def _renew(self, entry_ids: list[str]) -> asyncio.Future[Any]:
-        args: list[str | int] = [self._group, self.consumer, *entry_ids]
-        return self._exchange.submit(self._script("HEARTBEAT", [self._stream], args))
+    def _held(self) -> dict[str, Job | None]:
+        """Entries this worker holds: running jobs, and unstarted read ones (``None``)."""
+        held: dict[str, Job | None] = {e: job for e, job in self._inflight.values()}
+        held.update((entry_id, None) for entry_id, _, _ in self._read_ahead)
+        return held
 
-    def _leased(self) -> dict[str, Job | None]:
-        """Entries this worker holds: running jobs and unstarted prefetched ones."""
-        leased: dict[str, Job | None] = {e: job for e, job in self._inflight.values()}
-        leased.update((entry_id, None) for entry_id, _, _ in self._reader.entries)
-        return leased
+    async def _renew_leases(self) -> None:
+        """Every third of the visibility timeout, renew the leases of the entries held.
 
-    # -- inspection -----------------------------------------------------------------------
-
-    async def get_result(self, job_id: str) -> JobResult | None:
-        """Return how the job ended, or ``None`` if it has not (or its result expired)."""
-        async with self._backend("get_result"):
-            raw = await self._call(self._redis.get(self._result_key(job_id)))
-        return None if raw is None else decode_result(raw)
-
-    async def wait_result(
-        self, job_id: str, *, timeout_s: float | None = None, poll_s: float = 0.05
-    ) -> JobResult:
-        """Poll until the job completes or fails for good.
-
-        Raises:
-            TimeoutError: ``timeout_s`` passed first.
+        The renewal script answers with the entries another worker took over; they are
+        logged as ``job_lease_lost`` (settling them later changes nothing). Runs until
+        cancelled.
         """
-        async with asyncio.timeout(timeout_s):
-            while True:
-                found = await self.get_result(job_id)
-                if found is not None:
-                    return found
-                await asyncio.sleep(poll_s)
-
-    async def counts(self) -> QueueCounts:
-        """Return how many jobs are ready, pending and delayed, and the lifetime counters."""
-        async with self._backend("counts"):
-            await self._ensure_group()
-            pipe = self._redis.pipeline(transaction=False)
-            pipe.xlen(self._stream)
-            pipe.xpending(self._stream, self._group)
-            pipe.zcard(self._delayed)
-            pipe.hgetall(self._stats)
-            replies = await pipe.execute()
-        return counts_from(*replies)
-
-    async def dead_letters(self, *, count: int = 100) -> list[JobResult]:
-        """Return up to ``count`` of the most recent failed jobs, newest first."""
-        async with self._backend("dead_letters"):
-            entries = await self._call(self._redis.xrevrange(self._dead, count=count))
-        return [decode_result(fields["record"]) for _, fields in entries]
+        while True:
+            await asyncio.sleep(self._visibility_ms / 3000)
+            held = self._held()
+            if not held:
+                continue
+            try:
+                async with self._backend("renew_leases"):
+                    lost = await self._scripts.heartbeat(
+                        keys=[self._stream], args=[self._group, self.consumer, *held]
+                    )
+            except QueueBackendError:
+                logger.warning(
+                    "job_lease_renewal_failed", exc_info=True, extra={"queue": self.name}
+                )
+                continue
+            for entry_id in lost:
+                job = held.get(entry_id)
+                logger.warning(
+                    "job_lease_lost",
+                    extra={
+                        "queue": self.name,
+                        "job_id": getattr(job, "id", None),
+                        "entry_id": entry_id,
+                    },
+                )
 
     async def purge(self) -> None:
         """Delete every key of this queue (jobs, results, counters). For tests and resets."""
-        async with self._backend("purge"):
-            keys = [self._stream, self._delayed, self._dead, self._stats]
-            async for key in self._redis.scan_iter(match=self._result_prefix + "*"):
-                keys.append(key)
-            await self._call(self._redis.delete(*keys))
-        self._group_ready = False
+        await super().purge()
         self._inflight.clear()
-        self._reader.entries.clear()
+        self._read_ahead.clear()
 
     # -- lifecycle ------------------------------------------------------------------------
 
     async def aclose(self) -> None:
-        """Hand prefetched jobs back, stop renewing leases, close an owned client; idempotent."""
+        """Send waiting completions, hand unstarted jobs back, stop renewing leases.
+
+        Closes the client if the queue opened it. Idempotent.
+        """
         if self._closed:
             return
-        self._reader.closed = True  # no more reads ahead; those under way land first
-        await self._exchange.aclose()
-        buffered = list(self._reader.entries)
-        self._reader.entries.clear()
-        if buffered:
-            # One round trip hands them all back; a reclaimed one keeps its delivery count.
-            sent = [
-                self._exchange.submit(
-                    self._requeue_command(entry_id, _counted(record, delivered), 0.0, "released")
-                )
-                for entry_id, record, delivered in buffered
-            ]
-            failed = [r for r in await asyncio.gather(*sent, return_exceptions=True) if r != 1]
-            if failed:
-                logger.warning(
-                    "prefetched jobs not handed back; they are reclaimed after the "
-                    "visibility timeout",
-                    extra={"queue": self.name, "jobs": len(failed)},
-                )
         self._closed = True
-        await self._exchange.aclose()
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            await asyncio.gather(self._heartbeat, return_exceptions=True)
-        await self._link.aclose()
-        if self._owns_client:
-            await self._redis.aclose()
+        await self._completions.aclose()
+        await self._hand_back_read_ahead()
+        if self._renewal is not None:
+            self._renewal.cancel()
+            await asyncio.gather(self._renewal, return_exceptions=True)
+        await self._close_client()
+
+    async def _hand_back_read_ahead(self) -> None:
+        """Hand the jobs read and never started back, in one round trip, no attempt counted.
+
+        A reclaimed one keeps its deliveries counted as attempts.
+        """
+        unstarted = list(self._read_ahead)
+        self._read_ahead.clear()
+        if not unstarted:
+            return
+        keys = [self._stream, self._delayed, self._stats]
+        replies: list[Any] = []
+        with contextlib.suppress(QueueBackendError):
+            async with self._backend("release"):
+                pipe = self._redis.pipeline(transaction=False)
+                for entry_id, record, delivered in unstarted:
+                    args = self._requeue_args(
+                        entry_id, with_deliveries(record, delivered), 0.0, "released"
+                    )
+                    await self._scripts.requeue(keys=keys, args=args, client=pipe)
+                replies = await pipe.execute(raise_on_error=False)
+        not_handed_back = len(unstarted) - sum(1 for reply in replies if reply == 1)
+        if not_handed_back:
+            logger.warning(
+                "prefetched jobs not handed back; they are reclaimed after the visibility timeout",
+                extra={"queue": self.name, "jobs": not_handed_back},
+            )
 
     async def __aenter__(self) -> Self:
         return self
@@ -651,14 +514,3 @@ class RedisJobQueue:
 
     def __repr__(self) -> str:
         return f"RedisJobQueue(name={self.name!r}, consumer={self.consumer!r})"
-
-
-def _counted(record: str, delivered: int) -> str:
-    """``record`` with the deliveries of a reclaimed entry counted as attempts."""
-    if delivered <= 1:
-        return record
-    try:
-        job = decode_job(record, delivered)
-    except (ValueError, KeyError, TypeError):
-        return record
-    return encode_job(job.id, job.tenant, job.payload, job.attempts, job.meta)

@@ -1,13 +1,14 @@
 """``Worker``: runs jobs from a queue through flows, one trace per job.
 
-A worker runs ``concurrency`` lanes; each fetches a job from a :class:`JobQueue`, runs
-it as one trace (``trace_id = "job-<id>"``, the job's tenant in ``Headers.tenant``, the
-job deadline in ``Message.deadline_s``), reports the outcome to the queue (complete,
-retry with backoff, or fail) and fetches the next; every step is logged with the job,
-trace, tenant and worker ids. With a :class:`BatchingJobQueue` a lane waits neither for
-jobs already read ahead nor for its completions to be recorded. On ``SIGTERM`` (or
-:meth:`Worker.request_stop`) it stops fetching, lets in-flight jobs finish within
-``shutdown_grace_s`` and hands the rest back to the queue.
+A worker runs ``concurrency`` lanes (tasks of one ``asyncio.TaskGroup``); each takes a
+job from a :class:`JobQueue`, runs it as one trace (``trace_id = "job-<id>"``, the job's
+tenant in ``Headers.tenant``, the job deadline in ``Message.deadline_s``), hands its
+outcome to the queue (complete, retry with backoff, or fail) without waiting for it to be
+recorded, and takes the next; every step is logged with the job, trace, tenant and worker
+ids. One lane at a time asks the queue for a job (an ``asyncio.Lock``); a lane takes a
+job the queue already read ahead (:class:`ReadAheadJobQueue`) without waiting for that
+lock. On ``SIGTERM`` (or :meth:`Worker.request_stop`) it stops fetching, lets in-flight
+jobs finish within ``shutdown_grace_s`` and hands the rest back to the queue.
 
 Delivery is at least once: a job may run again after a crash, so side effects must be
 idempotent (the session store's tool-call journal is one way).
@@ -25,15 +26,12 @@ import signal
 import socket
 import time
 import uuid
-from collections import deque
-from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
-from .._deadlines import deadline_in
 from ..errors import ConfigError, FlowError, FlowErrorCode, TraceCancelled
 from ..flow import PenguiFlow
-from ..types import Headers, Message, StreamChunk, unchecked_message
-from ._flows import FlowFactory, FlowPool, WorkerMode
+from ..types import Headers, Message, StreamChunk
+from ._flows import FlowFactory, FlowLease, FlowPool, WorkerMode
 from ._outcomes import Outcomes, WorkerStats
 from .errors import (
     JobCancelledError,
@@ -47,10 +45,10 @@ from .jobs import (
     JobDone,
     JobQueue,
     JobResult,
+    ReadAheadJobQueue,
     ReleasableJobQueue,
     RetryPolicy,
     default_retryable,
-    may_use,
 )
 from .memory_queue import InMemoryJobQueue
 
@@ -66,6 +64,7 @@ __all__ = [
     "JobTimeoutError",
     "PermanentJobError",
     "QueueBackendError",
+    "ReadAheadJobQueue",
     "ReleasableJobQueue",
     "RetryPolicy",
     "Worker",
@@ -80,8 +79,11 @@ logger = logging.getLogger("penguiflow.worker")
 _IDLE_PAUSE_S = 0.01
 """The least time between two ``fetch`` calls that found no job."""
 
+_FETCH_RETRY_S = 0.5
+"""The pause after a ``fetch`` that failed, before asking again."""
+
 _YIELD_EVERY = 32
-"""A lane that took this many jobs in a row without waiting lets the event loop turn."""
+"""A lane lets the event loop turn after this many jobs, even if none of them waited."""
 
 _FETCH_GRACE_S = 2.0
 """After a stop request, the longest a fetch under way may go on (a job it gets is handed
@@ -89,8 +91,6 @@ back) before it is cancelled."""
 
 _REPORT_GRACE_S = 5.0
 """After the lanes end, the least time given to outcomes still being reported."""
-
-_NO_DEADLINE = contextlib.nullcontext()
 
 _EXPECTED = (FlowError, TraceCancelled, JobTimeoutError, PermanentJobError)
 """Job failures that say nothing about the health of a shared flow."""
@@ -122,6 +122,11 @@ def _check_seconds(name: str, value: float | None, *, optional: bool) -> None:
         raise ConfigError(f"Worker({name}=...) must be {rule}, got {value!r}")
 
 
+def _nothing_read_ahead() -> Job | None:
+    """``fetch_nowait`` of a queue that reads no jobs ahead."""
+    return None
+
+
 class Worker:
     """Runs jobs from ``queue`` through flows built by ``flow_factory``.
 
@@ -129,6 +134,10 @@ class Worker:
     trace_id="job-<id>", deadline_s=now + job_timeout_s)``, emitted into the flow; the
     first result fetched for that trace (stream chunks skipped; a ``Message`` is
     unwrapped to its payload) is the job's result.
+
+    The queue's optional capabilities are found once, here: ``release``
+    (:class:`ReleasableJobQueue`), ``fetch_nowait`` (:class:`ReadAheadJobQueue`) and
+    ``complete_soon`` (:class:`BatchingJobQueue`).
 
     Args:
         queue: where jobs come from and outcomes go.
@@ -176,13 +185,15 @@ class Worker:
                 f"mark_failed), got {type(queue).__name__}"
             )
         self._queue = queue
+        self._fetch_nowait = (
+            queue.fetch_nowait if isinstance(queue, ReadAheadJobQueue) else _nothing_read_ahead
+        )
         self._flows = FlowPool(flow_factory, mode=mode, rebuild_after_jobs=rebuild_after_jobs)
         self._concurrency = concurrency
         self._timeout_s = job_timeout_s
         # The message deadline makes the runtime end the trace; this outer bound (a little
         # later) covers nodes that ignore cancellation.
         self._bound_s = None if job_timeout_s is None else job_timeout_s + min(1.0, job_timeout_s)
-        self._headers: dict[str, Headers] = {}  # frozen, so jobs of one tenant share them
         self._grace_s = float(shutdown_grace_s)
         self.worker_id = worker_id or _default_worker_id()
         self._stats = WorkerStats()
@@ -193,19 +204,13 @@ class Worker:
             worker_id=self.worker_id,
         )
         self._state = WorkerState.CREATED
-        self._stop = asyncio.Event()
-        self._force = False
-        self._idle = False  # stop_when_idle: a fetch found nothing and nothing was running
-        # Each of ``concurrency`` lanes (tasks) fetches a job, runs it, hands its outcome
-        # to the queue and fetches the next; one lane at a time talks to the queue.
-        self._fetching = False
-        self._fetch_waiters: deque[asyncio.Future[None]] = deque()  # lanes waiting to fetch
+        self._stop_requested = False
+        self._forced = False
+        # Set once no lane may fetch any more: a stop request, an idle queue
+        # (stop_when_idle) or a lane that ended.
+        self._stopping = asyncio.Event()
+        self._fetch_lock = asyncio.Lock()  # one lane at a time asks the queue for a job
         self._jobs: dict[asyncio.Task[None], Job] = {}  # lane -> the job it runs
-        self._fetch_nowait: Callable[[], Job | None] | None = None
-        if isinstance(queue, BatchingJobQueue) and may_use(
-            queue, "fetch_nowait", instead_of="fetch"
-        ):
-            self._fetch_nowait = queue.fetch_nowait
 
     # -- public surface -------------------------------------------------------------------
 
@@ -231,11 +236,12 @@ class Worker:
         A second request cancels in-flight jobs at once (they are handed back). Safe to
         call from a signal handler or another task.
         """
-        if self._stop.is_set():
-            self._force = True
-            for task in self._jobs:
-                task.cancel("worker stopped without grace")
-        self._stop.set()
+        if self._stop_requested:
+            self._forced = True
+            for lane in self._jobs:
+                lane.cancel("worker stopped without grace")
+        self._stop_requested = True
+        self._stopping.set()
 
     async def run(
         self, *, handle_signals: bool = False, stop_when_idle: bool = False
@@ -267,25 +273,25 @@ class Worker:
             "worker_started",
             extra={"worker_id": self.worker_id, "concurrency": self._concurrency},
         )
-        lanes = [
-            asyncio.create_task(self._lane(stop_when_idle), name=f"penguiflow-worker-lane-{n}")
-            for n in range(self._concurrency)
-        ]
         try:
-            await self._until_stopped(lanes)
-            self._state = WorkerState.DRAINING
-            await self._drain(lanes)
-            for lane in lanes:  # a lane that crashed is a bug: say so
-                if not lane.cancelled() and lane.exception() is not None:
-                    raise cast(BaseException, lane.exception())
+            async with asyncio.TaskGroup() as group:
+                lanes = [
+                    group.create_task(self._lane(stop_when_idle), name=f"penguiflow-lane-{n}")
+                    for n in range(self._concurrency)
+                ]
+                try:
+                    await self._stopping.wait()
+                    self._state = WorkerState.DRAINING
+                    await self._drain(lanes)
+                finally:
+                    self._stopping.set()  # (run() was cancelled) the lanes hand their jobs back
+        except BaseExceptionGroup as failed:  # a lane crashed: a bug, say which
+            if len(failed.exceptions) == 1:
+                raise failed.exceptions[0] from None
+            raise
         finally:
             for sig in signals:
                 loop.remove_signal_handler(sig)
-            if not all(lane.done() for lane in lanes):  # run() itself was cancelled
-                self._stop.set()  # so that the lanes hand their jobs back
-                for lane in lanes:
-                    lane.cancel("worker cancelled")
-                await asyncio.gather(*lanes, return_exceptions=True)
             await self._outcomes.cancel()
             await self._flows.aclose()
             self._state = WorkerState.STOPPED
@@ -293,10 +299,11 @@ class Worker:
         return self.stats
 
     async def process(self, job: Job) -> None:
-        """Run one job already fetched from the queue and report its outcome to it."""
-        await self._run_job(job, wait_report=True)
+        """Run one job already fetched from the queue and wait until its outcome is reported."""
+        await self._run_job(job)
+        await self._outcomes.settle(None)
 
-    # -- fetching -------------------------------------------------------------------------
+    # -- lanes ----------------------------------------------------------------------------
 
     def _counters(self) -> dict[str, int]:
         s = self.stats
@@ -308,116 +315,74 @@ class Worker:
             "handed_back": s.handed_back,
         }
 
-    async def _until_stopped(self, lanes: list[asyncio.Task[None]]) -> None:
-        """Wait for a stop request, or for every lane to end (idle, or a crash)."""
-        stop_wait = asyncio.ensure_future(self._stop.wait())
-        try:
-            live: set[asyncio.Future[Any]] = set(lanes)
-            while live and not self._stop.is_set():
-                done, live = await asyncio.wait(
-                    live | {stop_wait}, return_when=asyncio.FIRST_COMPLETED
-                )
-                live.discard(stop_wait)
-                if any(not f.cancelled() and f.exception() is not None for f in done):
-                    self._stop.set()  # a lane crashed: stop the others
-        finally:
-            stop_wait.cancel()
-
     async def _lane(self, stop_when_idle: bool) -> None:
+        """Take jobs and run them, one at a time, until the worker stops fetching."""
         lane = asyncio.current_task()
         assert lane is not None
-        jobs, stop, stats = self._jobs, self._stop, self._stats
-        fetch_nowait = self._fetch_nowait
-        streak = 0  # jobs taken in a row without waiting
-        while True:
-            job = None
-            if fetch_nowait is not None and not (stop.is_set() or self._idle):
-                if streak >= _YIELD_EVERY:
-                    # Jobs that never wait must not starve the other tasks (signals,
-                    # lease renewals, the queue's round trips).
-                    streak = 0
-                    await asyncio.sleep(0)
+        try:
+            ran = 0
+            while (job := await self._next_job(stop_when_idle)) is not None:
+                self._jobs[lane] = job
                 try:
-                    job = fetch_nowait()  # a job read ahead: no round trip, no wait
-                except Exception:
-                    job = None  # fetch() says what is wrong
-                if job is not None:
-                    stats.fetched += 1
-                    streak += 1
-            if job is None:
-                streak = 0
-                job = await self._next_job(stop_when_idle)
-                if job is None:
-                    return
-            jobs[lane] = job
-            try:
-                await self._run_job(job)
-            finally:
-                del jobs[lane]
+                    await self._run_job(job)
+                finally:
+                    del self._jobs[lane]
+                ran += 1
+                if ran % _YIELD_EVERY == 0:
+                    # Jobs that never wait must not starve the other tasks (signals, lease
+                    # renewals, the queue's round trips).
+                    await asyncio.sleep(0)
+        finally:
+            self._stopping.set()  # a lane ends only when the worker stops, or by a bug
 
     async def _next_job(self, stop_when_idle: bool) -> Job | None:
-        """The next job for a free lane, or ``None`` once the worker stops fetching.
-
-        One lane at a time talks to the queue; the others wait for it (a queue with jobs
-        read ahead answers without waiting, so they rarely do).
-        """
-        stop = self._stop
-        while not (stop.is_set() or self._idle):
-            if self._fetching:
-                waiter = asyncio.get_running_loop().create_future()
-                self._fetch_waiters.append(waiter)
-                try:
-                    await waiter
-                except asyncio.CancelledError:
-                    if waiter.done() and not waiter.cancelled():
-                        self._pass_turn()  # it was this lane's turn: the next one takes it
-                    raise
-                continue
-            self._fetching = True
-            try:
-                asked = time.monotonic()
-                try:
-                    job = await self._queue.fetch()
-                except Exception:
-                    logger.exception("job_fetch_failed", extra={"worker_id": self.worker_id})
-                    await asyncio.sleep(0.5)
-                    continue
+        """The next job for a free lane, or ``None`` once the worker stops fetching."""
+        while not self._stopping.is_set():
+            job = self._take_read_ahead()
+            if job is not None:
+                return job
+            async with self._fetch_lock:
+                if self._stopping.is_set():
+                    break
+                # The lane before this one may have read jobs ahead.
+                job = self._take_read_ahead() or await self._fetch(stop_when_idle)
                 if job is not None:
-                    self._stats.fetched += 1
-                    if stop.is_set():
-                        await self._outcomes.hand_back(job, "worker_stopping")
-                        return None
                     return job
-                if stop_when_idle and not (self._jobs or self._outcomes.pending):
-                    self._idle = True
-                    return None
-                # A queue that answers "nothing" at once (poll_s=0) must neither starve
-                # the running jobs nor spin: wait a little before asking again.
-                if time.monotonic() - asked < _IDLE_PAUSE_S:
-                    await asyncio.sleep(_IDLE_PAUSE_S)
-            finally:
-                self._fetching = False
-                self._pass_turn()
         return None
 
-    def _pass_turn(self) -> None:
-        """Wake the next lane waiting to fetch, or all of them when no one fetches any more.
+    def _take_read_ahead(self) -> Job | None:
+        """A job the queue read ahead, or ``None`` (then ``fetch`` it)."""
+        try:
+            job = self._fetch_nowait()
+        except Exception:
+            logger.debug("fetch_nowait failed", exc_info=True, extra={"worker_id": self.worker_id})
+            return None  # fetch() says what is wrong
+        if job is not None:
+            self._stats.fetched += 1
+        return job
 
-        Waking one at a time keeps a worker with many idle lanes from waking them all
-        for every job.
-        """
-        waiters = self._fetch_waiters
-        if self._stop.is_set() or self._idle:
-            while waiters:
-                waiter = waiters.popleft()
-                if not waiter.done():
-                    waiter.set_result(None)
-            return
-        while waiters:
-            waiter = waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
+    async def _fetch(self, stop_when_idle: bool) -> Job | None:
+        """Ask the queue for a job (holding the fetch lock); ``None`` if none came."""
+        asked = time.monotonic()
+        try:
+            job = await self._queue.fetch()
+        except Exception:
+            logger.exception("job_fetch_failed", extra={"worker_id": self.worker_id})
+            await asyncio.sleep(_FETCH_RETRY_S)
+            return None
+        if job is not None:
+            self._stats.fetched += 1
+            if self._stopping.is_set():  # the worker stopped while this fetch went on
+                await self._outcomes.hand_back(job, "worker_stopping")
+                return None
+            return job
+        if stop_when_idle and not (self._jobs or self._outcomes.pending):
+            self._stopping.set()
+        elif time.monotonic() - asked < _IDLE_PAUSE_S:
+            # A queue that answers "nothing" at once (poll_s=0) must neither starve the
+            # running jobs nor spin.
+            await asyncio.sleep(_IDLE_PAUSE_S)
+        return None
 
     async def _drain(self, lanes: list[asyncio.Task[None]]) -> None:
         """Let a fetch under way end, give running jobs the grace period, cancel the rest.
@@ -426,53 +391,37 @@ class Worker:
         get what is left of the grace period (at least ``_REPORT_GRACE_S``).
         """
         loop = asyncio.get_running_loop()
-        if self._fetching:
-            # Before any job is handed back, or this fetch could take it again.
-            turn = loop.create_future()
-            self._fetch_waiters.append(turn)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(turn, min(self._grace_s, _FETCH_GRACE_S))
         start = loop.time()
-        if self._jobs:
+        # Before any job is handed back, or that fetch could take it again.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(min(self._grace_s, _FETCH_GRACE_S)), self._fetch_lock:
+                pass
+        running = [lane for lane in lanes if lane in self._jobs]
+        for lane in lanes:
+            if lane not in self._jobs:
+                lane.cancel("worker stopping")  # idle, or stuck in a fetch
+        if running:
             logger.info(
-                "worker_draining",
-                extra={"worker_id": self.worker_id, "in_flight": len(self._jobs)},
+                "worker_draining", extra={"worker_id": self.worker_id, "in_flight": len(running)}
             )
-        live = {lane for lane in lanes if not lane.done()}
-        cancelled: set[asyncio.Task[None]] = set()
-        while live:
-            now = loop.time()
-            until = start if self._force else start + self._grace_s
-            wake: float | None = None
-            for lane in live - cancelled:
-                running = lane in self._jobs
-                if not running or now >= until:  # (a lane not running a job is leaving)
-                    lane.cancel(
-                        "worker shutdown grace period ended" if running else "worker stopping"
-                    )
-                    cancelled.add(lane)
-                elif wake is None or until < wake:
-                    wake = until
-            _, pending = await asyncio.wait(
-                live,
-                timeout=None if wake is None else wake - now,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-            live = set(pending)
+            grace = 0.0 if self._forced else self._grace_s
+            _, late = await asyncio.wait(running, timeout=max(start + grace - loop.time(), 0.0))
+            for lane in late:
+                lane.cancel("worker shutdown grace period ended")
+        await asyncio.wait(lanes)
         await self._outcomes.settle(max(start + self._grace_s - loop.time(), _REPORT_GRACE_S))
 
     # -- one job --------------------------------------------------------------------------
 
-    async def _run_job(self, job: Job, *, wait_report: bool = False) -> None:
-        """Run ``job`` and report its outcome, in the background unless ``wait_report``."""
+    async def _run_job(self, job: Job) -> None:
+        """Run ``job`` and hand its outcome to the queue (recorded in the background)."""
         outcomes = self._outcomes
         started = time.perf_counter()
-        if logger.isEnabledFor(logging.DEBUG):
-            outcomes.log(logging.DEBUG, "job_started", job)
+        outcomes.log(logging.DEBUG, "job_started", job)
         try:
             result = await self._execute(job)
         except asyncio.CancelledError as exc:
-            if self._stop.is_set():
+            if self._stopping.is_set():
                 await outcomes.hand_back(job, "worker_shutdown")
                 raise
             # Not the worker's cancel (the job's own code cancelled its task): the
@@ -482,56 +431,36 @@ class Worker:
                 task.uncancel()
             failure = JobCancelledError(job.id)
             failure.__cause__ = exc
-            await outcomes.fail(job, failure, wait=wait_report)
-            return
+            outcomes.fail(job, failure)
         except Exception as exc:
-            await outcomes.fail(job, exc, wait=wait_report)
-            return
-        latency = time.perf_counter() - started
-        if wait_report or not outcomes.complete_soon(job, result, latency):
-            await outcomes.complete(job, result, latency, wait=wait_report)
+            outcomes.fail(job, exc)
+        else:
+            outcomes.complete(job, result, time.perf_counter() - started)
 
     async def _execute(self, job: Job) -> Any:
         trace_id = f"job-{job.id}"
         timeout = self._timeout_s
-        headers = self._headers.get(job.tenant)
-        if headers is None:
-            if len(self._headers) >= 1024:
-                self._headers.clear()
-            headers = self._headers[job.tenant] = Headers(tenant=job.tenant)
-        message = unchecked_message(
-            job.payload,
-            headers,
-            trace_id,
-            None if timeout is None else time.time() + timeout,
-            {"job_id": job.id, "attempt": job.attempts},
+        message = Message(
+            payload=job.payload,
+            headers=Headers(tenant=job.tenant),
+            trace_id=trace_id,
+            deadline_s=None if timeout is None else time.time() + timeout,
+            meta={"job_id": job.id, "attempt": job.attempts},
         )
-        flows = self._flows
-        lease = flows.acquire_nowait() or await flows.acquire()
-        flow, call = lease.flow, lease.call
-        bound = self._bound_s
-        deadline = None if bound is None else deadline_in(bound)
+        lease = await self._flows.acquire()
+        bound = asyncio.timeout(self._bound_s)
         broken = False
         try:
-            with _NO_DEADLINE if deadline is None else deadline:
-                if call is None:
-                    await flow.emit(message)
-                    result = await flow.fetch(trace_id=trace_id)
-                else:  # one ingress: runs in this task when it has a free slot
-                    result = await call(message)
-                payload = result.payload if isinstance(result, Message) else result
-                if isinstance(payload, StreamChunk):
-                    return await _final_result(flow, trace_id)
-                return payload
+            async with bound:
+                return await _run_trace(lease, message)
         except asyncio.CancelledError:
-            await _cancel_trace(flow, trace_id)
+            await _cancel_trace(lease.flow, trace_id)
             raise
         except TimeoutError as exc:
-            # The bound's own cancel (and no one else's) is the job's timeout.
-            if deadline is None or not deadline.timed_out:
+            if not bound.expired():  # not the job's deadline: someone else's timeout
                 broken = True
                 raise
-            await _cancel_trace(flow, trace_id)
+            await _cancel_trace(lease.flow, trace_id)
             assert timeout is not None
             raise JobTimeoutError(job.id, trace_id, timeout) from exc
         except FlowError as exc:
@@ -542,8 +471,21 @@ class Worker:
             broken = not isinstance(exc, _EXPECTED)
             raise
         finally:
-            if not flows.release_nowait(lease, broken=broken):
-                await flows.release(lease, broken=broken)
+            await self._flows.release(lease, broken=broken)
+
+
+async def _run_trace(lease: FlowLease, message: Message) -> Any:
+    """Run ``message`` through the leased flow; return the trace's result, unwrapped."""
+    flow, trace_id = lease.flow, message.trace_id
+    if lease.call is None:
+        await flow.emit(message)
+        result = await flow.fetch(trace_id=trace_id)
+    else:  # one ingress: runs in this task when it has a free slot
+        result = await lease.call(message)
+    payload = result.payload if isinstance(result, Message) else result
+    if isinstance(payload, StreamChunk):
+        return await _final_result(flow, trace_id)
+    return payload
 
 
 async def _final_result(flow: PenguiFlow, trace_id: str) -> Any:

@@ -7,15 +7,17 @@ import pickle
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
+from redis_proxy import RedisProxy
 
 from penguiflow.errors import ConfigError
-from penguiflow.scaleout._redis_scripts import SHA
 from penguiflow.scaleout.redis_queue import RedisJobQueue
 from penguiflow.scaleout.worker import (
     BatchingJobQueue,
     Job,
     JobQueue,
     QueueBackendError,
+    ReadAheadJobQueue,
     ReleasableJobQueue,
 )
 
@@ -31,6 +33,16 @@ async def fetch_one(queue: RedisJobQueue, *, tries: int = 40) -> Job:
         if job is not None:
             return job
     raise AssertionError("no job arrived")
+
+
+async def script_calls(redis_url: str) -> int:
+    """How many ``EVALSHA`` calls the server ran so far (every queue outcome is one)."""
+    admin = Redis.from_url(redis_url, decode_responses=True)
+    try:
+        stats = await admin.info("commandstats")
+    finally:
+        await admin.aclose()
+    return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
 
 
 async def test_roundtrip_stores_result_and_removes_the_job(redis_url: str, queue_name: str) -> None:
@@ -66,27 +78,28 @@ async def test_non_ascii_payloads_and_results_survive_the_round_trip(
 async def test_a_dead_workers_job_is_reclaimed_and_its_late_report_is_refused(
     redis_url: str, queue_name: str
 ) -> None:
-    dead = make(redis_url, queue_name, visibility_timeout_s=0.3, consumer="dead")
-    alive = make(redis_url, queue_name, visibility_timeout_s=0.3, consumer="alive")
-    try:
-        await dead.enqueue({"n": 1}, job_id="j1")
-        job = await fetch_one(dead)
-        # The dead worker stops renewing its lease (it is stuck, or gone).
-        assert dead._heartbeat is not None
-        dead._heartbeat.cancel()
-        reclaimed = await fetch_one(alive)
-        assert reclaimed.id == job.id and reclaimed.attempts == 1
-        # The stale worker wakes up and reports: nothing changes.
-        await dead.mark_complete(job.id, result="stale", latency_s=1.0)
-        assert await alive.get_result(job.id) is None
-        await alive.mark_complete(job.id, result="fresh", latency_s=0.1)
-        result = await alive.get_result(job.id)
-        assert result is not None and result.result == "fresh" and result.attempts == 2
-        counts = await alive.counts()
-        assert (counts.completed, counts.pending, counts.ready) == (1, 0, 0)
-    finally:
-        await dead.aclose()
-        await alive.aclose()
+    async with RedisProxy(redis_url) as proxy:
+        dead = make(proxy.url, queue_name, visibility_timeout_s=0.3, consumer="dead")
+        alive = make(redis_url, queue_name, visibility_timeout_s=0.3, consumer="alive")
+        try:
+            await dead.enqueue({"n": 1}, job_id="j1")
+            job = await fetch_one(dead)
+            proxy.freeze()  # the dead worker stops renewing its lease (it is stuck, or gone)
+            reclaimed = await fetch_one(alive)
+            assert reclaimed.id == job.id and reclaimed.attempts == 1
+            # The stale worker wakes up and reports: nothing changes.
+            proxy.thaw()
+            await dead.mark_complete(job.id, result="stale", latency_s=1.0)
+            assert await alive.get_result(job.id) is None
+            await alive.mark_complete(job.id, result="fresh", latency_s=0.1)
+            result = await alive.get_result(job.id)
+            assert result is not None and result.result == "fresh" and result.attempts == 2
+            counts = await alive.counts()
+            assert (counts.completed, counts.pending, counts.ready) == (1, 0, 0)
+        finally:
+            proxy.thaw()
+            await dead.aclose()
+            await alive.aclose()
 
 
 async def test_a_live_worker_keeps_its_lease(redis_url: str, queue_name: str) -> None:
@@ -129,27 +142,31 @@ async def test_retry_delays_and_counts_attempts(redis_url: str, queue_name: str)
 
 
 async def test_a_job_that_keeps_killing_workers_is_failed(redis_url: str, queue_name: str) -> None:
-    queues = [
-        make(redis_url, queue_name, visibility_timeout_s=0.2, max_deliveries=2, consumer=f"c{i}")
-        for i in range(3)
-    ]
-    try:
-        await queues[0].enqueue({}, job_id="poison")
-        await fetch_one(queues[0])
-        queues[0]._heartbeat.cancel()  # type: ignore[union-attr]
-        second = await fetch_one(queues[1])
-        assert second.attempts == 1
-        queues[1]._heartbeat.cancel()  # type: ignore[union-attr]
-        for _ in range(30):  # the third delivery is not handed out: the job is failed
-            assert await queues[2].fetch() is None
-            if await queues[2].get_result("poison") is not None:
-                break
-        result = await queues[2].get_result("poison")
-        assert result is not None and result.reason == "max_deliveries_exceeded"
-        assert (await queues[2].counts()).pending == 0
-    finally:
-        for queue in queues:
-            await queue.aclose()
+    async with RedisProxy(redis_url) as first_link, RedisProxy(redis_url) as second_link:
+        links = [first_link, second_link]
+        queues = [
+            make(url, queue_name, visibility_timeout_s=0.2, max_deliveries=2, consumer=f"c{i}")
+            for i, url in enumerate([first_link.url, second_link.url, redis_url])
+        ]
+        try:
+            await queues[0].enqueue({}, job_id="poison")
+            await fetch_one(queues[0])
+            first_link.freeze()  # the job killed its first worker
+            second = await fetch_one(queues[1])
+            assert second.attempts == 1
+            second_link.freeze()  # and the second one
+            for _ in range(30):  # the third delivery is not handed out: the job is failed
+                assert await queues[2].fetch() is None
+                if await queues[2].get_result("poison") is not None:
+                    break
+            result = await queues[2].get_result("poison")
+            assert result is not None and result.reason == "max_deliveries_exceeded"
+            assert (await queues[2].counts()).pending == 0
+        finally:
+            for link in links:
+                link.thaw()
+            for queue in queues:
+                await queue.aclose()
 
 
 async def test_only_the_fetching_worker_can_settle_a_job(redis_url: str, queue_name: str) -> None:
@@ -252,89 +269,74 @@ async def test_concurrent_fetchers_never_share_a_job(redis_url: str, queue_name:
             await queue.aclose()
 
 
-async def test_completions_made_together_share_a_round_trip_and_each_gets_its_outcome(
-    redis_url: str, queue_name: str, monkeypatch: pytest.MonkeyPatch
+async def test_completions_made_together_share_a_script_call_and_each_gets_its_outcome(
+    redis_url: str, queue_name: str
 ) -> None:
-    a = make(redis_url, queue_name, visibility_timeout_s=0.3, consumer="a", prefetch=4)
+    # a's leases outlive the test; b takes over jobs idle for 0.3 s: a looks stalled to b.
+    a = make(redis_url, queue_name, visibility_timeout_s=60, consumer="a", prefetch=4)
     b = make(redis_url, queue_name, visibility_timeout_s=0.3, consumer="b")
     try:
+        await a.enqueue({"warm": True}, job_id="warm-up")
+        await a.mark_complete((await fetch_one(a)).id, result=None, latency_s=0)
         ids = await a.enqueue_many([{"i": i} for i in range(4)])
         jobs = [await fetch_one(a) for _ in range(4)]
-        assert a._heartbeat is not None
-        a._heartbeat.cancel()  # a stalls: b takes one of its jobs over
         taken = await fetch_one(b)
         assert taken.id in ids
+        await b.mark_complete(taken.id, result="b", latency_s=0.1)  # (b then holds nothing)
 
-        round_trips: list[int] = []
-        send = a._link.round_trip
-
-        async def counted(commands: Any) -> Any:
-            round_trips.append(len(commands))
-            return await send(commands)
-
-        monkeypatch.setattr(a._link, "round_trip", counted)
+        before = await script_calls(redis_url)
         await asyncio.gather(
             *(a.mark_complete(job.id, result=job.payload["i"], latency_s=0.1) for job in jobs)
         )
-        assert len(round_trips) == 1  # four completions, one script call, one round trip
+        assert await script_calls(redis_url) - before == 1  # four completions, one call
         for job in jobs:
             result = await b.get_result(job.id)
-            if job.id == taken.id:
-                assert result is None  # a's late completion of it changed nothing
-            else:
-                assert result is not None and result.result == job.payload["i"]
-        assert (await b.counts()).completed == 3
-        await b.mark_complete(taken.id, result="b", latency_s=0.1)
+            assert result is not None
+            # a's late completion of the job b took over changed nothing.
+            assert result.result == ("b" if job.id == taken.id else job.payload["i"])
         counts = await b.counts()
-        assert (counts.completed, counts.pending, counts.ready) == (4, 0, 0)
+        assert (counts.completed, counts.pending, counts.ready) == (5, 0, 0)
     finally:
         await a.aclose()
         await b.aclose()
 
 
-async def test_a_worker_that_dies_with_completions_unsent_loses_no_job(
-    redis_url: str, queue_name: str, monkeypatch: pytest.MonkeyPatch
+async def test_a_worker_cut_off_with_completions_unsent_loses_no_job(
+    redis_url: str, queue_name: str
 ) -> None:
-    a = make(redis_url, queue_name, visibility_timeout_s=0.3, consumer="a", prefetch=3)
-    b = make(redis_url, queue_name, visibility_timeout_s=0.3, consumer="b")
-    try:
-        ids = await a.enqueue_many([{"i": i} for i in range(3)])
-        jobs = [await fetch_one(a) for _ in range(3)]
-        never = asyncio.Event()
+    async with RedisProxy(redis_url) as proxy:
+        a = make(proxy.url, queue_name, visibility_timeout_s=0.3, consumer="a", prefetch=3)
+        b = make(redis_url, queue_name, visibility_timeout_s=0.3, consumer="b")
+        try:
+            ids = await a.enqueue_many([{"i": i} for i in range(3)])
+            jobs = [await fetch_one(a) for _ in range(3)]
+            proxy.freeze()  # a's completions and lease renewals never reach Redis
+            pending = [
+                asyncio.create_task(a.mark_complete(job.id, result="a", latency_s=0.1))
+                for job in jobs
+            ]
+            await asyncio.sleep(0.05)
+            assert not any(task.done() for task in pending)
 
-        async def stuck(commands: Any) -> Any:
-            await never.wait()  # the process dies before the batch leaves
+            redelivered = {}
+            for _ in range(3):
+                job = await fetch_one(b)
+                redelivered[job.id] = job
+                await b.mark_complete(job.id, result="b", latency_s=0.1)
+            assert sorted(redelivered) == sorted(ids)
+            assert all(job.attempts == 1 for job in redelivered.values())
 
-        monkeypatch.setattr(a._link, "round_trip", stuck)
-        pending = [
-            asyncio.create_task(a.mark_complete(job.id, result="a", latency_s=0.1)) for job in jobs
-        ]
-        await asyncio.sleep(0.05)
-        assert not any(task.done() for task in pending)
-        # a dies: no more renewals, and its batch of completions never reaches Redis.
-        assert a._heartbeat is not None and a._exchange._flusher is not None
-        a._heartbeat.cancel()
-        a._exchange._flusher.cancel()
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-
-        redelivered = {}
-        for _ in range(3):
-            job = await fetch_one(b)
-            redelivered[job.id] = job
-            await b.mark_complete(job.id, result="b", latency_s=0.1)
-        assert sorted(redelivered) == sorted(ids)
-        assert all(job.attempts == 1 for job in redelivered.values())
-        for job_id in ids:
-            result = await b.get_result(job_id)
-            assert result is not None and result.result == "b" and result.attempts == 2
-        counts = await b.counts()
-        assert (counts.completed, counts.pending, counts.ready) == (3, 0, 0)
-    finally:
-        monkeypatch.undo()
-        await a.aclose()
-        await b.aclose()
+            proxy.thaw()  # a's completions arrive late: refused, b's results stand
+            await asyncio.gather(*pending)
+            for job_id in ids:
+                result = await b.get_result(job_id)
+                assert result is not None and result.result == "b" and result.attempts == 2
+            counts = await b.counts()
+            assert (counts.completed, counts.pending, counts.ready) == (3, 0, 0)
+        finally:
+            proxy.thaw()
+            await a.aclose()
+            await b.aclose()
 
 
 async def test_a_connection_dropped_by_the_server_is_replaced(
@@ -361,64 +363,47 @@ async def test_a_connection_dropped_by_the_server_is_replaced(
         await admin.aclose()
 
 
-async def test_prefetched_jobs_are_topped_up_by_completions_and_handed_back_on_close(
+async def test_prefetched_jobs_are_leased_to_their_worker_and_handed_back_on_close(
     redis_url: str, queue_name: str
 ) -> None:
     queue = make(redis_url, queue_name, prefetch=4)
     observer = make(redis_url, queue_name)
     try:
         await queue.enqueue_many([{"i": i} for i in range(10)])
-        jobs = [await fetch_one(queue) for _ in range(4)]  # one read of 4
+        first = await fetch_one(queue)  # one read of 4: three wait in the worker
         counts = await observer.counts()
         assert (counts.pending, counts.ready) == (4, 6)
-        await asyncio.gather(*(queue.mark_complete(j.id, result=None, latency_s=0) for j in jobs))
-        # The completions brought back as many jobs as were handed out, at most
-        # prefetch - 1: they wait in the worker, leased to it.
-        counts = await observer.counts()
-        assert (counts.completed, counts.pending, counts.ready) == (4, 3, 3)
+        await queue.mark_complete(first.id, result=None, latency_s=0)
         await queue.aclose()  # never started: handed back at once, no attempt counted
         counts = await observer.counts()
-        assert (counts.pending, counts.ready, counts.released) == (0, 6, 3)
+        assert (counts.completed, counts.pending, counts.ready, counts.released) == (1, 0, 9, 3)
         seen = []
         while (job := await observer.fetch()) is not None:
             seen.append(job.attempts)
             await observer.mark_complete(job.id, result=None, latency_s=0)
-        assert seen == [0] * 6
+        assert seen == [0] * 9
     finally:
         await queue.aclose()
         await observer.aclose()
 
 
-async def test_a_prefetching_queue_sends_completions_with_its_next_read(
-    redis_url: str, queue_name: str, monkeypatch: pytest.MonkeyPatch
+async def test_jobs_read_ahead_keep_their_lease_while_they_wait(
+    redis_url: str, queue_name: str
 ) -> None:
-    async with make(redis_url, queue_name, prefetch=2) as queue:
-        await queue.enqueue_many([{"i": i} for i in range(4)])
-        first = await fetch_one(queue)
-        second = await fetch_one(queue)  # from the same read
-
-        round_trips: list[list[str]] = []
-        send = queue._link.round_trip
-
-        async def recorded(commands: Any) -> Any:
-            names = {SHA["COMPLETE"]: "COMPLETE", SHA["PROMOTE"]: "PROMOTE"}
-            round_trips.append([names.get(str(c[1]), str(c[0])) for c in commands])
-            return await send(commands)
-
-        monkeypatch.setattr(queue._link, "round_trip", recorded)
-        done = asyncio.gather(
-            queue.mark_complete(first.id, result=1, latency_s=0.1),
-            queue.mark_complete(second.id, result=2, latency_s=0.1),
-        )
-        third = await fetch_one(queue)  # the worker needs more jobs: one round trip
-        await done
-        assert [c for c in round_trips[0] if c != "PROMOTE"] == ["COMPLETE", "XREADGROUP"]
-        assert third.payload == {"i": 2}
-        for job, value in ((first, 1), (second, 2)):
-            result = await queue.get_result(job.id)
-            assert result is not None and result.result == value
-        await queue.mark_complete(third.id, result=3, latency_s=0.1)  # alone, a moment later
-        assert (await queue.counts()).completed == 3
+    async with (
+        make(redis_url, queue_name, visibility_timeout_s=0.3, consumer="a", prefetch=3) as a,
+        make(redis_url, queue_name, visibility_timeout_s=0.3, consumer="b") as b,
+    ):
+        await a.enqueue_many([{"i": i} for i in range(3)])
+        first = await fetch_one(a)
+        for _ in range(15):  # 15 x 50 ms = 2.5 visibility timeouts: b takes none of them
+            assert await b.fetch() is None
+        rest = [a.fetch_nowait(), a.fetch_nowait()]
+        assert all(job is not None and job.attempts == 0 for job in rest)
+        for job in (first, *rest):
+            assert job is not None
+            await a.mark_complete(job.id, result=None, latency_s=0)
+        assert (await a.counts()).completed == 3
 
 
 async def test_an_unreadable_job_is_failed_and_the_next_one_is_served(
@@ -447,7 +432,7 @@ async def test_jobs_read_ahead_are_handed_out_and_completed_without_waiting(
     redis_url: str, queue_name: str
 ) -> None:
     async with make(redis_url, queue_name, prefetch=3) as queue:
-        assert isinstance(queue, BatchingJobQueue)
+        assert isinstance(queue, BatchingJobQueue) and isinstance(queue, ReadAheadJobQueue)
         assert queue.fetch_nowait() is None  # nothing read yet: fetch() reads
         await queue.enqueue_many([{"i": i} for i in range(3)])
         first = await fetch_one(queue)
@@ -474,56 +459,64 @@ async def test_jobs_read_ahead_are_handed_out_and_completed_without_waiting(
             queue.complete_soon(first.id, result=None, latency_s=0, on_done=on_done)
 
 
-async def test_a_fetch_takes_the_jobs_read_with_completions_rather_than_reading_again(
-    redis_url: str, queue_name: str, monkeypatch: pytest.MonkeyPatch
+async def test_completions_handed_over_during_a_call_leave_together_in_the_next(
+    redis_url: str, queue_name: str
 ) -> None:
-    async with make(redis_url, queue_name, prefetch=2) as queue:
-        await queue.enqueue_many([{"i": i} for i in range(4)])
-        first = await fetch_one(queue)
-        second = queue.fetch_nowait()
-        assert second is not None
-        round_trips: list[list[str]] = []
-        send = queue._link.round_trip
+    async with make(redis_url, queue_name, prefetch=50) as queue:
+        await queue.enqueue({"warm": True})
+        await queue.mark_complete((await fetch_one(queue)).id, result=None, latency_s=0)
+        await queue.enqueue_many([{"i": i} for i in range(50)])
+        jobs = [await fetch_one(queue)]
+        while (job := queue.fetch_nowait()) is not None:
+            jobs.append(job)
+        assert len(jobs) == 50
+        recorded: list[str] = []
+        all_recorded = asyncio.Event()
 
-        async def recorded(commands: Any) -> Any:
-            round_trips.append([str(c[0]) for c in commands])
-            return await send(commands)
+        def on_done(job_id: str, error: BaseException | None) -> None:
+            assert error is None
+            recorded.append(job_id)
+            if len(recorded) == len(jobs):
+                all_recorded.set()
 
-        monkeypatch.setattr(queue._link, "round_trip", recorded)
-        for job in (first, second):
-            queue.complete_soon(job.id, result=None, latency_s=0, on_done=lambda *_: None)
-        await asyncio.sleep(0)  # the completions leave, with a read of two more jobs
-        third = await queue.fetch()  # the buffer is empty, that read is on its way
-        assert third is not None and third.payload == {"i": 2}
-        assert len(round_trips) == 1 and round_trips[0][-1] == "XREADGROUP"
+        before = await script_calls(redis_url)
+        for n, job in enumerate(jobs):
+            queue.complete_soon(job.id, result=n, latency_s=0, on_done=on_done)
+            if n % 10 == 9:
+                await asyncio.sleep(0)  # the first ones leave; the others wait for them
+        await asyncio.wait_for(all_recorded.wait(), timeout=10)
+        assert sorted(recorded) == sorted(job.id for job in jobs)
+        assert await script_calls(redis_url) - before < 10  # batches, not one call per job
+        for n, job in enumerate(jobs):
+            result = await queue.get_result(job.id)
+            assert result is not None and result.result == n
+        assert (await queue.counts()).completed == 51
 
 
-async def test_a_completion_whose_round_trip_fails_reports_a_backend_error(
-    redis_url: str, queue_name: str, monkeypatch: pytest.MonkeyPatch
+async def test_a_completion_whose_call_fails_reports_a_backend_error(
+    redis_url: str, queue_name: str
 ) -> None:
     from redis.exceptions import ConnectionError as RedisConnectionError
 
-    async with make(redis_url, queue_name) as queue:
-        await queue.enqueue_many([{"i": 1}, {"i": 2}])
-        first, second = await fetch_one(queue), await fetch_one(queue)
+    async with RedisProxy(redis_url) as proxy:
+        async with make(proxy.url, queue_name) as queue:
+            await queue.enqueue_many([{"i": 1}, {"i": 2}])
+            first, second = await fetch_one(queue), await fetch_one(queue)
+            proxy.cut()  # Redis goes away
+            errors: list[BaseException | None] = []
+            done = asyncio.Event()
 
-        async def broken(commands: Any) -> Any:
-            raise RedisConnectionError("connection reset by peer")
+            def on_done(job_id: str, error: BaseException | None) -> None:
+                errors.append(error)
+                done.set()
 
-        monkeypatch.setattr(queue._link, "round_trip", broken)
-        errors: list[BaseException | None] = []
-        done = asyncio.Event()
-
-        def on_done(job_id: str, error: BaseException | None) -> None:
-            errors.append(error)
-            done.set()
-
-        queue.complete_soon(first.id, result=1, latency_s=0.1, on_done=on_done)
-        await asyncio.wait_for(done.wait(), timeout=5)
-        assert isinstance(errors[0], QueueBackendError)
-        assert errors[0].operation == "mark_complete"
-        assert isinstance(errors[0].__cause__, RedisConnectionError)
-        with pytest.raises(QueueBackendError, match="connection reset"):
-            await queue.mark_complete(second.id, result=2, latency_s=0.1)
-        monkeypatch.undo()
-        assert (await queue.counts()).pending == 2  # neither recorded: both will be redelivered
+            queue.complete_soon(first.id, result=1, latency_s=0.1, on_done=on_done)
+            await asyncio.wait_for(done.wait(), timeout=10)
+            assert isinstance(errors[0], QueueBackendError)
+            assert errors[0].operation == "mark_complete"
+            assert isinstance(errors[0].__cause__, RedisConnectionError)
+            with pytest.raises(QueueBackendError, match="ConnectionError"):
+                await queue.mark_complete(second.id, result=2, latency_s=0.1)
+            proxy.restore()
+            counts = await queue.counts()
+            assert counts.pending == 2  # neither recorded: both will be redelivered

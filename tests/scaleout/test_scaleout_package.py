@@ -16,18 +16,79 @@ from penguiflow.scaleout.worker import (
     QueueBackendError,
 )
 
+HEAVY = ("redis", "httpx", "starlette", "sqlalchemy", "litellm")
+UPPER = ("penguiflow.planner", "penguiflow.sessions", "penguiflow.tools", "penguiflow.server")
 
-def test_runtime_scaleout_modules_import_no_heavy_or_planner_code() -> None:
+
+def loaded_after(imports: str) -> set[str]:
+    """The heavy and upper-layer packages a fresh interpreter holds after ``imports``."""
     code = (
-        "import sys\n"
-        "import penguiflow.scaleout.worker, penguiflow.scaleout.remote, penguiflow.scaleout.redis_queue, "
-        "penguiflow.scaleout.redis_bus\n"
-        "loaded = [m for m in ('redis', 'httpx', 'starlette', 'sqlalchemy', 'litellm', "
-        "'penguiflow.planner', 'penguiflow.sessions', 'penguiflow.tools') if m in sys.modules]\n"
-        "print(','.join(loaded))\n"
+        f"import sys\n{imports}\n"
+        f"print(','.join(m for m in {HEAVY + UPPER!r} if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == ""
+    return set(filter(None, out.stdout.strip().split(",")))
+
+
+def test_the_package_and_the_worker_import_no_heavy_or_planner_code() -> None:
+    imports = (
+        "import penguiflow.scaleout, penguiflow.scaleout.worker, penguiflow.scaleout.remote\n"
+        "from penguiflow.scaleout import InMemoryJobQueue, RetryPolicy, Worker"
+    )
+    assert loaded_after(imports) == set()
+
+
+def test_the_redis_adapters_import_redis_and_nothing_else_heavy() -> None:
+    imports = "import penguiflow.scaleout.redis_queue, penguiflow.scaleout.redis_bus"
+    assert loaded_after(imports) == {"redis"}
+
+
+def test_the_package_loads_the_redis_adapters_on_first_use() -> None:
+    from penguiflow import scaleout
+    from penguiflow.scaleout.redis_bus import RedisMessageBus
+    from penguiflow.scaleout.redis_queue import RedisJobQueue
+
+    assert scaleout.RedisJobQueue is RedisJobQueue
+    assert scaleout.RedisMessageBus is RedisMessageBus
+    assert {"RedisJobQueue", "RedisMessageBus", "Worker"} <= set(dir(scaleout))
+    with pytest.raises(AttributeError, match="RedisQueue"):
+        scaleout.RedisQueue  # noqa: B018
+
+
+HIDE_REDIS = """
+import sys
+
+class HideRedis:
+    def find_spec(self, name, path=None, target=None):
+        if name == "redis" or name.startswith("redis."):
+            raise ImportError(f"No module named {name!r}")
+        return None
+
+sys.meta_path.insert(0, HideRedis())
+"""
+
+
+def test_without_redis_the_package_imports_and_the_redis_adapters_name_the_extra() -> None:
+    code = HIDE_REDIS + (
+        "from penguiflow.scaleout import InMemoryJobQueue, Worker\n"
+        "for statement in (\n"
+        "    'import penguiflow.scaleout.redis_queue',\n"
+        "    'import penguiflow.scaleout.redis_bus',\n"
+        "    'from penguiflow.scaleout import RedisJobQueue',\n"
+        "    'from penguiflow.scaleout import RedisMessageBus',\n"
+        "):\n"
+        "    try:\n"
+        "        exec(statement)\n"
+        "    except ImportError as exc:\n"
+        "        print(exc)\n"
+        "    else:\n"
+        "        print('imported:', statement)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    lines = out.stdout.strip().splitlines()
+    assert len(lines) == 4
+    for line in lines:
+        assert "pip install 'penguiflow[redis]'" in line, line
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from typing import Any
 
 import pytest
@@ -12,10 +13,14 @@ from penguiflow import Message, Node, NodePolicy, create
 from penguiflow.errors import ConfigError
 from penguiflow.scaleout.redis_queue import RedisJobQueue
 from penguiflow.scaleout.worker import (
+    BatchingJobQueue,
     InMemoryJobQueue,
     Job,
+    JobQueue,
     PermanentJobError,
     QueueBackendError,
+    ReadAheadJobQueue,
+    ReleasableJobQueue,
     RetryPolicy,
     Worker,
     WorkerState,
@@ -592,3 +597,136 @@ async def test_a_failing_fetch_nowait_falls_back_to_fetch() -> None:
     stats = await Worker(queue, single_node_factory(work), concurrency=2).run(stop_when_idle=True)
     assert stats.completed == 5 and stats.fetched == 5
     assert [await queue.get_result(i) is not None for i in ids] == [True] * 5
+
+
+class MinimalQueue:
+    """Only the ``JobQueue`` contract: no release, no read-ahead, no batched completions."""
+
+    def __init__(self) -> None:
+        self.inner = InMemoryJobQueue(poll_s=0.02)
+        self.calls: list[tuple[str, str]] = []
+
+    async def fetch(self) -> Job | None:
+        return await self.inner.fetch()
+
+    async def mark_complete(self, job_id: str, *, result: Any, latency_s: float) -> None:
+        self.calls.append(("mark_complete", job_id))
+        await self.inner.mark_complete(job_id, result=result, latency_s=latency_s)
+
+    async def retry_job(self, job_id: str, *, delay_s: float, reason: str) -> None:
+        self.calls.append(("retry_job", f"{job_id} {delay_s:g} {reason}"))
+        await self.inner.retry_job(job_id, delay_s=delay_s, reason=reason)
+
+    async def mark_failed(self, job_id: str, *, reason: str, details: Any = None) -> None:
+        self.calls.append(("mark_failed", job_id))
+        await self.inner.mark_failed(job_id, reason=reason, details=details)
+
+
+async def test_a_queue_with_only_the_base_contract_is_served_through_it() -> None:
+    queue = MinimalQueue()
+    assert isinstance(queue, JobQueue)
+    assert not isinstance(queue, ReleasableJobQueue | ReadAheadJobQueue | BatchingJobQueue)
+    started = asyncio.Event()
+
+    async def work(message: Message, ctx: Any) -> str:
+        if message.payload["hang"]:
+            started.set()
+            await asyncio.sleep(3600)
+        return "done"
+
+    quick = await queue.inner.enqueue({"hang": False}, job_id="quick")
+    await queue.inner.enqueue({"hang": True}, job_id="stuck")
+    worker = Worker(queue, single_node_factory(work), concurrency=2, shutdown_grace_s=0.1)
+    task = asyncio.create_task(worker.run())
+    result = await queue.inner.wait_result(quick, timeout_s=10)
+    await started.wait()
+    worker.request_stop()
+    stats = await task
+    assert result.result == "done" and stats.completed == 1 and stats.handed_back == 1
+    # Without release, a job is handed back as a retry due at once (an attempt counted).
+    assert sorted(queue.calls) == [
+        ("mark_complete", "quick"),
+        ("retry_job", "stuck 0 worker_shutdown"),
+    ]
+
+
+async def test_one_lane_at_a_time_asks_the_queue_for_a_job() -> None:
+    class CountsFetches(InMemoryJobQueue):
+        fetching = 0
+        most = 0
+
+        async def fetch(self) -> Job | None:
+            self.fetching += 1
+            self.most = max(self.most, self.fetching)
+            try:
+                await asyncio.sleep(0.002)
+                return await super().fetch()
+            finally:
+                self.fetching -= 1
+
+    async def work(message: Message, ctx: Any) -> int:
+        await asyncio.sleep(0.01)
+        return 1
+
+    queue = CountsFetches(poll_s=0.02)
+    for _ in range(12):
+        await queue.enqueue({})
+    worker = Worker(queue, single_node_factory(work), concurrency=4)
+    stats = await asyncio.wait_for(worker.run(stop_when_idle=True), timeout=10)
+    assert stats.completed == 12 and queue.most == 1
+
+
+async def test_a_cancelled_run_hands_its_running_jobs_back() -> None:
+    queue = InMemoryJobQueue(poll_s=0.02)
+    started = asyncio.Event()
+
+    async def hang(message: Message, ctx: Any) -> None:
+        started.set()
+        await asyncio.sleep(3600)
+
+    job_id = await queue.enqueue({})
+    worker = Worker(queue, single_node_factory(hang), concurrency=2, job_timeout_s=None)
+    task = asyncio.create_task(worker.run())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert worker.state is WorkerState.STOPPED and worker.in_flight == 0
+    assert queue.history == [(job_id, "released", "worker_shutdown")]
+    assert worker.stats.handed_back == 1 and queue.depth == 1
+
+
+async def test_jobs_a_queue_read_ahead_are_taken_without_asking_it_again() -> None:
+    class ReadsAhead(InMemoryJobQueue):
+        """Reads up to four jobs per fetch; hands out the extra ones with fetch_nowait."""
+
+        def __init__(self) -> None:
+            super().__init__(poll_s=0.02)
+            self.ahead: deque[Job] = deque()
+            self.fetches = 0
+
+        async def fetch(self) -> Job | None:
+            if self.ahead:
+                return self.ahead.popleft()
+            self.fetches += 1
+            job = await super().fetch()
+            while job is not None and len(self.ahead) < 3 and self.depth:
+                extra = await super().fetch()
+                assert extra is not None
+                self.ahead.append(extra)
+            return job
+
+        def fetch_nowait(self) -> Job | None:
+            return self.ahead.popleft() if self.ahead else None
+
+    async def work(message: Message, ctx: Any) -> int:
+        return int(message.payload["n"])
+
+    queue = ReadsAhead()
+    assert isinstance(queue, ReadAheadJobQueue)
+    ids = [await queue.enqueue({"n": n}) for n in range(20)]
+    worker = Worker(queue, single_node_factory(work), concurrency=2, mode="long_lived")
+    stats = await asyncio.wait_for(worker.run(stop_when_idle=True), timeout=10)
+    assert stats.completed == 20 and stats.fetched == 20
+    assert queue.fetches <= 6  # 5 reads of four jobs, and the one that found none
+    assert [(await queue.wait_result(i, timeout_s=1)).result for i in ids] == list(range(20))
