@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -27,7 +27,7 @@ from .events import EventCallback, emit_event, make_event
 from .parse import describe_validation_error
 from .pause import PendingCall
 from .prompts import PlanningHints
-from .run_state import RunState, StepKind
+from .run_state import LLMUsage, RunState, StepKind
 from .schema import strip_optional_nulls
 
 __all__ = [
@@ -55,11 +55,28 @@ class ActiveRun:
     started: float  # time.monotonic() when this process took the run
     elapsed_before: float  # elapsed_s recorded before this process took the run
     stored_version: int = 0  # the run's version in the state store (0: not stored)
+    native: bool = False  # whether the latest request used native tool calls
+    step_usage: LLMUsage = field(default_factory=LLMUsage)  # LLM calls of the current step
 
     @property
     def step(self) -> int:
         """The current step number."""
         return self.state.budgets.iterations
+
+    async def close_step(self, first: int, kind: str) -> None:
+        """End the current step: its usage goes to the steps it recorded and an event.
+
+        Args:
+            first: how many trajectory steps existed when the step began.
+            kind: what the step did (``tool``, ``parallel``, ``final``...).
+        """
+        usage = self.step_usage
+        self.step_usage = LLMUsage()
+        steps = self.state.steps
+        if len(steps) > first:
+            steps[first].usage = usage.to_dict()
+        if self.callback is not None:
+            await self.event("step_complete", extra={"kind": kind, "usage": usage.to_dict()})
 
     async def event(self, event_type: str, **fields: Any) -> None:
         """Report a planner event for this run (no-op without a callback)."""
@@ -156,15 +173,16 @@ class StepRunner:
 
     # -- shared checks ------------------------------------------------------------------
 
-    def _resolve(self, name: str, *, parallel: bool) -> NodeSpec | str:
+    def _resolve(self, name: str, *, parallel: bool, native: bool = False) -> NodeSpec | str:
         """Return the spec of ``name`` or the error the LLM should see."""
         if name in self._disallowed:
             return f"tool {name!r} may not be called (planning hints); valid tools: {self._valid_names}"
         spec = self._specs.get(name)
         if spec is None:
+            how = "reply with text" if native else "use next_node 'final_response'"
             return (
                 f"unknown tool {name!r}; valid tools: {self._valid_names or '(none)'}; "
-                "use next_node 'final_response' to answer"
+                f"{how} to answer"
             )
         if parallel and name in self._sequential:
             return f"tool {name!r} may not run inside a parallel step (planning hints)"
@@ -191,11 +209,15 @@ class StepRunner:
 
     # -- single tool --------------------------------------------------------------------
 
-    async def run_tool(self, run: ActiveRun, action: PlannerAction) -> StepResult:
-        """Run a single tool call and record the step."""
+    async def run_tool(
+        self, run: ActiveRun, action: PlannerAction, call_ids: list[str] | None = None
+    ) -> StepResult:
+        """Run a single tool call and record the step (``call_ids``: the provider's id)."""
         state = run.state
         record = action.record()
-        spec = self._resolve(action.next_node, parallel=False)
+        if call_ids:
+            record["call_ids"] = call_ids
+        spec = self._resolve(action.next_node, parallel=False, native=run.native)
         if isinstance(spec, str):
             state.repairs.unknown_tool += action.next_node not in self._specs
             kind: StepKind = "unknown_tool" if action.next_node not in self._specs else "rejected"
@@ -233,16 +255,24 @@ class StepRunner:
 
     # -- parallel plans -----------------------------------------------------------------
 
-    async def run_parallel(self, run: ActiveRun, action: PlannerAction) -> StepResult:
-        """Run the branches of a parallel plan (bounded by ``max_parallel``), then the join."""
+    async def run_parallel(
+        self, run: ActiveRun, action: PlannerAction, call_ids: list[str] | None = None
+    ) -> StepResult:
+        """Run the branches of a parallel plan (bounded by ``max_parallel``), then the join.
+
+        ``call_ids`` are the provider's ids of the calls when they came as native calls.
+        """
         state = run.state
         plan = action.parallel_args()
+        action_record = action.record()
+        if call_ids:
+            action_record["call_ids"] = call_ids
         records: list[dict[str, Any]] = []
         runnable: list[tuple[int, str, BaseModel]] = []
         for branch in plan.steps:
             record: dict[str, Any] = {"node": branch.node, "args": branch.args}
             records.append(record)
-            spec = self._resolve(branch.node, parallel=True)
+            spec = self._resolve(branch.node, parallel=True, native=run.native)
             if isinstance(spec, str):
                 state.repairs.unknown_tool += branch.node not in self._specs
                 record.update(ok=False, error=spec)
@@ -292,14 +322,14 @@ class StepRunner:
             pending.sort(key=lambda c: int(c.call_id.rsplit("_", 1)[1]))
             return PendingStep(
                 kind="parallel",
-                action=action.record(),
+                action=action_record,
                 calls=pending,
                 records=records,
                 join=None if plan.join is None else plan.join.model_dump(mode="json"),
                 latency_ms=(time.perf_counter() - started) * 1000,
             )
         return await self.finish_parallel(
-            run, action.record(), records, plan.join, started=started, prior_ms=0.0
+            run, action_record, records, plan.join, started=started, prior_ms=0.0
         )
 
     async def finish_parallel(
