@@ -15,12 +15,14 @@ from .actions import FinalAnswerArgs, ParallelArgs, ParallelCall, ParallelJoin, 
 from .errors import (
     LLMAuthError,
     LLMBadRequestError,
+    LLMContentFilterError,
     LLMContextWindowError,
     LLMError,
     LLMRateLimitError,
     LLMResponseError,
     LLMResponseFormatError,
     LLMTimeoutError,
+    LLMToolCallingError,
     LLMUnavailableError,
     ModelRequestsBlockedError,
     PauseCommitError,
@@ -31,16 +33,16 @@ from .errors import (
     StateStoreRequiredError,
 )
 from .events import PlannerEvent
-from .llm_types import LLMClient, LLMRequest, LLMResponse, StreamCallback, Usage
+from .llm_types import LLMClient, LLMRequest, LLMResponse, StreamCallback, ToolCall, Usage
 from .pause import PendingCall, PlannerPause
 from .prompts import PlanningHints
-from .react import ReactPlanner
+from .react import ReactPlanner, ToolMode
 from .run_state import FinalPayload, LLMUsage, PlannerFinish, RunState, TrajectoryStep
 from .tokens import TokenCounter
 
 if TYPE_CHECKING:
     from .llm import LiteLLMClient, allow_model_requests
-    from .testing import FunctionLLM, ScriptedLLM, TestLLM
+    from .testing import FunctionLLM, ScriptedLLM, TestLLM, tool_reply
 
 __all__ = [
     "FinalAnswerArgs",
@@ -49,6 +51,7 @@ __all__ = [
     "LLMAuthError",
     "LLMBadRequestError",
     "LLMClient",
+    "LLMContentFilterError",
     "LLMContextWindowError",
     "LLMError",
     "LLMRateLimitError",
@@ -57,6 +60,7 @@ __all__ = [
     "LLMResponseError",
     "LLMResponseFormatError",
     "LLMTimeoutError",
+    "LLMToolCallingError",
     "LLMUnavailableError",
     "LLMUsage",
     "LiteLLMClient",
@@ -82,10 +86,13 @@ __all__ = [
     "StreamCallback",
     "TestLLM",
     "TokenCounter",
+    "ToolCall",
     "ToolContext",
+    "ToolMode",
     "TrajectoryStep",
     "Usage",
     "allow_model_requests",
+    "tool_reply",
 ]
 
 _LAZY = {
@@ -94,6 +101,7 @@ _LAZY = {
     "FunctionLLM": ".testing",
     "ScriptedLLM": ".testing",
     "TestLLM": ".testing",
+    "tool_reply": ".testing",
 }
 
 

@@ -46,7 +46,7 @@ class Asker:
 
 async def ask_llm(
     run: ActiveRun, messages: list[dict[str, Any]], tokens: int, mode: FormatMode, asker: Asker
-) -> LLMResponse | BudgetHit | None:
+) -> str | LLMResponse | BudgetHit | None:
     """Send one request in ``mode``; step the mode down if the provider rejects it.
 
     Args:
@@ -57,7 +57,7 @@ async def ask_llm(
         asker: the planner's request settings.
 
     Returns:
-        The reply; a budget hit when the run's deadline passed while waiting; or
+        The reply (text, or a response with its usage and tool calls); a budget hit when the run's deadline passed while waiting; or
         ``None`` when the provider rejected the mode and the model now has another one
         (the request must be written again for it).
 
@@ -107,7 +107,7 @@ async def ask_llm(
         return None
     response = await _account(run, reply, started)
     if streamer is not None:
-        await streamer.finish(answer=not response.tool_calls)
+        await streamer.finish(answer=type(response) is str or not response.tool_calls)
     return response
 
 
@@ -130,23 +130,21 @@ def _request(
     )
 
 
-async def _account(run: ActiveRun, reply: Any, started: float) -> LLMResponse:
+async def _account(run: ActiveRun, reply: Any, started: float) -> str | LLMResponse:
     if type(reply) is str:
         run.state.usage.calls += 1
-        run.step_usage.calls += 1
-        response = LLMResponse(reply)
         if run.callback is None:
-            return response  # no usage to add, no event to report
+            return reply  # no usage to add, no event to report
+        response = LLMResponse(reply)
     else:
         response = as_response(reply)
         reported = response.usage
-        prompt, completion, total = (
+        run.state.usage.add(
             reported.prompt_tokens,
             reported.completion_tokens,
             reported.total_tokens,
+            response.cost_usd,
         )
-        run.state.usage.add(prompt, completion, total, response.cost_usd)
-        run.step_usage.add(prompt, completion, total, response.cost_usd)
     if run.callback is not None:
         extra: dict[str, Any] = {
             "usage": response.usage.to_dict(),

@@ -10,7 +10,7 @@ call goes back as that call's result.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -18,9 +18,10 @@ from pydantic import BaseModel, ValidationError
 from ._answers import final_payload, partial_payload
 from ._asking import Asker, ask_llm
 from ._context import Dialect
-from ._native import Decided, Rejected, read_tool_reply
+from ._native import Decided, Rejected, ToolNames, read_tool_reply
 from ._steps import ActiveRun, BudgetHit
 from .actions import PlannerAction
+from .llm_types import as_response
 from .parse import describe_validation_error, parse_action
 from .repair import NO_OBJECT, repair_instruction, repair_locally
 from .run_state import FinalPayload, PlannerFinish
@@ -43,6 +44,7 @@ class Decider:
         *,
         asker: Asker,
         dialects: Mapping[bool, Dialect],
+        names: ToolNames,
         tokens: TokenAccountant,
         format_cost: Callable[[FormatMode], int],
         known: frozenset[str],
@@ -54,6 +56,7 @@ class Decider:
     ) -> None:
         self._asker = asker
         self._dialects = dialects
+        self._names = names
         self._tokens = tokens
         self._format_cost = format_cost
         self._known = known
@@ -96,10 +99,13 @@ class Decider:
                 return reply
             if dialect.native:
                 reading = read_tool_reply(
-                    reply, final_tool=self._final_model is not None, check=self.check_final
+                    as_response(reply),
+                    final_tool=self._final_model is not None,
+                    check=self.check_final,
+                    names=self._names,
                 )
             else:
-                reading = await self._read_json(run, reply.text)
+                reading = self._read_json(reply if type(reply) is str else reply.text)
             if isinstance(reading, Decided):
                 if reading.fixes:
                     await _local_repair(run, reading.fixes)
@@ -113,25 +119,28 @@ class Decider:
             )
             extra = reading.echo
 
-    async def _read_json(self, run: ActiveRun, text: str) -> Decided | Rejected:
-        """Read a JSON-mode reply: parse, repair locally, check the final and parallel args."""
+    def _read_json(self, text: str) -> Decided | Rejected:
+        """Read a JSON-mode reply: parse, repair locally, check the final and parallel args.
+
+        A local repair counts (``fixes``) only when the repaired action is accepted.
+        """
         outcome = parse_action(text)
         error = outcome.error
+        fixes: list[str] = []
         if outcome.action is None:
             repaired = repair_locally(text, known_nodes=self._known)
             if repaired.action is not None:
-                await _local_repair(run, repaired.fixes)
-                outcome = repaired
+                outcome, fixes = repaired, repaired.fixes
             elif repaired.error != NO_OBJECT:
                 error = repaired.error
         action = outcome.action
         if action is not None:
             kind = action.kind
             if kind == "tool":
-                return Decided(action, kind)
+                return Decided(action, kind, fixes=fixes)
             checked = self.check(action)
             if not isinstance(checked, str):
-                return Decided(action, kind, checked)
+                return Decided(action, kind, checked, fixes=fixes)
             error = checked
         error = error or "the reply is not a valid action"
         echo = text if len(text) <= _ECHO_LIMIT else text[:_ECHO_LIMIT] + "..."
@@ -166,12 +175,12 @@ class Decider:
         return None
 
 
-async def _local_repair(run: ActiveRun, fixes: list[str]) -> None:
+async def _local_repair(run: ActiveRun, fixes: Sequence[str]) -> None:
     repairs = run.state.repairs
     repairs.local_repairs += 1
     for fix in fixes:
         repairs.fixes[fix] = repairs.fixes.get(fix, 0) + 1
-    await run.event("repair_attempt", extra={"stage": "local", "fixes": fixes})
+    await run.event("repair_attempt", extra={"stage": "local", "fixes": list(fixes)})
 
 
 def _exhausted(run: ActiveRun, attempts: int, error: str) -> PlannerFinish:

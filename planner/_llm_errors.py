@@ -41,11 +41,15 @@ _FORMAT_WORDS = (
     "structured output",
     "guided_json",
 )
-# Phrases of a 4xx that refuses native tool calling (not merely one bad tool message).
+# Phrases of an error that refuses native tool calling (not merely one bad tool message);
+# local servers answer some of them with a 500 (llama.cpp without --jinja).
 _TOOL_WORDS = (
     "tool_choice",
+    "tool choice",
+    "tool-call-parser",
     "'tools'",
     '"tools"',
+    "tools param",
     "tools is not supported",
     "tools are not supported",
     "tools not supported",
@@ -55,6 +59,13 @@ _TOOL_WORDS = (
     "function_calling",
     "tool calling",
     "tool use is not supported",
+)
+_FILTER_WORDS = (
+    "content_policy_violation",
+    "content_filter",
+    "content management policy",
+    "safety system",
+    "responsibleaipolicyviolation",
 )
 _SECRET_PATTERNS = (
     re.compile(r"sk-[A-Za-z0-9_\-*]{6,}"),
@@ -186,15 +197,29 @@ def retry_after_seconds(exc: BaseException) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+def _tools_refused(status: int, text: str) -> Failure | None:
+    if not any(word in text.lower() for word in _TOOL_WORDS):
+        return None
+    return Failure(
+        LLMToolCallingError,
+        f"the provider rejected native tool calling; use tool_mode='json': {text}",
+        status,
+        False,
+    )
+
+
 def _bad_request(status: int, text: str) -> Failure:
     lowered = text.lower()
-    if any(word in lowered for word in _TOOL_WORDS):
+    if any(word in lowered for word in _FILTER_WORDS):
         return Failure(
-            LLMToolCallingError,
-            f"the provider rejected native tool calling; use tool_mode='json': {text}",
+            LLMContentFilterError,
+            f"the provider's content filter blocked the request: {text}",
             status,
             False,
         )
+    refused = _tools_refused(status, text)
+    if refused is not None:
+        return refused
     if any(word in lowered for word in _FORMAT_WORDS):
         return Failure(
             LLMResponseFormatError,
@@ -236,6 +261,9 @@ def _status_failure(exc: BaseException, status: int, text: str) -> Failure:
         )
     if status < 500:
         return _bad_request(status, text)
+    refused = _tools_refused(status, text)
+    if refused is not None:
+        return refused
     if _has_transport_error(exc):
         return Failure(LLMUnavailableError, f"could not reach the provider: {text}", None, True)
     if _has_http_status_error(exc):

@@ -60,6 +60,7 @@ class StepLoop:
                 return await finish_early(run, hit)
             state.budgets.iterations += 1
             run.info.step = state.budgets.iterations
+            run.usage_mark = state.usage.mark()
             if run.callback is not None:
                 await run.event("step_start")
             decided = await self._decider.decide(run)
@@ -79,7 +80,9 @@ class StepLoop:
             else:
                 result = await self._steps.run_parallel(run, decided.action, decided.call_ids)
             if isinstance(result, PendingStep):
-                result.usage = run.step_usage.to_dict()  # given to the step on resume
+                result.usage = run.step_usage()  # given to the step on resume
+            elif run.callback is None:
+                run.attach_usage(first)
             else:
                 await run.close_step(first, kind)
 

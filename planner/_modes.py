@@ -9,6 +9,7 @@ rejects is left for good, per model (:class:`~penguiflow.planner.schema.FormatMe
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -17,7 +18,7 @@ from pydantic import BaseModel
 from ..catalog import NodeSpec
 from ..errors import ConfigError
 from ._context import Dialect
-from ._native import native_step_messages, tool_definitions
+from ._native import ToolNames, native_step_messages, tool_definitions
 from .llm_types import accepts_tools, declares_tool_calling
 from .prompts import PlanningHints, build_native_system_prompt, build_system_prompt, step_messages
 from .schema import FORMAT_MODES, ActionSchemas, FormatMemory, FormatMode
@@ -82,7 +83,8 @@ class RequestModes:
         # auto: whether the client declares native tool calls is asked on the first run
         # (asking LiteLLMClient imports litellm, which takes seconds)
         self._settled = tool_mode != "auto" or not takes_tools
-        self.tools = tool_definitions(specs, final_response_model)
+        self.names = ToolNames([spec.name for spec in specs])
+        self.tools = tool_definitions(specs, final_response_model, self.names)
         self.tool_choice = "required" if final_response_model is not None else None
         json_prompt = build_system_prompt(
             specs,
@@ -100,7 +102,11 @@ class RequestModes:
         )
         self.dialects = {
             False: Dialect(native=False, system_prompt=json_prompt, render=step_messages),
-            True: Dialect(native=True, system_prompt=native_prompt, render=native_step_messages),
+            True: Dialect(
+                native=True,
+                system_prompt=native_prompt,
+                render=functools.partial(native_step_messages, names=self.names),
+            ),
         }
 
     async def settle(self) -> None:

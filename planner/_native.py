@@ -15,8 +15,9 @@ also after a pause resumed in another process.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
@@ -32,13 +33,17 @@ __all__ = [
     "FINAL_TOOL_DESCRIPTION",
     "Decided",
     "Rejected",
+    "ToolNames",
     "native_step_messages",
     "read_tool_reply",
     "tool_definitions",
+    "wire_name",
 ]
 
 FINAL_TOOL_DESCRIPTION = "Give the final answer to the user, once you can answer."
 _DROP_KEYS = ("title",)
+_NOT_WIRE = re.compile(r"[^A-Za-z0-9_-]")
+_WIRE_MAX = 64
 
 FinalCheck = Callable[[Mapping[str, Any]], "FinalPayload | str"]
 
@@ -59,7 +64,7 @@ class Decided:
     kind: ActionKind
     payload: FinalPayload | None = None
     call_ids: list[str] | None = None
-    fixes: list[str] = field(default_factory=list)
+    fixes: Sequence[str] = ()
 
 
 @dataclass(slots=True)
@@ -74,6 +79,43 @@ class Rejected:
 
     error: str
     echo: list[dict[str, Any]]
+
+
+def wire_name(name: str) -> str:
+    """A tool name as every provider takes it: ``[A-Za-z0-9_-]``, at most 64 characters.
+
+    MCP tools are named ``server.tool``; OpenAI and Anthropic refuse the dot.
+    """
+    return _NOT_WIRE.sub("_", name)[:_WIRE_MAX] or "tool"
+
+
+class ToolNames:
+    """Catalog names and the names the model sees in native mode, both ways.
+
+    Args:
+        names: the catalog's tool names (unique).
+    """
+
+    __slots__ = ("_catalog", "_wire")
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self._wire: dict[str, str] = {}
+        self._catalog: dict[str, str] = {}
+        for name in names:
+            wire, suffix = wire_name(name), 2
+            while wire in self._catalog:  # two names that differ only in refused characters
+                wire = f"{wire_name(name)[: _WIRE_MAX - 4]}_{suffix}"
+                suffix += 1
+            self._wire[name] = wire
+            self._catalog[wire] = name
+
+    def wire(self, name: str) -> str:
+        """The name the model sees for catalog tool ``name``."""
+        return self._wire.get(name, name)
+
+    def catalog(self, wire: str) -> str:
+        """The catalog tool the model means by ``wire``."""
+        return self._catalog.get(wire, wire)
 
 
 def _dumps(value: Any) -> str:
@@ -95,19 +137,20 @@ def _lean(node: Any, *, in_properties: bool = False) -> Any:
 
 
 def tool_definitions(
-    specs: Sequence[NodeSpec], final_response_model: type[BaseModel] | None
+    specs: Sequence[NodeSpec], final_response_model: type[BaseModel] | None, names: ToolNames
 ) -> list[dict[str, Any]]:
     """The request's ``tools``: one function per catalog tool (built once per planner).
 
     Args:
         specs: the catalog.
         final_response_model: when set, a ``final_response`` function carries the answer.
+        names: the names the model sees.
     """
     tools = [
         {
             "type": "function",
             "function": {
-                "name": spec.name,
+                "name": names.wire(spec.name),
                 "description": spec.desc,
                 "parameters": _lean(spec.args_schema),
             },
@@ -170,21 +213,34 @@ def _step_calls(step: TrajectoryStep) -> list[tuple[str, Any, str]]:
     return [(str(action.get("next_node")), args, text)]
 
 
-def native_step_messages(step: TrajectoryStep) -> list[dict[str, Any]]:
+def native_step_messages(
+    step: TrajectoryStep, names: ToolNames | None = None
+) -> list[dict[str, Any]]:
     """Render one step as the assistant's tool calls followed by one tool message each.
 
     Steps recorded without provider ids (in JSON mode) get ids made from the step index.
+
+    Args:
+        step: the step.
+        names: the names the model sees (catalog names when ``None``).
     """
     ids = step.action.get("call_ids") or ()
     calls = []
-    results = []
+    messages: list[dict[str, Any]] = [
+        {"role": "assistant", "content": step.action.get("thought") or None, "tool_calls": calls}
+    ]
     for index, (name, args, text) in enumerate(_step_calls(step)):
         call_id = ids[index] if index < len(ids) else f"pf_{step.index}_{index}"
-        calls.append(ToolCall(call_id, name, _dumps(args)).to_message())
-        results.append({"role": "tool", "tool_call_id": call_id, "content": text})
-    thought = step.action.get("thought")
-    assistant = {"role": "assistant", "content": thought or None, "tool_calls": calls}
-    return [assistant, *results]
+        shown = names.wire(name) if names is not None else name
+        calls.append(
+            {
+                "id": call_id,
+                "type": "function",
+                "function": {"name": shown, "arguments": _dumps(args)},
+            }
+        )
+        messages.append({"role": "tool", "tool_call_id": call_id, "content": text})
+    return messages
 
 
 # -- reading replies ---------------------------------------------------------------------
@@ -257,7 +313,7 @@ def _instruction(problem: str, *, final_tool: bool = False) -> str:
 
 
 def read_tool_reply(
-    reply: LLMResponse, *, final_tool: bool, check: FinalCheck
+    reply: LLMResponse, *, final_tool: bool, check: FinalCheck, names: ToolNames
 ) -> Decided | Rejected:
     """Turn a native reply into a decision, or into what the repair ladder sends back.
 
@@ -265,49 +321,57 @@ def read_tool_reply(
         reply: the model's reply.
         final_tool: whether the request offered the ``final_response`` tool.
         check: validates final-answer arguments (payload, or the error for the model).
+        names: maps the names the model used back to catalog names.
 
     Returns:
         The decision: the final answer (text, or the ``final_response`` call), one tool
         call, or several calls as a parallel step; or a :class:`Rejected` reply whose
         problem goes back to the model as the results of its calls.
     """
-    if not reply.tool_calls:
+    calls = reply.tool_calls
+    if not calls:
         return _text_reply(reply, final_tool, check)
     decoded: list[tuple[ToolCall, Any]] = []
     errors: list[str] = []
     fixes: list[str] = []
-    for call in reply.tool_calls:
+    final = False
+    for call in calls:
         args, call_fixes, error = decode_arguments(call.arguments)
         decoded.append((call, args))
-        fixes.extend(call_fixes)
+        if call_fixes:
+            fixes += call_fixes
         if error is not None:
             errors.append(f"the arguments of {call.name!r} ({call.id}) are {error}")
+        final = final or (final_tool and call.name == FINAL_RESPONSE)
     if errors:
         return _reject_calls(reply, decoded, "; ".join(errors), "send them again as a JSON object")
-    finals = [call for call in reply.tool_calls if final_tool and call.name == FINAL_RESPONSE]
-    if finals:
-        if len(reply.tool_calls) > 1:
-            problem = f"{FINAL_RESPONSE} must be the only call of its reply"
-            return _reject_calls(reply, decoded, problem, "call the other tools first")
-        checked = check(decoded[0][1])
-        if isinstance(checked, str):
-            return _reject_calls(reply, decoded, checked, "call it again with fixed arguments")
-        action = PlannerAction(next_node=FINAL_RESPONSE, args=decoded[0][1])
-        return Decided(action, "final", checked, [finals[0].id], fixes)
-    ids = [call.id for call in reply.tool_calls]
+    if final:
+        return _final_call(reply, decoded, check, fixes)
+    ids = [call.id for call in calls]
     thought = reply.text.strip() or None
-    name = reply.tool_calls[0].name
-    if len(decoded) == 1 and name not in (FINAL_RESPONSE, PARALLEL):
-        return Decided(
-            PlannerAction(thought=thought, next_node=name, args=decoded[0][1]),
-            "tool",
-            None,
-            ids,
-            fixes,
-        )
-    steps = [{"node": call.name, "args": args} for call, args in decoded]
+    name = names.catalog(calls[0].name)
+    if len(calls) == 1 and name not in (FINAL_RESPONSE, PARALLEL):
+        action = PlannerAction(thought=thought, next_node=name, args=decoded[0][1])
+        return Decided(action, "tool", None, ids, fixes)
+    steps = [{"node": names.catalog(call.name), "args": args} for call, args in decoded]
     action = PlannerAction(thought=thought, next_node=PARALLEL, args={"steps": steps})
     return Decided(action, "parallel", None, ids, fixes)
+
+
+def _final_call(
+    reply: LLMResponse, decoded: list[tuple[ToolCall, Any]], check: FinalCheck, fixes: list[str]
+) -> Decided | Rejected:
+    """The ``final_response`` call: the typed answer, if it is the reply's only call."""
+    if len(decoded) > 1:
+        problem = f"{FINAL_RESPONSE} must be the only call of its reply"
+        return _reject_calls(reply, decoded, problem, "call the other tools first")
+    call, args = decoded[0]
+    checked = check(args)
+    if isinstance(checked, str):
+        return _reject_calls(reply, decoded, checked, "call it again with fixed arguments")
+    return Decided(
+        PlannerAction(next_node=FINAL_RESPONSE, args=args), "final", checked, [call.id], fixes
+    )
 
 
 def _reject_calls(

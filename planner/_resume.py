@@ -123,8 +123,7 @@ class Resumer:
         if isinstance(result, PendingStep):
             result.usage = pending.usage
         else:
-            run.step_usage = LLMUsage(**(pending.usage or {}))
-            await run.close_step(first, pending.kind)
+            await run.close_step(first, pending.kind, pending.usage or LLMUsage().to_dict())
         outcome = {
             "run_id": state.run_id,
             "reclaimed": claim.reclaimed,

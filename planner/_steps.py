@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -27,7 +27,7 @@ from .events import EventCallback, emit_event, make_event
 from .parse import describe_validation_error
 from .pause import PendingCall
 from .prompts import PlanningHints
-from .run_state import LLMUsage, RunState, StepKind
+from .run_state import RunState, StepKind
 from .schema import strip_optional_nulls
 
 __all__ = [
@@ -56,27 +56,37 @@ class ActiveRun:
     elapsed_before: float  # elapsed_s recorded before this process took the run
     stored_version: int = 0  # the run's version in the state store (0: not stored)
     native: bool = False  # whether the latest request used native tool calls
-    step_usage: LLMUsage = field(default_factory=LLMUsage)  # LLM calls of the current step
+    usage_mark: tuple[int, int, int, int, float] = (0, 0, 0, 0, 0.0)  # run usage at step start
 
     @property
     def step(self) -> int:
         """The current step number."""
         return self.state.budgets.iterations
 
-    async def close_step(self, first: int, kind: str) -> None:
-        """End the current step: its usage goes to the steps it recorded and an event.
+    def step_usage(self) -> dict[str, Any]:
+        """What the LLM calls of the current step cost so far."""
+        return self.state.usage.since(self.usage_mark)
+
+    async def close_step(self, first: int, kind: str, usage: dict[str, Any] | None = None) -> None:
+        """End the current step: its usage goes to the step it recorded and an event.
 
         Args:
             first: how many trajectory steps existed when the step began.
             kind: what the step did (``tool``, ``parallel``, ``final``...).
+            usage: the step's usage when it was measured earlier (before a pause).
         """
-        usage = self.step_usage
-        self.step_usage = LLMUsage()
+        usage = self.attach_usage(first, usage)
+        if self.callback is not None:
+            await self.event("step_complete", extra={"kind": kind, "usage": usage})
+
+    def attach_usage(self, first: int, usage: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Give the step recorded at ``first`` (if any) its usage; return the usage."""
+        if usage is None:
+            usage = self.step_usage()
         steps = self.state.steps
         if len(steps) > first:
-            steps[first].usage = usage.to_dict()
-        if self.callback is not None:
-            await self.event("step_complete", extra={"kind": kind, "usage": usage.to_dict()})
+            steps[first].usage = usage
+        return usage
 
     async def event(self, event_type: str, **fields: Any) -> None:
         """Report a planner event for this run (no-op without a callback)."""

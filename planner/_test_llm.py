@@ -15,6 +15,7 @@ from typing import Any
 from penguiflow.catalog import NodeSpec
 from penguiflow.errors import ConfigError
 
+from ._native import wire_name
 from ._schema_values import UnsatisfiableSchemaError, sample_value
 from .actions import FINAL_RESPONSE, PARALLEL
 from .llm_types import (
@@ -218,6 +219,8 @@ class TestLLM:
         if plan is None:
             self._check_names([name for name, _ in tools])
             plan = self._arguments(tools)
+        elif request.tools is not None:  # native names may differ (``server.tool``)
+            plan = [(wire_name(name), values) for name, values in plan]
         called = called_tools(request.messages)
         return next(
             ((name, values) for name, values in plan if name not in called),

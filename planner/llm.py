@@ -2,9 +2,10 @@
 
 This is the only module of PenguiFlow that imports litellm, and it does so on the first
 call, so ``import penguiflow`` stays fast. Before that import it sets
-``LITELLM_LOCAL_MODEL_COST_MAP=True`` (unless already set) so that litellm reads its
-bundled price list instead of downloading one; set the variable to ``False`` yourself
-to get litellm's latest prices.
+``LITELLM_LOCAL_MODEL_COST_MAP=True`` and ``LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS=True``
+(unless already set) so that litellm reads its bundled price list and Anthropic header
+table instead of downloading them; set the variables to ``False`` yourself to get
+litellm's latest ones.
 
 Test suites should turn :data:`ALLOW_MODEL_REQUESTS` off (for example in a
 ``conftest.py`` fixture) so that no test reaches a real provider by accident; a test
@@ -81,6 +82,8 @@ _UNKNOWN = object()
 
 def _litellm() -> Any:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    # litellm would otherwise download Anthropic's beta-header table on first use
+    os.environ.setdefault("LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS", "True")
     import litellm
 
     # litellm prints a "Give Feedback" banner on every exception otherwise.

@@ -206,6 +206,7 @@ class ReactPlanner:
         self._decider = Decider(
             asker=asker,
             dialects=self._modes.dialects,
+            names=self._modes.names,
             tokens=self._tokens,
             format_cost=self._modes.cost,
             known=self._known,

@@ -25,6 +25,8 @@ import re
 from collections.abc import Collection
 from typing import Any
 
+from pydantic_core import from_json
+
 from .actions import FINAL_RESPONSE
 from .parse import ParseOutcome, action_from_object
 
@@ -256,8 +258,8 @@ def decode_arguments(raw: str) -> tuple[dict[str, Any] | None, list[str], str | 
     if not text:
         return {}, [], None
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
+        value = from_json(text)
+    except ValueError as exc:
         problem = f"not valid JSON ({exc})"
     else:
         if isinstance(value, dict):

@@ -106,6 +106,27 @@ class LLMUsage:
             "cost_usd": self.cost_usd,
         }
 
+    def mark(self) -> tuple[int, int, int, int, float]:
+        """The counts now, to measure what comes after with :meth:`since`."""
+        return (
+            self.calls,
+            self.prompt_tokens,
+            self.completion_tokens,
+            self.total_tokens,
+            self.cost_usd,
+        )
+
+    def since(self, mark: tuple[int, int, int, int, float]) -> dict[str, Any]:
+        """What was counted after ``mark``, as a dict like :meth:`to_dict`'s."""
+        calls, prompt, completion, total, cost = mark
+        return {
+            "calls": self.calls - calls,
+            "prompt_tokens": self.prompt_tokens - prompt,
+            "completion_tokens": self.completion_tokens - completion,
+            "total_tokens": self.total_tokens - total,
+            "cost_usd": self.cost_usd - cost,
+        }
+
 
 @dataclass(slots=True)
 class RepairCounters:
