@@ -81,7 +81,21 @@ async def ask_llm(
     elif asker.stream:
         on_chunk = answer_streamer(run)
     started = time.perf_counter()
-    request = _request(asker, messages, mode, on_chunk)
+    if native:
+        request = asker.client.complete(  # type: ignore[call-arg]
+            messages=messages,
+            stream=asker.stream,
+            on_stream_chunk=on_chunk,
+            tools=asker.tools,
+            tool_choice=asker.tool_choice,
+        )
+    else:
+        request = asker.client.complete(
+            messages=messages,
+            response_format=asker.schemas.response_format(mode),
+            stream=asker.stream,
+            on_stream_chunk=on_chunk,
+        )
     remaining = run.remaining()
     deadline = None if remaining is None else deadline_in(remaining)
     try:
@@ -105,36 +119,18 @@ async def ask_llm(
             f"{asker.model_key!r} from now on"
         )
         return None
+    if type(reply) is str and run.callback is None:
+        state.usage.calls += 1
+        return reply  # no usage to add, no event to report
     response = await _account(run, reply, started)
     if streamer is not None:
         await streamer.finish(answer=type(response) is str or not response.tool_calls)
     return response
 
 
-def _request(
-    asker: Asker, messages: list[dict[str, Any]], mode: FormatMode, on_chunk: StreamCallback | None
-) -> Any:
-    if mode == "native":
-        return asker.client.complete(  # type: ignore[call-arg]
-            messages=messages,
-            stream=asker.stream,
-            on_stream_chunk=on_chunk,
-            tools=asker.tools,
-            tool_choice=asker.tool_choice,
-        )
-    return asker.client.complete(
-        messages=messages,
-        response_format=asker.schemas.response_format(mode),
-        stream=asker.stream,
-        on_stream_chunk=on_chunk,
-    )
-
-
 async def _account(run: ActiveRun, reply: Any, started: float) -> str | LLMResponse:
     if type(reply) is str:
         run.state.usage.calls += 1
-        if run.callback is None:
-            return reply  # no usage to add, no event to report
         response = LLMResponse(reply)
     else:
         response = as_response(reply)

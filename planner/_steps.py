@@ -81,9 +81,10 @@ class ActiveRun:
 
     def attach_usage(self, first: int, usage: dict[str, Any] | None = None) -> dict[str, Any]:
         """Give the step recorded at ``first`` (if any) its usage; return the usage."""
+        state = self.state
         if usage is None:
-            usage = self.step_usage()
-        steps = self.state.steps
+            usage = state.usage.since(self.usage_mark)
+        steps = state.steps
         if len(steps) > first:
             steps[first].usage = usage
         return usage

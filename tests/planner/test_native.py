@@ -441,3 +441,19 @@ async def test_a_resumed_request_keeps_the_providers_call_ids(
     assert result.reason == "answer_complete"  # type: ignore[union-attr]
     assert tool_pairs(sent) == [("call_provider_1", "refund"), ("call_provider_2", "weather")]
     assert '"refunded":500' in tool_messages(sent)["call_provider_1"]
+
+
+def test_tool_names_that_clash_once_renamed_stay_apart() -> None:
+    from penguiflow.planner._native import ToolNames
+
+    names = ToolNames(["notes.read", "notes_read", "plain", "x" * 80])
+    assert [names.wire(n) for n in ("notes.read", "notes_read", "plain")] == [
+        "notes_read",
+        "notes_read_2",
+        "plain",
+    ]
+    assert names.catalog("notes_read_2") == "notes_read" and names.catalog("notes_read") == (
+        "notes.read"
+    )
+    assert len(names.wire("x" * 80)) == 64
+    assert names.catalog("unknown") == "unknown" and names.wire("unknown") == "unknown"
