@@ -124,11 +124,11 @@ async def ask_llm(
         return reply  # no usage to add, no event to report
     response = await _account(run, reply, started)
     if streamer is not None:
-        await streamer.finish(answer=type(response) is str or not response.tool_calls)
+        await streamer.finish(answer=not response.tool_calls)
     return response
 
 
-async def _account(run: ActiveRun, reply: Any, started: float) -> str | LLMResponse:
+async def _account(run: ActiveRun, reply: Any, started: float) -> LLMResponse:
     if type(reply) is str:
         run.state.usage.calls += 1
         response = LLMResponse(reply)

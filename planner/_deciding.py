@@ -105,7 +105,7 @@ class Decider:
                     names=self._names,
                 )
             else:
-                reading = self._read_json(reply if type(reply) is str else reply.text)
+                reading = self._read_json(reply if isinstance(reply, str) else reply.text)
             if isinstance(reading, Decided):
                 if reading.fixes:
                     await _local_repair(run, reading.fixes)

@@ -225,7 +225,7 @@ def native_step_messages(
         names: the names the model sees (catalog names when ``None``).
     """
     ids = step.action.get("call_ids") or ()
-    calls = []
+    calls: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = [
         {"role": "assistant", "content": step.action.get("thought") or None, "tool_calls": calls}
     ]
@@ -270,6 +270,7 @@ def _echo(
 
 
 def _text_reply(reply: LLMResponse, final_tool: bool, check: FinalCheck) -> Decided | Rejected:
+    """A reply without calls: the answer; with a typed answer, only a JSON text that fits."""
     text = reply.text.strip()
     echo = [{"role": "assistant", "content": reply.text}] if text else []
     if final_tool:
@@ -286,10 +287,8 @@ def _text_reply(reply: LLMResponse, final_tool: bool, check: FinalCheck) -> Deci
     if not text:
         problem = "the reply has neither text nor a tool call"
         return Rejected(problem, [{"role": "user", "content": _instruction(problem)}])
-    checked = check({"answer": text})
-    if isinstance(checked, str):  # cannot happen for non-empty text; kept for the type
-        return Rejected(checked, [*echo, {"role": "user", "content": _instruction(checked)}])
-    return Decided(PlannerAction(next_node=FINAL_RESPONSE, args={"answer": text}), "final", checked)
+    action = PlannerAction(next_node=FINAL_RESPONSE, args={"answer": text})
+    return Decided(action, "final", FinalPayload(raw_answer=text))
 
 
 def _json_object(text: str) -> dict[str, Any] | None:
