@@ -10,9 +10,49 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from ._llm_errors import BadReply, FilteredReply
 from .llm_types import ToolCall, Usage
 
-__all__ = ["finish_reason_of", "message_tool_calls", "tool_calls_of", "usage_of"]
+__all__ = [
+    "finish_reason_of",
+    "message_of",
+    "message_tool_calls",
+    "priced",
+    "tool_calls_of",
+    "usage_of",
+]
+
+
+def message_of(response: Any) -> tuple[str, tuple[ToolCall, ...]]:
+    """Return the text and tool calls of a complete (not streamed) reply.
+
+    Raises:
+        FilteredReply: the provider's content filter removed the reply.
+        BadReply: the reply has no choice, or neither text nor tool calls.
+    """
+    choices = getattr(response, "choices", None)
+    if not choices:
+        raise BadReply("the reply has no choices")
+    message = getattr(choices[0], "message", None)
+    text = getattr(message, "content", None)
+    calls = tool_calls_of(getattr(message, "tool_calls", None))
+    finish = getattr(choices[0], "finish_reason", None)
+    if finish == "content_filter" and not text and not calls:
+        raise FilteredReply(f"finish_reason={finish!r}")
+    if not isinstance(text, str) and not calls:
+        refusal = getattr(message, "refusal", None)
+        reason = f"the model refused: {refusal}" if refusal else "the reply has no text"
+        raise BadReply(f"{reason} (finish_reason={finish!r})")
+    return (text if isinstance(text, str) else ""), calls
+
+
+def priced(response: Any) -> float | None:
+    """Return the price litellm already put on the reply (``response_cost``), if any."""
+    hidden = getattr(response, "_hidden_params", None)
+    known = hidden.get("response_cost") if isinstance(hidden, Mapping) else None
+    if isinstance(known, int | float) and not isinstance(known, bool):
+        return float(known)
+    return None
 
 
 def tool_calls_of(raw: Any) -> tuple[ToolCall, ...]:

@@ -16,6 +16,7 @@ from penguiflow.catalog import NodeSpec
 from penguiflow.errors import ConfigError
 
 from ._native import wire_name
+from ._offline import finish, new_call_id, record
 from ._schema_values import UnsatisfiableSchemaError, sample_value
 from .actions import FINAL_RESPONSE, PARALLEL
 from .llm_types import (
@@ -243,8 +244,6 @@ class TestLLM:
             ConfigError: the request's tools cannot be called as configured.
             LLMBadRequestError: a native request whose tool calls and results do not pair.
         """
-        from .testing import finish, new_call_id, record
-
         request = record(messages, response_format, stream, tools, tool_choice)
         name, values = self._next_call(request)
         if request.tools is None:

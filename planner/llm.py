@@ -28,7 +28,14 @@ from penguiflow.backoff import backoff_delay
 from penguiflow.errors import ConfigError
 
 from ._llm_errors import BadReply, FilteredReply, classify
-from ._llm_reply import finish_reason_of, message_tool_calls, tool_calls_of, usage_of
+from ._llm_reply import (
+    finish_reason_of,
+    message_of,
+    message_tool_calls,
+    priced,
+    tool_calls_of,
+    usage_of,
+)
 from .errors import ModelRequestsBlockedError
 from .llm_types import LLMResponse, StreamCallback, ToolChoice, deliver_chunk
 
@@ -424,23 +431,10 @@ class LiteLLMClient:
         return "json_object"
 
     def _read(self, litellm: Any, response: Any) -> LLMResponse:
-        choices = getattr(response, "choices", None)
-        if not choices:
-            raise BadReply("the reply has no choices")
-        message = getattr(choices[0], "message", None)
-        text = getattr(message, "content", None)
-        calls = tool_calls_of(getattr(message, "tool_calls", None))
-        finish = getattr(choices[0], "finish_reason", None)
-        if finish == "content_filter" and not text and not calls:
-            raise FilteredReply(f"finish_reason={finish!r}")
-        if not isinstance(text, str) and not calls:
-            refusal = getattr(message, "refusal", None)
-            reason = f"the model refused: {refusal}" if refusal else "the reply has no text"
-            raise BadReply(f"{reason} (finish_reason={finish!r})")
-        usage = usage_of(getattr(response, "usage", None))
+        text, calls = message_of(response)
         return LLMResponse(
-            text if isinstance(text, str) else "",
-            usage=usage,
+            text,
+            usage=usage_of(getattr(response, "usage", None)),
             cost_usd=self._cost(litellm, response),
             model=getattr(response, "model", None) or self._model,
             raw=response,
@@ -506,10 +500,9 @@ class LiteLLMClient:
             raise
 
     def _cost(self, litellm: Any, response: Any) -> float | None:
-        hidden = getattr(response, "_hidden_params", None)
-        known = hidden.get("response_cost") if isinstance(hidden, Mapping) else None
-        if isinstance(known, int | float) and not isinstance(known, bool):
-            return float(known)  # litellm already priced the call with its cost map
+        known = priced(response)
+        if known is not None:
+            return known
         try:
             cost = litellm.completion_cost(completion_response=response)
         except Exception:  # unknown price: cost stays unknown, the call still succeeds

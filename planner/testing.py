@@ -16,28 +16,17 @@ to, and are ignored by pytest's collection.
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import json
-import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeAlias
 
 from penguiflow.errors import ConfigError
 
+from ._offline import check_tool_pairs, finish, in_dialect, new_call_id, record
 from ._test_llm import TestLLM, called_tools
-from .actions import FINAL_RESPONSE
-from .errors import LLMBadRequestError, ScriptExhaustedError
-from .llm_types import (
-    LLMRequest,
-    LLMResponse,
-    StreamCallback,
-    ToolCall,
-    ToolChoice,
-    deliver_chunk,
-    split_for_stream,
-)
-from .parse import parse_action
+from .errors import ScriptExhaustedError
+from .llm_types import LLMRequest, LLMResponse, StreamCallback, ToolCall, ToolChoice
 
 __all__ = [
     "FunctionLLM",
@@ -54,11 +43,6 @@ Reply: TypeAlias = str | Mapping[str, Any] | LLMResponse
 
 ScriptItem: TypeAlias = Reply | BaseException | type[BaseException]
 ReplyFunction: TypeAlias = Callable[..., Reply | Awaitable[Reply]]
-
-
-def new_call_id() -> str:
-    """A fresh tool-call id, shaped like the providers' (unique across processes)."""
-    return f"call_{uuid.uuid4().hex[:24]}"
 
 
 def tool_reply(
@@ -85,44 +69,6 @@ def tool_reply(
     return LLMResponse(text, tool_calls=made, **fields)
 
 
-def check_tool_pairs(messages: Sequence[Mapping[str, Any]]) -> None:
-    """Check that every tool call is answered by one tool message, as providers require.
-
-    Each assistant message with ``tool_calls`` must be followed, before any other
-    message, by one ``tool`` message per call id; a tool message must answer a call.
-
-    Raises:
-        LLMBadRequestError: the messages break the rule (what a provider answers with
-            HTTP 400).
-    """
-    waiting: list[str] = []
-    for position, message in enumerate(messages):
-        role = message.get("role")
-        if role == "tool":
-            call_id = message.get("tool_call_id")
-            if call_id not in waiting:
-                raise _pairing_error(f"message {position} answers unknown call {call_id!r}")
-            waiting.remove(call_id)
-            continue
-        if waiting:
-            raise _pairing_error(
-                f"tool call(s) {', '.join(waiting)} have no tool message before message {position}"
-            )
-        for call in message.get("tool_calls") or ():
-            waiting.append(call["id"])
-    if waiting:
-        raise _pairing_error(f"tool call(s) {', '.join(waiting)} have no tool message")
-
-
-def _pairing_error(detail: str) -> LLMBadRequestError:
-    return LLMBadRequestError(
-        f"an assistant message with tool_calls must be followed by one tool message per "
-        f"tool_call_id: {detail}",
-        model="offline",
-        status_code=400,
-    )
-
-
 def _as_reply(reply: Reply) -> str | LLMResponse:
     if isinstance(reply, str | LLMResponse):
         return reply
@@ -131,76 +77,6 @@ def _as_reply(reply: Reply) -> str | LLMResponse:
     raise TypeError(
         f"an offline LLM reply must be str, dict or LLMResponse, got {type(reply).__name__}"
     )
-
-
-def _calls_of_action(text: str, offered: Sequence[str]) -> tuple[str, list[ToolCall]] | None:
-    """The native form of a JSON action (``(text, calls)``), or ``None`` if not an action."""
-    action = parse_action(text).action
-    if action is None:
-        return None
-    args = action.args
-    if action.kind == "final":
-        if FINAL_RESPONSE in offered:
-            return "", [ToolCall(new_call_id(), FINAL_RESPONSE, json.dumps(args))]
-        answer = args.get("answer", args.get("raw_answer"))
-        return (answer, []) if isinstance(answer, str) else None
-    if action.kind == "parallel":
-        steps = args.get("steps")
-        if not isinstance(steps, list) or not all(isinstance(s, Mapping) for s in steps):
-            return None
-        calls = [
-            ToolCall(new_call_id(), str(s.get("node")), json.dumps(s.get("args") or {}))
-            for s in steps
-        ]
-        return action.thought or "", calls
-    return action.thought or "", [ToolCall(new_call_id(), action.next_node, json.dumps(args))]
-
-
-def in_dialect(reply: str | LLMResponse, request: LLMRequest) -> str | LLMResponse:
-    """Answer a native request with tool calls when ``reply`` is a JSON action.
-
-    Other replies (text that is not an action, replies that already make tool calls,
-    and every reply to a JSON-mode request) are returned unchanged. A ``parallel``
-    action becomes one call per step (its ``join`` has no native form and is dropped); a
-    ``final_response`` becomes the answer text, or a ``final_response`` call when the
-    request offers that tool.
-    """
-    if request.tools is None:
-        return reply
-    response = reply if isinstance(reply, LLMResponse) else LLMResponse(reply)
-    if response.tool_calls:
-        return reply
-    native = _calls_of_action(response.text, request.tool_names)
-    if native is None:
-        return reply
-    text, calls = native
-    return dataclasses.replace(response, text=text, tool_calls=tuple(calls))
-
-
-async def finish(
-    reply: str | LLMResponse, stream: bool, on_stream_chunk: StreamCallback | None
-) -> str | LLMResponse:
-    """Stream ``reply``'s text in a few chunks when asked to, then return it."""
-    if stream and on_stream_chunk is not None:
-        text = reply.text if isinstance(reply, LLMResponse) else reply
-        for piece in split_for_stream(text):
-            await deliver_chunk(on_stream_chunk, piece, False)
-        await deliver_chunk(on_stream_chunk, "", True)
-    return reply
-
-
-def record(
-    messages: list[dict[str, Any]],
-    response_format: dict[str, Any] | None,
-    stream: bool,
-    tools: list[dict[str, Any]] | None,
-    tool_choice: ToolChoice | None,
-) -> LLMRequest:
-    """Record a request (checking the tool-call pairs of a native one)."""
-    request = LLMRequest([dict(m) for m in messages], response_format, stream, tools, tool_choice)
-    if tools is not None:
-        check_tool_pairs(messages)
-    return request
 
 
 class ScriptedLLM:
