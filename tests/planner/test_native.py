@@ -190,7 +190,7 @@ async def test_final_response_model_is_answered_through_its_tool(
     planner, llm = make_planner(
         [
             "Score 4, I think.",  # text is not the typed answer
-            tool_reply(call(("final_response"), {"answer": "x", "score": "high"}, "f1")),
+            tool_reply(call("final_response", {"answer": "x", "score": "high"}, "f1")),
             tool_reply(call("search", {"text": "a"}, "s1"), call("final_response", {}, "f2")),
             tool_reply(call("final_response", {"answer": "x", "score": 4}, "f3")),
         ],
