@@ -9,12 +9,18 @@ With ``token_budget`` set, the planner counts every request with tiktoken; the b
 of that section keeps its requests under the same budget the least costly way: it counts
 each message once, with the same encoding, when it is appended.
 
+The native rows do the same with native tool calls: the scripted LLM answers with
+``tool_calls``, the minimal native loop decodes each call's arguments, validates them,
+calls the function and appends the assistant message and a ``tool`` message with the
+call's id; the planner runs with ``tool_mode="native"``.
+
 Times are CPU time of this process (``time.process_time``). The variants run interleaved,
 in rounds of 10 runs each; the machine's speed drifts between rounds, so the figure judged
 is the median of the rounds' ratios, each between variants measured moments apart (each
 variant's best round is printed beside it).
 
-Targets: planner / baseline <= 3x per step (2 tools); 40 tools / 2 tools <= 1.2x.
+Targets: planner / baseline <= 3x per step (2 tools), in JSON and in native mode;
+40 tools / 2 tools <= 1.2x.
 Run: ``python bench/bench_planner.py`` (``--quick`` for a smoke run).
 """
 
@@ -33,7 +39,7 @@ from pydantic import BaseModel, create_model
 from penguiflow import ModelRegistry, Node, tool
 from penguiflow.memory._encodings import load_encoding
 from penguiflow.memory.tokens import DEFAULT_ENCODINGS, MESSAGE_OVERHEAD
-from penguiflow.planner import ReactPlanner
+from penguiflow.planner import LLMResponse, ReactPlanner, ToolCall
 
 
 class AddArgs(BaseModel):
@@ -68,7 +74,7 @@ class InstantLLM:
 
     model = "bench-instant"
 
-    def __init__(self, replies: list[str]) -> None:
+    def __init__(self, replies: list[Any]) -> None:
         self._replies = replies
         self._i = 0
 
@@ -79,7 +85,9 @@ class InstantLLM:
         response_format: Any = None,
         stream: bool = False,
         on_stream_chunk: Any = None,
-    ) -> str:
+        tools: Any = None,
+        tool_choice: Any = None,
+    ) -> Any:
         reply = self._replies[self._i % len(self._replies)]
         self._i += 1
         return reply
@@ -101,6 +109,19 @@ def script(steps: int) -> list[str]:
             {"thought": "done", "next_node": "final_response", "args": {"answer": "finished"}}
         )
     )
+    return replies
+
+
+def native_script(steps: int) -> list[LLMResponse]:
+    """The same run as :func:`script`, as native tool calls (one call per reply)."""
+    replies = []
+    for i in range(steps):
+        if i % 2:
+            call = ToolCall(f"call_{i}", "add", json.dumps({"a": i, "b": 1}))
+        else:
+            call = ToolCall(f"call_{i}", "echo", json.dumps({"text": f"step {i}"}))
+        replies.append(LLMResponse("", tool_calls=(call,)))
+    replies.append(LLMResponse("finished"))
     return replies
 
 
@@ -167,6 +188,40 @@ async def baseline_run(
     raise RuntimeError("baseline did not finish")
 
 
+async def baseline_native_run(llm: InstantLLM, steps: int) -> None:
+    tools: dict[str, tuple[type[BaseModel], Any]] = {
+        "add": (AddArgs, add),
+        "echo": (EchoArgs, echo),
+    }
+    definitions = [{"type": "function", "function": {"name": name}} for name in tools]
+    messages: list[dict[str, Any]] = [
+        {"role": "system", "content": "tools"},
+        {"role": "user", "content": "go"},
+    ]
+    for _ in range(steps + 1):
+        reply = await llm.complete(messages=messages, tools=definitions)
+        if not reply.tool_calls:
+            return
+        messages.append(
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [call.to_message() for call in reply.tool_calls],
+            }
+        )
+        for call in reply.tool_calls:
+            model, fn = tools[call.name]
+            result = await fn(model.model_validate(json.loads(call.arguments)), None)
+            messages.append(
+                {
+                    "role": "tool",
+                    "tool_call_id": call.id,
+                    "content": json.dumps(result.model_dump()),
+                }
+            )
+    raise RuntimeError("native baseline did not finish")
+
+
 RUNS_PER_ROUND = 10
 
 
@@ -184,15 +239,23 @@ async def measure(
     runners: dict[str, Any] = {
         "baseline": lambda: baseline_run(baseline_llm, steps, count, token_budget)
     }
+    native_replies = native_script(steps)
+    if token_budget is None:
+        native_llm = InstantLLM(native_replies)
+        runners["baseline_native"] = lambda: baseline_native_run(native_llm, steps)
     planners = []
-    for label, extra in (("planner_2_tools", 0), ("planner_40_tools", 38)):
+    variants = [("planner_2_tools", 0, "json"), ("planner_40_tools", 38, "json")]
+    if token_budget is None:
+        variants.append(("planner_native", 0, "native"))
+    for label, extra, mode in variants:
         nodes, registry = catalog(extra)
         planner = ReactPlanner(
-            llm_client=InstantLLM(replies),
+            llm_client=InstantLLM(native_replies if mode == "native" else replies),
             nodes=nodes,
             registry=registry,
             max_iters=steps + 2,
             token_budget=token_budget,
+            tool_mode=mode,  # type: ignore[arg-type]
         )
         planners.append(planner)
         runners[label] = lambda p=planner: p.run("go")
@@ -202,7 +265,7 @@ async def measure(
             if result is not None and result.reason != "answer_complete":
                 raise RuntimeError(f"a planner did not finish: {result.reason}")
         best = {label: float("inf") for label in runners}
-        paired: dict[str, list[float]] = {"overhead": [], "scaling": []}
+        paired: dict[str, list[float]] = {"overhead": [], "scaling": [], "native": []}
         for _ in range(repeats):
             this_round: dict[str, float] = {}
             for label, run in runners.items():
@@ -214,6 +277,10 @@ async def measure(
                 best[label] = min(best[label], elapsed)
             paired["overhead"].append(this_round["planner_2_tools"] / this_round["baseline"])
             paired["scaling"].append(this_round["planner_40_tools"] / this_round["planner_2_tools"])
+            if "planner_native" in this_round:
+                paired["native"].append(
+                    this_round["planner_native"] / this_round["baseline_native"]
+                )
         return best, paired
     finally:
         for planner in planners:
@@ -252,6 +319,12 @@ def main() -> int:
             f"40 tools vs 2 tools per step: {scaling:.2f}x, median of the rounds "
             f"(target <= 1.2x) {'ok' if scaling <= 1.2 else 'OVER TARGET'}"
         )
+        if paired["native"]:
+            native = statistics.median(paired["native"])
+            print(
+                f"native tool calls, planner vs minimal native loop per step: {native:.2f}x, "
+                f"median of the rounds (target <= 3x) {'ok' if native <= 3 else 'OVER TARGET'}"
+            )
     return 0
 
 

@@ -18,12 +18,14 @@ from .errors import (
     AgentStateError,
     LLMAuthError,
     LLMBadRequestError,
+    LLMContentFilterError,
     LLMContextWindowError,
     LLMError,
     LLMRateLimitError,
     LLMResponseError,
     LLMResponseFormatError,
     LLMTimeoutError,
+    LLMToolCallingError,
     LLMUnavailableError,
     ModelRequestsBlockedError,
     PauseCommitError,
@@ -34,16 +36,16 @@ from .errors import (
     StateStoreRequiredError,
 )
 from .events import PlannerEvent
-from .llm_types import LLMClient, LLMRequest, LLMResponse, StreamCallback, Usage
+from .llm_types import LLMClient, LLMRequest, LLMResponse, StreamCallback, ToolCall, Usage
 from .pause import PendingCall, PlannerPause
 from .prompts import PlanningHints
-from .react import ReactPlanner
+from .react import ReactPlanner, ToolMode
 from .run_state import FinalPayload, LLMUsage, PlannerFinish, RunState, TrajectoryStep
 from .tokens import TokenCounter
 
 if TYPE_CHECKING:
     from .llm import LiteLLMClient, allow_model_requests
-    from .testing import FunctionLLM, ScriptedLLM, TestLLM
+    from .testing import FunctionLLM, ScriptedLLM, TestLLM, tool_reply
 
 __all__ = [
     "Agent",
@@ -54,6 +56,7 @@ __all__ = [
     "LLMAuthError",
     "LLMBadRequestError",
     "LLMClient",
+    "LLMContentFilterError",
     "LLMContextWindowError",
     "LLMError",
     "LLMRateLimitError",
@@ -62,6 +65,7 @@ __all__ = [
     "LLMResponseError",
     "LLMResponseFormatError",
     "LLMTimeoutError",
+    "LLMToolCallingError",
     "LLMUnavailableError",
     "LLMUsage",
     "LiteLLMClient",
@@ -88,10 +92,13 @@ __all__ = [
     "StreamCallback",
     "TestLLM",
     "TokenCounter",
+    "ToolCall",
     "ToolContext",
+    "ToolMode",
     "TrajectoryStep",
     "Usage",
     "allow_model_requests",
+    "tool_reply",
 ]
 
 _LAZY = {
@@ -100,6 +107,7 @@ _LAZY = {
     "FunctionLLM": ".testing",
     "ScriptedLLM": ".testing",
     "TestLLM": ".testing",
+    "tool_reply": ".testing",
 }
 
 

@@ -16,6 +16,7 @@ from .run_state import FinalPayload, FinishReason, PlannerFinish, RunState
 from .schema import strip_optional_nulls
 
 __all__ = [
+    "TextStreamer",
     "answer_streamer",
     "final_payload",
     "finish_early",
@@ -75,6 +76,34 @@ def answer_streamer(run: ActiveRun) -> StreamCallback:
     return on_chunk
 
 
+class TextStreamer:
+    """Streams the text of a native reply as ``stream_chunk`` events.
+
+    The closing chunk (``done=True``) is sent by :meth:`finish` once the reply is read:
+    its ``extra["answer"]`` says whether the text was the answer (``False`` when the
+    reply ended with tool calls, the text being what the model wrote beside them).
+    """
+
+    __slots__ = ("_run", "_sent")
+
+    def __init__(self, run: ActiveRun) -> None:
+        self._run = run
+        self._sent = False
+
+    async def __call__(self, text: str, done: bool) -> None:
+        if text:
+            self._sent = True
+            await self._run.event("stream_chunk", text=text, extra={"source": "llm"})
+
+    async def finish(self, *, answer: bool) -> None:
+        """Send the closing chunk, if any text was streamed."""
+        if self._sent:
+            self._sent = False
+            await self._run.event(
+                "stream_chunk", text="", done=True, extra={"source": "llm", "answer": answer}
+            )
+
+
 def last_observation(state: RunState) -> Any:
     for step in reversed(state.steps):
         if step.error is None and step.observation is not None:
@@ -104,10 +133,15 @@ async def finish_run(
     last = last_observation(run.state)
     if reason != "answer_complete" and last is not None:
         metadata["last_observation"] = last
-    await run.event(
-        "finish",
-        extra={"reason": reason, **{k: v for k, v in extra.items() if isinstance(v, str)}},
-    )
+    if run.callback is not None:
+        await run.event(
+            "finish",
+            extra={
+                "reason": reason,
+                **{k: v for k, v in extra.items() if isinstance(v, str)},
+                "usage": run.state.usage.to_dict(),
+            },
+        )
     return PlannerFinish(reason=reason, payload=payload, metadata=metadata)
 
 

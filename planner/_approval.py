@@ -95,6 +95,7 @@ class PendingStep(BaseModel):
         join: for parallel steps, the plan's join (``ParallelJoin`` as JSON).
         join_record: for ``join`` steps, the join's record so far.
         latency_ms: tool time spent on the step before the pause.
+        usage: what the step's LLM calls cost (given to the step once it is recorded).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -106,6 +107,7 @@ class PendingStep(BaseModel):
     join: dict[str, Any] | None = None
     join_record: dict[str, Any] | None = None
     latency_ms: float = 0.0
+    usage: dict[str, Any] | None = None
 
 
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -1,110 +1,154 @@
-"""One LLM request of a run: send, step the ``response_format`` down on rejection, count.
+"""One LLM request of a run: send, step the request mode down on rejection, count.
 
 The request is bounded by the run's deadline; the reply's usage and cost are added to
-the run's state, and ``llm_request`` / ``llm_response`` events are reported.
+the run's state and to the current step, and ``llm_request`` / ``llm_response`` events
+are reported.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from .._deadlines import deadline_in
-from ._answers import answer_streamer
+from ._answers import TextStreamer, answer_streamer
 from ._steps import ActiveRun, BudgetHit
-from .errors import LLMResponseFormatError
-from .llm_types import LLMClient, as_response
-from .schema import ActionSchemas, FormatMemory
+from .errors import LLMResponseFormatError, LLMToolCallingError
+from .llm_types import LLMClient, LLMResponse, StreamCallback, ToolChoice, as_response
+from .schema import ActionSchemas, FormatMemory, FormatMode
 
-__all__ = ["ask_llm"]
+__all__ = ["Asker", "ask_llm"]
+
+
+@dataclass(frozen=True, slots=True)
+class Asker:
+    """What every request of a planner shares (immutable; one per planner).
+
+    Attributes:
+        client: the LLM client.
+        formats: which request mode works, per model.
+        schemas: the catalog's action schemas (JSON modes).
+        tools: the catalog as native tool definitions (native mode).
+        tool_choice: the ``tool_choice`` of native requests (``None``: the provider's).
+        model_key: the model the modes are remembered for.
+        stream: stream the reply's answer as ``stream_chunk`` events.
+    """
+
+    client: LLMClient
+    formats: FormatMemory
+    schemas: ActionSchemas
+    tools: list[dict[str, Any]]
+    tool_choice: ToolChoice | None
+    model_key: str
+    stream: bool
 
 
 async def ask_llm(
-    run: ActiveRun,
-    messages: list[dict[str, Any]],
-    tokens: int,
-    *,
-    client: LLMClient,
-    formats: FormatMemory,
-    schemas: ActionSchemas,
-    model_key: str,
-    stream: bool,
-) -> str | BudgetHit:
-    """Send one request; step the ``response_format`` down if the provider rejects it.
+    run: ActiveRun, messages: list[dict[str, Any]], tokens: int, mode: FormatMode, asker: Asker
+) -> str | LLMResponse | BudgetHit | None:
+    """Send one request in ``mode``; step the mode down if the provider rejects it.
 
     Args:
         run: the run (its state records usage, budgets and format fallbacks).
-        messages: the request's messages.
+        messages: the request's messages, written for ``mode``.
         tokens: their counted tokens (0 when not counted).
-        client: the LLM client.
-        formats: the planner's memory of which ``response_format`` works per model.
-        schemas: the catalog's action schemas.
-        model_key: the model the formats are remembered for.
-        stream: stream the reply's answer as ``stream_chunk`` events.
+        mode: the request mode (``"native"`` or a JSON mode).
+        asker: the planner's request settings.
 
     Returns:
-        The reply's text, or a budget hit when the run's deadline passed while waiting.
+        The reply (text, or a response with its usage and tool calls); a budget hit when the run's deadline passed while waiting; or
+        ``None`` when the provider rejected the mode and the model now has another one
+        (the request must be written again for it).
 
     Raises:
         LLMError: the client failed for good.
     """
     state = run.state
-    while True:
-        mode = formats.mode_for(model_key)
-        if tokens:
-            state.budgets.tokens_last_request = tokens
-            state.budgets.tokens_sent += tokens
-        if run.callback is not None:
-            await run.event(
-                "llm_request",
-                extra={"tokens": tokens, "messages": len(messages), "format": mode},
-            )
-        on_chunk = answer_streamer(run) if stream else None
-        started = time.perf_counter()
-        request = client.complete(
+    native = mode == "native"
+    run.native = native
+    if tokens:
+        state.budgets.tokens_last_request = tokens
+        state.budgets.tokens_sent += tokens
+    if run.callback is not None:
+        await run.event(
+            "llm_request", extra={"tokens": tokens, "messages": len(messages), "format": mode}
+        )
+    on_chunk: StreamCallback | None = None
+    streamer: TextStreamer | None = None
+    if asker.stream and native:
+        on_chunk = streamer = TextStreamer(run)
+    elif asker.stream:
+        on_chunk = answer_streamer(run)
+    started = time.perf_counter()
+    if native:
+        request = asker.client.complete(  # type: ignore[call-arg]
             messages=messages,
-            response_format=schemas.response_format(mode),
-            stream=stream,
+            stream=asker.stream,
+            on_stream_chunk=on_chunk,
+            tools=asker.tools,
+            tool_choice=asker.tool_choice,
+        )
+    else:
+        request = asker.client.complete(
+            messages=messages,
+            response_format=asker.schemas.response_format(mode),
+            stream=asker.stream,
             on_stream_chunk=on_chunk,
         )
-        remaining = run.remaining()
-        deadline = None if remaining is None else deadline_in(remaining)
-        try:
-            if deadline is None:
+    remaining = run.remaining()
+    deadline = None if remaining is None else deadline_in(remaining)
+    try:
+        if deadline is None:
+            reply = await request
+        else:
+            with deadline:
                 reply = await request
-            else:
-                with deadline:
-                    reply = await request
-        except TimeoutError:
-            if deadline is not None and deadline.timed_out:
-                return BudgetHit("deadline_s", "the deadline passed while waiting for the LLM")
+    except TimeoutError:
+        if deadline is not None and deadline.timed_out:
+            return BudgetHit("deadline_s", "the deadline passed while waiting for the LLM")
+        raise
+    except (LLMResponseFormatError, LLMToolCallingError) as exc:
+        following = asker.formats.step_down(asker.model_key, mode)
+        if following is None:
             raise
-        except LLMResponseFormatError as exc:
-            following = formats.step_down(model_key, mode)
-            if following is None:
-                raise
-            state.repairs.format_fallbacks += 1
-            state.errors.append(
-                f"the provider rejected response_format {mode!r} ({exc.message}); "
-                f"using {following!r} for {model_key!r} from now on"
-            )
-            continue
+        state.repairs.format_fallbacks += 1
+        what = "native tool calls" if native else f"response_format {mode!r}"
+        state.errors.append(
+            f"the provider rejected {what} ({exc.message}); using {following!r} for "
+            f"{asker.model_key!r} from now on"
+        )
+        return None
+    if type(reply) is str and run.callback is None:
         state.usage.calls += 1
-        if type(reply) is str and run.callback is None:
-            return reply  # no usage to add, no event to report
+        return reply  # no usage to add, no event to report
+    response = await _account(run, reply, started)
+    if streamer is not None:
+        await streamer.finish(answer=not response.tool_calls)
+    return response
+
+
+async def _account(run: ActiveRun, reply: Any, started: float) -> LLMResponse:
+    if type(reply) is str:
+        run.state.usage.calls += 1
+        response = LLMResponse(reply)
+    else:
         response = as_response(reply)
-        usage = state.usage
         reported = response.usage
-        if reported.total_tokens:
-            usage.prompt_tokens += reported.prompt_tokens
-            usage.completion_tokens += reported.completion_tokens
-            usage.total_tokens += reported.total_tokens
-        if response.cost_usd:
-            usage.cost_usd += response.cost_usd
-        if run.callback is not None:
-            await run.event(
-                "llm_response",
-                latency_ms=(time.perf_counter() - started) * 1000,
-                extra={"usage": reported.to_dict(), "cost_usd": response.cost_usd},
-            )
-        return response.text
+        run.state.usage.add(
+            reported.prompt_tokens,
+            reported.completion_tokens,
+            reported.total_tokens,
+            response.cost_usd,
+        )
+    if run.callback is not None:
+        extra: dict[str, Any] = {
+            "usage": response.usage.to_dict(),
+            "cost_usd": response.cost_usd,
+        }
+        if response.tool_calls:
+            extra["tool_calls"] = [call.name for call in response.tool_calls]
+        await run.event(
+            "llm_response", latency_ms=(time.perf_counter() - started) * 1000, extra=extra
+        )
+    return response

@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ..catalog import NodeSpec, build_catalog
 from ..errors import ConfigError
@@ -15,7 +15,14 @@ from ..registry import ModelRegistry
 from .actions import RESERVED_NODE_NAMES
 from .prompts import PlanningHints
 
-__all__ = ["check_int", "check_seconds", "make_catalog", "make_client", "make_hints"]
+__all__ = [
+    "check_int",
+    "check_options",
+    "check_seconds",
+    "make_catalog",
+    "make_client",
+    "make_hints",
+]
 
 
 def check_int(name: str, value: Any, minimum: int, *, optional: bool = False) -> None:
@@ -35,6 +42,54 @@ def check_seconds(name: str, value: Any) -> None:
         or not (math.isfinite(value) and value > 0)
     ):
         raise ConfigError(f"ReactPlanner({name}=...) must be seconds > 0 or None, got {value!r}")
+
+
+def check_options(
+    *,
+    max_iters: Any,
+    hop_budget: Any,
+    deadline_s: Any,
+    token_budget: Any,
+    repair_attempts: Any,
+    max_parallel: Any,
+    max_consecutive_arg_failures: Any,
+    max_string_length: Any,
+    pause_ttl_s: Any,
+    resume_lease_s: Any,
+    run_lease_s: Any,
+    temperature: Any,
+    final_response_model: Any,
+    event_callback: Any,
+) -> None:
+    """Check the scalar options of ``ReactPlanner``.
+
+    Raises:
+        ConfigError: a value of the wrong type or out of range, named with the fix.
+    """
+    check_int("max_iters", max_iters, 1)
+    check_int("hop_budget", hop_budget, 0, optional=True)
+    check_seconds("deadline_s", deadline_s)
+    check_int("token_budget", token_budget, 1, optional=True)
+    check_int("repair_attempts", repair_attempts, 0)
+    check_int("max_parallel", max_parallel, 1)
+    check_int("max_consecutive_arg_failures", max_consecutive_arg_failures, 1)
+    check_int("max_string_length", max_string_length, 1)
+    check_seconds("pause_ttl_s", pause_ttl_s)
+    for name, lease in (("resume_lease_s", resume_lease_s), ("run_lease_s", run_lease_s)):
+        check_seconds(name, lease)
+        if lease is None:
+            raise ConfigError(f"ReactPlanner({name}=...) must be seconds > 0, got None")
+    if not isinstance(temperature, int | float) or not 0.0 <= temperature <= 2.0:
+        raise ConfigError(f"ReactPlanner(temperature=...) must be in [0, 2], got {temperature!r}")
+    if final_response_model is not None and not (
+        isinstance(final_response_model, type) and issubclass(final_response_model, BaseModel)
+    ):
+        raise ConfigError(
+            "ReactPlanner(final_response_model=...) must be a pydantic BaseModel subclass, "
+            f"got {final_response_model!r}"
+        )
+    if event_callback is not None and not callable(event_callback):
+        raise ConfigError("ReactPlanner(event_callback=...) must be callable or None")
 
 
 def make_client(llm: Any, llm_client: Any, temperature: float) -> Any:

@@ -1,50 +1,52 @@
-"""One decision of a run: ask the LLM, parse, repair locally, retry with the error.
+"""One decision of a run: ask the LLM, read the reply, repair locally, retry with the error.
 
-The repair ladder: a reply that is not a valid action is first fixed locally (no LLM
-call); otherwise the LLM is asked again with the precise validation error, up to
+The repair ladder: a reply that is not a valid decision is first fixed locally (no LLM
+call); otherwise the LLM is asked again with the precise problem, up to
 ``repair_attempts`` times; then the run finishes with ``no_path``. The raw text is never
-used as an answer.
+used as an answer. In JSON mode the reply must be one JSON action; in native mode it is
+read by :func:`~penguiflow.planner._native.read_tool_reply`, and a problem with a tool
+call goes back as that call's result.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from ._answers import final_payload, partial_payload
-from ._asking import ask_llm
+from ._asking import Asker, ask_llm
+from ._context import Dialect
+from ._native import Decided, Rejected, ToolNames, read_tool_reply
 from ._steps import ActiveRun, BudgetHit
-from .actions import ActionKind, PlannerAction
-from .llm_types import LLMClient
+from .actions import PlannerAction
+from .llm_types import as_response
 from .parse import describe_validation_error, parse_action
 from .repair import NO_OBJECT, repair_instruction, repair_locally
 from .run_state import FinalPayload, PlannerFinish
-from .schema import ActionSchemas, FormatMemory
+from .schema import FormatMode
 from .tokens import TokenAccountant
 
-__all__ = ["Decider"]
+__all__ = ["Decider", "Decision"]
 
 _ECHO_LIMIT = 2000
 
-Decision = tuple[PlannerAction, ActionKind, FinalPayload | None] | PlannerFinish | BudgetHit
-"""``(action, its kind, the final payload of a final action)``, or how the run ends."""
+Decision = Decided | PlannerFinish | BudgetHit
+"""A valid decision, or how the run ends."""
 
 
 class Decider:
-    """Gets one valid action per step for a planner (immutable; shared by all runs)."""
+    """Gets one valid decision per step for a planner (immutable; shared by all runs)."""
 
     def __init__(
         self,
         *,
-        client: LLMClient,
-        formats: FormatMemory,
-        schemas: ActionSchemas,
+        asker: Asker,
+        dialects: Mapping[bool, Dialect],
+        names: ToolNames,
         tokens: TokenAccountant,
-        format_cost: Callable[[str], int],
-        model_key: str,
-        stream: bool,
+        format_cost: Callable[[FormatMode], int],
         known: frozenset[str],
         tool_names: list[str],
         has_tools: bool,
@@ -52,13 +54,11 @@ class Decider:
         final_schema: dict[str, Any],
         repair_attempts: int,
     ) -> None:
-        self._client = client
-        self._formats = formats
-        self._schemas = schemas
+        self._asker = asker
+        self._dialects = dialects
+        self._names = names
         self._tokens = tokens
         self._format_cost = format_cost
-        self._model_key = model_key
-        self._stream = stream
         self._known = known
         self._tool_names = tool_names
         self._has_tools = has_tools
@@ -67,20 +67,24 @@ class Decider:
         self._repair_attempts = repair_attempts
 
     async def decide(self, run: ActiveRun) -> Decision:
-        """Get one valid action: ask, parse, repair locally, then retry with the error."""
+        """Get one valid decision: ask, read, repair locally, then retry with the error."""
         state = run.state
-        counting = run.transcript.counter is not None
+        transcript = run.transcript
+        asker = self._asker
         extra: list[dict[str, Any]] = []
         attempt = 0
         while True:
+            mode = asker.formats.mode_for(asker.model_key)
+            dialect = self._dialects[mode == "native"]
+            if dialect is not transcript.dialect:
+                transcript.use(dialect)
+                extra = []  # a repair written for the other dialect
             limit = self._tokens.limit
-            built = run.transcript.build(
+            built = transcript.build(
                 state,
                 token_budget=limit.tokens,
                 extra=extra,
-                fixed_tokens=(
-                    self._format_cost(self._formats.mode_for(self._model_key)) if counting else 0
-                ),
+                fixed_tokens=self._format_cost(mode) if transcript.counter is not None else 0,
             )
             if built is None:
                 return BudgetHit(
@@ -88,68 +92,77 @@ class Decider:
                     f"{limit.describe()} cannot hold the system prompt, memory, query "
                     "and summary of earlier steps",
                 )
-            reply = await ask_llm(
-                run,
-                *built,
-                client=self._client,
-                formats=self._formats,
-                schemas=self._schemas,
-                model_key=self._model_key,
-                stream=self._stream,
-            )
+            reply = await ask_llm(run, *built, mode, asker)
+            if reply is None:
+                continue  # the provider refused the mode; write the request again
             if isinstance(reply, BudgetHit):
                 return reply
-            outcome = parse_action(reply)
-            error = outcome.error
-            if outcome.action is None:
-                repaired = repair_locally(reply, known_nodes=self._known)
-                if repaired.action is not None:
-                    state.repairs.local_repairs += 1
-                    for fix in repaired.fixes:
-                        state.repairs.fixes[fix] = state.repairs.fixes.get(fix, 0) + 1
-                    await run.event(
-                        "repair_attempt", extra={"stage": "local", "fixes": repaired.fixes}
-                    )
-                    outcome = repaired
-                elif repaired.error != NO_OBJECT:
-                    error = repaired.error
-            action = outcome.action
-            if action is not None:
-                kind = action.kind
-                if kind == "tool":
-                    return action, kind, None
-                checked = self.check(action)
-                if not isinstance(checked, str):
-                    return action, kind, checked
-                error = checked
-            error = error or "the reply is not a valid action"
-            if attempt >= self._repair_attempts:
-                state.repairs.exhausted += 1
-                message = f"no valid action after {attempt} repair attempt(s): {error}"
-                state.errors.append(message)
-                return PlannerFinish(
-                    reason="no_path",
-                    payload=partial_payload(state, "the model gave no valid action"),
-                    metadata={"error": message},
+            if dialect.native:
+                reading = read_tool_reply(
+                    as_response(reply),
+                    final_tool=self._final_model is not None,
+                    check=self.check_final,
+                    names=self._names,
                 )
+            else:
+                reading = self._read_json(reply if isinstance(reply, str) else reply.text)
+            if isinstance(reading, Decided):
+                if reading.fixes:
+                    await _local_repair(run, reading.fixes)
+                return reading
+            if attempt >= self._repair_attempts:
+                return _exhausted(run, attempt, reading.error)
             attempt += 1
             state.repairs.llm_repairs += 1
             await run.event(
-                "repair_attempt", error=error, extra={"stage": "llm", "attempt": attempt}
+                "repair_attempt", error=reading.error, extra={"stage": "llm", "attempt": attempt}
             )
-            echo = reply if len(reply) <= _ECHO_LIMIT else reply[:_ECHO_LIMIT] + "..."
-            extra = [
+            extra = reading.echo
+
+    def _read_json(self, text: str) -> Decided | Rejected:
+        """Read a JSON-mode reply: parse, repair locally, check the final and parallel args.
+
+        A local repair counts (``fixes``) only when the repaired action is accepted.
+        """
+        outcome = parse_action(text)
+        error = outcome.error
+        fixes: list[str] = []
+        if outcome.action is None:
+            repaired = repair_locally(text, known_nodes=self._known)
+            if repaired.action is not None:
+                outcome, fixes = repaired, repaired.fixes
+            elif repaired.error != NO_OBJECT:
+                error = repaired.error
+        action = outcome.action
+        if action is not None:
+            kind = action.kind
+            if kind == "tool":
+                return Decided(action, kind, fixes=fixes)
+            checked = self.check(action)
+            if not isinstance(checked, str):
+                return Decided(action, kind, checked, fixes=fixes)
+            error = checked
+        error = error or "the reply is not a valid action"
+        echo = text if len(text) <= _ECHO_LIMIT else text[:_ECHO_LIMIT] + "..."
+        return Rejected(
+            error,
+            [
                 {"role": "assistant", "content": echo},
                 {
                     "role": "user",
                     "content": repair_instruction(error, valid_nodes=self._tool_names),
                 },
-            ]
+            ],
+        )
+
+    def check_final(self, args: Mapping[str, Any]) -> FinalPayload | str:
+        """Validate final-answer arguments: the payload, or the error for the model."""
+        return final_payload(args, self._final_model, self._final_schema)
 
     def check(self, action: PlannerAction) -> FinalPayload | str | None:
         """Validate what the repair ladder covers: final args and the parallel shape."""
         if action.kind == "final":
-            return final_payload(action.args, self._final_model, self._final_schema)
+            return self.check_final(action.args)
         if action.kind == "parallel":
             if not self._has_tools:
                 return (
@@ -160,3 +173,23 @@ class Decider:
             except ValidationError as exc:
                 return f"invalid parallel plan: {describe_validation_error(exc, prefix='args.')}"
         return None
+
+
+async def _local_repair(run: ActiveRun, fixes: Sequence[str]) -> None:
+    repairs = run.state.repairs
+    repairs.local_repairs += 1
+    for fix in fixes:
+        repairs.fixes[fix] = repairs.fixes.get(fix, 0) + 1
+    await run.event("repair_attempt", extra={"stage": "local", "fixes": list(fixes)})
+
+
+def _exhausted(run: ActiveRun, attempts: int, error: str) -> PlannerFinish:
+    state = run.state
+    state.repairs.exhausted += 1
+    message = f"no valid action after {attempts} repair attempt(s): {error}"
+    state.errors.append(message)
+    return PlannerFinish(
+        reason="no_path",
+        payload=partial_payload(state, "the model gave no valid action"),
+        metadata={"error": message},
+    )

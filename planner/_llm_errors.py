@@ -19,12 +19,14 @@ from typing import Any
 from .errors import (
     LLMAuthError,
     LLMBadRequestError,
+    LLMContentFilterError,
     LLMContextWindowError,
     LLMError,
     LLMRateLimitError,
     LLMResponseError,
     LLMResponseFormatError,
     LLMTimeoutError,
+    LLMToolCallingError,
     LLMUnavailableError,
 )
 
@@ -39,6 +41,32 @@ _FORMAT_WORDS = (
     "structured output",
     "guided_json",
 )
+# Phrases of an error that refuses native tool calling (not merely one bad tool message);
+# local servers answer some of them with a 500 (llama.cpp without --jinja).
+_TOOL_WORDS = (
+    "tool_choice",
+    "tool choice",
+    "tool-call-parser",
+    "'tools'",
+    '"tools"',
+    "tools param",
+    "tools is not supported",
+    "tools are not supported",
+    "tools not supported",
+    "does not support tools",
+    "does not support function",
+    "function calling",
+    "function_calling",
+    "tool calling",
+    "tool use is not supported",
+)
+_FILTER_WORDS = (
+    "content_policy_violation",
+    "content_filter",
+    "content management policy",
+    "safety system",
+    "responsibleaipolicyviolation",
+)
 _SECRET_PATTERNS = (
     re.compile(r"sk-[A-Za-z0-9_\-*]{6,}"),
     re.compile(r"AIza[0-9A-Za-z_\-]{20,}"),
@@ -50,6 +78,10 @@ _SECRET_ENV_SUFFIXES = ("_API_KEY", "_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
 
 class BadReply(Exception):
     """The provider answered, but the reply has no usable text."""
+
+
+class FilteredReply(BadReply):
+    """The provider answered, but its content filter removed the reply."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,8 +197,49 @@ def retry_after_seconds(exc: BaseException) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+def _tools_refused(status: int, text: str) -> Failure | None:
+    if not any(word in text.lower() for word in _TOOL_WORDS):
+        return None
+    return Failure(
+        LLMToolCallingError,
+        f"the provider rejected native tool calling; use tool_mode='json': {text}",
+        status,
+        False,
+    )
+
+
+def _bad_request(status: int, text: str) -> Failure:
+    lowered = text.lower()
+    if any(word in lowered for word in _FILTER_WORDS):
+        return Failure(
+            LLMContentFilterError,
+            f"the provider's content filter blocked the request: {text}",
+            status,
+            False,
+        )
+    refused = _tools_refused(status, text)
+    if refused is not None:
+        return refused
+    if any(word in lowered for word in _FORMAT_WORDS):
+        return Failure(
+            LLMResponseFormatError,
+            f"the provider rejected the response_format; retry with a simpler format: {text}",
+            status,
+            False,
+        )
+    return Failure(LLMBadRequestError, f"the provider rejected the request: {text}", status, False)
+
+
 def _status_failure(exc: BaseException, status: int, text: str) -> Failure:
-    if "ContextWindowExceededError" in _kinds(exc):
+    kinds = _kinds(exc)
+    if "ContentPolicyViolationError" in kinds:
+        return Failure(
+            LLMContentFilterError,
+            f"the provider's content filter blocked the request: {text}",
+            status,
+            False,
+        )
+    if "ContextWindowExceededError" in kinds:
         return Failure(
             LLMContextWindowError,
             f"the prompt does not fit the model's context: {text}",
@@ -187,17 +260,10 @@ def _status_failure(exc: BaseException, status: int, text: str) -> Failure:
             LLMUnavailableError, f"the provider reported a conflict: {text}", status, True
         )
     if status < 500:
-        lowered = text.lower()
-        if any(word in lowered for word in _FORMAT_WORDS):
-            return Failure(
-                LLMResponseFormatError,
-                f"the provider rejected the response_format; retry with a simpler format: {text}",
-                status,
-                False,
-            )
-        return Failure(
-            LLMBadRequestError, f"the provider rejected the request: {text}", status, False
-        )
+        return _bad_request(status, text)
+    refused = _tools_refused(status, text)
+    if refused is not None:
+        return refused
     if _has_transport_error(exc):
         return Failure(LLMUnavailableError, f"could not reach the provider: {text}", None, True)
     if _has_http_status_error(exc):
@@ -217,6 +283,13 @@ def classify(exc: BaseException, secrets: Sequence[str] = ()) -> Failure:
     if type(exc).__name__ not in raw:
         raw = f"{type(exc).__name__}: {raw}"
     text = redact(raw, secrets)[:_MAX_MESSAGE]
+    if isinstance(exc, FilteredReply):
+        return Failure(
+            LLMContentFilterError,
+            f"the provider's content filter removed the reply: {exc}",
+            None,
+            False,
+        )
     if isinstance(exc, BadReply):
         return Failure(
             LLMResponseError, f"the provider's reply could not be read: {exc}", None, False

@@ -42,7 +42,7 @@ from ._steps import ActiveRun, BudgetHit, StepResult, StepRunner, outcome_record
 from .actions import ParallelJoin
 from .errors import RunStateError
 from .pause import PendingCall, PlannerPause
-from .run_state import RUN_STATE_VERSION, PlannerFinish, RunState
+from .run_state import RUN_STATE_VERSION, LLMUsage, PlannerFinish, RunState
 
 __all__ = ["Resumer"]
 
@@ -122,8 +122,13 @@ class Resumer:
         caller = JournaledCaller(
             store, self._executor, self._specs, state.run_id, tenant_id=state.tenant_id
         )
+        first = len(state.steps)
         async with _lease_keeper(store, claim, self._lease_s):
             result = await self._complete(run, pending, verdicts, caller)
+        if isinstance(result, PendingStep):
+            result.usage = pending.usage
+        else:
+            await run.close_step(first, pending.kind, pending.usage or LLMUsage().to_dict())
         outcome = {
             "run_id": state.run_id,
             "reclaimed": claim.reclaimed,

@@ -55,11 +55,39 @@ class ActiveRun:
     started: float  # time.monotonic() when this process took the run
     elapsed_before: float  # elapsed_s recorded before this process took the run
     stored_version: int = 0  # the run's version in the state store (0: not stored)
+    native: bool = False  # whether the latest request used native tool calls
+    usage_mark: tuple[int, int, int, int, float] = (0, 0, 0, 0, 0.0)  # run usage at step start
 
     @property
     def step(self) -> int:
         """The current step number."""
         return self.state.budgets.iterations
+
+    def step_usage(self) -> dict[str, Any]:
+        """What the LLM calls of the current step cost so far."""
+        return self.state.usage.since(self.usage_mark)
+
+    async def close_step(self, first: int, kind: str, usage: dict[str, Any] | None = None) -> None:
+        """End the current step: its usage goes to the step it recorded and an event.
+
+        Args:
+            first: how many trajectory steps existed when the step began.
+            kind: what the step did (``tool``, ``parallel``, ``final``...).
+            usage: the step's usage when it was measured earlier (before a pause).
+        """
+        usage = self.attach_usage(first, usage)
+        if self.callback is not None:
+            await self.event("step_complete", extra={"kind": kind, "usage": usage})
+
+    def attach_usage(self, first: int, usage: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Give the step recorded at ``first`` (if any) its usage; return the usage."""
+        state = self.state
+        if usage is None:
+            usage = state.usage.since(self.usage_mark)
+        steps = state.steps
+        if len(steps) > first:
+            steps[first].usage = usage
+        return usage
 
     async def event(self, event_type: str, **fields: Any) -> None:
         """Report a planner event for this run (no-op without a callback)."""
@@ -160,15 +188,16 @@ class StepRunner:
 
     # -- shared checks ------------------------------------------------------------------
 
-    def _resolve(self, name: str, *, parallel: bool) -> NodeSpec | str:
+    def _resolve(self, name: str, *, parallel: bool, native: bool = False) -> NodeSpec | str:
         """Return the spec of ``name`` or the error the LLM should see."""
         if name in self._disallowed:
             return f"tool {name!r} may not be called (planning hints); valid tools: {self._valid_names}"
         spec = self._specs.get(name)
         if spec is None:
+            how = "reply with text" if native else "use next_node 'final_response'"
             return (
                 f"unknown tool {name!r}; valid tools: {self._valid_names or '(none)'}; "
-                "use next_node 'final_response' to answer"
+                f"{how} to answer"
             )
         if parallel and name in self._sequential:
             return f"tool {name!r} may not run inside a parallel step (planning hints)"
@@ -195,11 +224,15 @@ class StepRunner:
 
     # -- single tool --------------------------------------------------------------------
 
-    async def run_tool(self, run: ActiveRun, action: PlannerAction) -> StepResult:
-        """Run a single tool call and record the step."""
+    async def run_tool(
+        self, run: ActiveRun, action: PlannerAction, call_ids: list[str] | None = None
+    ) -> StepResult:
+        """Run a single tool call and record the step (``call_ids``: the provider's id)."""
         state = run.state
         record = action.record()
-        spec = self._resolve(action.next_node, parallel=False)
+        if call_ids:
+            record["call_ids"] = call_ids
+        spec = self._resolve(action.next_node, parallel=False, native=run.native)
         if isinstance(spec, str):
             state.repairs.unknown_tool += action.next_node not in self._specs
             kind: StepKind = "unknown_tool" if action.next_node not in self._specs else "rejected"
@@ -237,16 +270,24 @@ class StepRunner:
 
     # -- parallel plans -----------------------------------------------------------------
 
-    async def run_parallel(self, run: ActiveRun, action: PlannerAction) -> StepResult:
-        """Run the branches of a parallel plan (bounded by ``max_parallel``), then the join."""
+    async def run_parallel(
+        self, run: ActiveRun, action: PlannerAction, call_ids: list[str] | None = None
+    ) -> StepResult:
+        """Run the branches of a parallel plan (bounded by ``max_parallel``), then the join.
+
+        ``call_ids`` are the provider's ids of the calls when they came as native calls.
+        """
         state = run.state
         plan = action.parallel_args()
+        action_record = action.record()
+        if call_ids:
+            action_record["call_ids"] = call_ids
         records: list[dict[str, Any]] = []
         runnable: list[tuple[int, str, BaseModel]] = []
         for branch in plan.steps:
             record: dict[str, Any] = {"node": branch.node, "args": branch.args}
             records.append(record)
-            spec = self._resolve(branch.node, parallel=True)
+            spec = self._resolve(branch.node, parallel=True, native=run.native)
             if isinstance(spec, str):
                 state.repairs.unknown_tool += branch.node not in self._specs
                 record.update(ok=False, error=spec)
@@ -296,14 +337,14 @@ class StepRunner:
             pending.sort(key=lambda c: int(c.call_id.rsplit("_", 1)[1]))
             return PendingStep(
                 kind="parallel",
-                action=action.record(),
+                action=action_record,
                 calls=pending,
                 records=records,
                 join=None if plan.join is None else plan.join.model_dump(mode="json"),
                 latency_ms=(time.perf_counter() - started) * 1000,
             )
         return await self.finish_parallel(
-            run, action.record(), records, plan.join, started=started, prior_ms=0.0
+            run, action_record, records, plan.join, started=started, prior_ms=0.0
         )
 
     async def finish_parallel(

@@ -23,7 +23,9 @@ They hang under the two branches of :mod:`penguiflow.errors`::
             ├── LLMAuthError           401/403: missing or wrong credentials; not retried
             ├── LLMBadRequestError     other 4xx: the provider rejected the request; not retried
             │   ├── LLMResponseFormatError  the provider rejected the response_format
+            │   ├── LLMToolCallingError     the provider rejected native tools / tool_choice
             │   └── LLMContextWindowError   the prompt does not fit the model's context
+            ├── LLMContentFilterError  the provider's content filter blocked the prompt or reply
             ├── LLMRateLimitError      429 on every attempt (retry_after)
             ├── LLMTimeoutError        (also TimeoutError) every attempt timed out
             ├── LLMUnavailableError    5xx or a network failure on every attempt
@@ -43,12 +45,14 @@ __all__ = [
     "AgentStateError",
     "LLMAuthError",
     "LLMBadRequestError",
+    "LLMContentFilterError",
     "LLMContextWindowError",
     "LLMError",
     "LLMRateLimitError",
     "LLMResponseError",
     "LLMResponseFormatError",
     "LLMTimeoutError",
+    "LLMToolCallingError",
     "LLMUnavailableError",
     "ModelRequestsBlockedError",
     "PauseCommitError",
@@ -166,6 +170,20 @@ class LLMResponseFormatError(LLMBadRequestError):
     """The provider rejected the ``response_format`` (JSON schema or JSON mode).
 
     Retry with a simpler format (the generic schema, ``{"type": "json_object"}``, or none).
+    """
+
+
+class LLMToolCallingError(LLMBadRequestError):
+    """The provider rejected native tool calling (the request's ``tools`` or ``tool_choice``).
+
+    With ``tool_mode="auto"`` the planner then speaks JSON actions to that model.
+    """
+
+
+class LLMContentFilterError(LLMError):
+    """The provider's content filter blocked the prompt or the reply; not retried.
+
+    Rephrase the query or the system prompt, or check the provider's moderation settings.
     """
 
 

@@ -1,7 +1,8 @@
 """``PlannerEvent``: what a planner run reports while it works.
 
 Event types: ``step_start``, ``llm_request``, ``llm_response``, ``repair_attempt``,
-``tool_call_start``, ``tool_call_result``, ``tool_call_error``, ``stream_chunk``,
+``tool_call_start``, ``tool_call_result``, ``tool_call_error``, ``step_complete`` (the
+step's kind and LLM usage), ``stream_chunk``,
 ``pause`` (the run's state and a pause were committed; never carries the token),
 ``resume`` (a pause was claimed), ``recover`` (a run whose process died was taken over,
 see ``ReactPlanner.recover_stale_runs``) and ``finish``. Other packages may add their own (for
@@ -25,8 +26,8 @@ logger = logging.getLogger("penguiflow.planner")
 
 PlannerEventType = str
 """``step_start``, ``llm_request``, ``llm_response``, ``repair_attempt``,
-``tool_call_start``, ``tool_call_result``, ``tool_call_error``, ``stream_chunk``, ``pause``,
-``resume``, ``recover``, ``finish``."""
+``tool_call_start``, ``tool_call_result``, ``tool_call_error``, ``step_complete``,
+``stream_chunk``, ``pause``, ``resume``, ``recover``, ``finish``."""
 
 
 @dataclass(frozen=True, slots=True)

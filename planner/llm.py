@@ -2,9 +2,10 @@
 
 This is the only module of PenguiFlow that imports litellm, and it does so on the first
 call, so ``import penguiflow`` stays fast. Before that import it sets
-``LITELLM_LOCAL_MODEL_COST_MAP=True`` (unless already set) so that litellm reads its
-bundled price list instead of downloading one; set the variable to ``False`` yourself
-to get litellm's latest prices.
+``LITELLM_LOCAL_MODEL_COST_MAP=True`` and ``LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS=True``
+(unless already set) so that litellm reads its bundled price list and Anthropic header
+table instead of downloading them; set the variables to ``False`` yourself to get
+litellm's latest ones.
 
 Test suites should turn :data:`ALLOW_MODEL_REQUESTS` off (for example in a
 ``conftest.py`` fixture) so that no test reaches a real provider by accident; a test
@@ -26,9 +27,17 @@ from typing import Any, Literal
 from penguiflow.backoff import backoff_delay
 from penguiflow.errors import ConfigError
 
-from ._llm_errors import BadReply, classify
+from ._llm_errors import BadReply, FilteredReply, classify
+from ._llm_reply import (
+    finish_reason_of,
+    message_of,
+    message_tool_calls,
+    priced,
+    tool_calls_of,
+    usage_of,
+)
 from .errors import ModelRequestsBlockedError
-from .llm_types import LLMResponse, StreamCallback, Usage, deliver_chunk
+from .llm_types import LLMResponse, StreamCallback, ToolChoice, deliver_chunk
 
 __all__ = ["ALLOW_MODEL_REQUESTS", "LiteLLMClient", "allow_model_requests"]
 
@@ -46,6 +55,8 @@ _RESERVED = {
     "messages": "messages are given to complete()",
     "stream": "pass stream=True to complete()",
     "response_format": "pass response_format to complete()",
+    "tools": "the planner sends the catalog's tools to complete() (tool_mode='native')",
+    "tool_choice": "pass tool_choice to complete()",
     "timeout": "use timeout_s=",
     "num_retries": "use max_retries=",
 }
@@ -78,6 +89,8 @@ _UNKNOWN = object()
 
 def _litellm() -> Any:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    # litellm would otherwise download Anthropic's beta-header table on first use
+    os.environ.setdefault("LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS", "True")
     import litellm
 
     # litellm prints a "Give Feedback" banner on every exception otherwise.
@@ -114,6 +127,10 @@ class LiteLLMClient:
         json_schema: whether to send JSON-schema ``response_format``s to the model.
             ``None`` asks litellm (``supports_response_schema``); set ``True`` for local
             servers with constrained decoding that litellm does not know about.
+        tool_calling: whether the model handles native tool calls (what a planner with
+            ``tool_mode="auto"`` goes by). ``None`` asks litellm
+            (``supports_function_calling``); models litellm does not know count as not
+            supporting them.
         sleep: the function that waits between attempts (tests inject a recorder).
         **params: passed to ``litellm.acompletion`` unchanged (``api_key``,
             ``api_base``, ``temperature``, ``drop_params``...). Values whose name looks
@@ -132,6 +149,7 @@ class LiteLLMClient:
         backoff_base: float = 0.5,
         max_backoff: float = 30.0,
         json_schema: bool | None = None,
+        tool_calling: bool | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         **params: Any,
     ) -> None:
@@ -162,6 +180,7 @@ class LiteLLMClient:
         self._backoff_base = backoff_base
         self._max_backoff = max_backoff
         self._json_schema = json_schema
+        self._tool_calling = tool_calling
         self._sleep = sleep
         self._params = dict(params)
         self._secrets = tuple(
@@ -203,6 +222,23 @@ class LiteLLMClient:
     def model(self) -> str:
         """The litellm model string this client calls."""
         return self._model
+
+    @property
+    def tool_calling(self) -> bool:
+        """Whether the model handles native tool calls (given, or from litellm's table).
+
+        Looked up once, offline (litellm's bundled table); the first look-up imports
+        litellm.
+        """
+        if self._tool_calling is None:
+            try:
+                supported = _litellm().supports_function_calling(
+                    model=self._model, custom_llm_provider=self._params.get("custom_llm_provider")
+                )
+            except Exception:  # a model litellm does not know: no native tool calls
+                supported = False
+            self._tool_calling = supported is True
+        return self._tool_calling
 
     @property
     def context_window(self) -> int | None:
@@ -248,6 +284,8 @@ class LiteLLMClient:
         response_format: dict[str, Any] | None = None,
         stream: bool = False,
         on_stream_chunk: StreamCallback | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: ToolChoice | None = None,
     ) -> LLMResponse:
         """Send ``messages`` to the model and return its reply with usage and cost.
 
@@ -255,16 +293,21 @@ class LiteLLMClient:
         downgraded to ``{"type": "json_object"}`` when it only supports JSON mode, and
         dropped when it supports neither. With ``stream=True`` each text delta goes to
         ``on_stream_chunk(delta, False)`` and the end to ``on_stream_chunk("", True)``;
-        a stream that fails after delivering text is not retried.
+        tool-call deltas are gathered into :attr:`LLMResponse.tool_calls`. A stream that
+        fails after delivering text is not retried.
 
         Args:
-            messages: OpenAI-style chat messages.
+            messages: OpenAI-style chat messages (tool calls and results included).
             response_format: the wanted output format, or ``None``.
             stream: stream the reply.
             on_stream_chunk: receives ``(text, done)``; sync or async.
+            tools: OpenAI-style function definitions for native tool calls; litellm
+                translates them for each provider.
+            tool_choice: ``"auto"``, ``"required"``, ``"none"`` or a named function.
 
         Returns:
-            The reply text with usage, cost (when litellm knows the price) and model.
+            The reply text and tool calls, with usage, cost (when litellm knows the
+            price) and model.
 
         Raises:
             ModelRequestsBlockedError: :data:`ALLOW_MODEL_REQUESTS` is ``False``.
@@ -275,6 +318,10 @@ class LiteLLMClient:
             raise ModelRequestsBlockedError(self._model)
         litellm = _litellm()
         kwargs = self._request(litellm, messages, response_format, stream)
+        if tools:
+            kwargs["tools"] = tools
+            if tool_choice is not None:
+                kwargs["tool_choice"] = tool_choice
         attempt = 0
         while True:
             attempt += 1
@@ -384,23 +431,14 @@ class LiteLLMClient:
         return "json_object"
 
     def _read(self, litellm: Any, response: Any) -> LLMResponse:
-        choices = getattr(response, "choices", None)
-        if not choices:
-            raise BadReply("the reply has no choices")
-        message = getattr(choices[0], "message", None)
-        text = getattr(message, "content", None)
-        if not isinstance(text, str):
-            refusal = getattr(message, "refusal", None)
-            reason = f"the model refused: {refusal}" if refusal else "the reply has no text"
-            finish = getattr(choices[0], "finish_reason", None)
-            raise BadReply(f"{reason} (finish_reason={finish!r})")
-        usage = _usage(getattr(response, "usage", None))
+        text, calls = message_of(response)
         return LLMResponse(
             text,
-            usage=usage,
+            usage=usage_of(getattr(response, "usage", None)),
             cost_usd=self._cost(litellm, response),
             model=getattr(response, "model", None) or self._model,
             raw=response,
+            tool_calls=calls,
         )
 
     async def _stream(
@@ -435,16 +473,20 @@ class LiteLLMClient:
                 await aclose()
         if not chunks:
             raise BadReply("the stream ended without any chunk")
-        await self._deliver(on_stream_chunk, "", True, progress)
-        cost: float | None = None
+        built: Any = None
         with contextlib.suppress(Exception):
-            cost = self._cost(litellm, litellm.stream_chunk_builder(chunks))
+            built = litellm.stream_chunk_builder(chunks)
+        calls = tool_calls_of(message_tool_calls(built))
+        if not pieces and not calls and finish_reason_of(built) == "content_filter":
+            raise FilteredReply("finish_reason='content_filter'")
+        await self._deliver(on_stream_chunk, "", True, progress)
         return LLMResponse(
             "".join(pieces),
-            usage=_usage(usage_obj),
-            cost_usd=cost,
+            usage=usage_of(usage_obj),
+            cost_usd=None if built is None else self._cost(litellm, built),
             model=model or self._model,
             raw=None,
+            tool_calls=calls,
         )
 
     @staticmethod
@@ -458,26 +500,12 @@ class LiteLLMClient:
             raise
 
     def _cost(self, litellm: Any, response: Any) -> float | None:
+        known = priced(response)
+        if known is not None:
+            return known
         try:
             cost = litellm.completion_cost(completion_response=response)
         except Exception:  # unknown price: cost stays unknown, the call still succeeds
             logger.debug("no price known for %s", self._model)
             return None
         return float(cost) if cost is not None else None
-
-
-def _usage(usage: Any) -> Usage:
-    if usage is None:
-        return Usage()
-
-    def count(name: str) -> int:
-        value = getattr(usage, name, None)
-        if value is None and isinstance(usage, Mapping):
-            value = usage.get(name)
-        return int(value) if isinstance(value, int | float) else 0
-
-    return Usage(
-        prompt_tokens=count("prompt_tokens"),
-        completion_tokens=count("completion_tokens"),
-        total_tokens=count("total_tokens"),
-    )

@@ -18,11 +18,16 @@ __all__ = [
     "LLMRequest",
     "LLMResponse",
     "StreamCallback",
+    "ToolCall",
+    "ToolChoice",
     "Usage",
+    "accepts_tools",
     "as_response",
+    "declares_tool_calling",
     "deliver_chunk",
     "message_text",
     "split_for_stream",
+    "tool_name",
 ]
 
 StreamCallback: TypeAlias = Callable[[str, bool], Awaitable[None] | None]
@@ -69,16 +74,46 @@ class Usage:
         }
 
 
+ToolChoice: TypeAlias = str | dict[str, Any]
+"""``"auto"``, ``"required"``, ``"none"`` or ``{"type": "function", "function": {"name": ...}}``."""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """One native tool call of a reply, as the provider sent it.
+
+    Attributes:
+        id: the provider's id of the call; the call's result goes back in a ``tool``
+            message carrying it as ``tool_call_id``.
+        name: the function called.
+        arguments: the arguments as the provider sent them: JSON text, possibly malformed.
+    """
+
+    id: str
+    name: str
+    arguments: str = "{}"
+
+    def to_message(self) -> dict[str, Any]:
+        """Return the call as an entry of an assistant message's ``tool_calls``."""
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
+
+
 @dataclass(frozen=True, slots=True)
 class LLMResponse:
     """A reply with its accounting; clients may also return a plain ``str``.
 
     Attributes:
-        text: the reply text (for the planner, one JSON action).
+        text: the reply text (in JSON mode, one JSON action; in native mode, the answer
+            or the text written beside tool calls).
         usage: token counts reported by the provider (zeros when unknown).
         cost_usd: the price of the call in US dollars, when the client knows it.
         model: the model that answered, as reported by the provider.
         raw: the provider's own response object, for debugging; not compared or shown.
+        tool_calls: the native tool calls of the reply, in order (empty for a text reply).
     """
 
     text: str
@@ -86,6 +121,17 @@ class LLMResponse:
     cost_usd: float | None = None
     model: str | None = None
     raw: Any = field(default=None, repr=False, compare=False)
+    tool_calls: tuple[ToolCall, ...] = ()
+
+    def assistant_message(self) -> dict[str, Any]:
+        """Return the reply as the assistant message of a chat (tool calls included)."""
+        if not self.tool_calls:
+            return {"role": "assistant", "content": self.text}
+        return {
+            "role": "assistant",
+            "content": self.text or None,
+            "tool_calls": [call.to_message() for call in self.tool_calls],
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,11 +142,20 @@ class LLMRequest:
         messages: shallow copies of the chat messages that were sent.
         response_format: the requested output format, if any.
         stream: whether streaming was requested.
+        tools: the native tool definitions offered (``None`` in JSON mode).
+        tool_choice: the requested ``tool_choice``, if any.
     """
 
     messages: list[dict[str, Any]]
     response_format: dict[str, Any] | None = None
     stream: bool = False
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: ToolChoice | None = None
+
+    @property
+    def tool_names(self) -> list[str]:
+        """The names of the offered tools, in order (empty in JSON mode)."""
+        return [tool_name(tool) for tool in self.tools or ()]
 
     @property
     def last_message(self) -> str:
@@ -115,6 +170,12 @@ class LLMClient(Protocol):
     """What the planner needs from an LLM client.
 
     Implementations must be safe to call concurrently: one planner serves many runs.
+
+    Native tool calling is optional: a client whose ``complete`` takes ``tools`` (and
+    ``tool_choice``) can be sent the catalog as functions and answer with
+    :attr:`LLMResponse.tool_calls`; one that does not take them is always spoken to in
+    JSON actions. A client may also declare, with a boolean ``tool_calling`` attribute,
+    whether its model handles native tool calls well; ``tool_mode="auto"`` follows it.
     """
 
     async def complete(
@@ -128,15 +189,20 @@ class LLMClient(Protocol):
         """Send chat ``messages`` and return the reply.
 
         Args:
-            messages: OpenAI-style chat messages (``{"role": ..., "content": ...}``).
+            messages: OpenAI-style chat messages (``{"role": ..., "content": ...}``; in
+                native mode also assistant messages with ``tool_calls`` and ``tool``
+                messages with ``tool_call_id``).
             response_format: ``{"type": "json_schema", "json_schema": {"name", "schema",
                 "strict"}}``, ``{"type": "json_object"}`` or ``None``. Clients that cannot
                 enforce a format may send a weaker one or none.
             stream: stream the reply, passing deltas to ``on_stream_chunk``.
             on_stream_chunk: called as ``(text, done)``; see :data:`StreamCallback`.
 
+        Clients with native tool calling also take ``tools`` (OpenAI-style function
+        definitions, or ``None``) and ``tool_choice`` keyword arguments.
+
         Returns:
-            The reply text, or an :class:`LLMResponse` with usage and cost.
+            The reply text, or an :class:`LLMResponse` with usage, cost and tool calls.
 
         Raises:
             LLMError: the call failed (see :mod:`penguiflow.planner.errors`).
@@ -158,6 +224,30 @@ def as_response(reply: str | LLMResponse) -> LLMResponse:
         f"an LLM client must return str or LLMResponse, got {type(reply).__name__}; "
         "fix the client's complete() method"
     )
+
+
+def accepts_tools(client: Any) -> bool:
+    """Whether ``client.complete`` takes the ``tools`` and ``tool_choice`` keywords."""
+    try:
+        parameters = inspect.signature(client.complete).parameters
+    except (TypeError, ValueError):
+        return False
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return True
+    return "tools" in parameters and "tool_choice" in parameters
+
+
+def declares_tool_calling(client: Any) -> bool:
+    """Whether ``client`` says its model handles native tool calls (``tool_calling``)."""
+    return accepts_tools(client) and getattr(client, "tool_calling", False) is True
+
+
+def tool_name(tool: Mapping[str, Any]) -> str:
+    """The name of an OpenAI-style tool definition."""
+    function = tool.get("function")
+    if isinstance(function, Mapping):
+        return str(function.get("name", ""))
+    return str(tool.get("name", ""))
 
 
 async def deliver_chunk(callback: StreamCallback | None, text: str, done: bool) -> None:

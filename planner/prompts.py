@@ -20,6 +20,7 @@ from .run_state import TrajectoryStep
 
 __all__ = [
     "PlanningHints",
+    "build_native_system_prompt",
     "build_system_prompt",
     "digest_step",
     "query_message",
@@ -122,12 +123,53 @@ def build_system_prompt(
     parts.extend(_dumps(spec.to_tool_record()) for spec in specs)
     if not specs:
         parts.append("(no tools: answer directly with final_response)")
+    return "\n".join(parts + _tail(hints, extra))
+
+
+def _tail(hints: PlanningHints | None, extra: str | None) -> list[str]:
+    parts: list[str] = []
     rendered_hints = hints.render() if hints is not None else ""
     if rendered_hints:
         parts += ["", "Planning hints:", rendered_hints]
     if extra:
         parts += ["", extra]
-    return "\n".join(parts)
+    return parts
+
+
+def build_native_system_prompt(
+    *,
+    max_parallel: int,
+    has_tools: bool,
+    hints: PlanningHints | None = None,
+    extra: str | None = None,
+    final_response_model: type[BaseModel] | None = None,
+) -> str:
+    """Render the system prompt of native tool calling (the tools travel as ``tools``).
+
+    Args:
+        max_parallel: how many calls of one reply run at once.
+        has_tools: whether the catalog has tools.
+        hints: planning hints.
+        extra: text appended verbatim (``system_prompt_extra``).
+        final_response_model: when set, the answer goes through the ``final_response``
+            tool instead of plain text.
+    """
+    finish = (
+        "- When you can answer, call final_response with the answer; never answer in plain text."
+        if final_response_model is not None
+        else "- When you can answer, reply with the answer as plain text, with no tool call."
+    )
+    parts = [
+        "You are a tool-using agent. You solve the user's query step by step.",
+        "- Call the tools you are given to look things up or act; make several calls in "
+        f"one reply when they are independent (at most {max_parallel} run at once).",
+        "- Each result or error comes back as a tool message; read it before the next "
+        "step. Never invent results. Finish as soon as you can answer.",
+        finish,
+    ]
+    if not has_tools and final_response_model is None:
+        parts[1] = "- There are no tools: answer directly."
+    return "\n".join(parts + _tail(hints, extra))
 
 
 def query_message(query: str, llm_context: Any) -> dict[str, Any]:
@@ -139,7 +181,7 @@ def query_message(query: str, llm_context: Any) -> dict[str, Any]:
 
 
 def _action_text(action: Mapping[str, Any]) -> str:
-    return _dumps({k: v for k, v in action.items() if v is not None})
+    return _dumps({k: v for k, v in action.items() if v is not None and k != "call_ids"})
 
 
 def step_messages(step: TrajectoryStep) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ import asyncio
 import json
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -23,30 +23,32 @@ from ..memory import MemoryKey, MemoryStore, ShortTermMemoryConfig
 from ..node import Node
 from ..registry import ModelRegistry
 from ..sessions import SessionStore
-from ._answers import finish_early, finish_run
-from ._approval import PendingStep, has_approval_rule
-from ._config import check_int, check_seconds, make_catalog, make_client, make_hints
+from ._approval import has_approval_rule
+from ._asking import Asker
+from ._config import check_options, make_catalog, make_client, make_hints
 from ._context import Transcript
 from ._deciding import Decider
 from ._decisions import decision_json
 from ._executor import CallInfo, ToolExecutor
 from ._hitl import HitlStore
+from ._loop import StepLoop
 from ._memory import PlannerMemory, RunMemory
+from ._modes import RequestModes, ToolMode
 from ._ownership import new_owner_id
 from ._recovery import RecoveredRun, Recoverer
 from ._resume import Resumer
-from ._steps import ActiveRun, BudgetHit, StepResult, StepRunner
+from ._steps import ActiveRun, StepResult, StepRunner
 from .actions import FINAL_RESPONSE, PARALLEL, FinalAnswerArgs
 from .errors import PlannerClosedError, RunStateError, StateStoreRequiredError
 from .events import EventCallback
 from .llm_types import LLMClient
 from .pause import PlannerPause
-from .prompts import PlanningHints, build_system_prompt, query_message
+from .prompts import PlanningHints, query_message
 from .run_state import RUN_STATE_VERSION, PlannerFinish, RunState
-from .schema import FormatMemory, build_action_schemas
+from .schema import build_action_schemas
 from .tokens import TokenAccountant, check_window
 
-__all__ = ["ReactPlanner"]
+__all__ = ["ReactPlanner", "ToolMode"]
 
 
 class ReactPlanner:
@@ -68,8 +70,13 @@ class ReactPlanner:
         repair_attempts: LLM retries for a reply that is not a valid action.
         max_parallel: most branches of a parallel step running at once, per run.
         temperature: sampling temperature for clients built from ``llm``.
-        json_schema_mode: send the catalog's strict schema as ``response_format``
-            (``False``: ask for a JSON object only).
+        tool_mode: ``"native"`` sends the catalog as the request's ``tools`` and reads
+            the reply's tool calls; ``"json"`` asks for one JSON action per reply (with
+            a ``response_format``); ``"auto"`` (default) uses native tool calls when the
+            client says its model handles them (``LiteLLMClient`` asks litellm), and
+            falls back to JSON for good when the provider rejects them.
+        json_schema_mode: in JSON mode, send the catalog's strict schema as
+            ``response_format`` (``False``: ask for a JSON object only).
         system_prompt_extra: text appended to the system prompt.
         planning_hints: :class:`PlanningHints` or a dict of its fields.
         final_response_model: a pydantic model the final ``args`` must match; the
@@ -119,6 +126,7 @@ class ReactPlanner:
         repair_attempts: int = 3,
         max_parallel: int = 4,
         temperature: float = 0.0,
+        tool_mode: ToolMode = "auto",
         json_schema_mode: bool = True,
         system_prompt_extra: str | None = None,
         planning_hints: PlanningHints | Mapping[str, Any] | None = None,
@@ -136,33 +144,23 @@ class ReactPlanner:
         resume_lease_s: float = 300.0,
         run_lease_s: float = 30.0,
     ) -> None:
-        check_int("max_iters", max_iters, 1)
-        check_int("hop_budget", hop_budget, 0, optional=True)
-        check_seconds("deadline_s", deadline_s)
-        check_int("token_budget", token_budget, 1, optional=True)
-        check_int("repair_attempts", repair_attempts, 0)
-        check_int("max_parallel", max_parallel, 1)
-        check_int("max_consecutive_arg_failures", max_consecutive_arg_failures, 1)
-        check_int("max_string_length", max_string_length, 1)
+        check_options(
+            max_iters=max_iters,
+            hop_budget=hop_budget,
+            deadline_s=deadline_s,
+            token_budget=token_budget,
+            repair_attempts=repair_attempts,
+            max_parallel=max_parallel,
+            max_consecutive_arg_failures=max_consecutive_arg_failures,
+            max_string_length=max_string_length,
+            pause_ttl_s=pause_ttl_s,
+            resume_lease_s=resume_lease_s,
+            run_lease_s=run_lease_s,
+            temperature=temperature,
+            final_response_model=final_response_model,
+            event_callback=event_callback,
+        )
         check_window(context_window, reserved_output_tokens)
-        check_seconds("pause_ttl_s", pause_ttl_s)
-        for name, lease in (("resume_lease_s", resume_lease_s), ("run_lease_s", run_lease_s)):
-            check_seconds(name, lease)
-            if lease is None:
-                raise ConfigError(f"ReactPlanner({name}=...) must be seconds > 0, got None")
-        if not isinstance(temperature, int | float) or not 0.0 <= temperature <= 2.0:
-            raise ConfigError(
-                f"ReactPlanner(temperature=...) must be in [0, 2], got {temperature!r}"
-            )
-        if final_response_model is not None and not (
-            isinstance(final_response_model, type) and issubclass(final_response_model, BaseModel)
-        ):
-            raise ConfigError(
-                "ReactPlanner(final_response_model=...) must be a pydantic BaseModel subclass, "
-                f"got {final_response_model!r}"
-            )
-        if event_callback is not None and not callable(event_callback):
-            raise ConfigError("ReactPlanner(event_callback=...) must be callable or None")
         self._client: LLMClient = make_client(llm, llm_client, temperature)
         self._specs = make_catalog(nodes, registry, catalog)
         hints = make_hints(planning_hints)
@@ -170,7 +168,6 @@ class ReactPlanner:
         self._model_key = model if isinstance(model, str) else type(self._client).__name__
         self._max_iters = max_iters
         self._deadline_s = deadline_s
-        self._token_budget = token_budget
         self._max_parallel = max_parallel
         self._callback = event_callback
         self._tool_names = [spec.name for spec in self._specs]
@@ -180,21 +177,24 @@ class ReactPlanner:
             final_response_model=final_response_model,
             max_string_length=max_string_length,
         )
-        self._formats = FormatMemory(first="strict" if json_schema_mode else "json_object")
-        self.system_prompt = build_system_prompt(
-            self._specs,
-            max_parallel=max_parallel,
-            hints=hints,
-            extra=system_prompt_extra,
-            final_response_model=final_response_model,
-        )
-        self._system_message = {"role": "system", "content": self.system_prompt}
         self._tokens = TokenAccountant(
             model=model if isinstance(model, str) else None,
             client=self._client,
             token_budget=token_budget,
             context_window=context_window,
             reserved_output_tokens=reserved_output_tokens,
+        )
+        self._modes = RequestModes(
+            client=self._client,
+            tool_mode=tool_mode,
+            json_schema_mode=json_schema_mode,
+            specs=self._specs,
+            schemas=self._schemas,
+            final_response_model=final_response_model,
+            max_parallel=max_parallel,
+            hints=hints,
+            extra=system_prompt_extra,
+            tokens=self._tokens,
         )
         self._memory = PlannerMemory(
             short_term_memory,
@@ -203,14 +203,21 @@ class ReactPlanner:
             model=model if isinstance(model, str) else None,
             callback=event_callback,
         )
-        self._decider = Decider(
+        asker = Asker(
             client=self._client,
-            formats=self._formats,
+            formats=self._modes.formats,
             schemas=self._schemas,
-            tokens=self._tokens,
-            format_cost=self._format_cost,
+            tools=self._modes.tools,
+            tool_choice=self._modes.tool_choice,
             model_key=self._model_key,
             stream=stream_final_response,
+        )
+        self._decider = Decider(
+            asker=asker,
+            dialects=self._modes.dialects,
+            names=self._modes.names,
+            tokens=self._tokens,
+            format_cost=self._modes.cost,
             known=self._known,
             tool_names=self._tool_names,
             has_tools=bool(self._specs),
@@ -231,6 +238,9 @@ class ReactPlanner:
             state_store, pause_ttl_s=pause_ttl_s, owner_id=new_owner_id(), run_lease_s=run_lease_s
         )
         self._recoverer = Recoverer(self._hitl)
+        self._loop = StepLoop(
+            self._decider, self._steps, self._hitl, max_iters=max_iters, deadline_s=deadline_s
+        )
         self._resumer = Resumer(
             self._hitl,
             {spec.name: spec for spec in self._specs},
@@ -262,8 +272,24 @@ class ReactPlanner:
 
     @property
     def response_format(self) -> dict[str, Any] | None:
-        """The ``response_format`` the next request to the current model would carry."""
-        return self._schemas.response_format(self._formats.mode_for(self._model_key))
+        """The ``response_format`` of the next request to the current model (native: ``None``)."""
+        return self._modes.response_format(self._modes.mode(self._model_key))
+
+    @property
+    def tool_mode(self) -> Literal["native", "json"]:
+        """How the next request to the current model is written: native tool calls or JSON."""
+        return "native" if self._modes.mode(self._model_key) == "native" else "json"
+
+    @property
+    def tools(self) -> list[dict[str, Any]]:
+        """The catalog as native tool definitions (sent as ``tools`` in native mode)."""
+        return self._modes.tools
+
+    @property
+    def system_prompt(self) -> str:
+        """The system prompt of the next request to the current model."""
+        mode = self._modes.mode(self._model_key)
+        return str(self._modes.dialect(mode).system["content"])
 
     async def aclose(self) -> None:
         """Stop the planner's tool flow; later ``run()`` calls raise ``PlannerClosedError``."""
@@ -445,6 +471,7 @@ class ReactPlanner:
     # -- the loop -----------------------------------------------------------------------
 
     async def _enter(self, state: RunState, tool_context: Any) -> tuple[ActiveRun, Any]:
+        await self._modes.settle()
         memory = await self._open_memory(state)
         return self._activate(state, tool_context, memory), memory
 
@@ -458,7 +485,7 @@ class ReactPlanner:
         """
         try:
             async with self._hitl.working_on(run):
-                ended = await self._drive(run, result)
+                ended = await self._loop.drive(run, result)
                 if isinstance(ended, PlannerFinish):  # a paused run records its turn on finish
                     await self._memory.record(memory, run.state, ended)
                     await self._hitl.end_run(run, ended)
@@ -474,26 +501,28 @@ class ReactPlanner:
             return None
         room = None
         if self._tokens.request_counter is not None:
+            mode = self._modes.mode(self._model_key)
             fixed = (
-                self._tokens.system_tokens(self._system_message)
+                self._modes.dialect(mode).system_tokens(self._tokens.counter)
                 + self._tokens.counter.count_message(query_message(state.query, state.llm_context))
-                + self._format_cost(self._formats.mode_for(self._model_key))
+                + self._modes.cost(mode)
             )
             room = self._tokens.memory_room(fixed)
         return await self._memory.open(state, room=room, counter=self._tokens.counter)
 
     def _activate(self, state: RunState, tool_context: Any, memory: RunMemory | None) -> ActiveRun:
         query = query_message(state.query, state.llm_context)
-        head = [self._system_message, query]
+        dialect = self._modes.dialect(self._modes.mode(self._model_key))
+        head = [dialect.system, query]
         counter = self._tokens.request_counter
         head_tokens = 0
         if counter is not None:
-            head_tokens = self._tokens.system_tokens(self._system_message)
+            head_tokens = dialect.system_tokens(counter)
             head_tokens += counter.count_message(query)
         if memory is not None and memory.message is not None:
             head.insert(1, memory.message)  # read-only block, apart from the query
             head_tokens += memory.tokens if counter is not None else 0
-        transcript = Transcript(counter, head, head_tokens)
+        transcript = Transcript(counter, head, head_tokens, dialect)
         now = time.monotonic()
         deadline = (
             None if self._deadline_s is None else now + self._deadline_s - state.budgets.elapsed_s
@@ -519,47 +548,6 @@ class ReactPlanner:
         info.sink = run.event
         info.observed = self._callback is not None
         return run
-
-    async def _drive(self, run: ActiveRun, result: StepResult) -> PlannerFinish | PlannerPause:
-        state = run.state
-        while True:
-            if result is not None:
-                if isinstance(result, PendingStep):
-                    return await self._hitl.pause(run, result)
-                return await finish_early(run, result)
-            hit = self._gate(run)
-            if hit is not None:
-                return await finish_early(run, hit)
-            state.budgets.iterations += 1
-            run.info.step = state.budgets.iterations
-            if run.callback is not None:
-                await run.event("step_start")
-            decided = await self._decider.decide(run)
-            if not isinstance(decided, tuple):
-                if isinstance(decided, BudgetHit):
-                    return await finish_early(run, decided)
-                return await finish_run(run, decided.reason, decided.payload, decided.metadata)
-            action, kind, payload = decided
-            if kind == "tool":
-                result = await self._steps.run_tool(run, action)
-            elif kind == "final":
-                return await finish_run(
-                    run, "answer_complete", payload, {"thought": action.thought}
-                )
-            else:
-                result = await self._steps.run_parallel(run, action)
-
-    def _gate(self, run: ActiveRun) -> BudgetHit | None:
-        # elapsed_s is recorded when the run stops (finish, pause), not at every step
-        if run.state.budgets.iterations >= self._max_iters:
-            return BudgetHit("max_iters", f"max_iters={self._max_iters} decisions made")
-        if run.deadline is not None and run.deadline <= time.monotonic():
-            return BudgetHit("deadline_s", f"deadline_s={self._deadline_s} passed")
-        return None
-
-    def _format_cost(self, mode: str) -> int:
-        response_format = self._schemas.response_format(mode)  # type: ignore[arg-type]
-        return self._tokens.format_tokens(mode, response_format)
 
     def __repr__(self) -> str:
         return (

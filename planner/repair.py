@@ -25,10 +25,12 @@ import re
 from collections.abc import Collection
 from typing import Any
 
+from pydantic_core import from_json
+
 from .actions import FINAL_RESPONSE
 from .parse import ParseOutcome, action_from_object
 
-__all__ = ["NO_OBJECT", "repair_instruction", "repair_locally"]
+__all__ = ["NO_OBJECT", "decode_arguments", "repair_instruction", "repair_locally"]
 
 NO_OBJECT = "no JSON object found in the reply"
 """The error of :func:`repair_locally` when the reply holds nothing to decode."""
@@ -40,6 +42,7 @@ _NODE_ALIASES = ("tool", "action", "tool_name", "name")
 _ARGS_ALIASES = ("arguments", "action_input", "parameters", "input", "tool_input")
 _ENVELOPE_KEYS = {"thought", "next_node", "args", "plan", "join"}
 _MAX_CANDIDATES = 16
+_ARGS_ECHO = 200
 
 
 def _balanced_objects(text: str) -> list[str]:
@@ -235,6 +238,41 @@ def repair_locally(text: str, *, known_nodes: Collection[str]) -> ParseOutcome:
     if fallback is not None:
         return fallback
     return ParseOutcome(error=first_error or NO_OBJECT)
+
+
+def decode_arguments(raw: str) -> tuple[dict[str, Any] | None, list[str], str | None]:
+    """Decode the JSON arguments of a native tool call, repairing them locally if needed.
+
+    The same local fixes as for JSON actions apply (code fences, prose around the
+    object, trailing commas, Python literals); a repaired decode reports the fixes with
+    ``tool_arguments`` first.
+
+    Args:
+        raw: the arguments as the provider sent them.
+
+    Returns:
+        ``(arguments, fixes, None)``, or ``(None, [], problem)`` when no object can be
+        recovered (the problem is phrased for the model).
+    """
+    text = raw.strip()
+    if not text:
+        return {}, [], None
+    try:
+        value = from_json(text)
+    except ValueError as exc:
+        problem = f"not valid JSON ({exc})"
+    else:
+        if isinstance(value, dict):
+            return value, [], None
+        return None, [], f"a JSON {type(value).__name__}, not an object"
+    candidates = [block.strip() for block in _FENCE.findall(text)]
+    candidates += [text, *_balanced_objects(text)]
+    for candidate in candidates:
+        decoded = _decode(candidate)
+        if decoded is not None and isinstance(decoded[0], dict):
+            return decoded[0], ["tool_arguments", *decoded[1]], None
+    shown = text if len(text) <= _ARGS_ECHO else text[:_ARGS_ECHO] + "..."
+    return None, [], f"{problem}: {shown}"
 
 
 def repair_instruction(error: str, *, valid_nodes: Collection[str]) -> str:

@@ -50,6 +50,8 @@ class TrajectoryStep:
         observation: the tool result (JSON), or the branch report of a parallel step.
         error: what went wrong, phrased for the LLM; ``None`` on success.
         latency_ms: how long the tools ran.
+        usage: what the LLM calls of the step cost (``calls``, ``prompt_tokens``,
+            ``completion_tokens``, ``total_tokens``, ``cost_usd``; repairs included).
     """
 
     __pydantic_config__ = ConfigDict(extra="forbid")
@@ -60,6 +62,7 @@ class TrajectoryStep:
     observation: Any = None
     error: str | None = None
     latency_ms: float | None = None
+    usage: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -82,6 +85,47 @@ class LLMUsage:
     completion_tokens: int = 0
     total_tokens: int = 0
     cost_usd: float = 0.0
+
+    def add(self, prompt: int, completion: int, total: int, cost: float | None) -> None:
+        """Count one LLM call with the usage and cost it reported."""
+        self.calls += 1
+        if total:
+            self.prompt_tokens += prompt
+            self.completion_tokens += completion
+            self.total_tokens += total
+        if cost:
+            self.cost_usd += cost
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the counts as a JSON-friendly dict."""
+        return {
+            "calls": self.calls,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+            "cost_usd": self.cost_usd,
+        }
+
+    def mark(self) -> tuple[int, int, int, int, float]:
+        """The counts now, to measure what comes after with :meth:`since`."""
+        return (
+            self.calls,
+            self.prompt_tokens,
+            self.completion_tokens,
+            self.total_tokens,
+            self.cost_usd,
+        )
+
+    def since(self, mark: tuple[int, int, int, int, float]) -> dict[str, Any]:
+        """What was counted after ``mark``, as a dict like :meth:`to_dict`'s."""
+        calls, prompt, completion, total, cost = mark
+        return {
+            "calls": self.calls - calls,
+            "prompt_tokens": self.prompt_tokens - prompt,
+            "completion_tokens": self.completion_tokens - completion,
+            "total_tokens": self.total_tokens - total,
+            "cost_usd": self.cost_usd - cost,
+        }
 
 
 @dataclass(slots=True)
@@ -206,6 +250,7 @@ class RunState(BaseModel):
                     "observation": step.observation,
                     "error": step.error,
                     "latency_ms": step.latency_ms,
+                    "usage": step.usage,
                 }
                 for step in self.steps
             ],
@@ -247,8 +292,9 @@ class PlannerFinish(BaseModel):
             ``budget_exhausted`` (``max_iters``, ``hop_budget``, ``deadline_s`` or
             ``token_budget`` ran out).
         payload: the answer, or the best partial information.
-        metadata: ``run_id``, ``steps``, ``step_count``, ``usage`` (tokens, cost),
-            ``repairs``, ``budgets``, ``errors``, and ``error``/``budget`` on failure.
+        metadata: ``run_id``, ``steps`` (each with its ``usage``), ``step_count``,
+            ``usage`` (LLM calls, tokens and cost of the whole run), ``repairs``,
+            ``budgets``, ``errors``, and ``error``/``budget`` on failure.
     """
 
     reason: FinishReason

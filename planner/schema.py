@@ -1,7 +1,9 @@
 """The ``response_format`` sent to the LLM, built once per catalog.
 
-Four modes, tried in this order; when a provider rejects one, the planner steps down
-and remembers the mode per model (:class:`FormatMemory`):
+Four JSON modes, tried in this order; when a provider rejects one, the planner steps
+down and remembers the mode per model (:class:`FormatMemory`). With ``tool_mode="auto"``
+a fifth mode, ``"native"`` (the catalog sent as the request's ``tools``, no
+``response_format``), comes first for models that handle native tool calls.
 
 1. ``"strict"``: one ``anyOf`` branch per tool (``next_node`` a constant, ``args``
    that tool's args schema with ``additionalProperties: false`` and string length
@@ -36,8 +38,9 @@ __all__ = [
     "strip_optional_nulls",
 ]
 
-FormatMode = Literal["strict", "generic", "json_object", "prompt"]
+FormatMode = Literal["native", "strict", "generic", "json_object", "prompt"]
 FORMAT_MODES: tuple[FormatMode, ...] = ("strict", "generic", "json_object", "prompt")
+"""The JSON modes, strongest first (``"native"`` is not a JSON mode)."""
 _SCHEMA_NAME = "planner_action"
 _THOUGHT_MAX = 2000
 _ANSWER_MAX = 16000
@@ -74,36 +77,70 @@ class ActionSchemas:
         object.__setattr__(self, "_formats", formats)
 
     def response_format(self, mode: FormatMode) -> dict[str, Any] | None:
-        """Return the ``response_format`` to send in ``mode`` (``None`` for ``"prompt"``)."""
+        """Return the ``response_format`` of ``mode`` (``None``: ``prompt``, ``native``)."""
         return self._formats.get(mode)
 
 
 class FormatMemory:
-    """Remembers, per model, the best ``response_format`` mode the provider accepted.
+    """Remembers, per model, the best request mode the provider accepted.
 
-    Bounded: at most ``max_models`` models are remembered (least recently used dropped).
+    The modes are tried along a ladder (by default the JSON modes from ``first`` down);
+    a rejected mode moves that model one rung down, never back up. Bounded: at most
+    ``max_models`` models are remembered (least recently used dropped).
+
+    Args:
+        ladder: the modes in the order to try them; defaults to :data:`FORMAT_MODES`
+            from ``first`` down.
+        first: the first JSON mode when no ``ladder`` is given.
+        max_models: how many models to remember.
     """
 
-    def __init__(self, *, first: FormatMode = "strict", max_models: int = 64) -> None:
-        self._first = first
+    def __init__(
+        self,
+        ladder: Sequence[FormatMode] | None = None,
+        *,
+        first: FormatMode = "strict",
+        max_models: int = 64,
+    ) -> None:
+        self._ladder: tuple[FormatMode, ...] = ()
         self._modes: OrderedDict[str, FormatMode] = OrderedDict()
         self._max = max_models
+        self.use_ladder(ladder or FORMAT_MODES[FORMAT_MODES.index(first) :])
+
+    @property
+    def ladder(self) -> tuple[FormatMode, ...]:
+        """The modes in the order they are tried."""
+        return self._ladder
+
+    def use_ladder(self, ladder: Sequence[FormatMode]) -> None:
+        """Replace the ladder (and forget what was remembered).
+
+        Raises:
+            ValueError: ``ladder`` is empty.
+        """
+        if not ladder:
+            raise ValueError("a format ladder needs at least one mode")
+        self._ladder = tuple(ladder)
+        self._modes.clear()
 
     def mode_for(self, model: str) -> FormatMode:
         """Return the mode to use for ``model``."""
         mode = self._modes.get(model)
         if mode is None:
-            return self._first
+            return self._ladder[0]
         self._modes.move_to_end(model)
         return mode
 
     def step_down(self, model: str, rejected: FormatMode) -> FormatMode | None:
         """Record that ``model`` rejected ``rejected``; return the next mode, or ``None``."""
-        index = FORMAT_MODES.index(rejected)
-        if index + 1 >= len(FORMAT_MODES):
+        ladder = self._ladder
+        if rejected not in ladder:
+            return None
+        index = ladder.index(rejected)
+        if index + 1 >= len(ladder):
             return None
         current = self.mode_for(model)
-        nxt = FORMAT_MODES[max(index + 1, FORMAT_MODES.index(current))]
+        nxt = ladder[max(index + 1, ladder.index(current))]
         self._modes[model] = nxt
         self._modes.move_to_end(model)
         while len(self._modes) > self._max:

@@ -2,51 +2,74 @@
 
 * :class:`ScriptedLLM` replies from a list, in order, and records every request.
 * :class:`FunctionLLM` lets a function of yours compute each reply.
-* :class:`TestLLM` needs no script: it reads the tool catalog, calls every tool once
-  with arguments derived from its JSON schema, then gives a final answer.
+* :class:`TestLLM` needs no script: it reads the tools of each request, calls every
+  tool once with arguments derived from its JSON schema, then gives a final answer.
 
-All three implement :class:`~penguiflow.planner.llm_types.LLMClient`, stream their
-reply in a few chunks when asked to, and are ignored by pytest's collection.
+All three implement :class:`~penguiflow.planner.llm_types.LLMClient` in both dialects:
+JSON actions, and native tool calls (a request with ``tools``). A scripted JSON action
+sent to a native request is turned into the equivalent tool calls, so one script drives
+a planner in either ``tool_mode``; :func:`tool_reply` writes a tool-call reply directly.
+Like a provider, they refuse a native request whose tool calls and tool results do not
+pair up (:func:`check_tool_pairs`). They stream their text in a few chunks when asked
+to, and are ignored by pytest's collection.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
-import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeAlias
 
-from penguiflow.catalog import NodeSpec
 from penguiflow.errors import ConfigError
 
-from ._schema_values import UnsatisfiableSchemaError, sample_value
+from ._offline import check_tool_pairs, finish, in_dialect, new_call_id, record
+from ._test_llm import TestLLM, called_tools
 from .errors import ScriptExhaustedError
-from .llm_types import (
-    LLMRequest,
-    LLMResponse,
-    StreamCallback,
-    deliver_chunk,
-    message_text,
-    split_for_stream,
-)
+from .llm_types import LLMRequest, LLMResponse, StreamCallback, ToolCall, ToolChoice
 
-__all__ = ["FunctionLLM", "Reply", "ScriptedLLM", "TestLLM"]
+__all__ = [
+    "FunctionLLM",
+    "Reply",
+    "ScriptedLLM",
+    "TestLLM",
+    "called_tools",
+    "check_tool_pairs",
+    "tool_reply",
+]
 
 Reply: TypeAlias = str | Mapping[str, Any] | LLMResponse
 """What an offline client can answer: text, a dict (sent as JSON) or an LLMResponse."""
 
 ScriptItem: TypeAlias = Reply | BaseException | type[BaseException]
-ReplyFunction: TypeAlias = Callable[
-    [list[dict[str, Any]], dict[str, Any] | None], Reply | Awaitable[Reply]
-]
-
-_FINAL = "final_response"
-_CALLED = re.compile(r'\\*"next_node\\*"\s*:\s*\\*"([^"\\]+)')
-_DIGEST = re.compile(r"step \d+: ([A-Za-z0-9_.\-:]+)\(")
+ReplyFunction: TypeAlias = Callable[..., Reply | Awaitable[Reply]]
 
 
-def _as_text(reply: Reply) -> str | LLMResponse:
+def tool_reply(
+    *calls: tuple[str, Mapping[str, Any]] | ToolCall, text: str = "", **fields: Any
+) -> LLMResponse:
+    """Build a reply that makes native tool calls (for scripts and reply functions).
+
+    Args:
+        *calls: ``(tool name, arguments)`` pairs, or :class:`ToolCall`s (to give ids
+            or malformed arguments yourself).
+        text: text written beside the calls.
+        **fields: other :class:`LLMResponse` fields (``usage``, ``cost_usd``...).
+
+    Example:
+        >>> tool_reply(("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Rome"}))
+        ... # doctest: +SKIP
+    """
+    made = tuple(
+        call
+        if isinstance(call, ToolCall)
+        else ToolCall(new_call_id(), call[0], json.dumps(dict(call[1])))
+        for call in calls
+    )
+    return LLMResponse(text, tool_calls=made, **fields)
+
+
+def _as_reply(reply: Reply) -> str | LLMResponse:
     if isinstance(reply, str | LLMResponse):
         return reply
     if isinstance(reply, Mapping):
@@ -56,33 +79,20 @@ def _as_text(reply: Reply) -> str | LLMResponse:
     )
 
 
-async def _finish(
-    reply: str | LLMResponse, stream: bool, on_stream_chunk: StreamCallback | None
-) -> str | LLMResponse:
-    if stream and on_stream_chunk is not None:
-        text = reply.text if isinstance(reply, LLMResponse) else reply
-        for piece in split_for_stream(text):
-            await deliver_chunk(on_stream_chunk, piece, False)
-        await deliver_chunk(on_stream_chunk, "", True)
-    return reply
-
-
-def _record(
-    messages: list[dict[str, Any]], response_format: dict[str, Any] | None, stream: bool
-) -> LLMRequest:
-    return LLMRequest([dict(m) for m in messages], response_format, stream)
-
-
 class ScriptedLLM:
     """Replies from a script, in order, and records every request.
 
     Each script item is returned (``str`` as-is, a ``dict`` as JSON text, an
     :class:`~penguiflow.planner.llm_types.LLMResponse` unchanged) or, for an exception,
-    raised. Concurrent runs sharing one ScriptedLLM take replies in call order; use one
-    client per run when the order matters.
+    raised. To a native request (one with ``tools``), a JSON action is answered with
+    the equivalent tool calls (see :func:`in_dialect`). Concurrent runs sharing one
+    ScriptedLLM take replies in call order; use one client per run when the order
+    matters.
 
     Args:
         replies: the script.
+        tool_calling: whether to declare native tool calling, which a planner with
+            ``tool_mode="auto"`` goes by; ``None``: when a scripted reply makes tool calls.
 
     Attributes:
         requests: every request received, in order.
@@ -94,7 +104,7 @@ class ScriptedLLM:
 
     __test__ = False
 
-    def __init__(self, replies: Sequence[ScriptItem]) -> None:
+    def __init__(self, replies: Sequence[ScriptItem], *, tool_calling: bool | None = None) -> None:
         if isinstance(replies, str | bytes | Mapping):
             raise ConfigError(
                 f"ScriptedLLM(replies=...) takes a list of replies, got a single "
@@ -102,6 +112,11 @@ class ScriptedLLM:
             )
         self._replies: list[ScriptItem] = list(replies)
         self._next = 0
+        if tool_calling is None:
+            tool_calling = any(
+                isinstance(item, LLMResponse) and item.tool_calls for item in self._replies
+            )
+        self.tool_calling = tool_calling
         self.requests: list[LLMRequest] = []
 
     @property
@@ -116,13 +131,16 @@ class ScriptedLLM:
         response_format: dict[str, Any] | None = None,
         stream: bool = False,
         on_stream_chunk: StreamCallback | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: ToolChoice | None = None,
     ) -> str | LLMResponse:
         """Record the request and return (or raise) the next scripted reply.
 
         Raises:
             ScriptExhaustedError: the script has no reply left.
+            LLMBadRequestError: a native request whose tool calls and results do not pair.
         """
-        request = _record(messages, response_format, stream)
+        request = record(messages, response_format, stream, tools, tool_choice)
         self.requests.append(request)
         if self._next >= len(self._replies):
             raise ScriptExhaustedError(
@@ -134,7 +152,7 @@ class ScriptedLLM:
             isinstance(item, type) and issubclass(item, BaseException)
         ):
             raise item
-        return await _finish(_as_text(item), stream, on_stream_chunk)
+        return await finish(in_dialect(_as_reply(item), request), stream, on_stream_chunk)
 
     def __repr__(self) -> str:
         return f"ScriptedLLM(replies={len(self._replies)}, remaining={self.remaining})"
@@ -145,10 +163,15 @@ class FunctionLLM:
 
     ``fn`` may be sync or async (decided once, here) and returns a ``str``, a ``dict``
     (sent as JSON) or an :class:`~penguiflow.planner.llm_types.LLMResponse`; what it
-    raises propagates to the caller.
+    raises propagates to the caller. When ``fn`` has a ``tools`` parameter it also
+    receives the request's native tool definitions (``None`` in JSON mode). To a native
+    request, a JSON action is answered with the equivalent tool calls (see
+    :func:`in_dialect`).
 
     Args:
         fn: the reply function.
+        tool_calling: whether to declare native tool calling, which a planner with
+            ``tool_mode="auto"`` goes by.
 
     Attributes:
         requests: every request received, in order.
@@ -159,7 +182,7 @@ class FunctionLLM:
 
     __test__ = False
 
-    def __init__(self, fn: ReplyFunction) -> None:
+    def __init__(self, fn: ReplyFunction, *, tool_calling: bool = False) -> None:
         if not callable(fn):
             raise ConfigError(
                 f"FunctionLLM(fn) needs a function (messages, response_format) -> reply, "
@@ -168,6 +191,11 @@ class FunctionLLM:
         self._fn = fn
         call = getattr(fn, "__call__", None)  # noqa: B004 - objects with async __call__
         self._is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(call)
+        try:
+            self._takes_tools = "tools" in inspect.signature(fn).parameters
+        except (TypeError, ValueError):
+            self._takes_tools = False
+        self.tool_calling = tool_calling
         self.requests: list[LLMRequest] = []
 
     async def complete(
@@ -177,126 +205,23 @@ class FunctionLLM:
         response_format: dict[str, Any] | None = None,
         stream: bool = False,
         on_stream_chunk: StreamCallback | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: ToolChoice | None = None,
     ) -> str | LLMResponse:
-        """Record the request and return what ``fn`` computes for it."""
-        self.requests.append(_record(messages, response_format, stream))
-        result: Any = self._fn(messages, response_format)
+        """Record the request and return what ``fn`` computes for it.
+
+        Raises:
+            LLMBadRequestError: a native request whose tool calls and results do not pair.
+        """
+        request = record(messages, response_format, stream, tools, tool_choice)
+        self.requests.append(request)
+        if self._takes_tools:
+            result: Any = self._fn(messages, response_format, tools=tools)
+        else:
+            result = self._fn(messages, response_format)
         if self._is_async:
             result = await result
-        return await _finish(_as_text(result), stream, on_stream_chunk)
+        return await finish(in_dialect(_as_reply(result), request), stream, on_stream_chunk)
 
     def __repr__(self) -> str:
         return f"FunctionLLM({getattr(self._fn, '__qualname__', self._fn)!r})"
-
-
-class TestLLM:
-    """Calls every tool of a catalog once, with schema-valid arguments, then answers.
-
-    The arguments of each tool are derived once, here, from the tool's args JSON
-    schema (bounds, lengths, enums, formats, patterns, nested models, optional and
-    union fields), and are the same for the same ``seed``.
-
-    TestLLM keeps no state between calls, so one instance can serve many concurrent
-    runs: it finds the tools a run already called by reading that run's messages. A
-    tool counts as called when a non-system message contains ``"next_node":
-    "<tool>"`` (the ReactPlanner echoes each action as an assistant message) or a
-    compacted-step digest ``step <n>: <tool>(``. It then asks for the first tool of
-    the catalog not called yet, or for ``final_response`` when all were called.
-
-    Args:
-        catalog: the tools, as built by ``build_catalog``.
-        final_answer: the answer text, or a dict used as the whole ``args`` of the
-            ``final_response`` action (for structured final answers).
-        seed: changes the derived argument values.
-        call_tools: the names of the tools to call, in catalog order; all by default.
-        args: fixed arguments for some tools, by tool name, instead of derived ones.
-
-    Raises:
-        ConfigError: an unknown tool name, or a tool whose schema has a required part
-            no value can be derived for (give it fixed ``args``).
-    """
-
-    __test__ = False
-
-    def __init__(
-        self,
-        catalog: Sequence[NodeSpec],
-        *,
-        final_answer: str | Mapping[str, Any] = "All tools were called.",
-        seed: int = 0,
-        call_tools: Sequence[str] | None = None,
-        args: Mapping[str, Mapping[str, Any]] | None = None,
-    ) -> None:
-        names = [spec.name for spec in catalog]
-        fixed = dict(args or {})
-        wanted = list(names if call_tools is None else call_tools)
-        for name in [*wanted, *fixed]:
-            if name not in names:
-                raise ConfigError(
-                    f"TestLLM: unknown tool {name!r}; the catalog has {', '.join(names) or 'none'}"
-                )
-        self._seed = seed
-        self._plan: list[tuple[str, str]] = []
-        for spec in catalog:
-            if spec.name not in wanted:
-                continue
-            values = fixed.get(spec.name)
-            if values is None:
-                values = self._derive(spec, seed)
-            action = {"next_node": spec.name, "args": dict(values)}
-            self._plan.append((spec.name, json.dumps(action)))
-        final_args = (
-            dict(final_answer) if isinstance(final_answer, Mapping) else {"answer": final_answer}
-        )
-        self._final = json.dumps({"next_node": _FINAL, "args": final_args})
-
-    @staticmethod
-    def _derive(spec: NodeSpec, seed: int) -> dict[str, Any]:
-        try:
-            value = sample_value(spec.args_schema, seed=f"{seed}:{spec.name}")
-        except UnsatisfiableSchemaError as exc:
-            raise ConfigError(
-                f"TestLLM cannot derive arguments for tool {spec.name!r}: field {exc.path}: "
-                f"{exc.reason}; pass TestLLM(..., args={{{spec.name!r}: {{...}}}})"
-            ) from exc
-        if not isinstance(value, dict):
-            raise ConfigError(
-                f"TestLLM: the args schema of tool {spec.name!r} is not an object schema"
-            )
-        return value
-
-    @property
-    def planned_actions(self) -> list[dict[str, Any]]:
-        """The actions this client emits, in order, ending with ``final_response``."""
-        return [json.loads(text) for _, text in self._plan] + [json.loads(self._final)]
-
-    async def complete(
-        self,
-        *,
-        messages: list[dict[str, Any]],
-        response_format: dict[str, Any] | None = None,
-        stream: bool = False,
-        on_stream_chunk: StreamCallback | None = None,
-    ) -> str | LLMResponse:
-        """Return the next action of this run, found from ``messages``."""
-        called = called_tools(messages)
-        reply = next((text for name, text in self._plan if name not in called), self._final)
-        return await _finish(reply, stream, on_stream_chunk)
-
-    def __repr__(self) -> str:
-        tools = [name for name, _ in self._plan]
-        return f"TestLLM(tools={tools!r}, seed={self._seed})"
-
-
-def called_tools(messages: Sequence[Mapping[str, Any]]) -> set[str]:
-    """Return the tool names a conversation shows as already called (see TestLLM)."""
-    found: set[str] = set()
-    for message in messages:
-        if message.get("role") == "system":
-            continue
-        text = message_text(message)
-        if "next_node" in text:
-            found.update(_CALLED.findall(text))
-        if "step " in text:
-            found.update(_DIGEST.findall(text))
-    return found

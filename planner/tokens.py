@@ -14,7 +14,6 @@ all counted the same way.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,8 +109,8 @@ def check_window(context_window: Any, reserved_output_tokens: Any) -> None:
 class TokenAccountant:
     """Counts every request of a planner and knows the most a request may carry.
 
-    The system prompt (with the tool schemas) is counted once per planner, and each
-    ``response_format`` once per mode; the transcript counts the rest (see
+    Each ``response_format`` (or the native ``tools``) is counted once per mode; the
+    transcript counts the rest, the system prompt once per planner (see
     :class:`~penguiflow.planner._context.Transcript`).
 
     Args:
@@ -140,7 +139,6 @@ class TokenAccountant:
         self._window = context_window
         self._reserved = reserved_output_tokens
         self._limit: RequestLimit | None = None
-        self._system: tuple[str, int] | None = None
         self._formats: dict[str, int] = {}
 
     def _resolve(self) -> RequestLimit:
@@ -185,18 +183,16 @@ class TokenAccountant:
         if self._limit is None:
             self._limit = await asyncio.to_thread(self._resolve)
 
-    def system_tokens(self, message: Mapping[str, Any]) -> int:
-        """Tokens of the system prompt message (counted once per planner)."""
-        content = str(message.get("content", ""))
-        if self._system is None or self._system[0] != content:
-            self._system = (content, self.counter.count_message(message))
-        return self._system[1]
+    def format_tokens(self, mode: str, sent: Any) -> int:
+        """Tokens of what ``mode`` sends besides the messages, counted once per mode.
 
-    def format_tokens(self, mode: str, response_format: Mapping[str, Any] | None) -> int:
-        """Tokens of the ``response_format`` sent in ``mode`` (counted once per mode)."""
+        Args:
+            mode: the request mode.
+            sent: its ``response_format``, or the native ``tools`` (``None``: nothing).
+        """
         cost = self._formats.get(mode)
         if cost is None:
-            cost = self.counter.count_json(response_format) if response_format else 0
+            cost = self.counter.count_json(sent) if sent else 0
             self._formats[mode] = cost
         return cost
 

@@ -14,3 +14,14 @@ pytest_plugins = ["pg_fixture"]
 def _block_model_requests() -> Iterator[None]:
     with allow_model_requests(False):
         yield
+
+
+@pytest.fixture(params=["json", "native"])
+def tool_mode(request: pytest.FixtureRequest) -> str:
+    """A planner ``tool_mode``: the suites that use it run in both dialects.
+
+    A test written for one dialect overrides it with
+    ``@pytest.mark.parametrize("tool_mode", ["json"])``.
+    """
+    mode: str = request.param
+    return mode

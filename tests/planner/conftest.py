@@ -13,10 +13,12 @@ from penguiflow.planner.testing import ScriptedLLM
 
 
 @pytest.fixture
-async def make_planner() -> AsyncIterator[PlannerFactory]:
+async def make_planner(tool_mode: str) -> AsyncIterator[PlannerFactory]:
+    """Builds planners over the basic tools with a ScriptedLLM, in the ``tool_mode``."""
     planners: list[ReactPlanner] = []
 
     def factory(replies: list[Any], **kwargs: Any) -> tuple[ReactPlanner, ScriptedLLM]:
+        kwargs.setdefault("tool_mode", tool_mode)
         llm = kwargs.pop("llm_client", None) or ScriptedLLM(replies)
         if "catalog" not in kwargs and "nodes" not in kwargs:
             nodes, registry = basic_tools(
@@ -34,6 +36,15 @@ async def make_planner() -> AsyncIterator[PlannerFactory]:
 
 
 # -- pause/resume (human in the loop) ---------------------------------------------------
+
+
+@pytest.fixture
+def planner_mode(tool_mode: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Makes ``hitl_helpers.build_planner`` (here and in worker processes) use ``tool_mode``."""
+    from hitl_helpers import MODE_VARIABLE
+
+    monkeypatch.setenv(MODE_VARIABLE, tool_mode)
+    return tool_mode
 
 
 @pytest.fixture

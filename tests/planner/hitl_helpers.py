@@ -16,6 +16,13 @@ from penguiflow import ModelRegistry, Node, tool
 from penguiflow.planner import ReactPlanner, ScriptedLLM, ToolContext
 
 SECRET = "sk-test-SECRET-0123456789"
+MODE_VARIABLE = "PENGUIFLOW_TEST_TOOL_MODE"
+"""The ``tool_mode`` of the planners built here (set by the ``planner_mode`` fixture)."""
+
+
+def current_mode() -> Any:
+    """The ``tool_mode`` the test runs in (``json`` unless the fixture set another)."""
+    return os.environ.get(MODE_VARIABLE, "json")
 
 
 def act(next_node: str, args: dict[str, Any] | None = None, thought: str = "t") -> str:
@@ -175,6 +182,7 @@ def build_planner(store: Any, replies: list[Any], **kwargs: Any) -> ReactPlanner
     """A planner over the HITL tools with a scripted LLM."""
     nodes, registry = hitl_catalog(kwargs.pop("exclude", ()))
     llm = kwargs.pop("llm_client", None) or ScriptedLLM(replies)
+    kwargs.setdefault("tool_mode", current_mode())
     return ReactPlanner(llm_client=llm, nodes=nodes, registry=registry, state_store=store, **kwargs)
 
 

@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from pydantic import BaseModel, Field
 
 from penguiflow import ModelRegistry, Node, NodePolicy, tool
@@ -29,6 +30,24 @@ class Numbers(BaseModel):
 
 class Total(BaseModel):
     total: int
+
+
+json_only = pytest.mark.parametrize("tool_mode", ["json"])
+"""For a test of the JSON-action dialect itself (its text replies have no native form)."""
+
+native_only = pytest.mark.parametrize("tool_mode", ["native"])
+"""For a test of native tool calling itself."""
+
+
+def tool_pairs(messages: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """``(tool_call_id, tool name)`` of every call in ``messages`` that has its result."""
+    answered = {m.get("tool_call_id") for m in messages if m.get("role") == "tool"}
+    return [
+        (call["id"], call["function"]["name"])
+        for m in messages
+        for call in m.get("tool_calls") or ()
+        if call["id"] in answered
+    ]
 
 
 def act(next_node: str, args: dict[str, Any] | None = None, thought: str = "t") -> str:

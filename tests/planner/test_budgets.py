@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from planner_helpers import PlannerFactory, act, final
+from planner_helpers import PlannerFactory, act, final, tool_pairs
 
 from penguiflow.planner._context import Transcript
 from penguiflow.planner.run_state import RunState
@@ -71,24 +71,32 @@ async def test_deadline_while_waiting_for_the_llm(make_planner: PlannerFactory) 
     assert 0.15 < result.metadata["budgets"]["elapsed_s"]
 
 
-async def test_token_budget_compacts_whole_older_steps(make_planner: PlannerFactory) -> None:
+async def test_token_budget_compacts_whole_older_steps(
+    make_planner: PlannerFactory, tool_mode: str
+) -> None:
     big = "x" * 3000
     replies = [act("search", {"text": f"{i}{big}"}) for i in range(4)] + [final("ok")]
-    # measure what the head costs so the budget leaves room for about two big steps
-    probe, _ = make_planner([], max_iters=1)
-    head = TokenCounter().count_message({"role": "system", "content": probe.system_prompt})
-    planner, llm = make_planner(replies, token_budget=head + 4000, max_iters=6)
+    # measure what a request without steps costs (system prompt, query, response_format
+    # or tools), so that the budget leaves room for about two big steps
+    probe, _ = make_planner([final()], token_budget=10**6)
+    fixed = (await probe.run("q")).metadata["budgets"]["tokens_last_request"]
+    budget = fixed + 2000
+    planner, llm = make_planner(replies, token_budget=budget, max_iters=6)
     result = await planner.run("q")
     assert result.reason == "answer_complete"
     budgets = result.metadata["budgets"]
     assert budgets["compactions"] >= 2
-    assert budgets["tokens_last_request"] <= head + 4000
+    assert budgets["tokens_last_request"] <= budget
     last = llm.requests[-1].messages
-    summary = [m for m in last if m["content"].startswith("Earlier steps, summarised")]
+    summary = [m for m in last if str(m["content"]).startswith("Earlier steps, summarised")]
     assert len(summary) == 1 and "- step 1: search(" in summary[0]["content"]
-    # whole steps only: every remaining assistant action is followed by its observation
+    # whole steps only: every remaining action is followed by its result
     roles = [m["role"] for m in last[3:]]
-    assert roles == ["assistant", "user"] * (len(roles) // 2)
+    result_role = "tool" if tool_mode == "native" else "user"
+    assert roles == ["assistant", result_role] * (len(roles) // 2)
+    assert [m["tool_call_id"] for m in last if m["role"] == "tool"] == [
+        call_id for call_id, _ in tool_pairs(last)
+    ]
 
 
 async def test_token_budget_too_small_for_the_prompt(make_planner: PlannerFactory) -> None:

@@ -6,38 +6,46 @@ import logging
 from typing import Any
 
 import pytest
-from planner_helpers import PlannerFactory, act, final
+from planner_helpers import PlannerFactory, act, final, json_only
 
 from penguiflow.planner.errors import LLMResponseFormatError
 from penguiflow.planner.events import PlannerEvent, emit_event, make_event
 
 
-async def test_event_sequence_of_a_run(make_planner: PlannerFactory) -> None:
+async def test_event_sequence_of_a_run(make_planner: PlannerFactory, tool_mode: str) -> None:
     events: list[PlannerEvent] = []
+    # JSON mode: the answer comes in a code fence, which the local repair removes
+    answer = "```" + final() + "```" if tool_mode == "json" else final()
     planner, _ = make_planner(
-        [act("search", {"text": "a"}), "```" + final() + "```"],
+        [act("search", {"text": "a"}), answer],
         event_callback=events.append,
         token_budget=100_000,
     )
     result = await planner.run("q", run_id="r9")
+    repair = ["repair_attempt"] if tool_mode == "json" else []
     assert [e.event_type for e in events] == [
         "step_start",
         "llm_request",
         "llm_response",
         "tool_call_start",
         "tool_call_result",
+        "step_complete",
         "step_start",
         "llm_request",
         "llm_response",
-        "repair_attempt",
+        *repair,
+        "step_complete",
         "finish",
     ]
     assert {e.run_id for e in events} == {"r9"}
-    assert [e.step for e in events] == [1, 1, 1, 1, 1, 2, 2, 2, 2, 2]
+    assert {e.step for e in events[:6]} == {1} and {e.step for e in events[6:]} == {2}
     call = events[4]
     assert call.node_name == "search" and call.trace_id and call.latency_ms is not None
-    assert events[1].extra["format"] == "strict" and events[1].extra["tokens"] > 0
+    assert events[1].extra["format"] == ("strict" if tool_mode == "json" else "native")
+    assert events[1].extra["tokens"] > 0
     assert events[-1].extra["reason"] == "answer_complete"
+    assert events[5].extra == {"kind": "tool", "usage": result.metadata["steps"][0]["usage"]}
+    assert events[-1].extra["usage"] == result.metadata["usage"]
     assert result.metadata["budgets"]["tokens_sent"] == sum(
         e.extra["tokens"] for e in events if e.event_type == "llm_request"
     )
@@ -70,7 +78,7 @@ async def test_final_answer_streams_as_chunks(make_planner: PlannerFactory) -> N
     events: list[PlannerEvent] = []
     answer = 'Penguins "live" in the south\n— mostly.'
     planner, _ = make_planner(
-        [act("search", {"text": "a"}), final(answer)],
+        [act("search", {"text": "a"}, thought=""), final(answer)],
         event_callback=events.append,
         stream_final_response=True,
     )
@@ -82,6 +90,7 @@ async def test_final_answer_streams_as_chunks(make_planner: PlannerFactory) -> N
     assert {c.extra["source"] for c in chunks} == {"llm"}
 
 
+@json_only
 async def test_rejected_schema_falls_back_and_is_remembered(make_planner: PlannerFactory) -> None:
     rejection = LLMResponseFormatError("json_schema not supported", model="m", status_code=400)
     planner, llm = make_planner([rejection, final("one"), final("two")])
@@ -97,6 +106,7 @@ async def test_rejected_schema_falls_back_and_is_remembered(make_planner: Planne
     assert planner.response_format is formats[1]
 
 
+@json_only
 async def test_every_format_rejected_raises(make_planner: PlannerFactory) -> None:
     rejection = LLMResponseFormatError("no formats at all", model="m", status_code=400)
     planner, llm = make_planner([rejection] * 4)
@@ -110,6 +120,7 @@ async def test_every_format_rejected_raises(make_planner: PlannerFactory) -> Non
     ]
 
 
+@json_only
 async def test_json_schema_mode_off_asks_for_json_object(make_planner: PlannerFactory) -> None:
     planner, llm = make_planner([final()], json_schema_mode=False)
     await planner.run("q")

@@ -14,6 +14,7 @@ from planner_helpers import (
     RoutingLLM,
     act,
     final,
+    json_only,
     registry_for,
 )
 
@@ -152,6 +153,7 @@ async def test_bad_tool_output_is_an_error_observation(make_planner: PlannerFact
     assert "does not match Found" in result.metadata["steps"][0]["error"]
 
 
+@json_only  # RoutingLLM reads JSON-mode observations
 async def test_concurrent_runs_share_one_flow_without_crosstalk(
     make_planner: PlannerFactory,
 ) -> None:

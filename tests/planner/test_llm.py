@@ -564,3 +564,83 @@ def test_importing_the_module_does_not_import_litellm() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == "False"
+
+
+def test_tool_calling_comes_from_litellms_table_or_the_caller() -> None:
+    assert LiteLLMClient(MODEL).tool_calling is True
+    assert LiteLLMClient("openai/my-local-model", api_base=BASE).tool_calling is False
+    assert LiteLLMClient("openai/my-local-model", tool_calling=True).tool_calling is True
+    assert LiteLLMClient(MODEL, tool_calling=False).tool_calling is False
+    with pytest.raises(ConfigError, match="tool_mode='native'"):
+        LiteLLMClient(MODEL, tools=[])
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "expected"),
+    [
+        (400, "tools is not supported in this model", "LLMToolCallingError"),
+        (400, '"auto" tool choice requires --enable-auto-tool-choice', "LLMToolCallingError"),
+        (500, "tools param requires --jinja flag", "LLMToolCallingError"),
+        (400, "registry.ollama.ai/library/gemma:2b does not support tools", "LLMToolCallingError"),
+        # one bad tool message is the caller's bug, not a refusal of tool calling
+        (
+            400,
+            "Invalid parameter: messages with role 'tool' must be a response to a preceding "
+            "message with 'tool_calls'.",
+            "LLMBadRequestError",
+        ),
+        (
+            400,
+            "The response was filtered due to the prompt triggering Azure OpenAI's content "
+            "management policy.",
+            "LLMContentFilterError",
+        ),
+    ],
+)
+async def test_tool_refusals_and_content_filters_are_told_apart(
+    api: respx.MockRouter, sleeps: Sleeps, status: int, message: str, expected: str
+) -> None:
+    from penguiflow.planner import errors as planner_errors
+
+    route = api.post(URL).mock(return_value=error(status, message))
+    with pytest.raises(LLMError) as info:
+        await client(sleeps).complete(
+            messages=MESSAGES, tools=[{"type": "function", "function": {"name": "f"}}]
+        )
+    assert type(info.value) is getattr(planner_errors, expected)
+    assert route.call_count == 1 and sleeps.delays == []  # none of them is retried
+
+
+async def test_tool_calls_and_their_text_are_read(api: respx.MockRouter) -> None:
+    body = completion(
+        "Checking.",
+        choices=[
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": "Checking.",
+                    "tool_calls": [
+                        {
+                            "id": "call_1",
+                            "type": "function",
+                            "function": {"name": "search", "arguments": '{"q": "x"}'},
+                        }
+                    ],
+                },
+                "finish_reason": "tool_calls",
+            }
+        ],
+    )
+    route = api.post(URL).mock(return_value=httpx.Response(200, json=body))
+    tools = [{"type": "function", "function": {"name": "search", "parameters": {}}}]
+    reply = await client().complete(messages=MESSAGES, tools=tools, tool_choice="required")
+    assert reply.text == "Checking."
+    assert [(c.id, c.name, c.arguments) for c in reply.tool_calls] == [
+        ("call_1", "search", '{"q": "x"}')
+    ]
+    assert sent(route)["tools"] == tools and sent(route)["tool_choice"] == "required"
+    # tools=None (JSON mode) sends neither
+    api.post(URL).mock(return_value=httpx.Response(200, json=completion("{}")))
+    await client().complete(messages=MESSAGES, tools=None, tool_choice="auto")
+    assert "tools" not in sent(route) and "tool_choice" not in sent(route)

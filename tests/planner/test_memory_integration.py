@@ -27,6 +27,7 @@ from penguiflow.memory import (
 from penguiflow.memory.context import MEMORY_HEADER
 from penguiflow.memory.summariser import DEFAULT_SUMMARY_PROMPT
 from penguiflow.planner import PlannerEvent, ReactPlanner, RunState
+from penguiflow.planner.llm_types import LLMRequest
 from penguiflow.planner.testing import FunctionLLM, ScriptedLLM
 from penguiflow.planner.tokens import REPLY_PRIMING
 from penguiflow.sessions import SqlSessionStore
@@ -63,11 +64,12 @@ def recalling_llm() -> FunctionLLM:
 
 
 @pytest.fixture
-async def planners() -> AsyncIterator[Callable[..., ReactPlanner]]:
+async def planners(tool_mode: str) -> AsyncIterator[Callable[..., ReactPlanner]]:
     made: list[ReactPlanner] = []
 
     def factory(llm: Any, **kwargs: Any) -> ReactPlanner:
         kwargs.setdefault("catalog", [])
+        kwargs.setdefault("tool_mode", tool_mode)
         kwargs.setdefault("short_term_memory", TRUNCATION)
         planner = ReactPlanner(llm_client=llm, **kwargs)
         made.append(planner)
@@ -129,11 +131,17 @@ async def test_tool_calls_are_remembered_with_their_results(
     assert "Assistant: 3" in block
 
 
-async def test_memory_survives_a_restart_with_a_sqlite_store(tmp_path: Path) -> None:
+async def test_memory_survives_a_restart_with_a_sqlite_store(
+    tmp_path: Path, tool_mode: str
+) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'sessions.sqlite3'}"
     async with SqlSessionStore(url) as store:
         planner = ReactPlanner(
-            llm_client=recalling_llm(), catalog=[], short_term_memory=TRUNCATION, state_store=store
+            tool_mode=tool_mode,
+            llm_client=recalling_llm(),
+            catalog=[],
+            short_term_memory=TRUNCATION,
+            state_store=store,
         )
         await planner.run("I live in Porto.", memory_key=KEY)
         await planner.aclose()
@@ -141,7 +149,11 @@ async def test_memory_survives_a_restart_with_a_sqlite_store(tmp_path: Path) -> 
     async with SqlSessionStore(url) as store:
         llm = recalling_llm()
         planner = ReactPlanner(
-            llm_client=llm, catalog=[], short_term_memory=TRUNCATION, state_store=store
+            tool_mode=tool_mode,
+            llm_client=llm,
+            catalog=[],
+            short_term_memory=TRUNCATION,
+            state_store=store,
         )
         result = await planner.run("Where do I live?", memory_key=KEY)
         await planner.aclose()
@@ -260,7 +272,7 @@ async def test_strategy_none_turns_memory_off(planners: Callable[..., ReactPlann
     assert "memory" not in result.metadata and memory_block(llm.requests[-1].messages) is None
 
 
-async def test_concurrent_runs_on_one_session_lose_no_turns(tmp_path: Path) -> None:
+async def test_concurrent_runs_on_one_session_lose_no_turns(tmp_path: Path, tool_mode: str) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'shared.sqlite3'}"
     config = ShortTermMemoryConfig(strategy="truncation", budget=MemoryBudget(full_zone_turns=100))
 
@@ -271,10 +283,12 @@ async def test_concurrent_runs_on_one_session_lose_no_turns(tmp_path: Path) -> N
     async with SqlSessionStore(url) as first_store, SqlSessionStore(url) as second_store:
         # two planners (as two workers would be), each with its own store connection
         first = ReactPlanner(
+            tool_mode=tool_mode,
             llm_client=FunctionLLM(slow_answer), catalog=[],
             short_term_memory=config, state_store=first_store,
         )  # fmt: skip
         second = ReactPlanner(
+            tool_mode=tool_mode,
             llm_client=FunctionLLM(slow_answer), catalog=[],
             short_term_memory=config, state_store=second_store,
         )  # fmt: skip
@@ -409,13 +423,15 @@ async def test_resumed_state_records_its_turn_once(planners: Callable[..., React
     assert stored is not None and [t["id"] for t in stored["recent"]] == [turn_id]
 
 
-def _request_tokens(planner: ReactPlanner, messages: list[dict[str, Any]], fmt: Any) -> int:
+def _request_tokens(planner: ReactPlanner, request: LLMRequest) -> int:
+    """What a request costs: its messages, and its response_format or tools."""
     counter = planner._tokens.counter
-    return counter.count_messages(messages) + (counter.count_json(fmt) if fmt else 0)
+    sent = request.response_format or request.tools
+    return counter.count_messages(request.messages) + (counter.count_json(sent) if sent else 0)
 
 
 async def test_token_accountant_keeps_every_request_under_the_window(
-    planners: Callable[..., ReactPlanner],
+    planners: Callable[..., ReactPlanner], tool_mode: str
 ) -> None:
     events: list[PlannerEvent] = []
     nodes, registry = basic_tools()
@@ -432,7 +448,7 @@ async def test_token_accountant_keeps_every_request_under_the_window(
         return act("search", {"text": f"{i} " + "lorem ipsum " * 250})
 
     llm = FunctionLLM(reply)
-    probe = ReactPlanner(llm_client=llm, nodes=nodes, registry=registry)
+    probe = ReactPlanner(llm_client=llm, nodes=nodes, registry=registry, tool_mode=tool_mode)
     head = probe._tokens.counter.count_message({"role": "system", "content": probe.system_prompt})
     await probe.aclose()
     window, reserve = head + 6000, 1000
@@ -446,7 +462,7 @@ async def test_token_accountant_keeps_every_request_under_the_window(
     assert len(requests) == 24
     sent = [e.extra["tokens"] for e in events if e.event_type == "llm_request"]
     for request, reported in zip(requests, sent, strict=True):
-        tokens = _request_tokens(planner, request.messages, request.response_format)
+        tokens = _request_tokens(planner, request)
         assert tokens == reported  # the accountant counts exactly what is sent
         assert tokens <= window - reserve
     # memory had more to say than fits: it was cut to its share of the window
@@ -482,6 +498,4 @@ async def test_requests_are_counted_only_when_a_limit_applies(
     windowed = planners(llm, context_window=100_000)
     result = await windowed.run("three", memory_key=KEY)
     request = llm.requests[-1]
-    assert result.metadata["budgets"]["tokens_last_request"] == _request_tokens(
-        windowed, request.messages, request.response_format
-    )
+    assert result.metadata["budgets"]["tokens_last_request"] == _request_tokens(windowed, request)

@@ -16,6 +16,8 @@ from penguiflow.planner import (
 )
 from penguiflow.sessions import PauseAlreadyResumedError, PauseStatus, RunStatus, SqlSessionStore
 
+pytestmark = pytest.mark.usefixtures("planner_mode")  # each test runs in both tool modes
+
 
 async def _paused(store: SqlSessionStore, ledger: Ledger, **kwargs: Any) -> PlannerPause:
     planner = build_planner(store, [REFUND_ACTION])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hitl_helpers import Ledger, act, build_planner, final
+from hitl_helpers import Ledger, act, build_planner, current_mode, final
 
 from penguiflow import Node, tool
 from penguiflow.planner import (
@@ -17,6 +17,8 @@ from penguiflow.planner import (
     StateStoreRequiredError,
     ToolContext,
 )
+
+pytestmark = pytest.mark.usefixtures("planner_mode")  # each test runs in both tool modes
 
 
 async def test_await_input_round_trip(hitl_store: Any, ledger: Ledger) -> None:
@@ -82,7 +84,11 @@ async def test_bad_pause_arguments_are_a_tool_error(hitl_store: Any) -> None:
     registry.register("bad", Args, Args)
     llm = ScriptedLLM([act("bad", {}), final("gave up")])
     async with ReactPlanner(
-        llm_client=llm, nodes=[Node(bad, name="bad")], registry=registry, state_store=hitl_store
+        tool_mode=current_mode(),
+        llm_client=llm,
+        nodes=[Node(bad, name="bad")],
+        registry=registry,
+        state_store=hitl_store,
     ) as planner:
         result = await planner.run("go")
     assert isinstance(result, PlannerFinish)
@@ -120,6 +126,7 @@ async def test_approved_tool_that_asks_for_input_pauses_again(
         registry = ModelRegistry()
         registry.register("transfer", Args, Args)
         return ReactPlanner(
+            tool_mode=current_mode(),
             llm_client=ScriptedLLM(replies),
             nodes=[Node(transfer, name="transfer")],
             registry=registry,

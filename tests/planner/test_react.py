@@ -4,7 +4,7 @@ import json
 from typing import Any
 
 import pytest
-from planner_helpers import PlannerFactory, act, basic_tools, final
+from planner_helpers import PlannerFactory, act, basic_tools, final, json_only
 from pydantic import BaseModel
 
 from penguiflow import ConfigError, build_catalog
@@ -14,7 +14,7 @@ from penguiflow.planner.run_state import RunState
 from penguiflow.planner.testing import ScriptedLLM
 
 
-async def test_tool_then_answer(make_planner: PlannerFactory) -> None:
+async def test_tool_then_answer(make_planner: PlannerFactory, tool_mode: str) -> None:
     planner, llm = make_planner([act("search", {"text": "penguins", "limit": 2}), final("south")])
     result = await planner.run("where do penguins live?", llm_context={"user": "ann"})
     assert result.reason == "answer_complete"
@@ -22,9 +22,13 @@ async def test_tool_then_answer(make_planner: PlannerFactory) -> None:
     steps = result.metadata["steps"]
     assert [s["kind"] for s in steps] == ["tool"]
     assert steps[0]["observation"] == {"value": "found:penguins:2"}
-    # the LLM saw the query, the context and then the observation
+    # the LLM saw the tools, the query, the context and then the observation
     first = llm.requests[0].messages
-    assert first[0]["role"] == "system" and "search" in first[0]["content"]
+    assert first[0]["role"] == "system"
+    if tool_mode == "json":
+        assert "search" in first[0]["content"] and llm.requests[0].tools is None
+    else:
+        assert "search" in llm.requests[0].tool_names
     assert (
         "where do penguins live?" in first[1]["content"] and '"user":"ann"' in first[1]["content"]
     )
@@ -33,6 +37,7 @@ async def test_tool_then_answer(make_planner: PlannerFactory) -> None:
     assert result.metadata["budgets"]["hops"] == 1
 
 
+@json_only
 async def test_answer_with_sources_and_confidence(make_planner: PlannerFactory) -> None:
     planner, _ = make_planner([final("x", sources=["a"], confidence=0.7)])
     result = await planner.run("q")
@@ -40,6 +45,7 @@ async def test_answer_with_sources_and_confidence(make_planner: PlannerFactory) 
     assert (result.payload.sources, result.payload.confidence) == (["a"], 0.7)
 
 
+@json_only
 async def test_strict_schema_is_sent_and_built_once(make_planner: PlannerFactory) -> None:
     planner, llm = make_planner([final(), final()])
     await planner.run("q1")
@@ -49,6 +55,7 @@ async def test_strict_schema_is_sent_and_built_once(make_planner: PlannerFactory
     assert formats[0] is formats[1]  # the same object: built once per catalog
 
 
+@json_only
 async def test_malformed_json_is_repaired_locally(make_planner: PlannerFactory) -> None:
     planner, llm = make_planner(
         ["Sure!\n```json\n{'next_node': 'final_response', 'args': {'answer': 'ok',},}\n```"]
@@ -61,6 +68,7 @@ async def test_malformed_json_is_repaired_locally(make_planner: PlannerFactory) 
     assert len(llm.requests) == 1
 
 
+@json_only
 async def test_llm_repair_states_the_validation_error(make_planner: PlannerFactory) -> None:
     planner, llm = make_planner(
         [
@@ -86,6 +94,7 @@ async def test_llm_repair_states_the_validation_error(make_planner: PlannerFacto
     assert result.metadata["budgets"]["iterations"] == 1  # repairs are not decisions
 
 
+@json_only
 async def test_repair_ladder_exhausted_is_no_path(make_planner: PlannerFactory) -> None:
     planner, _llm = make_planner(["nope", "still nope", '{"next_node": 3}'], repair_attempts=2)
     result = await planner.run("q")
@@ -164,6 +173,7 @@ async def test_final_response_model(make_planner: PlannerFactory) -> None:
     assert "args.score" in llm.requests[-1].last_message
 
 
+@json_only
 async def test_older_shape_is_accepted(make_planner: PlannerFactory) -> None:
     older = json.dumps({"thought": "done", "next_node": None, "args": {"raw_answer": "legacy"}})
     planner, _ = make_planner([older])
@@ -202,8 +212,8 @@ async def test_run_state_round_trips_and_continues(make_planner: PlannerFactory)
     ]
     state.budgets.iterations = 1
     restored = RunState.model_validate_json(state.model_dump_json())
-    planner._max_iters = 2
-    second = await planner.run_from_state(restored)
+    larger, _ = make_planner([final("b")], max_iters=2)  # another planner continues it
+    second = await larger.run_from_state(restored)
     assert second.reason == "answer_complete"
     assert second.metadata["run_id"] == "run-1"
     assert second.metadata["step_count"] == 1

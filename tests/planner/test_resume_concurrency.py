@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hitl_helpers import REFUND_ACTION, FakeClock, Ledger, act, build_planner, final
+from hitl_helpers import REFUND_ACTION, FakeClock, Ledger, act, build_planner, current_mode, final
 from line_worker import read_line, send, spawn
 
 from penguiflow.planner import PlannerFinish, PlannerPause
@@ -20,6 +20,8 @@ from penguiflow.sessions import (
     RunStatus,
     SqlSessionStore,
 )
+
+pytestmark = pytest.mark.usefixtures("planner_mode")  # each test runs in both tool modes
 
 HERE = Path(__file__).resolve().parent
 WORKER = str(HERE / "_resume_worker.py")
@@ -172,6 +174,7 @@ async def test_the_lease_is_renewed_while_an_approved_call_runs(
         registry = ModelRegistry()
         registry.register("pay", Args, Args)
         return ReactPlanner(
+            tool_mode=current_mode(),
             llm_client=ScriptedLLM(replies),
             nodes=[Node(pay, name="pay")],
             registry=registry,

@@ -13,6 +13,7 @@ from hitl_helpers import (
     RefundArgs,
     Refunded,
     build_planner,
+    current_mode,
     dump_database,
     final,
     refund,
@@ -36,6 +37,8 @@ from penguiflow.sessions import (
     RunStatus,
     SqlSessionStore,
 )
+
+pytestmark = pytest.mark.usefixtures("planner_mode")  # each test runs in both tool modes
 
 
 async def _pause(store: Any, ledger: Ledger, **kwargs: Any) -> PlannerPause:
@@ -114,6 +117,7 @@ def _planner_with_refund_v2(store: Any, replies: list[Any]) -> ReactPlanner:
     registry = ModelRegistry()
     registry.register("refund", RefundArgsV2, Refunded)
     return ReactPlanner(
+        tool_mode=current_mode(),
         llm_client=ScriptedLLM(replies),
         nodes=[Node(refund, name="refund")],
         registry=registry,
@@ -252,7 +256,12 @@ async def test_a_changed_tool_fingerprint_voids_the_approval(
             requires_approval=True,
             extra=extra,
         )
-        return ReactPlanner(llm_client=ScriptedLLM(replies), catalog=[spec], state_store=hitl_store)
+        return ReactPlanner(
+            llm_client=ScriptedLLM(replies),
+            catalog=[spec],
+            state_store=hitl_store,
+            tool_mode=current_mode(),
+        )
 
     context = {"ledger": str(ledger.path)}
     async with make([REFUND_ACTION]) as planner:
@@ -289,7 +298,12 @@ async def test_a_call_left_started_is_rerun_only_when_idempotent(
             requires_approval=True,
             extra={"idempotent": idempotent},
         )
-        return ReactPlanner(llm_client=ScriptedLLM(replies), catalog=[spec], state_store=hitl_store)
+        return ReactPlanner(
+            llm_client=ScriptedLLM(replies),
+            catalog=[spec],
+            state_store=hitl_store,
+            tool_mode=current_mode(),
+        )
 
     context = {"ledger": str(ledger.path)}
     async with make([REFUND_ACTION]) as planner:

@@ -385,6 +385,62 @@ async def test_test_llm_drives_the_react_planner(catalog: list[NodeSpec]) -> Non
         assert finish.metadata["step_count"] == len(catalog)
 
 
+@pytest.mark.parametrize(
+    ("tool_mode", "json_schema_mode"), [("native", True), ("json", True), ("json", False)]
+)
+async def test_test_llm_without_a_catalog_reads_the_request(
+    catalog: list[NodeSpec], tool_mode: str, json_schema_mode: bool
+) -> None:
+    """Native: the request's tools; JSON: the strict schema, or the prompt's tool list."""
+    llm = TestLLM(final_answer="read from the request")
+    async with ReactPlanner(
+        llm_client=llm,
+        catalog=catalog,
+        max_iters=10,
+        tool_mode=tool_mode,  # type: ignore[arg-type]
+        json_schema_mode=json_schema_mode,
+    ) as planner:
+        finish = await planner.run("query")
+    assert finish.reason == "answer_complete", finish.metadata
+    assert finish.payload is not None and finish.payload.raw_answer == "read from the request"
+    steps = finish.metadata["steps"]
+    assert [s["action"]["next_node"] for s in steps] == [spec.name for spec in catalog]
+    assert all(s["kind"] == "tool" and s["error"] is None for s in steps)
+    assert repr(llm) == "TestLLM(tools=None, seed=0)"
+
+
+@pytest.mark.parametrize("tool_mode", ["native", "json"])
+async def test_test_llm_answers_a_final_response_model(tool_mode: str) -> None:
+    class Verdict(BaseModel):
+        answer: str
+        score: int = Field(ge=1, le=5)
+        tags: list[str]
+
+    catalog = make_catalog(("ping", Empty))
+    async with ReactPlanner(
+        llm_client=TestLLM(final_answer="typed", call_tools=["ping"]),
+        catalog=catalog,
+        final_response_model=Verdict,
+        tool_mode=tool_mode,  # type: ignore[arg-type]
+    ) as planner:
+        finish = await planner.run("query")
+    assert finish.payload is not None
+    verdict = finish.payload.structured
+    assert isinstance(verdict, Verdict) and verdict.answer == "typed" and 1 <= verdict.score <= 5
+    assert finish.metadata["step_count"] == 1
+
+
+async def test_test_llm_without_a_catalog_names_unknown_tools() -> None:
+    llm = TestLLM(call_tools=["nope"])
+    async with ReactPlanner(
+        llm_client=llm, catalog=make_catalog(("ping", Empty)), tool_mode="native"
+    ) as planner:
+        with pytest.raises(ConfigError, match="unknown tool 'nope'; the tools are ping"):
+            await planner.run("query")
+    with pytest.raises(ConfigError, match="without a catalog"):
+        _ = llm.planned_actions
+
+
 # -- schema values ---------------------------------------------------------------------
 
 
