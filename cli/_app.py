@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from importlib import metadata
 
 from ..errors import PenguiFlowError, UsageError
-from . import chat, db, demo, pauses, project, run, runs
+from . import chat, db, demo, dev, pauses, project, run, runs
 from ._common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
 from ._ui import Consoles
 
@@ -20,7 +20,7 @@ __all__ = ["build_parser", "main"]
 _EPILOG = """\
 exit status: 0 done, 1 failed, 2 bad usage or config, 3 paused (waiting for a human),
 4 no complete answer, 130 interrupted.
-start here: penguiflow demo   |   penguiflow new my-agent   |   docs/cli.md"""
+start here: penguiflow demo   |   penguiflow new my-agent   |   penguiflow dev   |   docs/cli.md"""
 
 
 def _version() -> str:
@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_parsers(commands)
     project.add_parsers(commands)
     demo.add_parsers(commands)
+    dev.add_parsers(commands)
     return parser
 
 

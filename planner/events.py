@@ -4,7 +4,8 @@ Event types: ``step_start``, ``llm_request``, ``llm_response``, ``repair_attempt
 ``tool_call_start``, ``tool_call_result``, ``tool_call_error``, ``stream_chunk``,
 ``pause`` (the run's state and a pause were committed; never carries the token),
 ``resume`` (a pause was claimed) and ``finish``. Other packages may add their own (for
-example memory events).
+example memory events). ``tool_call_start`` carries the call's validated arguments in
+``extra["args"]`` and ``tool_call_result`` its JSON result in ``extra["result"]``.
 """
 
 from __future__ import annotations
