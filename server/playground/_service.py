@@ -196,22 +196,22 @@ class Playground:
     # -- driving runs ------------------------------------------------------------------
 
     async def _drive(self, handle: RunHandle, work: Coroutine[Any, Any, Any]) -> None:
+        # The result is saved before the handle ends: a reader woken by the end finds it.
         _current_handle.set(handle)
         current_run.set(handle.planner_run_id)
         run_id = handle.planner_run_id
         try:
             outcome = await work
         except asyncio.CancelledError:
-            handle.finish("cancelled")
             await self._save(run_id, RESULT_KIND, {"type": "cancelled"})
+            handle.finish("cancelled")
             raise
         except Exception as exc:
-            if not isinstance(exc, PauseAlreadyClaimedError):
-                logger.warning("playground run %s failed: %s", run_id, exc)
             error = _error_info(exc)
-            handle.finish("failed", error=error)
             if not isinstance(exc, PauseAlreadyClaimedError | PauseNotFoundError):
+                logger.warning("playground run %s failed: %s", run_id, exc)
                 await self._save(run_id, RESULT_KIND, {"type": "error", "error": error})
+            handle.finish("failed", error=error)
             return
         finally:
             if self._active.get(run_id) is handle:
@@ -221,8 +221,8 @@ class Playground:
         if token is not None:
             self._tokens[outcome.pause_id] = token
         result = self.mask(result)
-        handle.finish(status, result=result)  # type: ignore[arg-type]
         await self._save(run_id, RESULT_KIND, result)
+        handle.finish(status, result=result)  # type: ignore[arg-type]
 
     def _launch(self, handle: RunHandle, work: Coroutine[Any, Any, Any]) -> None:
         handle.task = asyncio.create_task(

@@ -201,7 +201,7 @@ class _Routes:
             status=statuses,
             limit=limit,
         )
-        return JSONResponse({"runs": [run_summary(record) for record in found]})
+        return JSONResponse({"runs": self.masker([run_summary(record) for record in found])})
 
     async def start_run(self, request: Request) -> Response:
         body: _StartRun = _json(await request.body(), _StartRun)
@@ -221,16 +221,13 @@ class _Routes:
                 (e.kind, e.ts, dict(e.payload)) for e in await agent.store.load_history(run_id)
             ]
         trajectory, exchanges, result = build_trajectory(record.state, events)
-        return JSONResponse(
-            jsonable(
-                {
-                    "run": run_summary(record),
-                    "result": result,
-                    "trajectory": self.masker(trajectory),
-                    "exchanges": self.masker(exchanges),
-                }
-            )
-        )
+        detail = {
+            "run": run_summary(record),
+            "result": result,
+            "trajectory": trajectory,
+            "exchanges": exchanges,
+        }
+        return JSONResponse(self.masker(jsonable(detail)))
 
     async def run_events(self, request: Request) -> Response:
         handle = self.handle(request)
@@ -262,7 +259,7 @@ class _Routes:
         listed = []
         for pause in found:
             item = jsonable(pause)
-            item["has_token"] = pg.has_token(pause.pause_id)
+            item["token_held"] = pg.has_token(pause.pause_id)
             item["schemas"] = {
                 c.get("tool"): schemas.get(str(c.get("tool"))) for c in pause.pending_calls
             }

@@ -150,3 +150,17 @@ def config(store_url: str, **settings: Any) -> AgentConfig:
 
 def make_agent(store_url: str) -> Agent:
     return Agent(config(store_url))
+
+
+TOKEN = "test-token-" + "x" * 24
+
+
+def serve(tmp_path: Path, **options: Any) -> Any:
+    """Serve a playground of the test agent on 127.0.0.1 (a context manager of its URL)."""
+    from scaleout_helpers import serve_in_thread
+
+    from penguiflow.server.playground import create_playground_app
+
+    store = f"sqlite+aiosqlite:///{tmp_path / 'playground.sqlite3'}"
+    app = create_playground_app(make_agent(store), token=TOKEN, keepalive_s=0.5, **options)
+    return serve_in_thread(app)

@@ -23,7 +23,7 @@ class PauseCard {
     this.inbox = inbox;
     this.pause = pause;
     this.outcome = h("div", { class: "outcome", role: "status", "aria-live": "polite" });
-    this.token = pause.has_token ? null : h("input", { type: "password", id: `token-${pause.pause_id}`, autocomplete: "off" });
+    this.token = pause.token_held ? null : h("input", { type: "password", id: `token-${pause.pause_id}`, autocomplete: "off" });
     this.calls = pause.pending_calls.map((call) => this.callView(call));
     this.reason = h("input", { type: "text", id: `reason-${pause.pause_id}`, placeholder: "why (shown to the model)" });
     this.el = h("article", { class: "card pause-card", dataset: { pause: pause.pause_id }, "aria-label": `pause of ${pause.pending_calls.map((c) => c.tool).join(", ")}` },
