@@ -19,6 +19,7 @@ function newSessionId() {
 class App {
   constructor() {
     this.session = localStorage.getItem(SESSION_KEY) || newSessionId();
+    localStorage.setItem(SESSION_KEY, this.session);
     this.chat = new Chat(this);
     this.inbox = new Inbox(this);
     this.runs = new Runs(this);

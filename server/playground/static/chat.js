@@ -117,6 +117,7 @@ class Reply {
   }
 
   ended(record) {
+    this.el.dataset.status = record.status;
     const result = record.result || {};
     if (record.status === "finished" && !this.answer.textContent) this.answer.textContent = result.answer || "";
     if (record.status === "failed") this.note.textContent = `failed: ${(record.error || {}).message || ""}`;
@@ -205,7 +206,9 @@ export class Chat {
         }
       }
       const result = detail.result || {};
-      if (result.type === "finish") reply.answer.textContent = result.answer || "";
+      reply.el.dataset.status = detail.run.status;
+      if (detail.run.status === "running") this.follow(detail.run.run_id, detail.run.run_id).catch(() => {});
+      else if (result.type === "finish") reply.answer.textContent = result.answer || "";
       else if (detail.run.status === "paused") reply.note.textContent = "Paused: waiting for a decision in Approvals";
       else if (result.type === "error") reply.note.textContent = `failed: ${result.error.message}`;
     }
