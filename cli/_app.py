@@ -13,7 +13,7 @@ from importlib import metadata
 from typing import NoReturn
 
 from ..errors import ConfigError, PenguiFlowError, UsageError
-from . import chat, db, demo, pauses, project, run, runs
+from . import chat, db, demo, dev, pauses, project, run, runs
 from ._common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
 from ._errors import cli_message
 from ._ui import Consoles
@@ -23,7 +23,7 @@ __all__ = ["build_parser", "main"]
 _EPILOG = """\
 exit status: 0 done, 1 failed, 2 bad usage or config, 3 paused (waiting for a human),
 4 no complete answer, 130 interrupted.
-start here: penguiflow demo   |   penguiflow new my-agent   |   docs/cli.md"""
+start here: penguiflow demo   |   penguiflow new my-agent   |   penguiflow dev   |   docs/cli.md"""
 
 
 def _version() -> str:
@@ -126,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_parsers(commands)
     project.add_parsers(commands)
     demo.add_parsers(commands)
+    dev.add_parsers(commands)
     return parser
 
 

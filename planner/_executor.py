@@ -312,7 +312,12 @@ class ToolExecutor:
             {"run_id": info.run_id, "step": info.step, "tool": name},
         )
         if info.observed:
-            await info.sink("tool_call_start", node_name=name, trace_id=trace_id)
+            await info.sink(
+                "tool_call_start",
+                node_name=name,
+                trace_id=trace_id,
+                extra={"args": args.model_dump(mode="json")},
+            )
         calls = self._calls
         calls[trace_id] = (info, key)  # removed in the finally below
         started = time.perf_counter()
@@ -369,7 +374,11 @@ class ToolExecutor:
             return outcome
         if outcome.ok:
             await info.sink(
-                "tool_call_result", node_name=name, trace_id=trace_id, latency_ms=outcome.latency_ms
+                "tool_call_result",
+                node_name=name,
+                trace_id=trace_id,
+                latency_ms=outcome.latency_ms,
+                extra={"result": outcome.result},
             )
         else:
             await info.sink(

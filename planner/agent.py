@@ -303,6 +303,18 @@ class Agent:
             raise ConfigError(NO_MODEL)
         return opened.planner
 
+    @property
+    def tool_sources(self) -> tuple[Any, ...]:
+        """The tools as given: functions, nodes, MCP/HTTP configs (or config-file entries)."""
+        config = self._setup.config
+        return tuple(config.tools) if config is not None else tuple(self._setup.tools)
+
+    def memory_key(
+        self, session_id: str | None, *, tenant_id: str | None = None, user_id: str | None = None
+    ) -> MemoryKey | None:
+        """The memory key of a session's runs (``None`` without a session or memory)."""
+        return self._memory_key(session_id, tenant_id or self.tenant_id, user_id)
+
     def _memory_key(
         self, session_id: str | None, tenant_id: str, user_id: str | None
     ) -> MemoryKey | None:

@@ -6,7 +6,8 @@ step's kind and LLM usage), ``stream_chunk``,
 ``pause`` (the run's state and a pause were committed; never carries the token),
 ``resume`` (a pause was claimed), ``recover`` (a run whose process died was taken over,
 see ``ReactPlanner.recover_stale_runs``) and ``finish``. Other packages may add their own (for
-example memory events).
+example memory events). ``tool_call_start`` carries the call's validated arguments in
+``extra["args"]`` and ``tool_call_result`` its JSON result in ``extra["result"]``.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install the services the test suite needs (Debian, run as root): PostgreSQL and Redis.
+# Install the services the test suite needs (Debian, run as root): PostgreSQL, Redis and
+# Chromium.
 # Idempotent.
 #
 # PostgreSQL: the session-store tests start their own throwaway cluster with initdb and
@@ -26,5 +27,15 @@ if ! command -v redis-server >/dev/null 2>&1; then
     if ! apt-get install -y --no-install-recommends redis-server; then
         apt-get update
         apt-get install -y --no-install-recommends redis-server
+    fi
+fi
+
+# Chromium: the playground's browser tests (tests/server/test_playground_browser.py) drive
+# Debian's /usr/bin/chromium headless through Playwright; no browser is downloaded.
+if ! command -v chromium >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    if ! apt-get install -y --no-install-recommends chromium; then
+        apt-get update
+        apt-get install -y --no-install-recommends chromium
     fi
 fi

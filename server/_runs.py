@@ -22,7 +22,7 @@ from pydantic_core import to_jsonable_python
 
 from ..planner.events import PlannerEvent
 
-__all__ = ["RunHandle", "RunRegistry", "RunStatus", "jsonable", "sse_stream"]
+__all__ = ["RunHandle", "RunRegistry", "RunStatus", "follow_events", "jsonable", "sse_stream"]
 
 RunStatus = Literal["running", "finished", "paused", "failed", "cancelled"]
 RunKind = Literal["run", "resume"]
@@ -180,6 +180,32 @@ def _sse(seq: int | None, kind: str, data: Any) -> bytes:
     return f"{head}event: {kind}\ndata: {body}\n\n".encode()
 
 
+async def follow_events(
+    handle: RunHandle, *, after: int, keepalive_s: float
+) -> AsyncIterator[tuple[int, str, dict[str, Any]] | None]:
+    """A run's events after ``after``, live, until the run ended and all were given.
+
+    Yields ``(seq, kind, data)`` for each event, and ``None`` when ``keepalive_s``
+    passed without one (so a stream can keep an idle connection open).
+    """
+    seq = after
+    while True:
+        changed = handle.changed
+        fresh = handle.events_after(seq)
+        for item in fresh:
+            seq = item[0]
+            yield item
+        if handle.done and not handle.events_after(seq):
+            return
+        if fresh:
+            continue
+        try:
+            async with asyncio.timeout(keepalive_s):
+                await changed.wait()
+        except TimeoutError:
+            yield None
+
+
 async def sse_stream(handle: RunHandle, *, after: int, keepalive_s: float) -> AsyncIterator[bytes]:
     """Server-Sent Events of a run: events after ``after``, live, then an ``end`` event.
 
@@ -188,20 +214,9 @@ async def sse_stream(handle: RunHandle, *, after: int, keepalive_s: float) -> As
     ``event: end`` with the run's record. Comments (``: keepalive``) keep idle
     connections open.
     """
-    seq = after
-    while True:
-        changed = handle.changed
-        fresh = handle.events_after(seq)
-        for item_seq, kind, data in fresh:
-            seq = item_seq
-            yield _sse(item_seq, kind, data)
-        if handle.done and not handle.events_after(seq):
-            yield _sse(None, "end", handle.record())
-            return
-        if fresh:
-            continue
-        try:
-            async with asyncio.timeout(keepalive_s):
-                await changed.wait()
-        except TimeoutError:
+    async for item in follow_events(handle, after=after, keepalive_s=keepalive_s):
+        if item is None:
             yield b": keepalive\n\n"
+        else:
+            yield _sse(*item)
+    yield _sse(None, "end", handle.record())

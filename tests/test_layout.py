@@ -25,6 +25,7 @@ PACKAGES = {
     ROOT / "sessions": ("sessions", "penguiflow.sessions"),
     ROOT / "planner": ("planner", "penguiflow.planner"),
     ROOT / "server": ("server", "penguiflow.server"),
+    ROOT / "server" / "playground": ("server", "penguiflow.server.playground"),
     ROOT / "cli": ("cli", "penguiflow.cli"),
 }
 
