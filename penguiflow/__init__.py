@@ -8,6 +8,7 @@ and ``penguiflow.sessions``.
 from __future__ import annotations
 
 from . import testkit
+from ._stats import FlowStats, NodeStats
 from ._typing import Middleware
 from .bus import (
     BusEnvelope,
@@ -63,6 +64,7 @@ __all__ = [
     "FlowSignal",
     "FlowState",
     "FlowStateError",
+    "FlowStats",
     "Headers",
     "InMemoryStateStore",
     "Message",
@@ -73,6 +75,7 @@ __all__ = [
     "NodePolicy",
     "NodeSignatureError",
     "NodeSpec",
+    "NodeStats",
     "PenguiFlow",
     "PenguiFlowError",
     "QueueFullError",

@@ -1,57 +1,85 @@
-"""``NodeRunner``: the workers that run one node, its retries, timeouts and deadlines."""
+"""``NodeRunner``: one node of a running flow, its queue and its pool of worker tasks.
+
+Workers start on demand, one for each ready message that no idle or starting worker will
+take, up to the node's ``max_concurrency`` (``flow.call`` callers running the node count
+too). A worker takes a message, runs it (:func:`~penguiflow._execute.execute`), routes
+the outcome (:func:`~penguiflow._routing.route`) and takes the next one; when the queue
+is empty it waits, unless ``KEEP_IDLE`` workers already wait, and then it exits.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Final
 
-from ._deadlines import deadline_in
-from ._floe import BUSY, Floe
-from ._kinds import CONTROL, ENVELOPE, kind_of, payload_kind
+from ._execute import execute, failed_call
+from ._floe import Floe
+from ._routing import route, route_nowait, send, send_nowait
+from ._stats import NodeStats
 from .context import Context
-from .errors import FlowError, FlowErrorCode, ValidationFailedError
+from .errors import UnknownTargetError
 from .node import Node
 from .signals import FlowSignal
-from .types import WM, FinalAnswer, Message
+from .types import Message
 
 if TYPE_CHECKING:
-    from .flow import PenguiFlow
+    from ._engine import Engine
     from .registry import ModelRegistry
 
-__all__ = ["NodeRunner"]
+__all__ = ["KEEP_IDLE", "YIELD_EVERY", "NodeRunner", "Targets"]
 
-_KEEP_IDLE = 2
-"""Idle workers a node keeps waiting; more than that exit when they run out of work."""
+Targets = Node | str | Sequence[Node | str] | None
+"""Where ``emit`` sends: a node, a node name, several of them, or ``None`` for the default."""
 
+KEEP_IDLE: Final = 2
+"""Idle workers a node keeps waiting for work; more than that exit when the queue is empty."""
 
-_NODE_EXCEPTION = FlowErrorCode.NODE_EXCEPTION
+YIELD_EVERY: Final = 32
+"""A worker yields to the event loop after this many messages taken without waiting.
 
-
-def payload_of(value: Any) -> Any:
-    """Return the payload of an envelope, or the value itself."""
-    return value.payload if kind_of(value) == ENVELOPE else value
+A node that never awaits (a controller loop routing to itself, say) would otherwise keep
+the loop to itself: no cancel, timeout or ``stop()`` could run.
+"""
 
 
 class NodeRunner:
-    """Runs a node: a pool of up to ``max_concurrency`` workers fed by the node's Floe."""
+    """Runs one node of a flow: its Floe and a pool of up to ``max_concurrency`` workers.
+
+    Attributes:
+        engine: the flow's engine.
+        node: the node.
+        floe: the node's queue.
+        successors: the runners its results go to.
+        egress: its results go to Rookery (it has no successor but itself).
+        single_call: a message is one call of the node (see ``bind``).
+        results_to: where its results go: the successors, or ``None`` for Rookery
+            (a controller's ``WM`` still loops back; see the routing step).
+        workers: worker tasks alive (busy, idle or starting), each with the trace of the
+            message it handles (``None`` when it has none, or a payload-only one).
+        busy: workers handling a message now.
+        idle: workers waiting for a message.
+        starting: workers created that have not run yet.
+        blocked: workers waiting for room in a successor's queue.
+        inline: ``flow.call`` callers running the node in their own task now.
+    """
 
     __slots__ = (
         "blocked",
+        "busy",
         "egress",
+        "engine",
         "floe",
-        "flow",
         "func",
         "idle",
         "inline",
         "max_concurrency",
         "name",
         "node",
-        "plain",
         "policy",
         "registry",
-        "self_loop",
-        "single_successor",
+        "results_to",
+        "single_call",
         "starting",
         "successor_names",
         "successors",
@@ -61,424 +89,221 @@ class NodeRunner:
         "workers",
     )
 
-    def __init__(self, flow: PenguiFlow, node: Node, queue_maxsize: int) -> None:
-        self.flow = flow
+    def __init__(self, engine: Engine, node: Node, queue_maxsize: int) -> None:
+        self.engine = engine
         self.node = node
-        self.func = node.func  # bound again by bind_fast_path when the flow starts
         self.name = node.name
         self.task_name = f"penguiflow:{node.name}"
+        self.func = node.func
         self.policy = node.policy
         self.max_concurrency = node.policy.max_concurrency
-        self.floe = Floe(queue_maxsize)
-        self.successors: list[NodeRunner] = []
+        self.floe = Floe(queue_maxsize, node.name)
+        self.successors: tuple[NodeRunner, ...] = ()
         self.successor_names: frozenset[str] = frozenset()
-        self.egress = False
-        self.single_successor: NodeRunner | None = None
-        self.self_loop = False
-        self.workers = 0  # worker tasks here now (running, idle or starting)
+        self.egress = True
+        self.results_to: tuple[NodeRunner, ...] | None = None
+        self.registry: ModelRegistry | None = None
+        self.validate_in = False
+        self.validate_out = False
+        self.single_call = False
+        self.workers: dict[asyncio.Task[None], str | None] = {}
+        self.busy = 0
         self.idle = 0
         self.starting = 0
         self.blocked = 0
         self.inline = 0
-        self.registry: ModelRegistry | None = None
-        self.validate_in = False
-        self.validate_out = False
-        self.plain = False
 
-    def bind_registry(self, registry: ModelRegistry | None) -> None:
-        """Decide once whether inputs and outputs are validated."""
+    def connect(self, successors: tuple[NodeRunner, ...], *, egress: bool) -> None:
+        """Set where the node's results go."""
+        self.successors = successors
+        self.successor_names = frozenset(s.name for s in successors)
+        self.egress = egress
+        self.results_to = None if egress else successors
+
+    def bind(self, registry: ModelRegistry | None, *, observed: bool) -> None:
+        """Decide, when the flow starts, how the node's messages are run.
+
+        Which payloads are validated, and whether a message is a single call of the node
+        (no validation, timeout, retry or event to report).
+        """
         self.registry = registry
         known = registry is not None and registry.has(self.name)
-        self.validate_in = known and self.policy.validate in ("both", "in")
-        self.validate_out = known and self.policy.validate in ("both", "out")
-
-    def bind_fast_path(self, observed: bool) -> None:
-        """Decide once whether messages can skip the timeout/retry/event machinery."""
-        self.func = self.node.func
-        self.max_concurrency = self.policy.max_concurrency
-        self.plain = (
-            not observed
-            and self.policy.timeout_s is None
-            and self.policy.max_retries == 0
-            and not self.validate_in
-            and not self.validate_out
+        policy = self.policy
+        self.validate_in = known and policy.validate in ("both", "in")
+        self.validate_out = known and policy.validate in ("both", "out")
+        self.single_call = not (
+            observed
+            or self.validate_in
+            or self.validate_out
+            or policy.timeout_s is not None
+            or policy.max_retries > 0
         )
 
-    def ensure_worker(self) -> None:
-        """Start a worker if work is ready, no worker is idle or starting, and a slot is free.
+    def validated(self, value: Any, direction: str) -> Any:
+        """Return ``value`` (or its envelope's payload) parsed by the registry.
 
-        One new worker at a time: a node whose function never suspends is served by the
-        worker already running, which drains the queue before anything else runs. A new
-        worker that finds more work than it took starts more (see ``_work``), so a node
-        that does suspend still reaches its concurrency limit within a few loop turns.
-        No worker is added while every worker waits for room in a successor's queue: it
-        would only wait too.
+        Raises:
+            ValidationFailedError: the payload does not match the node's model.
         """
-        if self.needs_worker():
-            self._spawn()
+        assert self.registry is not None
+        registry = self.registry
+        validate = registry.validate_input if direction == "input" else registry.validate_output
+        if isinstance(value, Message):
+            parsed = validate(self.name, value.payload)
+            if parsed is value.payload:
+                return value
+            return value.model_copy(update={"payload": parsed})
+        return validate(self.name, value)
 
-    def needs_worker(self) -> bool:
-        """Whether ``ensure_worker`` would start a worker (see there)."""
-        return (
-            self.idle == 0
-            and self.starting == 0
-            and bool(self.floe.ready)
-            and self.workers + self.inline < self.max_concurrency
-            and (self.workers == 0 or self.blocked < self.workers)
+    def targets_for(self, to: Targets) -> tuple[NodeRunner, ...] | None:
+        """The successors named by ``to`` (``None``: the default routing).
+
+        Raises:
+            UnknownTargetError: ``to`` names a node that is not a successor.
+        """
+        if to is None:
+            return None
+        items = [to] if isinstance(to, Node | str) else list(to)
+        names = [item if isinstance(item, str) else item.name for item in items]
+        for name in names:
+            if name not in self.successor_names:
+                raise UnknownTargetError(
+                    f"node {self.name!r} emitted to {name!r}, which is not one of its "
+                    f"successors ({', '.join(sorted(self.successor_names)) or 'none'}); "
+                    f"add the edge with {self.name}.to({name})"
+                )
+        return tuple(s for name in names for s in self.successors if s.name == name)
+
+    def stats(self) -> NodeStats:
+        """A snapshot of the node's queue and workers."""
+        floe = self.floe
+        return NodeStats(
+            queue_depth=floe.size,
+            capacity=max(floe.maxsize, 0),
+            peak_depth=floe.peak,
+            workers=len(self.workers),
+            busy=self.busy + self.inline,
+            producers_waiting=floe.producers_waiting(),
         )
 
-    def _spawn(self) -> None:
-        if self.flow._stopping:
-            return  # stop() cancels the workers it knows of; start no more
-        task = asyncio.get_running_loop().create_task(self._work(), name=self.task_name)
-        self.flow._workers.add(task)
-        self.workers += 1
-        self.starting += 1
+    # -- the worker pool -----------------------------------------------------------------
 
-    def _ramp_up(self) -> None:
-        """Called by a new worker that took a message and left more queued behind it.
+    def ensure_worker(self, *, own: int = 0) -> None:
+        """Start workers for ready messages that no idle or starting worker will take.
 
-        No other worker of this node is idle or starting. If there is none at all, one
-        more starts in case the node suspends. If the others are suspended in the node
-        (not waiting for room downstream), the node does suspend: start one per ready
-        lane so the waits overlap, up to the concurrency limit.
+        When the node is seen waiting inside a message (another worker, or a
+        ``flow.call`` caller, is busy with one while messages are ready), a worker starts
+        for each ready message, up to the concurrency limit. Otherwise one worker starts
+        at a time: a node that never waits is best served by the worker already running.
+        No worker starts while one waits for room in a successor's queue (another one
+        would only wait too).
+
+        Args:
+            own: 1 when a worker of this node calls, busy with the message it just took.
         """
-        others = self.workers - 1
-        if others <= 0:
-            wanted = 1
-        elif others > self.blocked:
-            wanted = len(self.floe.ready)
+        unserved = len(self.floe.ready) - self.idle - self.starting
+        if unserved <= 0 or self.blocked or self.engine.stopping:
+            return
+        room = self.max_concurrency - len(self.workers) - self.inline
+        if room <= 0:
+            return
+        if self.busy + self.inline - own > 0:
+            count = min(unserved, room)
+        elif self.idle or self.starting:
+            return  # that worker takes a message, then calls here in turn
         else:
-            return  # the others wait for room downstream; more workers would wait too
-        room = self.max_concurrency - self.workers - self.inline
-        for _ in range(min(wanted, room)):
-            self._spawn()
+            count = 1
+        loop = asyncio.get_running_loop()
+        for _ in range(count):
+            self.workers[loop.create_task(self._work(), name=self.task_name)] = None
+            self.starting += 1
+
+    async def emit(self, key: str | None, msg: Any, to: Targets) -> None:
+        """Send ``msg`` from this node (``ctx.emit``); see :func:`~penguiflow._routing.send`."""
+        await send(self, key, msg, to)
+
+    def emit_nowait(self, key: str | None, msg: Any, to: Targets) -> None:
+        """Like :meth:`emit` but raise ``QueueFullError`` instead of waiting."""
+        send_nowait(self, key, msg, to)
 
     async def fetch_lane(self, key: str | None) -> Any:
-        """Take the next queued message of lane ``key`` (for ``ctx.fetch``)."""
+        """Take the next queued message of lane ``key`` (``ctx.fetch``)."""
         item = await self.floe.get_lane(key)
-        self.flow._release(key)
+        self.engine.release(key)
         return item
 
     async def _work(self) -> None:
         task = asyncio.current_task()
         assert task is not None
-        flow = self.flow
-        runner = self  # a worker may move to a successor node (see the handoff below)
-        starting = True  # counted in self.starting until it takes work or waits for it
+        self.starting -= 1
+        engine = self.engine
+        floe = self.floe
+        in_a_row = 0  # messages taken without waiting since the last yield
         try:
             while True:
-                floe = runner.floe
                 if floe.ready:
                     key, item = floe.get_nowait()
-                    if starting:
-                        starting = False
-                        self.starting -= 1
-                        if floe.ready and self.idle == 0 and self.starting == 0:
-                            self._ramp_up()
-                elif runner.idle >= _KEEP_IDLE:
+                    in_a_row += 1
+                elif self.idle >= KEEP_IDLE:
                     return  # surplus worker: the pool shrinks back when traffic drops
                 else:
-                    if starting:
-                        starting = False
-                        self.starting -= 1
-                    runner.idle += 1
+                    self.idle += 1
                     try:
                         key, item = await floe.get()
                     finally:
-                        runner.idle -= 1
-                home = runner  # where this message was taken; a carry may leave it
-                trace = None if key is None else flow._traces.get(key)
+                        self.idle -= 1
+                    in_a_row = 0
+                self.busy += 1
+                if floe.ready and not self.idle:
+                    self.ensure_worker(own=1)  # more work than workers: grow the pool
+                trace = None if key is None else engine.traces.get(key)
                 if trace is not None:
-                    if trace.running is None:
-                        trace.running = task
-                    else:
-                        trace.add_running(task)
-                handoff: NodeRunner | None = None
+                    trace.running += 1
+                    self.workers[task] = key
                 try:
-                    while True:
-                        if runner.plain and (kind_of(item) != ENVELOPE or item.deadline_s is None):
-                            # The plain branch of _process, inline: a message waiting in
-                            # the node then holds one coroutine frame less (memory per
-                            # in-flight trace).
-                            try:
-                                result = await runner.func(item, Context(runner, key, item))
-                            except FlowSignal as exc:
-                                await flow._signal(runner, key, exc)
-                                break
-                            except Exception as exc:
-                                await flow._fail(runner, key, _NODE_EXCEPTION, exc, 1)
-                                break
-                        else:
-                            result = await runner._process(key, item)
-                        if result is None:
-                            break
-                        # Route the result; the common cases are inline (hot path).
-                        if payload_kind(result) == CONTROL or flow._bus is not None:
-                            await runner._route(key, result)  # hops, budgets, the bus
-                            break
-                        if trace is None:
-                            if key is not None:
-                                break  # the flow is stopping
-                        elif trace.terminated is not None:
-                            break  # the trace ended: its results are dropped
-                        target = runner.single_successor
-                        if target is None:
-                            if not runner.successors or runner.egress:
-                                # To Rookery (trace is live here, or None for key None).
-                                if flow._rookery.offer(key, result):
-                                    if trace is not None:
-                                        trace.delivered += 1
-                                else:
-                                    await runner._route(key, result)  # wait for room
-                            elif not runner._fan_out_now(key, result):
-                                await runner._route(key, result)  # wait for room
-                            break
-                        if (
-                            not floe.ready
-                            and floe.lanes[key] is BUSY  # no more of this lane waits here
-                            and not target.floe.ready
-                            and key not in target.floe.lanes
-                            and target.workers + target.inline < target.max_concurrency
-                        ):
-                            # Nothing waits here nor there: carry the result into the next
-                            # node ourselves, as its next message, without queueing it.
-                            floe.hand_over(key, target.floe)
-                            runner.workers -= 1
-                            target.workers += 1
-                            runner, floe, item = target, target.floe, result
-                            continue
-                        if target.floe.full():
-                            await runner._route(key, result)  # wait for room
-                            break
-                        if trace is not None:
-                            trace.pending += 1
-                        target.floe.put_nowait(key, result)
-                        handoff = target  # queued without a worker: see below
-                        break
+                    if self.single_call and not (
+                        isinstance(item, Message) and item.deadline_s is not None
+                    ):
+                        # The node's call without execute()'s frame around it: a frame
+                        # less for each message in flight (memory-per-trace and 10,000
+                        # traces bounds). execute() handles every other case.
+                        try:
+                            outcome = await self.func(item, Context(self, key, item))
+                        except (Exception, FlowSignal) as exc:
+                            outcome = failed_call(self, key, exc)
+                    else:
+                        outcome = await execute(self, key, item)
+                    if not route_nowait(self, key, outcome):
+                        await route(self, key, outcome)
                 except asyncio.CancelledError:
-                    if flow._stopping or trace is None or trace.terminated is None:
+                    if engine.stopping or trace is None or trace.outcome is None:
                         raise
-                    # The trace was cancelled or ended under us; the worker carries on.
-                    task.uncancel()
+                    task.uncancel()  # the trace ended under us; the worker carries on
                 finally:
+                    self.busy -= 1
                     floe.task_done(key)
                     if trace is not None:
-                        flow._finish(trace, task)
-                if (
-                    trace is not None
-                    and trace.terminated is not None
-                    and task.cancelling()
-                    and not flow._stopping
-                ):
-                    # A cancel aimed at the trace that just ended may not have reached
-                    # this task yet, or the node swallowed it: absorb it here so it
-                    # cannot hit the next message.
-                    try:
-                        await asyncio.sleep(0)
-                    except asyncio.CancelledError:
-                        pass
-                    task.uncancel()
-                if handoff is not None:
-                    if handoff.idle or handoff.starting or not handoff.needs_worker():
-                        pass  # a worker there will take it
-                    elif floe.ready:
-                        handoff._spawn()
-                    else:
-                        # Nothing left here: follow the message instead of starting a task.
-                        runner.workers -= 1
-                        handoff.workers += 1
-                        runner = handoff
-                elif (
-                    runner is not home
-                    and not floe.ready
-                    and home.floe.ready
-                    and home.idle == 0
-                    and home.starting == 0
-                    and home.workers + home.inline < home.max_concurrency
-                ):
-                    # Back from carrying a message downstream, with nothing to do here and
-                    # more waiting where it came from.
-                    runner.workers -= 1
-                    home.workers += 1
-                    runner = home
+                        self.workers[task] = None
+                        engine.finish(trace, ran=True)
+                if trace is not None and trace.outcome is not None and task.cancelling():
+                    await _absorb_cancel(task, engine)
+                if in_a_row >= YIELD_EVERY:
+                    in_a_row = 0
+                    await asyncio.sleep(0)
         finally:
-            if starting:
-                self.starting -= 1
-            # Synchronous removal keeps the pool size exact for the surplus check above.
-            runner.workers -= 1
-            flow._workers.discard(task)
+            del self.workers[task]
 
-    def _fan_out_now(self, key: str | None, result: Any) -> bool:
-        """Queue ``result`` on every successor if all have room; else ``False``."""
-        flow = self.flow
-        if flow._bus is not None:
-            return False
-        for runner in self.successors:
-            floe = runner.floe
-            if 0 < floe.maxsize <= floe.size:
-                return False
-        for runner in self.successors:
-            flow._put_now(runner, key, result)
-        return True
 
-    async def _route(self, key: str | None, result: Any) -> None:
-        payload = result.payload if isinstance(result, Message) else result
-        if isinstance(payload, WM):
-            result = await self._count_hop(key, result, payload)
-            if result is not None:
-                await self.flow._forward(self, key, result, None)
-        elif isinstance(payload, FinalAnswer):
-            await self.flow._to_rookery(key, result)
-        else:
-            await self.flow._forward(self, key, result, None)
+async def _absorb_cancel(task: asyncio.Task[Any], engine: Engine) -> None:
+    """Take a cancel aimed at a trace that already ended, so it misses the next message.
 
-    async def _process(self, key: str | None, item: Any) -> Any:
-        """Run ``item`` under the node's policy: deadline, validation, attempts, events.
-
-        Returns the result to route, or ``None`` (nothing to send, or the trace ended).
-        """
-        flow = self.flow
-        deadline = item.deadline_s if kind_of(item) == ENVELOPE else None
-        if deadline is not None and time.time() >= deadline:
-            await flow._deadline_skip(self, key)
-            return None
-        if self.validate_in:
-            try:
-                item = self._validated(item, "input")
-            except ValidationFailedError as exc:
-                await flow._fail(self, key, FlowErrorCode.VALIDATION_FAILED, exc, 1)
-                return None
-        if self.plain and deadline is None:
-            try:
-                result = await self.func(item, Context(self, key, item))
-            except FlowSignal as signal:
-                await flow._signal(self, key, signal)
-                return None
-            except Exception as exc:
-                await flow._fail(self, key, _NODE_EXCEPTION, exc, 1)
-                return None
-        else:
-            result = await self._attempts(key, item, deadline)
-        if result is not None and self.validate_out:
-            try:
-                result = self._validated(result, "output")
-            except ValidationFailedError as exc:
-                await flow._fail(self, key, FlowErrorCode.VALIDATION_FAILED, exc, 1)
-                return None
-        return result
-
-    def _validated(self, value: Any, direction: str) -> Any:
-        assert self.registry is not None
-        validate = (
-            self.registry.validate_input if direction == "input" else self.registry.validate_output
-        )
-        if isinstance(value, Message):
-            parsed = validate(self.name, value.payload)
-            return (
-                value if parsed is value.payload else value.model_copy(update={"payload": parsed})
-            )
-        return validate(self.name, value)
-
-    async def _attempts(self, key: str | None, item: Any, deadline: float | None) -> Any:
-        flow = self.flow
-        policy = self.policy
-        func = self.func
-        ctx = Context(self, key, item)
-        observed = flow._observed
-        attempt = 0
-        while True:
-            if observed:
-                await flow._event("node_start", self, key, attempt=attempt)
-            started = time.perf_counter() if observed else 0.0
-            limit = policy.timeout_s
-            by_deadline = False
-            if deadline is not None:
-                remaining = deadline - time.time()
-                if limit is None or remaining < limit:
-                    limit, by_deadline = max(remaining, 0.0), True
-            try:
-                if limit is None:
-                    result = await func(item, ctx)
-                else:
-                    with deadline_in(limit):
-                        result = await func(item, ctx)
-            except TimeoutError as exc:
-                latency = (time.perf_counter() - started) * 1000
-                if by_deadline:
-                    await flow._deadline_exceeded(self, key, attempt, latency)
-                    return None
-                if observed:
-                    await flow._event(
-                        "node_timeout",
-                        self,
-                        key,
-                        attempt=attempt,
-                        latency_ms=latency,
-                        error=f"timed out after {policy.timeout_s}s",
-                    )
-                failure: BaseException = exc
-                code = FlowErrorCode.NODE_TIMEOUT
-            except FlowSignal as signal:
-                await flow._signal(self, key, signal)
-                return None
-            except Exception as exc:
-                latency = (time.perf_counter() - started) * 1000
-                if observed:
-                    await flow._event(
-                        "node_error",
-                        self,
-                        key,
-                        attempt=attempt,
-                        latency_ms=latency,
-                        error=f"{type(exc).__name__}: {exc}",
-                    )
-                failure = exc
-                code = _NODE_EXCEPTION
-            else:
-                if observed:
-                    await flow._event(
-                        "node_success",
-                        self,
-                        key,
-                        attempt=attempt,
-                        latency_ms=(time.perf_counter() - started) * 1000,
-                    )
-                return result
-            if attempt >= policy.max_retries:
-                await flow._fail(self, key, code, failure, attempt + 1)
-                return None
-            attempt += 1
-            delay = policy.backoff_for(attempt)
-            if observed:
-                await flow._event(
-                    "node_retry", self, key, attempt=attempt, extra={"backoff_s": delay}
-                )
-            if deadline is not None and time.time() + delay >= deadline:
-                await flow._deadline_exceeded(self, key, attempt, None)
-                return None
-            if delay > 0:
-                await asyncio.sleep(delay)
-
-    async def _count_hop(self, key: str | None, result: Any, wm: WM) -> Any:
-        wm = wm.model_copy(update={"hops": wm.hops + 1})
-        code: FlowErrorCode | None = None
-        if wm.budget_hops is not None and wm.hops >= wm.budget_hops:
-            code = FlowErrorCode.HOP_BUDGET_EXHAUSTED
-        elif wm.budget_tokens is not None and wm.tokens_used > wm.budget_tokens:
-            code = FlowErrorCode.TOKEN_BUDGET_EXHAUSTED
-        if code is not None:
-            error = FlowError(
-                code,
-                f"controller used {wm.hops} hops and {wm.tokens_used} tokens "
-                f"(budgets: hops={wm.budget_hops}, tokens={wm.budget_tokens})",
-                node_name=self.name,
-                trace_id=key,
-                metadata={"wm": wm.model_dump(mode="json")},
-            )
-            await self.flow._event("budget_exceeded", self, key, error=str(error))
-            await self.flow._terminate(key, error, cancelled=False)
-            return None
-        if isinstance(result, Message):
-            return result.model_copy(update={"payload": wm})
-        return wm
+    The cancel may still be on its way to this task, or the node may have swallowed it.
+    """
+    try:
+        await asyncio.sleep(0)
+    except asyncio.CancelledError:
+        pass
+    while task.cancelling():
+        task.uncancel()
+    if engine.stopping:
+        raise asyncio.CancelledError

@@ -6,10 +6,10 @@ the run's state, and ``llm_request`` / ``llm_response`` events are reported.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
-from .._deadlines import deadline_in
 from ._answers import answer_streamer
 from ._steps import ActiveRun, BudgetHit
 from .errors import LLMResponseFormatError
@@ -67,16 +67,12 @@ async def ask_llm(
             stream=stream,
             on_stream_chunk=on_chunk,
         )
-        remaining = run.remaining()
-        deadline = None if remaining is None else deadline_in(remaining)
+        deadline = asyncio.timeout(run.remaining())
         try:
-            if deadline is None:
+            async with deadline:
                 reply = await request
-            else:
-                with deadline:
-                    reply = await request
         except TimeoutError:
-            if deadline is not None and deadline.timed_out:
+            if deadline.expired():
                 return BudgetHit("deadline_s", "the deadline passed while waiting for the LLM")
             raise
         except LLMResponseFormatError as exc:

@@ -16,13 +16,12 @@ jobs leased to this worker until another one reclaims them.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hiredis import pack_command
-
-from .._deadlines import deadline_in
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -62,9 +61,9 @@ class Link:
         from redis.exceptions import NoScriptError
         from redis.exceptions import TimeoutError as RedisTimeoutError
 
-        limit = deadline_in(self._timeout_s)
+        limit = asyncio.timeout(self._timeout_s)
         try:
-            with limit:
+            async with limit:
                 replies = await self._send(commands)
                 missing = [i for i, r in enumerate(replies) if isinstance(r, NoScriptError)]
                 if missing:
@@ -73,7 +72,7 @@ class Link:
                     for i, reply in zip(missing, again[len(loads) :], strict=True):
                         replies[i] = reply
         except TimeoutError as exc:
-            if not limit.timed_out:
+            if not limit.expired():
                 raise
             detail = f"no answer within {self._timeout_s:g}s"
             raise RedisTimeoutError(detail) from exc

@@ -35,7 +35,6 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from typing import TYPE_CHECKING, Any, Self, cast
 
-from .._deadlines import deadline_in
 from ..errors import ConfigError
 from ._redis_batch import Exchange, renew_leases
 from ._redis_client import open_client
@@ -213,14 +212,14 @@ class RedisJobQueue:
         from redis.exceptions import RedisError
 
         self._check_open()
-        limit = deadline_in(self._command_timeout_s + extra_s)
+        limit = asyncio.timeout(self._command_timeout_s + extra_s)
         try:
-            with limit:
+            async with limit:
                 yield
         except RedisError as exc:
             raise self._error(operation, exc) from exc
         except TimeoutError as exc:
-            if not limit.timed_out:
+            if not limit.expired():
                 raise
             detail = f"no answer within command_timeout_s={self._command_timeout_s:g}"
             raise QueueBackendError(operation, self.name, detail) from exc

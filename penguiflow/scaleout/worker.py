@@ -29,10 +29,9 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, cast
 
-from .._deadlines import deadline_in
 from ..errors import ConfigError, FlowError, FlowErrorCode, TraceCancelled
 from ..flow import PenguiFlow
-from ..types import Headers, Message, StreamChunk, unchecked_message
+from ..types import Headers, Message, StreamChunk
 from ._flows import FlowFactory, FlowPool, WorkerMode
 from ._outcomes import Outcomes, WorkerStats
 from .errors import (
@@ -89,8 +88,6 @@ back) before it is cancelled."""
 
 _REPORT_GRACE_S = 5.0
 """After the lanes end, the least time given to outcomes still being reported."""
-
-_NO_DEADLINE = contextlib.nullcontext()
 
 _EXPECTED = (FlowError, TraceCancelled, JobTimeoutError, PermanentJobError)
 """Job failures that say nothing about the health of a shared flow."""
@@ -499,21 +496,21 @@ class Worker:
             if len(self._headers) >= 1024:
                 self._headers.clear()
             headers = self._headers[job.tenant] = Headers(tenant=job.tenant)
-        message = unchecked_message(
-            job.payload,
-            headers,
-            trace_id,
-            None if timeout is None else time.time() + timeout,
-            {"job_id": job.id, "attempt": job.attempts},
+        message = Message(
+            payload=job.payload,
+            headers=headers,
+            trace_id=trace_id,
+            deadline_s=None if timeout is None else time.time() + timeout,
+            meta={"job_id": job.id, "attempt": job.attempts},
         )
         flows = self._flows
         lease = flows.acquire_nowait() or await flows.acquire()
         flow, call = lease.flow, lease.call
         bound = self._bound_s
-        deadline = None if bound is None else deadline_in(bound)
+        deadline = asyncio.timeout(bound)
         broken = False
         try:
-            with _NO_DEADLINE if deadline is None else deadline:
+            async with deadline:
                 if call is None:
                     await flow.emit(message)
                     result = await flow.fetch(trace_id=trace_id)
@@ -528,7 +525,7 @@ class Worker:
             raise
         except TimeoutError as exc:
             # The bound's own cancel (and no one else's) is the job's timeout.
-            if deadline is None or not deadline.timed_out:
+            if not deadline.expired():
                 broken = True
                 raise
             await _cancel_trace(flow, trace_id)
