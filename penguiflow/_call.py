@@ -72,7 +72,7 @@ async def call_node(engine: Engine, runner: NodeRunner, msg: Message) -> Any:
         runner.inline -= 1
         engine.inline_finished(task)
         runner.floe.task_done(key)
-        runner.ensure_worker()
+        runner.want_workers()
         engine.finish(trace, ran=True)
     if result is not NOTHING:
         return result

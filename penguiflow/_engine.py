@@ -10,15 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from ._events import EventReporter
 from ._graph import Graph
 from ._lifecycle import FlowState
 from ._rookery import NOTHING, Raise, Rookery
-from ._runner import NodeRunner, Targets
+from ._runner import (
+    NodeRunner,
+    Targets,
+    check_registry,
+    ingress_key,
+    ingress_named,
+    runner_named,
+)
 from ._stats import FlowStats
 from ._traces import TraceState, TraceTable
 from ._typing import Middleware
@@ -30,9 +37,7 @@ from .errors import (
     FlowStateError,
     QueueFullError,
     TraceCancelled,
-    UnknownTargetError,
 )
-from .events import FlowEvent
 from .node import Node
 from .registry import ModelRegistry
 from .state import StateStore
@@ -60,6 +65,7 @@ class Engine:
         state: where the flow is in its lifecycle.
         stopping: ``stop()`` was called.
         observed: events are built (someone consumes them).
+        events: builds the events and hands them to the observers.
         bus: the message bus, if any.
         trace_capacity: most messages of one trace queued, running or unread.
     """
@@ -98,10 +104,10 @@ class Engine:
         self.observed = False
         self.bus = message_bus
         self.trace_capacity = trace_capacity
-        self.middlewares: list[Middleware] = list(middlewares)
-        self._state_store = state_store
+        self.events = EventReporter(list(middlewares), state_store)
         self._cancel_grace_s = cancel_grace_s
         self._inline: dict[asyncio.Task[Any], str] = {}  # flow.call callers: their trace
+        self._needing_workers: dict[NodeRunner, None] = {}  # in the order they asked
         self._publishing: set[asyncio.Task[None]] = set()
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -122,12 +128,8 @@ class Engine:
                 "a flow runs once, build a new one with create(...)"
             )
         if registry is not None:
-            _check_registry(self.runners.values(), registry)
-        self.observed = (
-            bool(self.middlewares)
-            or self._state_store is not None
-            or logger.isEnabledFor(logging.DEBUG)
-        )
+            check_registry(self.runners.values(), registry)
+        self.observed = self.events.observed()
         for runner in self.runners.values():
             runner.bind(registry, observed=self.observed)
         self.state = FlowState.RUNNING
@@ -159,6 +161,21 @@ class Engine:
             runner.workers.clear()  # workers cancelled before they first ran are still listed
         self.state = FlowState.STOPPED
 
+    def wants_workers(self, runner: NodeRunner) -> None:
+        """Note that ``runner``'s node has messages no worker will take (for sharing)."""
+        self._needing_workers[runner] = None
+
+    def served(self, runner: NodeRunner) -> None:
+        """``runner``'s node started the workers it was missing."""
+        self._needing_workers.pop(runner, None)
+
+    def node_needing_workers(self) -> NodeRunner | None:
+        """A node with messages no worker will take and room for one more, if any."""
+        for runner in self._needing_workers:
+            if runner.unserved() > 0 and runner.has_room():
+                return runner
+        return None
+
     def inline_started(self, task: asyncio.Task[Any], key: str) -> None:
         """Record that ``task`` runs a message of ``key`` for ``flow.call``."""
         self._inline[task] = key
@@ -185,8 +202,8 @@ class Engine:
         """``flow.emit``: wait for the trace's capacity, then queue on the ingress nodes."""
         if self.state is not FlowState.RUNNING:
             self.require_running("emit")
-        key = _ingress_key(msg, trace_id)
-        runners = self.ingress if to is None else self.ingress_targets(to)
+        key = ingress_key(msg, trace_id)
+        runners = self.ingress_targets(to)
         if key is not None and (key in self.traces or self.rookery.has(key)):
             await self.wait_for_capacity(key)
         if not self.try_send(runners, key, msg):
@@ -195,8 +212,8 @@ class Engine:
     def emit_nowait(self, msg: Any, to: Targets, trace_id: str | None) -> None:
         """``flow.emit_nowait``: like :meth:`emit` but raise ``QueueFullError``."""
         self.require_running("emit_nowait")
-        key = _ingress_key(msg, trace_id)
-        runners = self.ingress if to is None else self.ingress_targets(to)
+        key = ingress_key(msg, trace_id)
+        runners = self.ingress_targets(to)
         if key is not None and self.used(key) >= self.trace_capacity:
             raise QueueFullError(f"trace {key} has {self.trace_capacity} messages in flight")
         self.enqueue_nowait(runners, key, msg)
@@ -212,18 +229,8 @@ class Engine:
             await self.traces.wait_for_room(key)
 
     def runner_named(self, node: Node | str) -> NodeRunner:
-        """The runner of ``node`` (a node of this flow, or its name).
-
-        Raises:
-            UnknownTargetError: not a node of this flow.
-        """
-        name = node if isinstance(node, str) else node.name
-        runner = self.runners.get(name)
-        if runner is None or (isinstance(node, Node) and runner.node is not node):
-            raise UnknownTargetError(
-                f"{name!r} is not a node of this flow; nodes: {', '.join(sorted(self.runners))}"
-            )
-        return runner
+        """The runner of ``node`` (see :func:`~penguiflow._runner.runner_named`)."""
+        return runner_named(self.runners, node)
 
     def ingress_targets(self, to: Targets) -> list[NodeRunner]:
         """The ingress runners named by ``to`` (``None``: all of them).
@@ -231,17 +238,7 @@ class Engine:
         Raises:
             UnknownTargetError: ``to`` names a node that is not an ingress node.
         """
-        if to is None:
-            return self.ingress
-        items = [to] if isinstance(to, Node | str) else list(to)
-        runners = [self.runner_named(item) for item in items]
-        for runner in runners:
-            if runner not in self.ingress:
-                raise UnknownTargetError(
-                    f"emit(to={runner.name!r}): not an ingress node; ingress nodes: "
-                    f"{', '.join(r.name for r in self.ingress)}"
-                )
-        return runners
+        return self.ingress if to is None else ingress_named(self.runners, self.ingress, to)
 
     # -- moving messages -----------------------------------------------------------------
 
@@ -281,7 +278,7 @@ class Engine:
             if trace is not None:
                 self.finish(trace, ran=False)  # it was never queued
             raise
-        runner.ensure_worker()
+        runner.want_workers()
         if self.bus is not None:
             await self._publish(runner, key, value)
 
@@ -311,7 +308,7 @@ class Engine:
             return  # the trace ended: nothing more runs for it
         for runner in targets:
             runner.floe.put_nowait(key, value)
-            runner.ensure_worker()
+            runner.want_workers()
         if key is not None:
             if trace is None:
                 trace = self.traces[key] = TraceState(key)
@@ -383,8 +380,8 @@ class Engine:
             self.finish(trace, ran=False)
 
     def _retire(self, trace: TraceState) -> None:
-        if self.traces.get(trace.trace_id) is trace:
-            del self.traces[trace.trace_id]
+        """Forget a trace with nothing queued or running; report one that sent nothing."""
+        self.traces.remove(trace)
         if trace.delivered == 0 and trace.outcome is None and not self.stopping:
             self.rookery.mark(
                 trace.trace_id,
@@ -519,63 +516,16 @@ class Engine:
         error: str | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
-        """Report a ``FlowEvent`` to the middlewares, the state store and the log."""
-        if not self.observed:
-            return
-        trace = None if key is None else self.traces.get(key)
-        depth_in = runner.floe.size if runner is not None else 0
-        depth_out = sum(s.floe.size for s in runner.successors) if runner is not None else 0
-        event = FlowEvent(
-            event_type=event_type,
-            ts=time.time(),
-            node_name=runner.name if runner is not None else None,
-            node_id=runner.node.node_id if runner is not None else None,
-            trace_id=key,
-            attempt=attempt,
-            latency_ms=latency_ms,
-            queue_depth=depth_in,
-            trace_pending=trace.pending if trace is not None else 0,
-            trace_inflight=trace.running if trace is not None else 0,
-            error=error,
-            extra=extra or {},
-            q_depth_in=depth_in,
-            q_depth_out=depth_out,
-            q_depth_total=depth_in + depth_out,
-        )
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug(event_type, extra={"flow_event": event.to_payload()})
-        for middleware in self.middlewares:
-            try:
-                await middleware(event)
-            except Exception:
-                logger.exception("middleware failed on %s", event_type)
-        if self._state_store is not None:
-            try:
-                await self._state_store.save_event(event.to_stored())
-            except Exception:
-                logger.exception("state store failed to save %s", event_type)
-
-
-def _ingress_key(msg: Any, trace_id: str | None) -> str | None:
-    """The trace of a message entering the flow (``None``: payload-only)."""
-    if isinstance(msg, Message):
-        if trace_id is not None and trace_id != msg.trace_id:
-            raise ConfigError(
-                f"emit(trace_id={trace_id!r}) differs from the message's trace_id "
-                f"{msg.trace_id!r}; leave trace_id out for Message envelopes"
+        """Report a ``FlowEvent`` when anything observes the flow."""
+        if self.observed:
+            trace = None if key is None else self.traces.get(key)
+            await self.events.report(
+                event_type,
+                runner,
+                key,
+                trace,
+                attempt=attempt,
+                latency_ms=latency_ms,
+                error=error,
+                extra=extra,
             )
-        return msg.trace_id
-    return trace_id
-
-
-def _check_registry(runners: Iterable[NodeRunner], registry: ModelRegistry) -> None:
-    """Refuse nodes whose policy validates but that ``registry`` has no models for."""
-    missing = [r.name for r in runners if r.policy.validate != "none" and not registry.has(r.name)]
-    if missing:
-        names = ", ".join(repr(name) for name in missing)
-        raise ConfigError(
-            f"flow.run(registry=...): node(s) {names} validate their payloads "
-            "(NodePolicy.validate defaults to 'both') but the registry has no models for "
-            "them; register each with registry.register(name, InModel, OutModel), or give "
-            "the node NodePolicy(validate='none')"
-        )

@@ -117,7 +117,7 @@ async def _send(
         await engine.deliver(key, value)
         return
     # While it waits for room downstream, the worker counts as blocked: the node starts
-    # no more workers that would only wait too (see NodeRunner.ensure_worker).
+    # no more workers that would only wait too (see NodeRunner.want_workers).
     runner.blocked += 1
     try:
         await engine.send(targets, key, value)

@@ -1,46 +1,41 @@
-"""``NodeRunner``: one node of a running flow, its queue and its pool of worker tasks.
+"""``NodeRunner``: one node of a running flow, its queue and its pool of workers.
 
-Workers start on demand, one for each ready message that no idle or starting worker will
-take, up to the node's ``max_concurrency`` (``flow.call`` callers running the node count
-too). A worker takes a message, runs it (:func:`~penguiflow._execute.execute`), routes
-the outcome (:func:`~penguiflow._routing.route`) and takes the next one; when the queue
-is empty it waits, unless ``KEEP_IDLE`` workers already wait, and then it exits.
+The pool grows on demand, up to the node's ``max_concurrency`` (``flow.call`` callers
+running the node count too): when messages wait that no worker will take, the node asks
+for workers, and on the next turn of the event loop starts as many as are still missing
+(see :meth:`NodeRunner.want_workers`). The workers themselves are in ``_worker.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from ._execute import execute, failed_call
 from ._floe import Floe
-from ._routing import route, route_nowait, send, send_nowait
+from ._routing import send, send_nowait
 from ._stats import NodeStats
-from .context import Context
-from .errors import UnknownTargetError
+from ._worker import work
+from .errors import ConfigError, UnknownTargetError
 from .node import Node
-from .signals import FlowSignal
 from .types import Message
 
 if TYPE_CHECKING:
     from ._engine import Engine
+    from ._traces import TraceState
     from .registry import ModelRegistry
 
-__all__ = ["KEEP_IDLE", "YIELD_EVERY", "NodeRunner", "Targets"]
+__all__ = [
+    "NodeRunner",
+    "Targets",
+    "check_registry",
+    "ingress_key",
+    "ingress_named",
+    "runner_named",
+]
 
 Targets = Node | str | Sequence[Node | str] | None
 """Where ``emit`` sends: a node, a node name, several of them, or ``None`` for the default."""
-
-KEEP_IDLE: Final = 2
-"""Idle workers a node keeps waiting for work; more than that exit when the queue is empty."""
-
-YIELD_EVERY: Final = 32
-"""A worker yields to the event loop after this many messages taken without waiting.
-
-A node that never awaits (a controller loop routing to itself, say) would otherwise keep
-the loop to itself: no cancel, timeout or ``stop()`` could run.
-"""
 
 
 class NodeRunner:
@@ -62,6 +57,7 @@ class NodeRunner:
         starting: workers created that have not run yet.
         blocked: workers waiting for room in a successor's queue.
         inline: ``flow.call`` callers running the node in their own task now.
+        growing: the pool will check on the next turn of the event loop whether to grow.
     """
 
     __slots__ = (
@@ -71,6 +67,7 @@ class NodeRunner:
         "engine",
         "floe",
         "func",
+        "growing",
         "idle",
         "inline",
         "max_concurrency",
@@ -108,6 +105,7 @@ class NodeRunner:
         self.single_call = False
         self.workers: dict[asyncio.Task[None], str | None] = {}
         self.busy = 0
+        self.growing = False
         self.idle = 0
         self.starting = 0
         self.blocked = 0
@@ -188,35 +186,62 @@ class NodeRunner:
 
     # -- the worker pool -----------------------------------------------------------------
 
-    def ensure_worker(self, *, own: int = 0) -> None:
-        """Start workers for ready messages that no idle or starting worker will take.
+    def unserved(self) -> int:
+        """Ready messages that no idle or starting worker will take."""
+        return len(self.floe.ready) - self.idle - self.starting
 
-        When the node is seen waiting inside a message (another worker, or a
-        ``flow.call`` caller, is busy with one while messages are ready), a worker starts
-        for each ready message, up to the concurrency limit. Otherwise one worker starts
-        at a time: a node that never waits is best served by the worker already running.
-        No worker starts while one waits for room in a successor's queue (another one
-        would only wait too).
+    def has_room(self) -> bool:
+        """Whether one more worker may join (``max_concurrency``)."""
+        return len(self.workers) + self.inline < self.max_concurrency
 
-        Args:
-            own: 1 when a worker of this node calls, busy with the message it just took.
+    def want_workers(self) -> None:
+        """Ask for workers for the ready messages no worker will take.
+
+        The pool grows on the next turn of the event loop, by what is still missing
+        then: workers freed in the meantime, here or in other nodes, take messages first
+        (see ``_worker.py``). Nothing grows while a worker waits for room in a
+        successor's queue: another one would only wait too.
         """
-        unserved = len(self.floe.ready) - self.idle - self.starting
-        if unserved <= 0 or self.blocked or self.engine.stopping:
+        if self.growing or self.blocked or self.unserved() <= 0 or self.engine.stopping:
             return
+        self.growing = True
+        self.engine.wants_workers(self)
+        asyncio.get_running_loop().call_soon(self._grow)
+
+    def _grow(self) -> None:
+        """Start the workers still missing (see :meth:`want_workers`).
+
+        One per unserved message when a worker (or ``flow.call`` caller) is busy inside
+        the node, so that messages overlap their waits; otherwise one, since a node
+        that never waits is best served by the worker already running.
+        """
+        self.growing = False
+        self.engine.served(self)
+        unserved = self.unserved()
         room = self.max_concurrency - len(self.workers) - self.inline
-        if room <= 0:
+        if unserved <= 0 or room <= 0 or self.blocked or self.engine.stopping:
             return
-        if self.busy + self.inline - own > 0:
-            count = min(unserved, room)
-        elif self.idle or self.starting:
-            return  # that worker takes a message, then calls here in turn
-        else:
-            count = 1
+        count = min(unserved, room) if self.busy + self.inline else 1
         loop = asyncio.get_running_loop()
         for _ in range(count):
-            self.workers[loop.create_task(self._work(), name=self.task_name)] = None
+            self.workers[loop.create_task(work(self), name=self.task_name)] = None
             self.starting += 1
+
+    async def wait_for_message(self) -> tuple[str | None, Any]:
+        """Wait, as an idle worker, for the next ready message."""
+        self.idle += 1
+        try:
+            return await self.floe.get()
+        finally:
+            self.idle -= 1
+
+    def done_with(self, task: asyncio.Task[Any], key: str | None, trace: TraceState | None) -> None:
+        """A worker finished a message of lane ``key``."""
+        self.busy -= 1
+        self.floe.task_done(key)
+        if trace is not None:
+            self.workers[task] = None
+            self.engine.finish(trace, ran=True)
 
     async def emit(self, key: str | None, msg: Any, to: Targets) -> None:
         """Send ``msg`` from this node (``ctx.emit``); see :func:`~penguiflow._routing.send`."""
@@ -232,78 +257,69 @@ class NodeRunner:
         self.engine.release(key)
         return item
 
-    async def _work(self) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self.starting -= 1
-        engine = self.engine
-        floe = self.floe
-        in_a_row = 0  # messages taken without waiting since the last yield
-        try:
-            while True:
-                if floe.ready:
-                    key, item = floe.get_nowait()
-                    in_a_row += 1
-                elif self.idle >= KEEP_IDLE:
-                    return  # surplus worker: the pool shrinks back when traffic drops
-                else:
-                    self.idle += 1
-                    try:
-                        key, item = await floe.get()
-                    finally:
-                        self.idle -= 1
-                    in_a_row = 0
-                self.busy += 1
-                if floe.ready and not self.idle:
-                    self.ensure_worker(own=1)  # more work than workers: grow the pool
-                trace = None if key is None else engine.traces.get(key)
-                if trace is not None:
-                    trace.running += 1
-                    self.workers[task] = key
-                try:
-                    if self.single_call and not (
-                        isinstance(item, Message) and item.deadline_s is not None
-                    ):
-                        # The node's call without execute()'s frame around it: a frame
-                        # less for each message in flight (memory-per-trace and 10,000
-                        # traces bounds). execute() handles every other case.
-                        try:
-                            outcome = await self.func(item, Context(self, key, item))
-                        except (Exception, FlowSignal) as exc:
-                            outcome = failed_call(self, key, exc)
-                    else:
-                        outcome = await execute(self, key, item)
-                    if not route_nowait(self, key, outcome):
-                        await route(self, key, outcome)
-                except asyncio.CancelledError:
-                    if engine.stopping or trace is None or trace.outcome is None:
-                        raise
-                    task.uncancel()  # the trace ended under us; the worker carries on
-                finally:
-                    self.busy -= 1
-                    floe.task_done(key)
-                    if trace is not None:
-                        self.workers[task] = None
-                        engine.finish(trace, ran=True)
-                if trace is not None and trace.outcome is not None and task.cancelling():
-                    await _absorb_cancel(task, engine)
-                if in_a_row >= YIELD_EVERY:
-                    in_a_row = 0
-                    await asyncio.sleep(0)
-        finally:
-            del self.workers[task]
 
+def check_registry(runners: Iterable[NodeRunner], registry: ModelRegistry) -> None:
+    """Refuse nodes whose policy validates but that ``registry`` has no models for.
 
-async def _absorb_cancel(task: asyncio.Task[Any], engine: Engine) -> None:
-    """Take a cancel aimed at a trace that already ended, so it misses the next message.
-
-    The cancel may still be on its way to this task, or the node may have swallowed it.
+    Raises:
+        ConfigError: names the nodes and the two ways to fix it.
     """
-    try:
-        await asyncio.sleep(0)
-    except asyncio.CancelledError:
-        pass
-    while task.cancelling():
-        task.uncancel()
-    if engine.stopping:
-        raise asyncio.CancelledError
+    missing = [r.name for r in runners if r.policy.validate != "none" and not registry.has(r.name)]
+    if missing:
+        names = ", ".join(repr(name) for name in missing)
+        raise ConfigError(
+            f"flow.run(registry=...): node(s) {names} validate their payloads "
+            "(NodePolicy.validate defaults to 'both') but the registry has no models for "
+            "them; register each with registry.register(name, InModel, OutModel), or give "
+            "the node NodePolicy(validate='none')"
+        )
+
+
+def runner_named(runners: Mapping[str, NodeRunner], node: Node | str) -> NodeRunner:
+    """The runner of ``node`` (a node of the flow, or its name).
+
+    Raises:
+        UnknownTargetError: not a node of this flow.
+    """
+    name = node if isinstance(node, str) else node.name
+    runner = runners.get(name)
+    if runner is None or (isinstance(node, Node) and runner.node is not node):
+        raise UnknownTargetError(
+            f"{name!r} is not a node of this flow; nodes: {', '.join(sorted(runners))}"
+        )
+    return runner
+
+
+def ingress_named(
+    runners: Mapping[str, NodeRunner], ingress: Sequence[NodeRunner], to: Targets
+) -> list[NodeRunner]:
+    """The ingress runners named by ``to`` (one or several nodes or names).
+
+    Raises:
+        UnknownTargetError: ``to`` names a node that is not an ingress node.
+    """
+    items = [to] if isinstance(to, Node | str) else list(to or ())
+    named = [runner_named(runners, item) for item in items]
+    for runner in named:
+        if runner not in ingress:
+            raise UnknownTargetError(
+                f"emit(to={runner.name!r}): not an ingress node; ingress nodes: "
+                f"{', '.join(r.name for r in ingress)}"
+            )
+    return named
+
+
+def ingress_key(msg: Any, trace_id: str | None) -> str | None:
+    """The trace of a message entering the flow (``None``: payload-only).
+
+    Raises:
+        ConfigError: ``trace_id`` differs from the envelope's own.
+    """
+    if isinstance(msg, Message):
+        if trace_id is not None and trace_id != msg.trace_id:
+            raise ConfigError(
+                f"emit(trace_id={trace_id!r}) differs from the message's trace_id "
+                f"{msg.trace_id!r}; leave trace_id out for Message envelopes"
+            )
+        return msg.trace_id
+    return trace_id

@@ -91,7 +91,7 @@ class PenguiFlow:
         """
         if self._engine.state is not FlowState.CREATED:
             raise FlowStateError("add_middleware() must be called before flow.run()")
-        self._engine.middlewares.append(middleware)
+        self._engine.events.middlewares.append(middleware)
 
     def run(self, *, registry: ModelRegistry | None = None) -> None:
         """Start the flow. A flow runs once; its graph and middlewares are then frozen.

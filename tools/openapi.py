@@ -245,54 +245,13 @@ def _operation(
     for name in _PATH_PARAM.findall(path):
         if not _IDENT.match(name):
             raise _Skip(f"the path parameter {name!r} is not an identifier")
-    params: dict[tuple[str, str], dict[str, Any]] = {}
-    for raw in [*(item.get("parameters") or []), *(operation.get("parameters") or [])]:
-        param = refs.deref(raw)
-        if isinstance(param, dict) and "name" in param and "in" in param:
-            params[(str(param["name"]), str(param["in"]))] = param
-    properties: dict[str, Any] = {}
-    required: list[str] = []
-    query: list[str] = []
-    headers: list[str] = []
-    for (name, where), param in params.items():
-        if where == "cookie" or (where == "header" and name.lower() in RESERVED_HEADERS):
-            if param.get("required"):
-                raise _Skip(f"the required {where} parameter {name!r} cannot be sent")
-            continue
-        if name in properties:
-            raise _Skip(f"two parameters are named {name!r}")
-        properties[name] = _param_schema(param, refs)
-        if where == "path" or param.get("required"):
-            required.append(name)
-        if where == "query":
-            query.append(name)
-        elif where == "header":
-            headers.append(name)
+    params = _Params()
+    params.add_all(item, operation, refs)
     upper = method.upper()
-    body, body_required = _json_body(operation, refs)
-    body_param: str | None = None
-    if body is not None:
-        body = _writable(body)
-        props = body.get("properties")
-        flat = (
-            upper in _BODY_METHODS
-            and body.get("type", "object") == "object"
-            and isinstance(props, dict)
-            and not set(props) & set(properties)
-            and not any(k in body for k in ("allOf", "anyOf", "oneOf", "$ref"))
-        )
-        if flat and isinstance(props, dict):
-            properties.update(props)
-            if body_required:
-                required.extend(r for r in body.get("required", ()) if r in props)
-        else:
-            body_param = "body" if "body" not in properties else "request_body"
-            properties[body_param] = body
-            if body_required:
-                required.append(body_param)
-    schema: dict[str, Any] = {"type": "object", "properties": properties}
-    if required:
-        schema["required"] = list(dict.fromkeys(required))
+    body_param = params.add_body(upper, operation, refs)
+    schema: dict[str, Any] = {"type": "object", "properties": params.properties}
+    if params.required:
+        schema["required"] = list(dict.fromkeys(params.required))
     schema["additionalProperties"] = False
     if refs.defs:
         schema["$defs"] = refs.defs
@@ -305,10 +264,74 @@ def _operation(
         path=path,
         description=(text[:_MAX_DESC] + "...") if len(text) > _MAX_DESC else text,
         args_schema=schema,
-        query=tuple(query),
-        header_params=tuple(headers),
+        query=tuple(params.query),
+        header_params=tuple(params.headers),
         body_param=body_param,
     )
+
+
+class _Params:
+    """The tool arguments of one operation: its parameters, then its JSON body."""
+
+    def __init__(self) -> None:
+        self.properties: dict[str, Any] = {}
+        self.required: list[str] = []
+        self.query: list[str] = []
+        self.headers: list[str] = []
+
+    def add_all(self, item: dict[str, Any], operation: dict[str, Any], refs: _Refs) -> None:
+        """Add the path item's and the operation's parameters (the latter win)."""
+        params: dict[tuple[str, str], dict[str, Any]] = {}
+        for raw in [*(item.get("parameters") or []), *(operation.get("parameters") or [])]:
+            param = refs.deref(raw)
+            if isinstance(param, dict) and "name" in param and "in" in param:
+                params[(str(param["name"]), str(param["in"]))] = param
+        for (name, where), param in params.items():
+            self._add(name, where, param, refs)
+
+    def _add(self, name: str, where: str, param: dict[str, Any], refs: _Refs) -> None:
+        if where == "cookie" or (where == "header" and name.lower() in RESERVED_HEADERS):
+            if param.get("required"):
+                raise _Skip(f"the required {where} parameter {name!r} cannot be sent")
+            return
+        if name in self.properties:
+            raise _Skip(f"two parameters are named {name!r}")
+        self.properties[name] = _param_schema(param, refs)
+        if where == "path" or param.get("required"):
+            self.required.append(name)
+        if where == "query":
+            self.query.append(name)
+        elif where == "header":
+            self.headers.append(name)
+
+    def add_body(self, method: str, operation: dict[str, Any], refs: _Refs) -> str | None:
+        """Add the JSON body: its fields as arguments when flat, else one argument.
+
+        Returns:
+            The name of the argument holding the whole body, if it is one.
+        """
+        body, body_required = _json_body(operation, refs)
+        if body is None:
+            return None
+        body = _writable(body)
+        props = body.get("properties")
+        flat = (
+            method in _BODY_METHODS
+            and body.get("type", "object") == "object"
+            and isinstance(props, dict)
+            and not set(props) & set(self.properties)
+            and not any(k in body for k in ("allOf", "anyOf", "oneOf", "$ref"))
+        )
+        if flat and isinstance(props, dict):
+            self.properties.update(props)
+            if body_required:
+                self.required.extend(r for r in body.get("required", ()) if r in props)
+            return None
+        body_param = "body" if "body" not in self.properties else "request_body"
+        self.properties[body_param] = body
+        if body_required:
+            self.required.append(body_param)
+        return body_param
 
 
 def operations_from_openapi(
