@@ -392,3 +392,30 @@ async def test_a_busy_pool_shrinks_back_when_the_work_is_done():
         assert stats.peak_depth >= 8  # the burst queued up before workers took it
     finally:
         await flow.stop()
+
+
+async def test_workers_that_join_another_node_respect_its_concurrency_limit():
+    running = {"a": 0, "b": 0}
+    peak = {"a": 0, "b": 0}
+
+    def step(name):
+        async def fn(m, ctx):
+            running[name] += 1
+            peak[name] = max(peak[name], running[name])
+            await asyncio.sleep(0.001)
+            running[name] -= 1
+            return m
+
+        return fn
+
+    a = Node(step("a"), name="a", policy=NodePolicy(max_concurrency=8))
+    b = Node(step("b"), name="b", policy=NodePolicy(max_concurrency=3))
+    flow = create(a.to(b), b.to())
+    flow.run()
+    try:
+        await echo_each(flow, 40, timeout=5)
+        stats = flow.stats().nodes
+        assert stats["a"].workers + stats["b"].workers <= 4  # idle ones kept, no more
+    finally:
+        await flow.stop()
+    assert peak == {"a": 8, "b": 3}
