@@ -193,7 +193,7 @@ async def main() -> bool:
             lambda n=length, m=plain: asyncio_chain(n, m),
             lambda n=length, m=plain: penguiflow_chain(n, m),
         )
-        ok &= report(f"hop, chain of {length:>2}, payload-only", ours, base, 2.0)
+        ok &= report(f"hop, chain of {length:>2}, payload-only", ours, base, 2.5)
     msgs = envelopes(1_000)
     ours, base = await compare(5, lambda: asyncio_fanout(msgs), lambda: penguiflow_fanout(msgs))
     ok &= report("fan-out to 8 + join_k", ours, base, 4.0)
@@ -203,7 +203,7 @@ async def main() -> bool:
         lambda: asyncio_many_traces(envelopes(traces)),
         lambda: penguiflow_many_traces(envelopes(traces)),
     )
-    ok &= report("10,000 traces in flight, 3 sleeping nodes (wall)", ours, base, 2.0)
+    ok &= report("10,000 traces in flight, 3 sleeping nodes (wall)", ours, base, 2.5)
     base_mem = await peak_memory(asyncio_many_traces, lambda: envelopes(traces))
     ours_mem = await peak_memory(penguiflow_many_traces, lambda: envelopes(traces))
     ok &= report(

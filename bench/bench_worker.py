@@ -7,8 +7,9 @@ step, then the answer). Two figures:
    ``RedisJobQueue``, ``--concurrency`` 32, ``--prefetch`` 128: the settings for jobs of
    well under a millisecond) draining N jobs, divided by the runs per CPU second of
    ``await planner.run(...)`` in a plain loop; the same ratio in wall-clock time is
-   printed beside. Target: >= 0.4 (the queue and the worker cost at most one and a half
-   times the job itself), in ``long_lived`` mode, where one flow serves every job as one
+   printed beside. Target: >= 0.4 (a job through the queue costs at most 2.5 times a
+   plain run), in
+   ``long_lived`` mode, where one flow serves every job as one
    planner serves every run of the plain loop, so the queue and the worker are the only
    difference. ``per_job`` mode (the default) also builds, starts and stops a flow for
    each job; its ratio is printed beside, without a target.

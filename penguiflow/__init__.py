@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from . import testkit
+from ._stats import FlowStats, NodeStats
 from ._typing import Middleware
 from .bus import (
     BusEnvelope,
@@ -73,6 +74,7 @@ __all__ = [
     "FlowSignal",
     "FlowState",
     "FlowStateError",
+    "FlowStats",
     "Headers",
     "InMemoryStateStore",
     "Message",
@@ -83,6 +85,7 @@ __all__ = [
     "NodePolicy",
     "NodeSignatureError",
     "NodeSpec",
+    "NodeStats",
     "PenguiFlow",
     "PenguiFlowError",
     "PlannerFinish",

@@ -1,44 +1,27 @@
 """``Floe``: the bounded queue in front of a node, with one FIFO lane per trace.
 
-Every edge into a node feeds that node's Floe. Items of one lane (one trace, or the
-shared lane of payload-only messages) are handed out one at a time and in order: a lane
-is *busy* from ``get`` until ``task_done``. Different lanes are handed out concurrently, so
-one slow trace never blocks another. ``put`` waits while the Floe is full (backpressure).
+Every edge into a node feeds that node's Floe. The messages of one lane (one trace, or
+the shared lane of payload-only messages) are handed out one at a time and in order: a
+lane is *active* from the moment its next message is ready until the worker that took it
+calls ``task_done``. Different lanes are handed out concurrently, so one slow trace never
+blocks another. ``put`` waits while the Floe is full (backpressure).
+
+Layout: ``ready`` holds, in arrival order, the next message of each active lane that no
+worker has taken yet. ``_lanes`` maps every active lane to the deque of the messages
+waiting behind that one (``None`` while there are none).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import Any, Final
+from typing import Any
 
 from .errors import QueueFullError
 
-__all__ = ["BUSY", "Floe"]
+__all__ = ["Floe", "LaneKey"]
 
 LaneKey = str | None
-
-
-class _Many(list[Any]):
-    """The waiting items of a lane that has more than one (oldest first)."""
-
-    __slots__ = ()
-
-
-class _Marker:
-    __slots__ = ("_name",)
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-
-    def __repr__(self) -> str:
-        return self._name
-
-
-BUSY: Final = _Marker("BUSY")
-"""The ``lanes`` value of a busy lane without waiting items."""
-
-_ABSENT: Final = _Marker("ABSENT")
 
 
 def _wake_one(waiters: deque[asyncio.Future[None]]) -> None:
@@ -52,51 +35,59 @@ def _wake_one(waiters: deque[asyncio.Future[None]]) -> None:
 class Floe:
     """A bounded, trace-laned queue. ``maxsize <= 0`` means unbounded.
 
-    ``lanes`` maps each lane that has waiting items or is busy to: ``BUSY`` (busy, no
-    items), its one waiting item, or a ``_Many`` list of its items (one lane of many
-    messages, such as the shared lane of payload-only messages). Most lanes hold one
-    message at a time, so most need no list. An idle lane without items is not in
-    ``lanes``. ``ready`` lists, oldest first, the lanes that have items and are not busy.
-    Both are read by the node's workers on their hot path and must only be changed
-    through the methods.
+    Attributes:
+        name: the node the Floe feeds (for error messages).
+        maxsize: the most messages waiting at once (``<= 0``: no limit).
+        size: messages waiting (ready or behind their lane), not those being handled.
+        peak: the largest ``size`` seen.
+        ready: ``(lane, message)`` of each lane whose next message no worker has taken
+            yet, oldest first; read it, change it only through the methods.
     """
 
     __slots__ = (
         "_closed",
         "_getters",
         "_lane_waiters",
+        "_lanes",
         "_putters",
-        "lanes",
         "maxsize",
+        "name",
+        "peak",
         "ready",
         "size",
     )
 
-    def __init__(self, maxsize: int) -> None:
+    def __init__(self, maxsize: int, name: str = "") -> None:
+        self.name = name
         self.maxsize = maxsize
-        self.lanes: dict[LaneKey, Any] = {}
-        self.ready: deque[LaneKey] = deque()
         self.size = 0
+        self.peak = 0
+        self.ready: deque[tuple[LaneKey, Any]] = deque()
+        self._lanes: dict[LaneKey, deque[Any] | None] = {}
         self._getters: deque[asyncio.Future[None]] = deque()
         self._putters: deque[asyncio.Future[None]] = deque()
         self._lane_waiters: dict[LaneKey, asyncio.Future[None]] = {}
         self._closed: BaseException | None = None
 
-    def qsize(self) -> int:
-        """Items waiting (not counting the ones being processed)."""
-        return self.size
+    # -- reading the state -------------------------------------------------------------
 
     def full(self) -> bool:
         """Whether ``put`` would wait."""
         return 0 < self.maxsize <= self.size
 
-    def has_ready(self) -> bool:
-        """Whether ``get_nowait`` would return an item."""
-        return bool(self.ready)
+    def producers_waiting(self) -> int:
+        """Producers waiting in ``put`` for room."""
+        return sum(1 for fut in self._putters if not fut.done())
+
+    # -- producers -----------------------------------------------------------------------
 
     async def put(self, key: LaneKey, item: Any) -> None:
-        """Add ``item`` to lane ``key``, waiting while the Floe is full."""
-        while 0 < self.maxsize <= self.size:
+        """Add ``item`` to lane ``key``, waiting while the Floe is full.
+
+        Raises:
+            BaseException: the error given to :meth:`close`, once closed and full.
+        """
+        while self.full():
             if self._closed is not None:
                 raise self._closed
             fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -106,7 +97,7 @@ class Floe:
             except BaseException:
                 fut.cancel()
                 if not self.full():
-                    _wake_one(self._putters)
+                    _wake_one(self._putters)  # pass on a wake-up this producer cannot use
                 raise
         self.put_nowait(key, item)
 
@@ -120,31 +111,32 @@ class Floe:
             if self._closed is not None:
                 raise self._closed
             raise QueueFullError(
-                f"queue is full ({self.maxsize} items); use `await emit(...)` to wait for room"
+                f"the queue of node {self.name!r} is full ({self.maxsize} messages); "
+                "use `await emit(...)` to wait for room"
             )
         self.size += 1
-        lanes = self.lanes
-        lane = lanes.get(key, _ABSENT)
-        if lane is _ABSENT:
-            lanes[key] = item
-            self.ready.append(key)
+        if self.size > self.peak:
+            self.peak = self.size
+        lanes = self._lanes
+        if key not in lanes:
+            lanes[key] = None
+            self.ready.append((key, item))
             if self._getters:
                 _wake_one(self._getters)
             return
-        # The lane is busy, or ready already: it is not added to ``ready`` again.
-        if lane is BUSY:
-            lanes[key] = item
-        elif type(lane) is _Many:
-            lane.append(item)
-        else:
-            lanes[key] = _Many((lane, item))
+        behind = lanes[key]
+        if behind is None:
+            behind = lanes[key] = deque()
+        behind.append(item)
         if self._lane_waiters:
             waiter = self._lane_waiters.get(key)
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
 
+    # -- workers -------------------------------------------------------------------------
+
     async def get(self) -> tuple[LaneKey, Any]:
-        """Take the next item of a lane that is not busy, marking the lane busy."""
+        """Take the next ready message, waiting for one; its lane stays active."""
         while not self.ready:
             fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._getters.append(fut)
@@ -158,28 +150,16 @@ class Floe:
         return self.get_nowait()
 
     def get_nowait(self) -> tuple[LaneKey, Any]:
-        """Take the next ready item, marking its lane busy; the caller checked ``ready``."""
-        key = self.ready.popleft()
-        return key, self._take(key)
-
-    def _take(self, key: LaneKey) -> Any:
-        lanes = self.lanes
-        lane = lanes[key]
-        if type(lane) is _Many:
-            item = lane.pop(0)
-            if not lane:
-                lanes[key] = BUSY
-        else:
-            item = lane
-            lanes[key] = BUSY
+        """Take the next ready message; the caller checked that ``ready`` is not empty."""
+        taken = self.ready.popleft()
         self.size -= 1
         if self._putters:
             _wake_one(self._putters)
-        return item
+        return taken
 
     async def get_lane(self, key: LaneKey) -> Any:
-        """Take the next item of lane ``key`` (busy, held by the caller), waiting for one."""
-        while self.lanes.get(key, BUSY) is BUSY:
+        """Take the next message of lane ``key``, which the caller holds active."""
+        while not self._lanes.get(key):
             fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._lane_waiters[key] = fut
             try:
@@ -187,51 +167,47 @@ class Floe:
             finally:
                 if self._lane_waiters.get(key) is fut:
                     del self._lane_waiters[key]
-        return self._take(key)
+        behind = self._lanes[key]
+        assert behind is not None
+        item = behind.popleft()
+        self.size -= 1
+        if self._putters:
+            _wake_one(self._putters)
+        return item
 
     def hold(self, key: LaneKey) -> None:
-        """Mark lane ``key`` busy without taking an item (its caller runs one directly).
-
-        The lane must be idle and empty (not in ``lanes``).
-        """
-        self.lanes[key] = BUSY
-
-    def hand_over(self, key: LaneKey, to: Floe) -> None:
-        """Move busy lane ``key`` to Floe ``to``: its holder carries its message on there.
-
-        The lane must have no waiting items here and be idle and empty in ``to``.
-        """
-        del self.lanes[key]
-        to.lanes[key] = BUSY
+        """Make idle lane ``key`` active without a message (its caller runs one directly)."""
+        self._lanes[key] = None
 
     def task_done(self, key: LaneKey) -> None:
-        """Release lane ``key`` after its item was processed."""
-        lane = self.lanes.get(key, _ABSENT)
-        if lane is BUSY:
-            del self.lanes[key]
-        elif lane is not _ABSENT:
-            self.ready.append(key)
+        """Release lane ``key``: its next message, if any, becomes ready."""
+        behind = self._lanes.get(key)
+        if behind:
+            self.ready.append((key, behind.popleft()))
             if self._getters:
                 _wake_one(self._getters)
+        else:
+            self._lanes.pop(key, None)
+
+    # -- ending --------------------------------------------------------------------------
 
     def drop(self, key: LaneKey) -> int:
-        """Remove every waiting item of lane ``key``; return how many were removed."""
-        lane = self.lanes.get(key, _ABSENT)
-        if lane is _ABSENT or lane is BUSY:
+        """Remove every waiting message of lane ``key``; return how many were removed."""
+        if key not in self._lanes:
             return 0
-        count = len(lane) if type(lane) is _Many else 1
-        try:
-            self.ready.remove(key)
-        except ValueError:
-            self.lanes[key] = BUSY  # busy: the lane stays until it is released
-        else:
-            del self.lanes[key]
-        self.size -= count
-        for _ in range(count):
-            if not self._putters:
+        behind = self._lanes[key]
+        dropped = len(behind) if behind is not None else 0
+        self._lanes[key] = None  # the lane stays active while a worker holds it
+        for index, (lane, _) in enumerate(self.ready):
+            if lane == key:
+                del self.ready[index]
+                del self._lanes[key]  # its next message was not taken: nobody holds it
+                dropped += 1
                 break
+        self.size -= dropped
+        for _ in range(dropped):
             _wake_one(self._putters)
-        return count
+        return dropped
 
     def close(self, exc: BaseException) -> None:
         """Fail producers waiting for room (and later ones that would wait) with ``exc``."""

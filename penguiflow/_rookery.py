@@ -3,21 +3,21 @@
 Results are kept per trace, so fetching one trace never waits behind another trace's
 unread results. A trace may hold at most ``trace_capacity`` unread results: the node
 producing more waits (only that trace stalls). Payload-only results (lane ``None``) share
-one bounded FIFO. Failures are stored as results that ``fetch`` raises.
+one FIFO bounded by ``untraced_capacity``. Failures are stored as :class:`Raise` results
+that ``fetch`` raises. A trace that ended without a result to store (cancelled, or no
+result at all) leaves a *marker*: the next ``fetch`` of that trace raises it.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict, deque
-from collections.abc import Callable
 from typing import Any, Final
 
+from ._floe import LaneKey
 from .errors import FlowStateError
 
 __all__ = ["NOTHING", "Raise", "Rookery"]
-
-LaneKey = str | None
 
 
 class Raise:
@@ -39,66 +39,54 @@ class _Nothing:
 NOTHING: Final = _Nothing()
 """Returned by ``take``/``take_any`` when no result is ready."""
 
-# A trace's scoped fetchers: one future (the common case) or a list of them, oldest first.
-_Scoped = asyncio.Future[Any] | list[asyncio.Future[Any]]
+
+def _wake_one(waiters: deque[asyncio.Future[None]]) -> None:
+    while waiters:
+        fut = waiters.popleft()
+        if not fut.done():
+            fut.set_result(None)
+            return
 
 
 class Rookery:
-    """Per-trace result store with scoped and unscoped waiters.
+    """Per-trace result store with scoped and unscoped fetchers.
 
-    A scoped waiter (``fetch(trace_id=...)``) receives the item itself; an unscoped one
+    A scoped fetcher (``fetch(trace_id=...)``) receives the item itself; an unscoped one
     receives ``(trace_id, item)``.
     """
 
-    def __init__(
-        self,
-        *,
-        trace_capacity: int,
-        untraced_capacity: int,
-        max_markers: int,
-        on_take: Callable[[LaneKey], None],
-        take_watchers: dict[str, Any],
-    ) -> None:
-        # ``on_take`` is called after a result is taken while ``take_watchers`` (the
-        # flow's trace-capacity waiters) is not empty.
-        self._on_take = on_take
-        self._take_watchers = take_watchers
-        # Plain dicts and lists: insertion order is enough, and a deque per trace is ~10x
-        # the memory of a short list.
-        self._results: dict[LaneKey, list[Any]] = {}
-        self._scoped: dict[LaneKey, _Scoped] = {}
-        self._unscoped: deque[asyncio.Future[Any]] = deque()
-        self._room: dict[LaneKey, deque[asyncio.Future[None]]] = {}
-        self._markers: OrderedDict[str, BaseException] = OrderedDict()
+    def __init__(self, *, trace_capacity: int, untraced_capacity: int, max_markers: int) -> None:
         self._trace_capacity = trace_capacity
         self._untraced_capacity = untraced_capacity
         self._max_markers = max_markers
-        self._closed: BaseException | None = None
+        # Unread results and fetchers of one trace, oldest first, in lists rather than
+        # deques: a trace rarely has more than one of each, and there is one list per
+        # trace in flight; a deque costs ten times the memory and three times the time
+        # to make (memory-per-trace and hop-cost bounds).
+        self._results: dict[LaneKey, list[Any]] = {}
+        self._scoped: dict[str, list[asyncio.Future[Any]]] = {}
+        self._unscoped: deque[asyncio.Future[Any]] = deque()
+        self._room: dict[LaneKey, deque[asyncio.Future[None]]] = {}
+        self._markers: OrderedDict[str, BaseException] = OrderedDict()
+        self._closed: FlowStateError | None = None
+
+    # -- reading the state -------------------------------------------------------------
 
     def count(self, key: LaneKey) -> int:
         """Unread results of lane ``key``."""
         results = self._results.get(key)
-        return len(results) if results else 0
+        return len(results) if results is not None else 0
 
     def has(self, key: LaneKey) -> bool:
         """Whether lane ``key`` has unread results."""
         return key in self._results
 
-    def _capacity(self, key: LaneKey) -> int:
-        return self._untraced_capacity if key is None else self._trace_capacity
+    # -- producers -----------------------------------------------------------------------
 
     def offer(self, key: LaneKey, item: Any) -> bool:
-        """Deliver or store ``item`` if that needs no waiting; ``False`` if the lane is full."""
-        if self._scoped and key in self._scoped:
-            waiter = self._pop_scoped(key)
-            if waiter is not None:
-                waiter.set_result(item)
-                return True
-        if self._unscoped:
-            waiter = self._pop_unscoped()
-            if waiter is not None:
-                waiter.set_result((key, item))
-                return True
+        """Hand ``item`` to a fetcher or store it, unless the lane is full (``False``)."""
+        if (self._scoped or self._unscoped) and self._hand_over(key, item):
+            return True
         results = self._results.get(key)
         if results is None:
             self._results[key] = [item]
@@ -110,88 +98,155 @@ class Rookery:
         return True
 
     async def put(self, key: LaneKey, item: Any) -> None:
-        """Deliver ``item`` to a waiting fetcher, or store it, waiting while the lane is full."""
-        capacity = self._capacity(key)
-        while capacity > 0 and self.count(key) >= capacity and not self._has_waiter(key):
+        """Hand ``item`` to a fetcher or store it, waiting while the lane is full."""
+        while not self.offer(key, item):
             fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._room.setdefault(key, deque()).append(fut)
             try:
                 await fut
             finally:
                 room = self._room.get(key)
-                if room is not None:
-                    try:
-                        room.remove(fut)
-                    except ValueError:
-                        pass
-                    if not room:
-                        del self._room[key]
-        self.put_nowait(key, item)
+                if room is not None and fut in room:
+                    room.remove(fut)
+                if not room:
+                    self._room.pop(key, None)
 
     def put_nowait(self, key: LaneKey, item: Any) -> None:
-        """Deliver or store ``item`` without waiting (failures, markers, inline callers)."""
-        waiter = self._pop_scoped(key)
-        if waiter is not None:
-            waiter.set_result(item)
-            return
-        waiter = self._pop_unscoped()
-        if waiter is not None:
-            waiter.set_result((key, item))
-            return
+        """Hand ``item`` to a fetcher or store it, full or not (failures, inline callers)."""
+        if not self._hand_over(key, item):
+            self._store(key, item)
+
+    def _hand_over(self, key: LaneKey, item: Any) -> bool:
+        if key is not None and key in self._scoped:
+            fut = self._pop_scoped(key)
+            if fut is not None:
+                fut.set_result(item)
+                return True
+        while self._unscoped:
+            fut = self._unscoped.popleft()
+            if not fut.done():
+                fut.set_result((key, item))
+                return True
+        return False
+
+    def _pop_scoped(self, key: str) -> asyncio.Future[Any] | None:
+        waiters = self._scoped.get(key)
+        while waiters:
+            fut = waiters.pop(0)
+            if not waiters:
+                del self._scoped[key]
+            if not fut.done():
+                return fut
+        return None
+
+    def _store(self, key: LaneKey, item: Any) -> None:
         results = self._results.get(key)
         if results is None:
             self._results[key] = [item]
         else:
             results.append(item)
 
-    def _has_waiter(self, key: LaneKey) -> bool:
-        scoped = self._scoped.get(key)
-        if scoped is not None:
-            if isinstance(scoped, list):
-                if any(not f.done() for f in scoped):
-                    return True
-            elif not scoped.done():
-                return True
-        return any(not f.done() for f in self._unscoped)
+    # -- fetchers ------------------------------------------------------------------------
 
-    def _pop_scoped(self, key: LaneKey) -> asyncio.Future[Any] | None:
-        scoped = self._scoped.get(key)
-        if scoped is None:
-            return None
-        if not isinstance(scoped, list):
-            del self._scoped[key]
-            return None if scoped.done() else scoped
-        while scoped:
-            fut = scoped.pop(0)
-            if not fut.done():
-                if not scoped:
-                    del self._scoped[key]
-                return fut
-        del self._scoped[key]
-        return None
+    def take(self, key: LaneKey) -> Any:
+        """Return the next result (or terminal marker) of lane ``key``, else ``NOTHING``."""
+        if key in self._results:
+            return self._take(key)
+        if key is not None and key in self._markers:
+            return Raise(self._markers.pop(key))
+        return NOTHING
 
-    def _pop_unscoped(self) -> asyncio.Future[Any] | None:
-        while self._unscoped:
-            fut = self._unscoped.popleft()
-            if not fut.done():
-                return fut
-        return None
+    def take_any(self) -> Any:
+        """Return ``(lane, result)`` of the oldest lane with results, else ``NOTHING``.
+
+        A lane served here moves to the back, so traces are served round-robin.
+        """
+        if not self._results:
+            return NOTHING
+        key = next(iter(self._results))
+        results = self._results.pop(key)
+        item = results.pop(0)
+        if results:
+            self._results[key] = results
+        self._room_freed(key)
+        return key, item
+
+    def _take(self, key: LaneKey) -> Any:
+        results = self._results[key]
+        item = results.pop(0)
+        if not results:
+            del self._results[key]
+        self._room_freed(key)
+        return item
+
+    def _room_freed(self, key: LaneKey) -> None:
+        if self._room:
+            room = self._room.get(key)
+            if room:
+                _wake_one(room)
+
+    def waiter(self, key: LaneKey) -> asyncio.Future[Any]:
+        """Register and return a future for the next result of ``key`` (``None``: any lane).
+
+        The caller must check :meth:`take` first and, if it stops waiting, call
+        :meth:`abandon`.
+
+        Raises:
+            FlowStateError: the Rookery was closed.
+        """
+        if self._closed is not None:
+            raise self._closed
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if key is None:
+            self._unscoped.append(fut)
+        else:
+            waiters = self._scoped.get(key)
+            if waiters is None:
+                self._scoped[key] = [fut]
+            else:
+                waiters.append(fut)
+        return fut
+
+    def abandon(self, fut: asyncio.Future[Any], key: LaneKey) -> None:
+        """Give up a waiter of ``key``; a result already handed to it goes back in front."""
+        if fut.done() and not fut.cancelled():
+            got = fut.result()
+            if key is None:
+                key, got = got
+            self._results.setdefault(key, []).insert(0, got)
+            return
+        fut.cancel()
+        if key is None:
+            if fut in self._unscoped:
+                self._unscoped.remove(fut)
+            return
+        waiters = self._scoped.get(key)
+        if waiters is not None and fut in waiters:
+            waiters.remove(fut)
+            if not waiters:
+                del self._scoped[key]
+
+    # -- endings -------------------------------------------------------------------------
 
     def mark(self, trace_id: str, exc: BaseException) -> None:
-        """Record a terminal failure (cancel, no result) that a later scoped fetch raises."""
-        waiter = self._pop_scoped(trace_id)
-        if waiter is not None:
-            waiter.set_result(Raise(exc))
+        """Record a terminal failure for the next scoped fetch of ``trace_id``.
+
+        A fetcher already waiting gets it now; otherwise it is kept as a marker (the
+        oldest markers beyond ``max_markers`` are forgotten).
+        """
+        fut = self._pop_scoped(trace_id)
+        if fut is not None:
+            fut.set_result(Raise(exc))
             return
         self._markers[trace_id] = exc
         self._markers.move_to_end(trace_id)
         while len(self._markers) > self._max_markers:
             self._markers.popitem(last=False)
 
-    def wake_all_scoped(self, trace_id: str, exc: BaseException) -> None:
-        """Make every scoped fetcher of ``trace_id`` raise ``exc`` and keep a marker."""
-        scoped = self._scoped.pop(trace_id, None)
-        for fut in scoped if isinstance(scoped, list) else (scoped,) if scoped else ():
+    def fail_trace(self, trace_id: str, exc: BaseException) -> None:
+        """End ``trace_id`` with ``exc``: wake all its fetchers and keep a marker."""
+        waiters = self._scoped.pop(trace_id, [])
+        for fut in waiters:
             if not fut.done():
                 fut.set_result(Raise(exc))
         self.mark(trace_id, exc)
@@ -203,119 +258,20 @@ class Rookery:
             if not fut.done():
                 fut.set_result(None)
 
-    def take(self, key: LaneKey) -> Any:
-        """Return the next result (or terminal marker) of lane ``key``, else ``NOTHING``."""
-        results = self._results.get(key)
-        if results:
-            return self._take(key, results)
-        if key is not None and self._markers and key in self._markers:
-            return Raise(self._markers.pop(key))
-        return NOTHING
-
-    def take_any(self) -> Any:
-        """Return the next result of any lane (round-robin between traces), else ``NOTHING``."""
-        results_by_key = self._results
-        if not results_by_key:
-            return NOTHING
-        first = next(iter(results_by_key))
-        results = results_by_key[first]
-        item = self._take(first, results)
-        if results:
-            # Round-robin between traces: the trace just served goes to the back.
-            del results_by_key[first]
-            results_by_key[first] = results
-        return item
-
-    def _take(self, key: LaneKey, results: list[Any]) -> Any:
-        item = results.pop(0)
-        if not results:
-            del self._results[key]
-        if self._room:
-            room = self._room.get(key)
-            while room:
-                fut = room.popleft()
-                if not fut.done():
-                    fut.set_result(None)
-                    break
-        if self._take_watchers:
-            self._on_take(key)
-        return item
-
-    def waiter(self, key: LaneKey) -> asyncio.Future[Any]:
-        """Register and return a future for the next result of ``key`` (``None``: any lane).
-
-        The caller must check :meth:`take` first and, if it stops waiting, call
-        :meth:`abandon`.
-        """
-        if self._closed is not None:
-            raise self._closed
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        if key is None:
-            self._unscoped.append(fut)
-        else:
-            scoped = self._scoped.get(key)
-            if scoped is None:
-                self._scoped[key] = fut
-            elif isinstance(scoped, list):
-                scoped.append(fut)
-            else:
-                self._scoped[key] = [scoped, fut]
-        return fut
-
-    def abandon(self, fut: asyncio.Future[Any], key: LaneKey) -> None:
-        """Give up a waiter of ``key``; a result already handed to it goes back to the front."""
-        if fut.done() and not fut.cancelled():
-            # Handed a result (and so already removed from the waiters) but not taken.
-            got = fut.result()
-            if key is None:
-                key, got = got
-            results = self._results.get(key)
-            if results is None:
-                self._results[key] = [got]
-            else:
-                results.insert(0, got)
-            return
-        fut.cancel()
-        if key is None:
-            try:
-                self._unscoped.remove(fut)
-            except ValueError:
-                pass
-            return
-        scoped = self._scoped.get(key)
-        if scoped is fut:
-            del self._scoped[key]
-        elif isinstance(scoped, list):
-            try:
-                scoped.remove(fut)
-            except ValueError:
-                pass
-            if not scoped:
-                del self._scoped[key]
-
     def close(self, reason: str) -> None:
         """Fail every waiting fetcher and every later fetch with ``FlowStateError``."""
         self._closed = FlowStateError(reason)
-        self._on_take = _ignore_take  # a bound method of the flow: keeps it in a cycle
-        if not (self._scoped or self._unscoped or self._room):
-            return  # no one waits
-        scoped = list(self._scoped.values())
+        scoped = [fut for waiters in self._scoped.values() for fut in waiters]
         unscoped = list(self._unscoped)
+        room = [fut for waiters in self._room.values() for fut in waiters]
         self._scoped.clear()
         self._unscoped.clear()
-        for entry in scoped:
-            for fut in entry if isinstance(entry, list) else (entry,):
-                if not fut.done():
-                    fut.set_result(Raise(FlowStateError(reason)))
+        self._room.clear()
+        for fut in scoped:
+            if not fut.done():
+                fut.set_result(Raise(FlowStateError(reason)))
         for fut in unscoped:
             if not fut.done():
                 fut.set_result((None, Raise(FlowStateError(reason))))
-        for room in self._room.values():
-            for fut in room:
-                if not fut.done():
-                    fut.cancel()
-        self._room.clear()
-
-
-def _ignore_take(key: LaneKey) -> None:
-    return None
+        for fut in room:
+            fut.cancel()

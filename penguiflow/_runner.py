@@ -1,57 +1,82 @@
-"""``NodeRunner``: the workers that run one node, its retries, timeouts and deadlines."""
+"""``NodeRunner``: one node of a running flow, its queue and its pool of workers.
+
+The pool grows on demand, up to the node's ``max_concurrency`` (``flow.call`` callers
+running the node count too): when messages wait that no worker will take, the node asks
+for workers, and on the next turn of the event loop starts as many as are still missing
+(see :meth:`NodeRunner.want_workers`). The workers themselves are in ``_worker.py``.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import time
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._deadlines import deadline_in
-from ._floe import BUSY, Floe
-from ._kinds import CONTROL, ENVELOPE, kind_of, payload_kind
-from .context import Context
-from .errors import FlowError, FlowErrorCode, ValidationFailedError
+from ._floe import Floe
+from ._routing import send, send_nowait
+from ._stats import NodeStats
+from ._worker import work
+from .errors import ConfigError, UnknownTargetError
 from .node import Node
-from .signals import FlowSignal
-from .types import WM, FinalAnswer, Message
+from .types import Message
 
 if TYPE_CHECKING:
-    from .flow import PenguiFlow
+    from ._engine import Engine
+    from ._traces import TraceState
     from .registry import ModelRegistry
 
-__all__ = ["NodeRunner"]
+__all__ = [
+    "NodeRunner",
+    "Targets",
+    "check_registry",
+    "ingress_key",
+    "ingress_named",
+    "runner_named",
+]
 
-_KEEP_IDLE = 2
-"""Idle workers a node keeps waiting; more than that exit when they run out of work."""
-
-
-_NODE_EXCEPTION = FlowErrorCode.NODE_EXCEPTION
-
-
-def payload_of(value: Any) -> Any:
-    """Return the payload of an envelope, or the value itself."""
-    return value.payload if kind_of(value) == ENVELOPE else value
+Targets = Node | str | Sequence[Node | str] | None
+"""Where ``emit`` sends: a node, a node name, several of them, or ``None`` for the default."""
 
 
 class NodeRunner:
-    """Runs a node: a pool of up to ``max_concurrency`` workers fed by the node's Floe."""
+    """Runs one node of a flow: its Floe and a pool of up to ``max_concurrency`` workers.
+
+    Attributes:
+        engine: the flow's engine.
+        node: the node.
+        floe: the node's queue.
+        successors: the runners its results go to.
+        egress: its results go to Rookery (it has no successor but itself).
+        single_call: a message is one call of the node (see ``bind``).
+        results_to: where its results go: the successors, or ``None`` for Rookery
+            (a controller's ``WM`` still loops back; see the routing step).
+        workers: worker tasks alive (busy, idle or starting), each with the trace of the
+            message it handles (``None`` when it has none, or a payload-only one).
+        busy: workers handling a message now.
+        idle: workers waiting for a message.
+        starting: workers created that have not run yet.
+        blocked: workers waiting for room in a successor's queue.
+        inline: ``flow.call`` callers running the node in their own task now.
+        growing: the pool will check on the next turn of the event loop whether to grow.
+    """
 
     __slots__ = (
         "blocked",
+        "busy",
         "egress",
+        "engine",
         "floe",
-        "flow",
         "func",
+        "growing",
         "idle",
         "inline",
         "max_concurrency",
         "name",
         "node",
-        "plain",
         "policy",
         "registry",
-        "self_loop",
-        "single_successor",
+        "results_to",
+        "single_call",
         "starting",
         "successor_names",
         "successors",
@@ -61,424 +86,240 @@ class NodeRunner:
         "workers",
     )
 
-    def __init__(self, flow: PenguiFlow, node: Node, queue_maxsize: int) -> None:
-        self.flow = flow
+    def __init__(self, engine: Engine, node: Node, queue_maxsize: int) -> None:
+        self.engine = engine
         self.node = node
-        self.func = node.func  # bound again by bind_fast_path when the flow starts
         self.name = node.name
         self.task_name = f"penguiflow:{node.name}"
+        self.func = node.func
         self.policy = node.policy
         self.max_concurrency = node.policy.max_concurrency
-        self.floe = Floe(queue_maxsize)
-        self.successors: list[NodeRunner] = []
+        self.floe = Floe(queue_maxsize, node.name)
+        self.successors: tuple[NodeRunner, ...] = ()
         self.successor_names: frozenset[str] = frozenset()
-        self.egress = False
-        self.single_successor: NodeRunner | None = None
-        self.self_loop = False
-        self.workers = 0  # worker tasks here now (running, idle or starting)
+        self.egress = True
+        self.results_to: tuple[NodeRunner, ...] | None = None
+        self.registry: ModelRegistry | None = None
+        self.validate_in = False
+        self.validate_out = False
+        self.single_call = False
+        self.workers: dict[asyncio.Task[None], str | None] = {}
+        self.busy = 0
+        self.growing = False
         self.idle = 0
         self.starting = 0
         self.blocked = 0
         self.inline = 0
-        self.registry: ModelRegistry | None = None
-        self.validate_in = False
-        self.validate_out = False
-        self.plain = False
 
-    def bind_registry(self, registry: ModelRegistry | None) -> None:
-        """Decide once whether inputs and outputs are validated."""
+    def connect(self, successors: tuple[NodeRunner, ...], *, egress: bool) -> None:
+        """Set where the node's results go."""
+        self.successors = successors
+        self.successor_names = frozenset(s.name for s in successors)
+        self.egress = egress
+        self.results_to = None if egress else successors
+
+    def bind(self, registry: ModelRegistry | None, *, observed: bool) -> None:
+        """Decide, when the flow starts, how the node's messages are run.
+
+        Which payloads are validated, and whether a message is a single call of the node
+        (no validation, timeout, retry or event to report).
+        """
         self.registry = registry
         known = registry is not None and registry.has(self.name)
-        self.validate_in = known and self.policy.validate in ("both", "in")
-        self.validate_out = known and self.policy.validate in ("both", "out")
-
-    def bind_fast_path(self, observed: bool) -> None:
-        """Decide once whether messages can skip the timeout/retry/event machinery."""
-        self.func = self.node.func
-        self.max_concurrency = self.policy.max_concurrency
-        self.plain = (
-            not observed
-            and self.policy.timeout_s is None
-            and self.policy.max_retries == 0
-            and not self.validate_in
-            and not self.validate_out
+        policy = self.policy
+        self.validate_in = known and policy.validate in ("both", "in")
+        self.validate_out = known and policy.validate in ("both", "out")
+        self.single_call = not (
+            observed
+            or self.validate_in
+            or self.validate_out
+            or policy.timeout_s is not None
+            or policy.max_retries > 0
         )
 
-    def ensure_worker(self) -> None:
-        """Start a worker if work is ready, no worker is idle or starting, and a slot is free.
+    def validated(self, value: Any, direction: str) -> Any:
+        """Return ``value`` (or its envelope's payload) parsed by the registry.
 
-        One new worker at a time: a node whose function never suspends is served by the
-        worker already running, which drains the queue before anything else runs. A new
-        worker that finds more work than it took starts more (see ``_work``), so a node
-        that does suspend still reaches its concurrency limit within a few loop turns.
-        No worker is added while every worker waits for room in a successor's queue: it
-        would only wait too.
+        Raises:
+            ValidationFailedError: the payload does not match the node's model.
         """
-        if self.needs_worker():
-            self._spawn()
-
-    def needs_worker(self) -> bool:
-        """Whether ``ensure_worker`` would start a worker (see there)."""
-        return (
-            self.idle == 0
-            and self.starting == 0
-            and bool(self.floe.ready)
-            and self.workers + self.inline < self.max_concurrency
-            and (self.workers == 0 or self.blocked < self.workers)
-        )
-
-    def _spawn(self) -> None:
-        if self.flow._stopping:
-            return  # stop() cancels the workers it knows of; start no more
-        task = asyncio.get_running_loop().create_task(self._work(), name=self.task_name)
-        self.flow._workers.add(task)
-        self.workers += 1
-        self.starting += 1
-
-    def _ramp_up(self) -> None:
-        """Called by a new worker that took a message and left more queued behind it.
-
-        No other worker of this node is idle or starting. If there is none at all, one
-        more starts in case the node suspends. If the others are suspended in the node
-        (not waiting for room downstream), the node does suspend: start one per ready
-        lane so the waits overlap, up to the concurrency limit.
-        """
-        others = self.workers - 1
-        if others <= 0:
-            wanted = 1
-        elif others > self.blocked:
-            wanted = len(self.floe.ready)
-        else:
-            return  # the others wait for room downstream; more workers would wait too
-        room = self.max_concurrency - self.workers - self.inline
-        for _ in range(min(wanted, room)):
-            self._spawn()
-
-    async def fetch_lane(self, key: str | None) -> Any:
-        """Take the next queued message of lane ``key`` (for ``ctx.fetch``)."""
-        item = await self.floe.get_lane(key)
-        self.flow._release(key)
-        return item
-
-    async def _work(self) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        flow = self.flow
-        runner = self  # a worker may move to a successor node (see the handoff below)
-        starting = True  # counted in self.starting until it takes work or waits for it
-        try:
-            while True:
-                floe = runner.floe
-                if floe.ready:
-                    key, item = floe.get_nowait()
-                    if starting:
-                        starting = False
-                        self.starting -= 1
-                        if floe.ready and self.idle == 0 and self.starting == 0:
-                            self._ramp_up()
-                elif runner.idle >= _KEEP_IDLE:
-                    return  # surplus worker: the pool shrinks back when traffic drops
-                else:
-                    if starting:
-                        starting = False
-                        self.starting -= 1
-                    runner.idle += 1
-                    try:
-                        key, item = await floe.get()
-                    finally:
-                        runner.idle -= 1
-                home = runner  # where this message was taken; a carry may leave it
-                trace = None if key is None else flow._traces.get(key)
-                if trace is not None:
-                    if trace.running is None:
-                        trace.running = task
-                    else:
-                        trace.add_running(task)
-                handoff: NodeRunner | None = None
-                try:
-                    while True:
-                        if runner.plain and (kind_of(item) != ENVELOPE or item.deadline_s is None):
-                            # The plain branch of _process, inline: a message waiting in
-                            # the node then holds one coroutine frame less (memory per
-                            # in-flight trace).
-                            try:
-                                result = await runner.func(item, Context(runner, key, item))
-                            except FlowSignal as exc:
-                                await flow._signal(runner, key, exc)
-                                break
-                            except Exception as exc:
-                                await flow._fail(runner, key, _NODE_EXCEPTION, exc, 1)
-                                break
-                        else:
-                            result = await runner._process(key, item)
-                        if result is None:
-                            break
-                        # Route the result; the common cases are inline (hot path).
-                        if payload_kind(result) == CONTROL or flow._bus is not None:
-                            await runner._route(key, result)  # hops, budgets, the bus
-                            break
-                        if trace is None:
-                            if key is not None:
-                                break  # the flow is stopping
-                        elif trace.terminated is not None:
-                            break  # the trace ended: its results are dropped
-                        target = runner.single_successor
-                        if target is None:
-                            if not runner.successors or runner.egress:
-                                # To Rookery (trace is live here, or None for key None).
-                                if flow._rookery.offer(key, result):
-                                    if trace is not None:
-                                        trace.delivered += 1
-                                else:
-                                    await runner._route(key, result)  # wait for room
-                            elif not runner._fan_out_now(key, result):
-                                await runner._route(key, result)  # wait for room
-                            break
-                        if (
-                            not floe.ready
-                            and floe.lanes[key] is BUSY  # no more of this lane waits here
-                            and not target.floe.ready
-                            and key not in target.floe.lanes
-                            and target.workers + target.inline < target.max_concurrency
-                        ):
-                            # Nothing waits here nor there: carry the result into the next
-                            # node ourselves, as its next message, without queueing it.
-                            floe.hand_over(key, target.floe)
-                            runner.workers -= 1
-                            target.workers += 1
-                            runner, floe, item = target, target.floe, result
-                            continue
-                        if target.floe.full():
-                            await runner._route(key, result)  # wait for room
-                            break
-                        if trace is not None:
-                            trace.pending += 1
-                        target.floe.put_nowait(key, result)
-                        handoff = target  # queued without a worker: see below
-                        break
-                except asyncio.CancelledError:
-                    if flow._stopping or trace is None or trace.terminated is None:
-                        raise
-                    # The trace was cancelled or ended under us; the worker carries on.
-                    task.uncancel()
-                finally:
-                    floe.task_done(key)
-                    if trace is not None:
-                        flow._finish(trace, task)
-                if (
-                    trace is not None
-                    and trace.terminated is not None
-                    and task.cancelling()
-                    and not flow._stopping
-                ):
-                    # A cancel aimed at the trace that just ended may not have reached
-                    # this task yet, or the node swallowed it: absorb it here so it
-                    # cannot hit the next message.
-                    try:
-                        await asyncio.sleep(0)
-                    except asyncio.CancelledError:
-                        pass
-                    task.uncancel()
-                if handoff is not None:
-                    if handoff.idle or handoff.starting or not handoff.needs_worker():
-                        pass  # a worker there will take it
-                    elif floe.ready:
-                        handoff._spawn()
-                    else:
-                        # Nothing left here: follow the message instead of starting a task.
-                        runner.workers -= 1
-                        handoff.workers += 1
-                        runner = handoff
-                elif (
-                    runner is not home
-                    and not floe.ready
-                    and home.floe.ready
-                    and home.idle == 0
-                    and home.starting == 0
-                    and home.workers + home.inline < home.max_concurrency
-                ):
-                    # Back from carrying a message downstream, with nothing to do here and
-                    # more waiting where it came from.
-                    runner.workers -= 1
-                    home.workers += 1
-                    runner = home
-        finally:
-            if starting:
-                self.starting -= 1
-            # Synchronous removal keeps the pool size exact for the surplus check above.
-            runner.workers -= 1
-            flow._workers.discard(task)
-
-    def _fan_out_now(self, key: str | None, result: Any) -> bool:
-        """Queue ``result`` on every successor if all have room; else ``False``."""
-        flow = self.flow
-        if flow._bus is not None:
-            return False
-        for runner in self.successors:
-            floe = runner.floe
-            if 0 < floe.maxsize <= floe.size:
-                return False
-        for runner in self.successors:
-            flow._put_now(runner, key, result)
-        return True
-
-    async def _route(self, key: str | None, result: Any) -> None:
-        payload = result.payload if isinstance(result, Message) else result
-        if isinstance(payload, WM):
-            result = await self._count_hop(key, result, payload)
-            if result is not None:
-                await self.flow._forward(self, key, result, None)
-        elif isinstance(payload, FinalAnswer):
-            await self.flow._to_rookery(key, result)
-        else:
-            await self.flow._forward(self, key, result, None)
-
-    async def _process(self, key: str | None, item: Any) -> Any:
-        """Run ``item`` under the node's policy: deadline, validation, attempts, events.
-
-        Returns the result to route, or ``None`` (nothing to send, or the trace ended).
-        """
-        flow = self.flow
-        deadline = item.deadline_s if kind_of(item) == ENVELOPE else None
-        if deadline is not None and time.time() >= deadline:
-            await flow._deadline_skip(self, key)
-            return None
-        if self.validate_in:
-            try:
-                item = self._validated(item, "input")
-            except ValidationFailedError as exc:
-                await flow._fail(self, key, FlowErrorCode.VALIDATION_FAILED, exc, 1)
-                return None
-        if self.plain and deadline is None:
-            try:
-                result = await self.func(item, Context(self, key, item))
-            except FlowSignal as signal:
-                await flow._signal(self, key, signal)
-                return None
-            except Exception as exc:
-                await flow._fail(self, key, _NODE_EXCEPTION, exc, 1)
-                return None
-        else:
-            result = await self._attempts(key, item, deadline)
-        if result is not None and self.validate_out:
-            try:
-                result = self._validated(result, "output")
-            except ValidationFailedError as exc:
-                await flow._fail(self, key, FlowErrorCode.VALIDATION_FAILED, exc, 1)
-                return None
-        return result
-
-    def _validated(self, value: Any, direction: str) -> Any:
         assert self.registry is not None
-        validate = (
-            self.registry.validate_input if direction == "input" else self.registry.validate_output
-        )
+        registry = self.registry
+        validate = registry.validate_input if direction == "input" else registry.validate_output
         if isinstance(value, Message):
             parsed = validate(self.name, value.payload)
-            return (
-                value if parsed is value.payload else value.model_copy(update={"payload": parsed})
-            )
+            if parsed is value.payload:
+                return value
+            return value.model_copy(update={"payload": parsed})
         return validate(self.name, value)
 
-    async def _attempts(self, key: str | None, item: Any, deadline: float | None) -> Any:
-        flow = self.flow
-        policy = self.policy
-        func = self.func
-        ctx = Context(self, key, item)
-        observed = flow._observed
-        attempt = 0
-        while True:
-            if observed:
-                await flow._event("node_start", self, key, attempt=attempt)
-            started = time.perf_counter() if observed else 0.0
-            limit = policy.timeout_s
-            by_deadline = False
-            if deadline is not None:
-                remaining = deadline - time.time()
-                if limit is None or remaining < limit:
-                    limit, by_deadline = max(remaining, 0.0), True
-            try:
-                if limit is None:
-                    result = await func(item, ctx)
-                else:
-                    with deadline_in(limit):
-                        result = await func(item, ctx)
-            except TimeoutError as exc:
-                latency = (time.perf_counter() - started) * 1000
-                if by_deadline:
-                    await flow._deadline_exceeded(self, key, attempt, latency)
-                    return None
-                if observed:
-                    await flow._event(
-                        "node_timeout",
-                        self,
-                        key,
-                        attempt=attempt,
-                        latency_ms=latency,
-                        error=f"timed out after {policy.timeout_s}s",
-                    )
-                failure: BaseException = exc
-                code = FlowErrorCode.NODE_TIMEOUT
-            except FlowSignal as signal:
-                await flow._signal(self, key, signal)
-                return None
-            except Exception as exc:
-                latency = (time.perf_counter() - started) * 1000
-                if observed:
-                    await flow._event(
-                        "node_error",
-                        self,
-                        key,
-                        attempt=attempt,
-                        latency_ms=latency,
-                        error=f"{type(exc).__name__}: {exc}",
-                    )
-                failure = exc
-                code = _NODE_EXCEPTION
-            else:
-                if observed:
-                    await flow._event(
-                        "node_success",
-                        self,
-                        key,
-                        attempt=attempt,
-                        latency_ms=(time.perf_counter() - started) * 1000,
-                    )
-                return result
-            if attempt >= policy.max_retries:
-                await flow._fail(self, key, code, failure, attempt + 1)
-                return None
-            attempt += 1
-            delay = policy.backoff_for(attempt)
-            if observed:
-                await flow._event(
-                    "node_retry", self, key, attempt=attempt, extra={"backoff_s": delay}
-                )
-            if deadline is not None and time.time() + delay >= deadline:
-                await flow._deadline_exceeded(self, key, attempt, None)
-                return None
-            if delay > 0:
-                await asyncio.sleep(delay)
+    def targets_for(self, to: Targets) -> tuple[NodeRunner, ...] | None:
+        """The successors named by ``to`` (``None``: the default routing).
 
-    async def _count_hop(self, key: str | None, result: Any, wm: WM) -> Any:
-        wm = wm.model_copy(update={"hops": wm.hops + 1})
-        code: FlowErrorCode | None = None
-        if wm.budget_hops is not None and wm.hops >= wm.budget_hops:
-            code = FlowErrorCode.HOP_BUDGET_EXHAUSTED
-        elif wm.budget_tokens is not None and wm.tokens_used > wm.budget_tokens:
-            code = FlowErrorCode.TOKEN_BUDGET_EXHAUSTED
-        if code is not None:
-            error = FlowError(
-                code,
-                f"controller used {wm.hops} hops and {wm.tokens_used} tokens "
-                f"(budgets: hops={wm.budget_hops}, tokens={wm.budget_tokens})",
-                node_name=self.name,
-                trace_id=key,
-                metadata={"wm": wm.model_dump(mode="json")},
-            )
-            await self.flow._event("budget_exceeded", self, key, error=str(error))
-            await self.flow._terminate(key, error, cancelled=False)
+        Raises:
+            UnknownTargetError: ``to`` names a node that is not a successor.
+        """
+        if to is None:
             return None
-        if isinstance(result, Message):
-            return result.model_copy(update={"payload": wm})
-        return wm
+        items = [to] if isinstance(to, Node | str) else list(to)
+        names = [item if isinstance(item, str) else item.name for item in items]
+        for name in names:
+            if name not in self.successor_names:
+                raise UnknownTargetError(
+                    f"node {self.name!r} emitted to {name!r}, which is not one of its "
+                    f"successors ({', '.join(sorted(self.successor_names)) or 'none'}); "
+                    f"add the edge with {self.name}.to({name})"
+                )
+        return tuple(s for name in names for s in self.successors if s.name == name)
+
+    def stats(self) -> NodeStats:
+        """A snapshot of the node's queue and workers."""
+        floe = self.floe
+        return NodeStats(
+            queue_depth=floe.size,
+            capacity=max(floe.maxsize, 0),
+            peak_depth=floe.peak,
+            workers=len(self.workers),
+            busy=self.busy + self.inline,
+            producers_waiting=floe.producers_waiting(),
+        )
+
+    # -- the worker pool -----------------------------------------------------------------
+
+    def unserved(self) -> int:
+        """Ready messages that no idle or starting worker will take."""
+        return len(self.floe.ready) - self.idle - self.starting
+
+    def has_room(self) -> bool:
+        """Whether one more worker may join (``max_concurrency``)."""
+        return len(self.workers) + self.inline < self.max_concurrency
+
+    def want_workers(self) -> None:
+        """Ask for workers for the ready messages no worker will take.
+
+        The pool grows on the next turn of the event loop, by what is still missing
+        then: workers freed in the meantime, here or in other nodes, take messages first
+        (see ``_worker.py``). Nothing grows while a worker waits for room in a
+        successor's queue: another one would only wait too.
+        """
+        if self.growing or self.blocked or self.unserved() <= 0 or self.engine.stopping:
+            return
+        self.growing = True
+        self.engine.wants_workers(self)
+        asyncio.get_running_loop().call_soon(self._grow)
+
+    def _grow(self) -> None:
+        """Start the workers still missing (see :meth:`want_workers`).
+
+        One per unserved message when a worker (or ``flow.call`` caller) is busy inside
+        the node, so that messages overlap their waits; otherwise one, since a node
+        that never waits is best served by the worker already running.
+        """
+        self.growing = False
+        self.engine.served(self)
+        unserved = self.unserved()
+        room = self.max_concurrency - len(self.workers) - self.inline
+        if unserved <= 0 or room <= 0 or self.blocked or self.engine.stopping:
+            return
+        count = min(unserved, room) if self.busy + self.inline else 1
+        loop = asyncio.get_running_loop()
+        for _ in range(count):
+            self.workers[loop.create_task(work(self), name=self.task_name)] = None
+            self.starting += 1
+
+    async def wait_for_message(self) -> tuple[str | None, Any]:
+        """Wait, as an idle worker, for the next ready message."""
+        self.idle += 1
+        try:
+            return await self.floe.get()
+        finally:
+            self.idle -= 1
+
+    def done_with(self, task: asyncio.Task[Any], key: str | None, trace: TraceState | None) -> None:
+        """A worker finished a message of lane ``key``."""
+        self.busy -= 1
+        self.floe.task_done(key)
+        if trace is not None:
+            self.workers[task] = None
+            self.engine.finish(trace, ran=True)
+
+    async def emit(self, key: str | None, msg: Any, to: Targets) -> None:
+        """Send ``msg`` from this node (``ctx.emit``); see :func:`~penguiflow._routing.send`."""
+        await send(self, key, msg, to)
+
+    def emit_nowait(self, key: str | None, msg: Any, to: Targets) -> None:
+        """Like :meth:`emit` but raise ``QueueFullError`` instead of waiting."""
+        send_nowait(self, key, msg, to)
+
+    async def fetch_lane(self, key: str | None) -> Any:
+        """Take the next queued message of lane ``key`` (``ctx.fetch``)."""
+        item = await self.floe.get_lane(key)
+        self.engine.release(key)
+        return item
+
+
+def check_registry(runners: Iterable[NodeRunner], registry: ModelRegistry) -> None:
+    """Refuse nodes whose policy validates but that ``registry`` has no models for.
+
+    Raises:
+        ConfigError: names the nodes and the two ways to fix it.
+    """
+    missing = [r.name for r in runners if r.policy.validate != "none" and not registry.has(r.name)]
+    if missing:
+        names = ", ".join(repr(name) for name in missing)
+        raise ConfigError(
+            f"flow.run(registry=...): node(s) {names} validate their payloads "
+            "(NodePolicy.validate defaults to 'both') but the registry has no models for "
+            "them; register each with registry.register(name, InModel, OutModel), or give "
+            "the node NodePolicy(validate='none')"
+        )
+
+
+def runner_named(runners: Mapping[str, NodeRunner], node: Node | str) -> NodeRunner:
+    """The runner of ``node`` (a node of the flow, or its name).
+
+    Raises:
+        UnknownTargetError: not a node of this flow.
+    """
+    name = node if isinstance(node, str) else node.name
+    runner = runners.get(name)
+    if runner is None or (isinstance(node, Node) and runner.node is not node):
+        raise UnknownTargetError(
+            f"{name!r} is not a node of this flow; nodes: {', '.join(sorted(runners))}"
+        )
+    return runner
+
+
+def ingress_named(
+    runners: Mapping[str, NodeRunner], ingress: Sequence[NodeRunner], to: Targets
+) -> list[NodeRunner]:
+    """The ingress runners named by ``to`` (one or several nodes or names).
+
+    Raises:
+        UnknownTargetError: ``to`` names a node that is not an ingress node.
+    """
+    items = [to] if isinstance(to, Node | str) else list(to or ())
+    named = [runner_named(runners, item) for item in items]
+    for runner in named:
+        if runner not in ingress:
+            raise UnknownTargetError(
+                f"emit(to={runner.name!r}): not an ingress node; ingress nodes: "
+                f"{', '.join(r.name for r in ingress)}"
+            )
+    return named
+
+
+def ingress_key(msg: Any, trace_id: str | None) -> str | None:
+    """The trace of a message entering the flow (``None``: payload-only).
+
+    Raises:
+        ConfigError: ``trace_id`` differs from the envelope's own.
+    """
+    if isinstance(msg, Message):
+        if trace_id is not None and trace_id != msg.trace_id:
+            raise ConfigError(
+                f"emit(trace_id={trace_id!r}) differs from the message's trace_id "
+                f"{msg.trace_id!r}; leave trace_id out for Message envelopes"
+            )
+        return msg.trace_id
+    return trace_id

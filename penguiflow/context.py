@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._kinds import ENVELOPE, kind_of
 from .types import Message, StreamChunk
 
 if TYPE_CHECKING:
@@ -15,8 +14,6 @@ if TYPE_CHECKING:
     from .playbook import Playbook
 
 __all__ = ["Context"]
-
-Targets = "Node | str | Sequence[Node | str] | None"
 
 
 class Context:
@@ -40,7 +37,7 @@ class Context:
     @property
     def flow(self) -> PenguiFlow:
         """The flow running the node."""
-        return self._runner.flow
+        return self._runner.engine.flow
 
     @property
     def trace_id(self) -> str | None:
@@ -66,11 +63,11 @@ class Context:
         Raises:
             UnknownTargetError: ``to`` names a node that is not a successor.
         """
-        await self._runner.flow._emit_from(self._runner, self._key_of(msg), msg, to)
+        await self._runner.emit(self._key_of(msg), msg, to)
 
     def emit_nowait(self, msg: Any, to: Node | str | Sequence[Node | str] | None = None) -> None:
         """Like :meth:`emit` but raise ``QueueFullError`` instead of waiting."""
-        self._runner.flow._emit_from_nowait(self._runner, self._key_of(msg), msg, to)
+        self._runner.emit_nowait(self._key_of(msg), msg, to)
 
     async def emit_chunk(
         self,
@@ -103,7 +100,7 @@ class Context:
                 f"got {type(parent).__name__}. Streaming requires envelope-style messages."
             )
         sid = stream_id or parent.trace_id
-        seq = self._runner.flow._next_stream_seq(parent.trace_id, sid, done)
+        seq = self._runner.engine.next_stream_seq(parent.trace_id, sid, done)
         chunk = StreamChunk(stream_id=sid, seq=seq, text=text, done=done, meta=dict(meta or {}))
         envelope = Message(
             payload=chunk,
@@ -131,6 +128,4 @@ class Context:
         return await call_playbook(playbook, parent_msg, timeout=timeout)
 
     def _key_of(self, msg: Any) -> str | None:
-        if kind_of(msg) == ENVELOPE:
-            return msg.trace_id  # type: ignore[no-any-return]
-        return self._key
+        return msg.trace_id if isinstance(msg, Message) else self._key

@@ -28,11 +28,14 @@ class FlowEvent:
         trace_id: the trace involved (``None`` for payload-only messages).
         attempt: the attempt number (0 for the first attempt).
         latency_ms: how long the attempt took, on success, error and timeout.
-        queue_depth: messages waiting in the node's queue.
+        queue_depth: messages waiting in the node's queue (the same as ``q_depth_in``).
         trace_pending: messages of the trace queued or running anywhere in the flow.
         trace_inflight: attempts of the trace running right now.
         error: a short description of the failure, if any.
         extra: other details (backoff, error code, ...).
+        q_depth_in: messages waiting in the node's queue.
+        q_depth_out: messages waiting in the queues of the node's successors.
+        q_depth_total: ``q_depth_in + q_depth_out``.
     """
 
     event_type: FlowEventType
@@ -47,6 +50,9 @@ class FlowEvent:
     trace_inflight: int = 0
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    q_depth_in: int = 0
+    q_depth_out: int = 0
+    q_depth_total: int = 0
 
     def to_payload(self) -> dict[str, Any]:
         """Return a JSON-friendly dict of the event (for logs and stores)."""
@@ -60,6 +66,9 @@ class FlowEvent:
             "queue_depth": self.queue_depth,
             "trace_pending": self.trace_pending,
             "trace_inflight": self.trace_inflight,
+            "q_depth_in": self.q_depth_in,
+            "q_depth_out": self.q_depth_out,
+            "q_depth_total": self.q_depth_total,
         }
         if self.latency_ms is not None:
             payload["latency_ms"] = self.latency_ms

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import inspect
 import itertools
-import types
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -17,15 +15,6 @@ __all__ = ["Node"]
 
 _ids = itertools.count()
 
-_checked: weakref.WeakKeyDictionary[types.FunctionType, types.CodeType] = (
-    weakref.WeakKeyDictionary()
-)
-"""Plain functions whose signature passed the check, with the code they had then.
-
-Factories that build a node per flow (a worker's ``per_job`` mode) reuse one function;
-``inspect.signature`` costs more than the rest of building the node.
-"""
-
 
 def _is_async_callable(func: Any) -> bool:
     if inspect.iscoroutinefunction(func):
@@ -35,9 +24,6 @@ def _is_async_callable(func: Any) -> bool:
 
 
 def _check_signature(func: Any, name: str) -> None:
-    plain = type(func) is types.FunctionType
-    if plain and _checked.get(func) is func.__code__:
-        return
     if not callable(func):
         raise NodeSignatureError(
             f"Node {name!r}: expected an async function `async def fn(message, ctx)`, "
@@ -66,8 +52,6 @@ def _check_signature(func: Any, name: str) -> None:
             f"Node {name!r}: {getattr(func, '__qualname__', func)!r} must take exactly two "
             f"positional parameters `(message, ctx)`, its signature is {sig}"
         )
-    if plain:
-        _checked[func] = func.__code__
 
 
 _DEFAULT_POLICY = NodePolicy()  # frozen: one instance serves every node without a policy

@@ -7,11 +7,11 @@ are reported.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from .._deadlines import deadline_in
 from ._answers import TextStreamer, answer_streamer
 from ._steps import ActiveRun, BudgetHit
 from .errors import LLMResponseFormatError, LLMToolCallingError
@@ -96,16 +96,12 @@ async def ask_llm(
             stream=asker.stream,
             on_stream_chunk=on_chunk,
         )
-    remaining = run.remaining()
-    deadline = None if remaining is None else deadline_in(remaining)
+    deadline = asyncio.timeout(run.remaining())
     try:
-        if deadline is None:
+        async with deadline:
             reply = await request
-        else:
-            with deadline:
-                reply = await request
     except TimeoutError:
-        if deadline is not None and deadline.timed_out:
+        if deadline.expired():
             return BudgetHit("deadline_s", "the deadline passed while waiting for the LLM")
         raise
     except (LLMResponseFormatError, LLMToolCallingError) as exc:

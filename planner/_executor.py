@@ -18,13 +18,12 @@ from typing import Any, ClassVar, NoReturn
 
 from pydantic import BaseModel, ValidationError
 
-from .._deadlines import deadline_in
 from ..catalog import NodeSpec
 from ..context import Context
 from ..errors import FlowError, FlowErrorCode, FlowStateError, TraceCancelled
 from ..flow import PenguiFlow, create
 from ..node import Node
-from ..types import Headers, Message, StreamChunk, unchecked_message
+from ..types import Headers, Message, StreamChunk
 from ._approval import PauseSignal, check_pause_request
 from .pause import AWAIT_INPUT
 
@@ -304,12 +303,12 @@ class ToolExecutor:
         callers = self._callers or self._start()
         trace_id = f"{info.run_id}:{info.step}:{next(self._ids)}"
         remaining = None if deadline is None else deadline - time.monotonic()
-        message = unchecked_message(
-            args,
-            info.headers,
-            trace_id,
-            None if remaining is None else time.time() + max(remaining, 0.0),
-            {"run_id": info.run_id, "step": info.step, "tool": name},
+        message = Message(
+            payload=args,
+            headers=info.headers,
+            trace_id=trace_id,
+            deadline_s=None if remaining is None else time.time() + max(remaining, 0.0),
+            meta={"run_id": info.run_id, "step": info.step, "tool": name},
         )
         if info.observed:
             await info.sink(
@@ -326,7 +325,7 @@ class ToolExecutor:
             if remaining is None:
                 item = await callers[name](message)
             else:
-                with deadline_in(remaining):
+                async with asyncio.timeout(remaining):
                     item = await callers[name](message)
             if type(item) is not _Done:
                 item = await self._follow(item, name, trace_id, info)

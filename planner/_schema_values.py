@@ -117,21 +117,25 @@ class _Sampler:
         for key in ("anyOf", "oneOf"):
             if key in schema:
                 return self.choice(schema[key], path, depth, variant)
-        kind = schema.get("type")
-        if isinstance(kind, list):
-            kinds = [k for k in kind if k != "null"] or ["null"]
-            kind = kinds[self.rng.randrange(len(kinds))]
-        if kind is None:
-            if "properties" in schema or "additionalProperties" in schema:
-                kind = "object"
-            elif "items" in schema or "prefixItems" in schema:
-                kind = "array"
-            else:
-                kind = "string"
+        kind = self.kind(schema)
         handler = getattr(self, f"_{kind}", None)
         if handler is None:
             raise UnsatisfiableSchemaError(path, f"unknown type {kind!r}")
         return handler(schema, path, depth, variant)
+
+    def kind(self, schema: Mapping[str, Any]) -> Any:
+        """The JSON type to produce: the one given (one of them, for a list), or inferred."""
+        kind = schema.get("type")
+        if isinstance(kind, list):
+            kinds = [k for k in kind if k != "null"] or ["null"]
+            return kinds[self.rng.randrange(len(kinds))]
+        if kind is not None:
+            return kind
+        if "properties" in schema or "additionalProperties" in schema:
+            return "object"
+        if "items" in schema or "prefixItems" in schema:
+            return "array"
+        return "string"
 
     def choice(self, branches: list[Any], path: str, depth: int, variant: int) -> Any:
         def is_null(branch: Any) -> bool:

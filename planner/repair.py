@@ -154,6 +154,13 @@ def _reshape(data: Any) -> tuple[Any, list[str]]:
         return data, []
     fixes: list[str] = []
     data = dict(data)
+    _rename_keys(data, fixes)
+    _decode_string_args(data, fixes)
+    return _lift_top_level(data, fixes), fixes
+
+
+def _rename_keys(data: dict[str, Any], fixes: list[str]) -> None:
+    """Rename aliases of ``next_node`` and ``args`` (``tool``, ``arguments``...) in place."""
     if "next_node" not in data:
         for alias in _NODE_ALIASES:
             if isinstance(data.get(alias), str):
@@ -167,30 +174,40 @@ def _reshape(data: Any) -> tuple[Any, list[str]]:
                 if "renamed_keys" not in fixes:
                     fixes.append("renamed_keys")
                 break
-    if isinstance(data.get("args"), str):
-        try:
-            decoded = json.loads(data["args"])
-        except json.JSONDecodeError:
-            decoded = None
-        if isinstance(decoded, dict):
-            data["args"] = decoded
-            fixes.append("args_as_string")
+
+
+def _decode_string_args(data: dict[str, Any], fixes: list[str]) -> None:
+    """Decode ``args`` given as a JSON string into the object it holds, in place."""
+    if not isinstance(data.get("args"), str):
+        return
+    try:
+        decoded = json.loads(data["args"])
+    except json.JSONDecodeError:
+        return
+    if isinstance(decoded, dict):
+        data["args"] = decoded
+        fixes.append("args_as_string")
+
+
+def _lift_top_level(data: dict[str, Any], fixes: list[str]) -> dict[str, Any]:
+    """Move an answer, or a tool's arguments, written next to ``next_node`` into ``args``."""
     answer_key = next((k for k in _ANSWER_KEYS if isinstance(data.get(k), str)), None)
     if answer_key is not None and data.get("next_node") in (None, FINAL_RESPONSE):
-        args = data.get("args") if isinstance(data.get("args"), dict) else {}
-        args = {**args, "answer": data.pop(answer_key)}
+        given = data.get("args")
+        args: dict[str, Any] = dict(given) if isinstance(given, dict) else {}
+        args["answer"] = data.pop(answer_key)
         for extra in ("sources", "confidence"):
             if extra in data:
                 args[extra] = data.pop(extra)
-        data = {"thought": data.get("thought"), "next_node": FINAL_RESPONSE, "args": args}
         fixes.append("answer_at_top_level")
-    elif isinstance(data.get("next_node"), str) and "args" not in data:
+        return {"thought": data.get("thought"), "next_node": FINAL_RESPONSE, "args": args}
+    if isinstance(data.get("next_node"), str) and "args" not in data:
         extras = {k: v for k, v in data.items() if k not in _ENVELOPE_KEYS}
         if extras:
             data = {k: v for k, v in data.items() if k in _ENVELOPE_KEYS}
             data["args"] = extras
             fixes.append("args_at_top_level")
-    return data, fixes
+    return data
 
 
 def repair_locally(text: str, *, known_nodes: Collection[str]) -> ParseOutcome:

@@ -34,7 +34,7 @@ async def test_call_returns_the_result_in_the_calling_task():
         result = await flow.call(msg(3), to="w")
         assert result.payload == 3
         assert seen_tasks == [asyncio.current_task()]  # ran inline, no worker task
-        assert flow._traces == {}
+        assert flow.stats().traces == 0
     finally:
         await flow.stop()
 
@@ -121,7 +121,7 @@ async def test_cancelling_the_caller_propagates_and_cleans_up():
         caller.cancel()
         with pytest.raises(asyncio.CancelledError):
             await caller
-        assert flow._traces == {}
+        assert flow.stats().traces == 0
         started.clear()
         # the slot was released: a new call runs again
         other = asyncio.create_task(flow.call(msg(2), to="slow"))
@@ -149,7 +149,7 @@ async def test_call_timeout_cancels_the_trace():
         with pytest.raises(TimeoutError):
             await flow.call(msg(1), to="slow", timeout=0.02)
         assert cancelled == [1]
-        assert flow._traces == {}
+        assert flow.stats().traces == 0
     finally:
         await flow.stop()
 

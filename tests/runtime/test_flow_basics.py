@@ -21,7 +21,6 @@ from penguiflow import (
     UnknownTargetError,
     create,
 )
-from penguiflow.types import unchecked_message
 
 
 async def add_one(message, ctx):
@@ -320,37 +319,33 @@ async def test_a_fetch_that_times_out_leaves_no_waiter_behind():
             await flow.fetch(trace_id="X", timeout=0.01)
         with pytest.raises(TimeoutError):
             await flow.fetch(timeout=0.01)
-        assert not flow._rookery._scoped and not flow._rookery._unscoped
+        # The waiters given up are gone: later results reach the next fetches.
         await flow.emit(msg("late", trace_id="X"))
         assert (await flow.fetch(trace_id="X", timeout=1)).payload == "late"
+        await flow.emit(msg("any", trace_id="Y"))
+        assert (await flow.fetch(timeout=1)).payload == "any"
     finally:
         await flow.stop()
 
 
-async def test_a_stopped_flow_is_freed_without_the_cycle_collector():
-    """Flows built per job must not pile up for the GC: stop() unlinks the nodes' runners.
-
-    (Worker tasks cancelled by ``stop()`` still leave their frames to the GC: a cancelled
-    future keeps its error, whose traceback keeps the frame awaiting it.)
-    """
+async def test_a_stopped_flow_is_freed_once_dropped():
+    """Flows built per job must not pile up: nothing keeps a stopped flow alive."""
     import gc
     import weakref
 
     a, b = Node(add_one, name="a"), Node(double, name="b")
+    flow = create(a, b)
+    flow.run()
+    assert (await flow.call(msg(1, trace_id="t1"), to=a)).payload == 2
+    await flow.emit(msg(2, trace_id="t2"), to=b)
+    assert (await flow.fetch(trace_id="t2", timeout=1)).payload == 4
+    await flow.stop()
+    assert [n.name for n in flow.nodes] == ["a", "b"]  # still describes its graph
+    gone = weakref.ref(flow)
+    del flow
+    await asyncio.sleep(0)  # the loop lets go of the cancelled workers
     gc.collect()
-    gc.disable()
-    try:
-        flow = create(a, b)
-        flow.run()
-        assert (await flow.call(msg(1, trace_id="t1"), to=a)).payload == 2
-        assert (await flow.call(msg(2, trace_id="t2"), to=b)).payload == 4
-        await flow.stop()
-        assert [n.name for n in flow.nodes] == ["a", "b"]  # still describes its graph
-        gone = weakref.ref(flow)
-        del flow
-        assert gone() is None
-    finally:
-        gc.enable()
+    assert gone() is None
 
 
 async def test_a_context_kept_past_stop_raises_flow_state_error():
@@ -401,13 +396,91 @@ async def test_a_node_that_outlives_stop_can_still_use_its_context():
         assert isinstance(caller.exception(), FlowStateError)
 
 
-def test_an_unchecked_message_equals_the_validated_one():
-    headers = Headers(tenant="t")
-    fast = unchecked_message({"k": [1]}, headers, "trace-1", 12.5, {"m": 1})
-    checked = Message(
-        payload={"k": [1]}, headers=headers, trace_id="trace-1", deadline_s=12.5, meta={"m": 1}
+async def test_a_registry_that_misses_a_validating_node_is_refused_at_run():
+    async def ok(m, ctx):
+        return m
+
+    registry = ModelRegistry()
+    registry.register("known", In, Out)
+    flow = create(
+        Node(ok, name="known"),
+        Node(ok, name="stranger"),  # validates by default, but has no models
+        Node(ok, name="loose", policy=NodePolicy(validate="none")),
+        Node(ok, name="half", policy=NodePolicy(validate="in")),
     )
-    assert fast == checked.model_copy(update={"ts": fast.ts})
-    assert fast.model_fields_set == checked.model_fields_set
-    assert fast.model_dump(exclude={"ts"}) == checked.model_dump(exclude={"ts"})
-    assert fast.model_copy(update={"payload": 2}).payload == 2
+    with pytest.raises(ConfigError) as info:
+        flow.run(registry=registry)
+    text = str(info.value)
+    assert "'stranger'" in text and "'half'" in text and "'loose'" not in text
+    assert "registry.register(" in text and "validate='none'" in text
+    assert flow.state is FlowState.CREATED  # nothing started
+
+    registry.register("stranger", In, Out)
+    registry.register("half", In, Out)
+    flow.run(registry=registry)
+    try:
+        bad = msg({"n": "x"})
+        await flow.emit(bad, to="stranger")
+        with pytest.raises(FlowError) as failed:
+            await flow.fetch(trace_id=bad.trace_id, timeout=1)
+        assert failed.value.code is FlowErrorCode.VALIDATION_FAILED
+        loose = msg({"n": "x"})
+        await flow.emit(loose, to="loose")  # not validated
+        assert (await flow.fetch(trace_id=loose.trace_id, timeout=1)).payload == {"n": "x"}
+    finally:
+        await flow.stop()
+
+
+async def test_without_a_registry_nothing_is_validated():
+    async def ok(m, ctx):
+        return m
+
+    flow = create(Node(ok, name="any"))
+    flow.run()
+    try:
+        assert (await flow.call(msg({"n": "not a number"}), to="any")).payload == {
+            "n": "not a number"
+        }
+    finally:
+        await flow.stop()
+
+
+async def test_stats_report_traces_queues_and_workers():
+    import dataclasses
+
+    gate = asyncio.Event()
+
+    async def held(m, ctx):
+        await gate.wait()
+        return m
+
+    node = Node(held, name="held", policy=NodePolicy(max_concurrency=2))
+    flow = create(node, queue_maxsize=3)
+    before = flow.stats()
+    assert before.state is FlowState.CREATED and before.traces == 0
+    flow.run()
+    try:
+        for i in range(5):  # two run, three wait
+            await flow.emit(msg(i, trace_id=f"t{i}"))
+        extra = asyncio.create_task(flow.emit(msg(5, trace_id="t5")))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        stats = flow.stats()
+        held_stats = stats.nodes["held"]
+        assert stats.traces == 6  # t5 counts from the moment its emit waits for room
+        assert (held_stats.queue_depth, held_stats.capacity) == (3, 3)
+        assert (held_stats.busy, held_stats.workers) == (2, 2)
+        assert held_stats.producers_waiting == 1
+        assert held_stats.peak_depth == 3
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            held_stats.busy = 0  # type: ignore[misc]
+        gate.set()
+        await extra
+        for i in range(6):
+            await flow.fetch(trace_id=f"t{i}", timeout=1)
+        after = flow.stats()
+        assert after.traces == 0
+        assert (after.nodes["held"].queue_depth, after.nodes["held"].busy) == (0, 0)
+    finally:
+        await flow.stop()
+    assert flow.stats().state is FlowState.STOPPED

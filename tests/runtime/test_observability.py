@@ -218,3 +218,30 @@ async def test_emit_nowait_is_published_on_the_message_bus_too():
     finally:
         await flow.stop()
     assert sorted(t for t in bus.targets if t) == ["a", "b", "b", "src"]
+
+
+async def test_events_report_the_queue_depths_in_and_out_of_the_node():
+    events = []
+
+    async def record(event):
+        events.append(event)
+
+    a, b = Node(echo, name="a"), Node(echo, name="b")
+    flow = create(a.to(b), middlewares=[record])
+    flow.run()
+    try:
+        ids = [f"t{i}" for i in range(4)]
+        for tid in ids:
+            await flow.emit(msg(tid, trace_id=tid))
+        for tid in ids:
+            await flow.fetch(trace_id=tid, timeout=1)
+    finally:
+        await flow.stop()
+    starts = [e for e in events if e.event_type == "node_start"]
+    assert all(e.q_depth_total == e.q_depth_in + e.q_depth_out for e in starts)
+    assert all(e.queue_depth == e.q_depth_in for e in starts)
+    assert any(e.node_name == "a" and e.q_depth_in > 0 for e in starts)  # others waited
+    assert any(e.node_name == "a" and e.q_depth_out > 0 for e in starts)  # b had a backlog
+    assert all(e.q_depth_out == 0 for e in starts if e.node_name == "b")  # egress
+    payload = starts[0].to_payload()
+    assert {"q_depth_in", "q_depth_out", "q_depth_total"} <= set(payload)

@@ -129,73 +129,84 @@ def document() -> dict:
     }
 
 
-def build_app() -> Starlette:
-    ids = itertools.count(1)
-    pets: dict[int, dict] = {}
+class _PetStore:
+    """The pets API's state and the handlers that use it."""
 
-    def authorised(request: Request) -> bool:
+    def __init__(self) -> None:
+        self.ids = itertools.count(1)
+        self.pets: dict[int, dict] = {}
+
+    def authorised(self, request: Request) -> bool:
         return request.headers.get("x-api-key") == API_KEY
 
-    async def openapi(request: Request) -> Response:
-        return JSONResponse(document())
-
-    async def openapi_moved(request: Request) -> Response:
-        return RedirectResponse("http://127.0.0.2:9/openapi.json", 302)
-
-    async def list_pets(request: Request) -> Response:
-        if not authorised(request):
+    async def list_pets(self, request: Request) -> Response:
+        if not self.authorised(request):
             return JSONResponse({"error": "no key"}, 401)
         return JSONResponse(
             {
                 "query": dict(request.query_params),
                 "trace": request.headers.get("x-trace-id"),
                 "cookie": request.headers.get("cookie"),
-                "pets": list(pets.values()),
+                "pets": list(self.pets.values()),
             }
         )
 
-    async def create_pet(request: Request) -> Response:
+    async def create_pet(self, request: Request) -> Response:
         body = await request.json()
-        pet = {"id": next(ids), **body}
-        pets[pet["id"]] = pet
+        pet = {"id": next(self.ids), **body}
+        self.pets[pet["id"]] = pet
         return JSONResponse(pet, 201)
 
-    async def pet(request: Request) -> Response:
+    async def pet(self, request: Request) -> Response:
         pet_id = int(request.path_params["pet_id"])
         if request.method == "DELETE":
-            pets.pop(pet_id, None)
+            self.pets.pop(pet_id, None)
             return Response(status_code=204)
-        if pet_id not in pets:
+        if pet_id not in self.pets:
             return JSONResponse({"error": "no such pet"}, 404)
-        return JSONResponse(pets[pet_id])
+        return JSONResponse(self.pets[pet_id])
 
-    async def tags(request: Request) -> Response:
-        return JSONResponse(
-            {"pet": int(request.path_params["pet_id"]), "tags": await request.json()}
-        )
 
-    async def trees(request: Request) -> Response:
-        def count(node: dict) -> int:
-            return 1 + sum(count(c) for c in node.get("children", []))
+async def openapi(request: Request) -> Response:
+    return JSONResponse(document())
 
-        return JSONResponse({"nodes": count(await request.json())})
 
-    async def redirect(request: Request) -> Response:
-        return RedirectResponse("http://127.0.0.2:9/stolen", 307)
+async def openapi_moved(request: Request) -> Response:
+    return RedirectResponse("http://127.0.0.2:9/openapi.json", 302)
 
-    async def huge(request: Request) -> Response:
-        return PlainTextResponse("x" * 50_000)
 
-    async def conn(request: Request) -> Response:
-        client = request.scope.get("client") or ("?", 0)
-        return JSONResponse({"port": client[1]})
+async def tags(request: Request) -> Response:
+    return JSONResponse({"pet": int(request.path_params["pet_id"]), "tags": await request.json()})
 
+
+async def trees(request: Request) -> Response:
+    def count(node: dict) -> int:
+        return 1 + sum(count(c) for c in node.get("children", []))
+
+    return JSONResponse({"nodes": count(await request.json())})
+
+
+async def redirect(request: Request) -> Response:
+    return RedirectResponse("http://127.0.0.2:9/stolen", 307)
+
+
+async def huge(request: Request) -> Response:
+    return PlainTextResponse("x" * 50_000)
+
+
+async def conn(request: Request) -> Response:
+    client = request.scope.get("client") or ("?", 0)
+    return JSONResponse({"port": client[1]})
+
+
+def build_app() -> Starlette:
+    store = _PetStore()
     routes = [
         Route("/openapi.json", openapi),
         Route("/openapi-moved.json", openapi_moved),
-        Route("/v1/pets", list_pets, methods=["GET"]),
-        Route("/v1/pets", create_pet, methods=["POST"]),
-        Route("/v1/pets/{pet_id:int}", pet, methods=["GET", "DELETE"]),
+        Route("/v1/pets", store.list_pets, methods=["GET"]),
+        Route("/v1/pets", store.create_pet, methods=["POST"]),
+        Route("/v1/pets/{pet_id:int}", store.pet, methods=["GET", "DELETE"]),
         Route("/v1/pets/{pet_id:int}/tags", tags, methods=["PUT"]),
         Route("/v1/trees", trees, methods=["POST"]),
         Route("/v1/redirect", redirect),
