@@ -24,8 +24,8 @@ from typing import Any
 
 from sqlalchemy import Column, Integer, MetaData, String, Table, Text, insert, update
 
-from penguiflow.planner import RunState
 from penguiflow.planner._approval import PendingStep
+from penguiflow.planner.run_state import RunState
 from penguiflow.sessions import SqlSessionStore
 
 _metadata = MetaData()

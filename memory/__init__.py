@@ -19,73 +19,60 @@ See ``docs/memory.md``.
 
 from __future__ import annotations
 
-from ._state import STATE_SCHEMA_VERSION, MemoryState
-from .config import (
-    MemoryBudget,
-    MemoryIsolation,
-    MemoryStrategy,
-    OverflowPolicy,
-    ShortTermMemoryConfig,
-)
-from .context import MemoryContext
-from .errors import (
-    MemoryBudgetError,
-    MemoryClosedError,
-    MemoryConfigError,
-    MemoryConflictError,
-    MemoryRunError,
-    MemoryStateError,
-    MemoryStoreError,
-    SummarizerError,
-)
-from .events import MemoryEvent, MemoryEventCallback, MemoryEventType, MemoryHealth
-from .keys import MemoryKey, derive_memory_key, resolve_memory_key
+from penguiflow._exports import root_getattr
+
+from .config import MemoryBudget, MemoryIsolation, ShortTermMemoryConfig
+from .events import MemoryHealth
+from .keys import MemoryKey
 from .memory import ShortTermMemory
 from .pool import ShortTermMemoryPool
-from .store import InMemoryMemoryStore, MemoryStore, is_conflict
-from .strategies import build_context, condense_turn
-from .summariser import SummarizerClient, summarize_turns
-from .tokens import TokenCounter, estimate_tokens, get_token_counter
-from .turns import ToolCallRecord, Turn, digest_result, render_turn
+from .store import InMemoryMemoryStore, MemoryStore
 
 __all__ = [
-    "STATE_SCHEMA_VERSION",
     "InMemoryMemoryStore",
     "MemoryBudget",
-    "MemoryBudgetError",
-    "MemoryClosedError",
-    "MemoryConfigError",
-    "MemoryConflictError",
-    "MemoryContext",
-    "MemoryEvent",
-    "MemoryEventCallback",
-    "MemoryEventType",
     "MemoryHealth",
     "MemoryIsolation",
     "MemoryKey",
-    "MemoryRunError",
-    "MemoryState",
-    "MemoryStateError",
     "MemoryStore",
-    "MemoryStoreError",
-    "MemoryStrategy",
-    "OverflowPolicy",
     "ShortTermMemory",
     "ShortTermMemoryConfig",
     "ShortTermMemoryPool",
-    "SummarizerClient",
-    "SummarizerError",
-    "TokenCounter",
-    "ToolCallRecord",
-    "Turn",
-    "build_context",
-    "condense_turn",
-    "derive_memory_key",
-    "digest_result",
-    "estimate_tokens",
-    "get_token_counter",
-    "is_conflict",
-    "render_turn",
-    "resolve_memory_key",
-    "summarize_turns",
 ]
+
+_MOVED = {
+    "STATE_SCHEMA_VERSION": "_state",
+    "MemoryState": "_state",
+    "MemoryStrategy": "config",
+    "OverflowPolicy": "config",
+    "MemoryContext": "context",
+    "MemoryBudgetError": "errors",
+    "MemoryClosedError": "errors",
+    "MemoryConfigError": "errors",
+    "MemoryConflictError": "errors",
+    "MemoryRunError": "errors",
+    "MemoryStateError": "errors",
+    "MemoryStoreError": "errors",
+    "SummarizerError": "errors",
+    "MemoryEvent": "events",
+    "MemoryEventCallback": "events",
+    "MemoryEventType": "events",
+    "derive_memory_key": "keys",
+    "resolve_memory_key": "keys",
+    "is_conflict": "store",
+    "build_context": "strategies",
+    "condense_turn": "strategies",
+    "SummarizerClient": "summariser",
+    "summarize_turns": "summariser",
+    "TokenCounter": "tokens",
+    "estimate_tokens": "tokens",
+    "get_token_counter": "tokens",
+    "ToolCallRecord": "turns",
+    "Turn": "turns",
+    "digest_result": "turns",
+    "render_turn": "turns",
+}
+
+__getattr__ = root_getattr(
+    __name__, moved={name: f"{__name__}.{module}" for name, module in _MOVED.items()}
+)

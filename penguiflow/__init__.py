@@ -10,10 +10,10 @@ light.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import testkit
-from ._stats import FlowStats, NodeStats
+from ._exports import root_getattr
 from ._typing import Middleware
 from .bus import (
     BusEnvelope,
@@ -26,23 +26,15 @@ from .bus import (
 from .catalog import NodeSpec, build_catalog, tool
 from .context import Context
 from .errors import (
-    ConfigError,
     CycleError,
     FlowError,
     FlowErrorCode,
-    FlowStateError,
-    NodeSignatureError,
     PenguiFlowError,
     QueueFullError,
-    RunError,
-    ToolSignatureError,
     TraceCancelled,
-    UnknownTargetError,
-    UsageError,
-    ValidationFailedError,
 )
 from .events import FlowEvent
-from .flow import FlowState, PenguiFlow, create
+from .flow import PenguiFlow, create
 from .logs import configure_logging
 from .middlewares import log_flow_events
 from .node import Node
@@ -50,8 +42,7 @@ from .patterns import join_k, map_concurrent, predicate_router, union_router
 from .playbook import call_playbook
 from .policy import NodePolicy
 from .registry import ModelRegistry
-from .signals import FlowSignal
-from .state import InMemoryStateStore, RemoteBinding, StateStore, StoredEvent
+from .state import RemoteBinding, StateStore, StoredEvent
 from .types import WM, FinalAnswer, Headers, Message, StreamChunk
 from .viz import flow_to_mermaid
 
@@ -64,28 +55,20 @@ __all__ = [
     "WM",
     "Agent",
     "BusEnvelope",
-    "ConfigError",
     "Context",
     "CycleError",
     "FinalAnswer",
     "FlowError",
     "FlowErrorCode",
     "FlowEvent",
-    "FlowSignal",
-    "FlowState",
-    "FlowStateError",
-    "FlowStats",
     "Headers",
-    "InMemoryStateStore",
     "Message",
     "MessageBus",
     "Middleware",
     "ModelRegistry",
     "Node",
     "NodePolicy",
-    "NodeSignatureError",
     "NodeSpec",
-    "NodeStats",
     "PenguiFlow",
     "PenguiFlowError",
     "PlannerFinish",
@@ -97,16 +80,11 @@ __all__ = [
     "RemoteCallResult",
     "RemoteStreamEvent",
     "RemoteTransport",
-    "RunError",
     "StateStore",
     "StoredEvent",
     "StreamChunk",
     "ToolContext",
-    "ToolSignatureError",
     "TraceCancelled",
-    "UnknownTargetError",
-    "UsageError",
-    "ValidationFailedError",
     "build_catalog",
     "call_playbook",
     "configure_logging",
@@ -121,17 +99,30 @@ __all__ = [
     "union_router",
 ]
 
-_FROM_PLANNER = frozenset({"Agent", "PlannerFinish", "PlannerPause", "ReactPlanner", "ToolContext"})
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _FROM_PLANNER:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from . import planner  # loaded on first use: the runtime itself never needs it
-
-    value = getattr(planner, name)
-    globals()[name] = value
-    return value
+# The agent's entry points live in the planner, loaded on first access: the runtime
+# itself never needs them.
+__getattr__ = root_getattr(
+    __name__,
+    lazy={
+        name: "penguiflow.planner"
+        for name in ("Agent", "PlannerFinish", "PlannerPause", "ReactPlanner", "ToolContext")
+    },
+    moved={
+        "ConfigError": "penguiflow.errors",
+        "FlowSignal": "penguiflow.signals",
+        "FlowState": "penguiflow.flow",
+        "FlowStateError": "penguiflow.errors",
+        "FlowStats": "penguiflow.flow",
+        "InMemoryStateStore": "penguiflow.state",
+        "NodeSignatureError": "penguiflow.errors",
+        "NodeStats": "penguiflow.flow",
+        "RunError": "penguiflow.errors",
+        "ToolSignatureError": "penguiflow.errors",
+        "UnknownTargetError": "penguiflow.errors",
+        "UsageError": "penguiflow.errors",
+        "ValidationFailedError": "penguiflow.errors",
+    },
+)
 
 
 def __dir__() -> list[str]:

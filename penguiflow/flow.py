@@ -18,7 +18,7 @@ from ._engine import Engine
 from ._graph import Adjacency, build_graph
 from ._lifecycle import FlowState
 from ._runner import NodeRunner, Targets
-from ._stats import FlowStats
+from ._stats import FlowStats, NodeStats
 from ._typing import Middleware
 from .bus import MessageBus
 from .errors import FlowStateError, UnknownTargetError
@@ -27,7 +27,7 @@ from .registry import ModelRegistry
 from .state import StateStore
 from .types import Message
 
-__all__ = ["FlowState", "PenguiFlow", "create"]
+__all__ = ["FlowState", "FlowStats", "NodeStats", "PenguiFlow", "create"]
 
 
 class PenguiFlow:

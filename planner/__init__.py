@@ -7,41 +7,20 @@ penguiflow.planner`` never imports litellm.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from penguiflow._exports import root_getattr
 
 from ._executor import ToolContext
-from ._recovery import RecoveredRun
-from .actions import FinalAnswerArgs, ParallelArgs, ParallelCall, ParallelJoin, PlannerAction
+from .actions import PlannerAction
 from .agent import Agent
-from .errors import (
-    AgentStateError,
-    LLMAuthError,
-    LLMBadRequestError,
-    LLMContentFilterError,
-    LLMContextWindowError,
-    LLMError,
-    LLMRateLimitError,
-    LLMResponseError,
-    LLMResponseFormatError,
-    LLMTimeoutError,
-    LLMToolCallingError,
-    LLMUnavailableError,
-    ModelRequestsBlockedError,
-    PauseCommitError,
-    PlannerClosedError,
-    ResumeDecisionError,
-    RunStateError,
-    ScriptExhaustedError,
-    StateStoreRequiredError,
-)
+from .errors import LLMError
 from .events import PlannerEvent
-from .llm_types import LLMClient, LLMRequest, LLMResponse, StreamCallback, ToolCall, Usage
-from .pause import PendingCall, PlannerPause
+from .llm_types import LLMClient, LLMResponse, ToolCall
+from .pause import PlannerPause
 from .prompts import PlanningHints
 from .react import ReactPlanner, ToolMode
-from .run_state import FinalPayload, LLMUsage, PlannerFinish, RunState, TrajectoryStep
-from .tokens import TokenCounter
+from .run_state import PlannerFinish, TrajectoryStep
 
 if TYPE_CHECKING:
     from .llm import LiteLLMClient, allow_model_requests
@@ -49,75 +28,75 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Agent",
-    "AgentStateError",
-    "FinalAnswerArgs",
-    "FinalPayload",
     "FunctionLLM",
-    "LLMAuthError",
-    "LLMBadRequestError",
     "LLMClient",
-    "LLMContentFilterError",
-    "LLMContextWindowError",
     "LLMError",
-    "LLMRateLimitError",
-    "LLMRequest",
     "LLMResponse",
-    "LLMResponseError",
-    "LLMResponseFormatError",
-    "LLMTimeoutError",
-    "LLMToolCallingError",
-    "LLMUnavailableError",
-    "LLMUsage",
     "LiteLLMClient",
-    "ModelRequestsBlockedError",
-    "ParallelArgs",
-    "ParallelCall",
-    "ParallelJoin",
-    "PauseCommitError",
-    "PendingCall",
     "PlannerAction",
-    "PlannerClosedError",
     "PlannerEvent",
     "PlannerFinish",
     "PlannerPause",
     "PlanningHints",
     "ReactPlanner",
-    "RecoveredRun",
-    "ResumeDecisionError",
-    "RunState",
-    "RunStateError",
-    "ScriptExhaustedError",
     "ScriptedLLM",
-    "StateStoreRequiredError",
-    "StreamCallback",
     "TestLLM",
-    "TokenCounter",
     "ToolCall",
     "ToolContext",
     "ToolMode",
     "TrajectoryStep",
-    "Usage",
     "allow_model_requests",
     "tool_reply",
 ]
 
-_LAZY = {
-    "LiteLLMClient": ".llm",
-    "allow_model_requests": ".llm",
-    "FunctionLLM": ".testing",
-    "ScriptedLLM": ".testing",
-    "TestLLM": ".testing",
-    "tool_reply": ".testing",
-}
+_ERRORS = (
+    "AgentStateError",
+    "LLMAuthError",
+    "LLMBadRequestError",
+    "LLMContentFilterError",
+    "LLMContextWindowError",
+    "LLMRateLimitError",
+    "LLMResponseError",
+    "LLMResponseFormatError",
+    "LLMTimeoutError",
+    "LLMToolCallingError",
+    "LLMUnavailableError",
+    "ModelRequestsBlockedError",
+    "PauseCommitError",
+    "PlannerClosedError",
+    "ResumeDecisionError",
+    "RunStateError",
+    "ScriptExhaustedError",
+    "StateStoreRequiredError",
+)
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = root_getattr(
+    __name__,
+    lazy={
+        "LiteLLMClient": "penguiflow.planner.llm",
+        "allow_model_requests": "penguiflow.planner.llm",
+        "FunctionLLM": "penguiflow.planner.testing",
+        "ScriptedLLM": "penguiflow.planner.testing",
+        "TestLLM": "penguiflow.planner.testing",
+        "tool_reply": "penguiflow.planner.testing",
+    },
+    moved={
+        **dict.fromkeys(_ERRORS, "penguiflow.planner.errors"),
+        "FinalAnswerArgs": "penguiflow.planner.actions",
+        "ParallelArgs": "penguiflow.planner.actions",
+        "ParallelCall": "penguiflow.planner.actions",
+        "ParallelJoin": "penguiflow.planner.actions",
+        "FinalPayload": "penguiflow.planner.run_state",
+        "LLMUsage": "penguiflow.planner.run_state",
+        "RunState": "penguiflow.planner.run_state",
+        "LLMRequest": "penguiflow.planner.llm_types",
+        "StreamCallback": "penguiflow.planner.llm_types",
+        "Usage": "penguiflow.planner.llm_types",
+        "PendingCall": "penguiflow.planner.pause",
+        "RecoveredRun": "penguiflow.planner.react",
+        "TokenCounter": "penguiflow.planner.tokens",
+    },
+)
 
 
 def __dir__() -> list[str]:

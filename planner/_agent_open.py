@@ -77,7 +77,8 @@ async def _file_tool(tool: FileTool, store: Any, stack: AsyncExitStack) -> list[
 
 
 async def _catalog(tools: Sequence[Any], store: Any, stack: AsyncExitStack) -> list[NodeSpec]:
-    from ..tools import ExternalToolConfig, ToolNode, ToolNodeState
+    from ..tools import ExternalToolConfig, ToolNode
+    from ..tools.node import ToolNodeState
 
     catalog: list[NodeSpec] = []
     for index, tool in enumerate(tools):

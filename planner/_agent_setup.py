@@ -203,7 +203,8 @@ def _store(store: Any) -> Any:
 
 
 def _tool(item: Any, index: int) -> Any:
-    from ..tools import ExternalToolConfig, ToolConfigError, ToolNode
+    from ..tools import ExternalToolConfig, ToolNode
+    from ..tools.errors import ToolConfigError
 
     if isinstance(item, NodeSpec | FileTool | ExternalToolConfig | ToolNode):
         return item

@@ -22,14 +22,9 @@ from typing import Any
 
 from ..errors import ConfigError, PenguiFlowError
 from ..memory import MemoryStore
-from ..sessions import (
-    DuplicateRunError,
-    PauseTicket,
-    RunInUseError,
-    RunRecord,
-    RunStatus,
-    SessionStore,
-)
+from ..sessions import DuplicateRunError, RunRecord, RunStatus, SessionStore
+from ..sessions.errors import RunInUseError
+from ..sessions.models import PauseTicket
 from ._approval import PendingStep, pause_summary
 from ._ownership import RunLease, describe_error, save_ending
 from ._steps import ActiveRun

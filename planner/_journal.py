@@ -21,7 +21,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..catalog import NodeSpec
-from ..sessions import JournalStatus, JournalStore
+from ..sessions import JournalStore
+from ..sessions.models import JournalStatus
 from ._approval import replay_safe
 from ._executor import CallInfo, CallKey, ToolExecutor, ToolOutcome
 

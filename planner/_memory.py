@@ -28,22 +28,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError
-from ..memory import (
-    MemoryBudgetError,
-    MemoryEvent,
-    MemoryEventCallback,
-    MemoryKey,
-    MemoryRunError,
-    MemoryStore,
-    ShortTermMemoryConfig,
-    ShortTermMemoryPool,
-    SummarizerClient,
-    ToolCallRecord,
-    Turn,
-    digest_result,
-    resolve_memory_key,
-)
+from ..memory import MemoryKey, MemoryStore, ShortTermMemoryConfig, ShortTermMemoryPool
+from ..memory.errors import MemoryBudgetError, MemoryRunError
+from ..memory.events import MemoryEvent, MemoryEventCallback
+from ..memory.keys import resolve_memory_key
+from ..memory.summariser import SummarizerClient
 from ..memory.tokens import TokenCounter
+from ..memory.turns import ToolCallRecord, Turn, digest_result
 from ..sessions import DEFAULT_TENANT, SessionStore
 from .events import EventCallback, PlannerEvent, emit_event
 from .run_state import PlannerFinish, RunState, TrajectoryStep

@@ -27,13 +27,8 @@ from typing import Any
 
 from ..backoff import backoff_delay
 from ..errors import PenguiFlowError
-from ..sessions import (
-    RunLeaseLostError,
-    RunStatus,
-    SessionStore,
-    StoreBackendError,
-    UnserializableRecordError,
-)
+from ..sessions import RunStatus, SessionStore
+from ..sessions.errors import RunLeaseLostError, StoreBackendError, UnserializableRecordError
 from ._steps import ActiveRun
 
 __all__ = ["SAVE_ATTEMPTS", "RunLease", "describe_error", "new_owner_id", "save_ending"]

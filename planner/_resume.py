@@ -32,7 +32,9 @@ from pydantic import ValidationError
 
 from ..catalog import NodeSpec
 from ..errors import ConfigError, PenguiFlowError
-from ..sessions import PauseClaim, PauseLeaseLostError, PauseStore, RunStatus
+from ..sessions import PauseStore, RunStatus
+from ..sessions.errors import PauseLeaseLostError
+from ..sessions.models import PauseClaim
 from ._approval import PendingStep, journal_key, pending_call
 from ._decisions import Verdict, rejection_text, resolve
 from ._executor import ToolExecutor, ToolOutcome

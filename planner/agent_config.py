@@ -267,7 +267,8 @@ def _tool_entry(item: Any, index: int, source: str) -> Any:
         except ValidationError as exc:
             raise ConfigError(f"{where} (python): {_describe(exc)}") from None
     if kind in _EXTERNAL_TYPES:
-        from ..tools import ExternalToolConfig, ToolConfigError
+        from ..tools import ExternalToolConfig
+        from ..tools.errors import ToolConfigError
 
         entry.pop("type")
         entry["transport"] = kind
@@ -279,7 +280,8 @@ def _tool_entry(item: Any, index: int, source: str) -> Any:
 
 
 def _memory(value: Any, source: str) -> Any:
-    from ..memory import MemoryConfigError, ShortTermMemoryConfig
+    from ..memory import ShortTermMemoryConfig
+    from ..memory.errors import MemoryConfigError
 
     if value is None:
         value = {"strategy": "truncation"}

@@ -48,7 +48,7 @@ from .run_state import RUN_STATE_VERSION, PlannerFinish, RunState
 from .schema import build_action_schemas
 from .tokens import TokenAccountant, check_window
 
-__all__ = ["ReactPlanner", "ToolMode"]
+__all__ = ["ReactPlanner", "RecoveredRun", "ToolMode"]
 
 
 class ReactPlanner:

@@ -9,41 +9,25 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from penguiflow._exports import root_getattr
+
 from .errors import (
-    CorruptRecordError,
     DuplicateRunError,
     PauseAlreadyClaimedError,
     PauseAlreadyResumedError,
-    PauseError,
     PauseExpiredError,
-    PauseLeaseLostError,
     PauseNotFoundError,
-    RunInUseError,
-    RunLeaseLostError,
     RunNotFoundError,
-    SchemaVersionError,
     SessionStoreError,
-    StaleVersionError,
-    StoreBackendError,
-    StoreClosedError,
-    StoreStateError,
-    UnserializableRecordError,
 )
 from .errors import renamed_error as _renamed_error
 from .models import (
     DEFAULT_TENANT,
-    JournalBegin,
-    JournalEntry,
-    JournalStatus,
-    PauseClaim,
     PauseRecord,
     PauseStatus,
-    PauseTicket,
-    PruneResult,
     RunRecord,
     RunStatus,
     SessionRecord,
-    StoreState,
 )
 from .protocol import JournalStore, PauseStore, RunStore, SessionStore
 
@@ -52,54 +36,64 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_TENANT",
-    "CorruptRecordError",
     "DuplicateRunError",
-    "JournalBegin",
-    "JournalEntry",
-    "JournalStatus",
     "JournalStore",
     "PauseAlreadyClaimedError",
     "PauseAlreadyResumedError",
-    "PauseClaim",
-    "PauseError",
     "PauseExpiredError",
-    "PauseLeaseLostError",
     "PauseNotFoundError",
     "PauseRecord",
     "PauseStatus",
     "PauseStore",
-    "PauseTicket",
-    "PruneResult",
-    "RunInUseError",
-    "RunLeaseLostError",
     "RunNotFoundError",
     "RunRecord",
     "RunStatus",
     "RunStore",
-    "SchemaVersionError",
     "SessionRecord",
     "SessionStore",
     "SessionStoreError",
     "SqlSessionStore",
-    "StaleVersionError",
-    "StoreBackendError",
-    "StoreClosedError",
-    "StoreState",
-    "StoreStateError",
-    "UnserializableRecordError",
 ]
+
+_MOVED = {
+    **dict.fromkeys(
+        (
+            "CorruptRecordError",
+            "PauseError",
+            "PauseLeaseLostError",
+            "RunInUseError",
+            "RunLeaseLostError",
+            "SchemaVersionError",
+            "StaleVersionError",
+            "StoreBackendError",
+            "StoreClosedError",
+            "StoreStateError",
+            "UnserializableRecordError",
+        ),
+        "penguiflow.sessions.errors",
+    ),
+    **dict.fromkeys(
+        (
+            "JournalBegin",
+            "JournalEntry",
+            "JournalStatus",
+            "PauseClaim",
+            "PauseTicket",
+            "PruneResult",
+            "StoreState",
+        ),
+        "penguiflow.sessions.models",
+    ),
+}
+
+_resolve = root_getattr(
+    __name__, lazy={"SqlSessionStore": "penguiflow.sessions.store"}, moved=_MOVED
+)
 
 
 def __getattr__(name: str) -> Any:
-    if name == "SqlSessionStore":
-        from .store import SqlSessionStore
-
-        globals()[name] = SqlSessionStore
-        return SqlSessionStore
     renamed = _renamed_error(name)  # an old error name: warns, then gives the new class
-    if renamed is not None:
-        return renamed
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return renamed if renamed is not None else _resolve(name)
 
 
 def __dir__() -> list[str]:

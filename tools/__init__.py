@@ -7,12 +7,12 @@ MCP server is connected, so ``import penguiflow.tools`` stays light.
 
 from __future__ import annotations
 
+from penguiflow._exports import root_getattr
+
 from ._results import ContentRef, ToolResult
-from ._retry import BreakerState
 from ._user_tokens import AuthorizationRequired, CallerIdentity, CredentialStore
 from .auth import (
     ApiKeyAuth,
-    AuthConfig,
     BasicAuth,
     BearerAuth,
     NoAuth,
@@ -26,37 +26,15 @@ from .config import (
     RetryConfig,
     load_tool_configs,
 )
-from .errors import (
-    AuthorizationStateError,
-    SecretNotFoundError,
-    ToolArgumentsError,
-    ToolAuthError,
-    ToolCircuitOpenError,
-    ToolClientError,
-    ToolConfigError,
-    ToolConnectionError,
-    ToolError,
-    ToolExecutionError,
-    ToolNodeStateError,
-    ToolNotAllowedError,
-    ToolNotFoundError,
-    ToolRateLimitError,
-    ToolResponseError,
-    ToolServerError,
-    ToolTimeoutError,
-)
-from .node import ToolNode, ToolNodeState
-from .oauth import AuthorizationResult, complete_authorization
+from .errors import ToolError
+from .node import ToolNode
+from .oauth import complete_authorization
 
 __all__ = [
     "ApiKeyAuth",
-    "AuthConfig",
     "AuthorizationRequired",
-    "AuthorizationResult",
-    "AuthorizationStateError",
     "BasicAuth",
     "BearerAuth",
-    "BreakerState",
     "CallerIdentity",
     "CircuitBreakerConfig",
     "ContentRef",
@@ -67,6 +45,15 @@ __all__ = [
     "OAuth2ClientCredentials",
     "OAuth2User",
     "RetryConfig",
+    "ToolError",
+    "ToolNode",
+    "ToolResult",
+    "complete_authorization",
+    "load_tool_configs",
+]
+
+_ERRORS = (
+    "AuthorizationStateError",
     "SecretNotFoundError",
     "ToolArgumentsError",
     "ToolAuthError",
@@ -74,18 +61,23 @@ __all__ = [
     "ToolClientError",
     "ToolConfigError",
     "ToolConnectionError",
-    "ToolError",
     "ToolExecutionError",
-    "ToolNode",
-    "ToolNodeState",
     "ToolNodeStateError",
     "ToolNotAllowedError",
     "ToolNotFoundError",
     "ToolRateLimitError",
     "ToolResponseError",
-    "ToolResult",
     "ToolServerError",
     "ToolTimeoutError",
-    "complete_authorization",
-    "load_tool_configs",
-]
+)
+
+__getattr__ = root_getattr(
+    __name__,
+    moved={
+        **dict.fromkeys(_ERRORS, "penguiflow.tools.errors"),
+        "AuthConfig": "penguiflow.tools.auth",
+        "AuthorizationResult": "penguiflow.tools.oauth",
+        "BreakerState": "penguiflow.tools._retry",
+        "ToolNodeState": "penguiflow.tools.node",
+    },
+)

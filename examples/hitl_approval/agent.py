@@ -34,7 +34,8 @@ from penguiflow.planner import (
     ReactPlanner,
     ToolContext,
 )
-from penguiflow.sessions import PauseError, SqlSessionStore
+from penguiflow.sessions import SqlSessionStore
+from penguiflow.sessions.errors import PauseError
 
 
 class RefundArgs(BaseModel):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from cli_support import penguiflow, penguiflow_inline, token_of
 
-from penguiflow.planner import RunState
+from penguiflow.planner.run_state import RunState
 from penguiflow.sessions import RunRecord, RunStatus, SqlSessionStore
 
 

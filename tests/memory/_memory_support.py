@@ -6,7 +6,9 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from penguiflow.memory import InMemoryMemoryStore, MemoryEvent, MemoryKey, ToolCallRecord, Turn
+from penguiflow.memory import InMemoryMemoryStore, MemoryKey
+from penguiflow.memory.events import MemoryEvent
+from penguiflow.memory.turns import ToolCallRecord, Turn
 
 
 @dataclass

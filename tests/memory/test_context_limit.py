@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from penguiflow.memory import (
-    MemoryBudget,
-    ShortTermMemory,
-    ShortTermMemoryConfig,
-    Turn,
-    get_token_counter,
-)
+from penguiflow.memory import MemoryBudget, ShortTermMemory, ShortTermMemoryConfig
+from penguiflow.memory.tokens import get_token_counter
+from penguiflow.memory.turns import Turn
 
 CONFIG = ShortTermMemoryConfig(
     strategy="truncation",

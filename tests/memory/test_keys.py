@@ -4,13 +4,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from penguiflow.memory import (
-    MemoryConfigError,
-    MemoryIsolation,
-    MemoryKey,
-    derive_memory_key,
-    resolve_memory_key,
-)
+from penguiflow.memory import MemoryIsolation, MemoryKey
+from penguiflow.memory.errors import MemoryConfigError
+from penguiflow.memory.keys import derive_memory_key, resolve_memory_key
 
 STRICT = MemoryIsolation()
 LOOSE = MemoryIsolation(require_explicit_key=False)

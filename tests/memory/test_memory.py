@@ -6,15 +6,16 @@ from _memory_support import FailingStore, ids, key, turn
 from penguiflow.memory import (
     InMemoryMemoryStore,
     MemoryBudget,
+    ShortTermMemory,
+    ShortTermMemoryConfig,
+)
+from penguiflow.memory.errors import (
     MemoryClosedError,
     MemoryConfigError,
     MemoryStateError,
     MemoryStoreError,
-    ShortTermMemory,
-    ShortTermMemoryConfig,
-    ToolCallRecord,
-    Turn,
 )
+from penguiflow.memory.turns import ToolCallRecord, Turn
 
 TRUNCATION = ShortTermMemoryConfig(strategy="truncation", budget=MemoryBudget(full_zone_turns=3))
 

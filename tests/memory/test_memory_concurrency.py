@@ -9,12 +9,11 @@ from _memory_support import ScriptedSummarizer, SlowStore, ids, key, no_sleep, t
 from penguiflow.memory import (
     InMemoryMemoryStore,
     MemoryBudget,
-    MemoryConflictError,
     MemoryKey,
-    MemoryStoreError,
     ShortTermMemory,
     ShortTermMemoryConfig,
 )
+from penguiflow.memory.errors import MemoryConflictError, MemoryStoreError
 
 BIG_ZONE = ShortTermMemoryConfig(
     strategy="truncation", budget=MemoryBudget(full_zone_turns=100, total_max_tokens=50_000)

@@ -6,12 +6,8 @@ import pytest
 from _memory_support import ScriptedSummarizer
 
 from penguiflow.errors import ConfigError
-from penguiflow.memory import (
-    MemoryBudget,
-    MemoryConfigError,
-    MemoryIsolation,
-    ShortTermMemoryConfig,
-)
+from penguiflow.memory import MemoryBudget, MemoryIsolation, ShortTermMemoryConfig
+from penguiflow.memory.errors import MemoryConfigError
 
 
 def test_defaults() -> None:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import penguiflow.memory as memory
 from penguiflow.errors import RunError, UsageError
+from penguiflow.memory import errors
 
 
 def test_all_is_sorted_and_real() -> None:
@@ -32,14 +33,14 @@ def test_architecture_names_are_exported() -> None:
 
 
 def test_errors_hang_off_the_penguiflow_tree() -> None:
-    assert issubclass(memory.MemoryConfigError, UsageError)
-    assert issubclass(memory.MemoryClosedError, UsageError)
+    assert issubclass(errors.MemoryConfigError, UsageError)
+    assert issubclass(errors.MemoryClosedError, UsageError)
     for error in (
-        memory.MemoryBudgetError,
-        memory.MemoryStoreError,
-        memory.MemoryConflictError,
-        memory.MemoryStateError,
-        memory.SummarizerError,
+        errors.MemoryBudgetError,
+        errors.MemoryStoreError,
+        errors.MemoryConflictError,
+        errors.MemoryStateError,
+        errors.SummarizerError,
     ):
         assert issubclass(error, RunError)
 

@@ -7,15 +7,10 @@ import asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from penguiflow.memory import (
-    MemoryBudget,
-    ShortTermMemory,
-    ShortTermMemoryConfig,
-    TokenCounter,
-    ToolCallRecord,
-    Turn,
-    build_context,
-)
+from penguiflow.memory import MemoryBudget, ShortTermMemory, ShortTermMemoryConfig
+from penguiflow.memory.strategies import build_context
+from penguiflow.memory.tokens import TokenCounter
+from penguiflow.memory.turns import ToolCallRecord, Turn
 
 COUNTER = TokenCounter("gpt-4o")
 COUNTER.count("warm up")

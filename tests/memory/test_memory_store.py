@@ -5,14 +5,10 @@ import pickle
 import pytest
 from _memory_support import key, turn
 
-from penguiflow.memory import (
-    STATE_SCHEMA_VERSION,
-    InMemoryMemoryStore,
-    MemoryConflictError,
-    MemoryState,
-    MemoryStore,
-    is_conflict,
-)
+from penguiflow.memory import InMemoryMemoryStore, MemoryStore
+from penguiflow.memory._state import STATE_SCHEMA_VERSION, MemoryState
+from penguiflow.memory.errors import MemoryConflictError
+from penguiflow.memory.store import is_conflict
 
 
 async def test_versions_start_at_zero_and_increase() -> None:

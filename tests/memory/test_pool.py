@@ -8,11 +8,10 @@ from _memory_support import Events, ScriptedSummarizer, key, no_sleep, turn
 from penguiflow.memory import (
     InMemoryMemoryStore,
     MemoryBudget,
-    MemoryClosedError,
-    MemoryConfigError,
     ShortTermMemoryConfig,
     ShortTermMemoryPool,
 )
+from penguiflow.memory.errors import MemoryClosedError, MemoryConfigError
 
 CONFIG = ShortTermMemoryConfig(strategy="truncation")
 

@@ -19,11 +19,11 @@ from _memory_support import (
 from penguiflow.memory import (
     InMemoryMemoryStore,
     MemoryBudget,
-    MemoryEvent,
     MemoryHealth,
     ShortTermMemory,
     ShortTermMemoryConfig,
 )
+from penguiflow.memory.events import MemoryEvent
 
 
 def rolling(**overrides: object) -> ShortTermMemoryConfig:

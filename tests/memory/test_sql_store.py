@@ -9,12 +9,9 @@ from typing import Any
 import pytest
 from _memory_support import ScriptedSummarizer, ids, key, no_sleep, turn
 
-from penguiflow.memory import (
-    MemoryBudget,
-    ShortTermMemory,
-    ShortTermMemoryConfig,
-    Turn,
-)
+from penguiflow.memory import MemoryBudget, ShortTermMemory, ShortTermMemoryConfig
+from penguiflow.memory.turns import Turn
+from penguiflow.sessions.errors import StaleVersionError
 
 sessions = pytest.importorskip("penguiflow.sessions")
 
@@ -37,7 +34,7 @@ class CountingStore:
             version: int = await self.inner.save_memory(
                 key, state, expected_version=expected_version
             )
-        except sessions.StaleVersionError:
+        except StaleVersionError:
             self.conflicts += 1
             raise
         return version

@@ -3,18 +3,12 @@ from __future__ import annotations
 import pytest
 from _memory_support import turn
 
-from penguiflow.memory import (
-    MemoryBudget,
-    MemoryBudgetError,
-    TokenCounter,
-    ToolCallRecord,
-    Turn,
-    build_context,
-    condense_turn,
-    render_turn,
-)
+from penguiflow.memory import MemoryBudget
 from penguiflow.memory.context import MEMORY_HEADER, render_block
-from penguiflow.memory.strategies import split_zone, turn_tokens
+from penguiflow.memory.errors import MemoryBudgetError
+from penguiflow.memory.strategies import build_context, condense_turn, split_zone, turn_tokens
+from penguiflow.memory.tokens import TokenCounter
+from penguiflow.memory.turns import ToolCallRecord, Turn, render_turn
 
 COUNTER = TokenCounter("gpt-4o")
 

@@ -4,8 +4,13 @@ import asyncio
 
 import pytest
 
-from penguiflow.memory import TokenCounter, _encodings, estimate_tokens, get_token_counter
-from penguiflow.memory.tokens import ESTIMATOR_NAME
+from penguiflow.memory import _encodings
+from penguiflow.memory.tokens import (
+    ESTIMATOR_NAME,
+    TokenCounter,
+    estimate_tokens,
+    get_token_counter,
+)
 
 
 @pytest.fixture

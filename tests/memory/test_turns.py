@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel
 
-from penguiflow.memory import ToolCallRecord, Turn, digest_result, render_turn
+from penguiflow.memory.turns import ToolCallRecord, Turn, digest_result, render_turn
 
 
 class Hit(BaseModel):

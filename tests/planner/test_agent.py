@@ -15,15 +15,11 @@ from planner_helpers import act, final
 from pydantic import BaseModel
 
 import penguiflow
-from penguiflow import Agent, ConfigError, PlannerFinish, PlannerPause, tool
+from penguiflow import Agent, PlannerFinish, PlannerPause, tool
+from penguiflow.errors import ConfigError
 from penguiflow.memory import ShortTermMemoryConfig
-from penguiflow.planner import (
-    AgentStateError,
-    FunctionLLM,
-    ScriptedLLM,
-    TestLLM,
-    ToolContext,
-)
+from penguiflow.planner import FunctionLLM, ScriptedLLM, TestLLM, ToolContext
+from penguiflow.planner.errors import AgentStateError
 from penguiflow.sessions import PauseNotFoundError
 from penguiflow.tools import ExternalToolConfig, ToolNode
 

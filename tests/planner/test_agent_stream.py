@@ -10,7 +10,8 @@ import pytest
 from planner_helpers import act, final
 
 from penguiflow import Agent, PlannerFinish, PlannerPause
-from penguiflow.planner import LLMUnavailableError, PlannerEvent, ScriptedLLM
+from penguiflow.planner import PlannerEvent, ScriptedLLM
+from penguiflow.planner.errors import LLMUnavailableError
 
 
 async def lookup(city: str) -> str:

@@ -18,16 +18,17 @@ from penguiflow.errors import ConfigError
 from penguiflow.memory import (
     InMemoryMemoryStore,
     MemoryBudget,
-    MemoryBudgetError,
     MemoryIsolation,
     MemoryKey,
     ShortTermMemoryConfig,
-    get_token_counter,
 )
 from penguiflow.memory.context import MEMORY_HEADER
+from penguiflow.memory.errors import MemoryBudgetError
 from penguiflow.memory.summariser import DEFAULT_SUMMARY_PROMPT
-from penguiflow.planner import PlannerEvent, ReactPlanner, RunState
+from penguiflow.memory.tokens import get_token_counter
+from penguiflow.planner import PlannerEvent, ReactPlanner
 from penguiflow.planner.llm_types import LLMRequest
+from penguiflow.planner.run_state import RunState
 from penguiflow.planner.testing import FunctionLLM, ScriptedLLM
 from penguiflow.planner.tokens import REPLY_PRIMING
 from penguiflow.sessions import SqlSessionStore

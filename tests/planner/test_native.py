@@ -19,18 +19,12 @@ from planner_helpers import (
 )
 from pydantic import BaseModel
 
-from penguiflow import ConfigError, Node, tool
-from penguiflow.planner import (
-    LLMResponse,
-    LLMToolCallingError,
-    PlannerEvent,
-    ReactPlanner,
-    RunState,
-    ScriptedLLM,
-    TestLLM,
-    Usage,
-)
-from penguiflow.planner.llm_types import ToolCall
+from penguiflow import Node, tool
+from penguiflow.errors import ConfigError
+from penguiflow.planner import LLMResponse, PlannerEvent, ReactPlanner, ScriptedLLM, TestLLM
+from penguiflow.planner.errors import LLMToolCallingError
+from penguiflow.planner.llm_types import ToolCall, Usage
+from penguiflow.planner.run_state import RunState
 from penguiflow.planner.testing import FunctionLLM, tool_reply
 
 
@@ -381,7 +375,7 @@ async def test_a_reply_function_can_read_the_tools(make_planner: PlannerFactory)
 
 
 async def test_unpaired_tool_calls_are_refused_like_a_provider_would() -> None:
-    from penguiflow.planner import LLMBadRequestError
+    from penguiflow.planner.errors import LLMBadRequestError
 
     llm = ScriptedLLM(["x"])
     messages = [

@@ -8,12 +8,8 @@ from typing import Any
 import pytest
 from hitl_helpers import REFUND_ACTION, Ledger, act, build_planner, dump_database, final
 
-from penguiflow.planner import (
-    PlannerFinish,
-    PlannerPause,
-    ResumeDecisionError,
-    StateStoreRequiredError,
-)
+from penguiflow.planner import PlannerFinish, PlannerPause
+from penguiflow.planner.errors import ResumeDecisionError, StateStoreRequiredError
 from penguiflow.sessions import PauseAlreadyResumedError, PauseStatus, RunStatus, SqlSessionStore
 
 pytestmark = pytest.mark.usefixtures("planner_mode")  # each test runs in both tool modes

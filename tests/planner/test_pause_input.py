@@ -8,15 +8,8 @@ import pytest
 from hitl_helpers import Ledger, act, build_planner, current_mode, final
 
 from penguiflow import Node, tool
-from penguiflow.planner import (
-    PlannerFinish,
-    PlannerPause,
-    ReactPlanner,
-    ResumeDecisionError,
-    ScriptedLLM,
-    StateStoreRequiredError,
-    ToolContext,
-)
+from penguiflow.planner import PlannerFinish, PlannerPause, ReactPlanner, ScriptedLLM, ToolContext
+from penguiflow.planner.errors import ResumeDecisionError, StateStoreRequiredError
 
 pytestmark = pytest.mark.usefixtures("planner_mode")  # each test runs in both tool modes
 

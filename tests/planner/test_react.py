@@ -7,7 +7,8 @@ import pytest
 from planner_helpers import PlannerFactory, act, basic_tools, final, json_only
 from pydantic import BaseModel
 
-from penguiflow import ConfigError, build_catalog
+from penguiflow import build_catalog
+from penguiflow.errors import ConfigError
 from penguiflow.planner.errors import PlannerClosedError, RunStateError
 from penguiflow.planner.react import ReactPlanner
 from penguiflow.planner.run_state import RunState

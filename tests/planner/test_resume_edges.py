@@ -21,22 +21,16 @@ from hitl_helpers import (
 )
 
 from penguiflow import ModelRegistry, Node
-from penguiflow.planner import (
-    PauseCommitError,
-    PlannerFinish,
-    PlannerPause,
-    ReactPlanner,
-    ResumeDecisionError,
-    ScriptedLLM,
-)
+from penguiflow.planner import PlannerFinish, PlannerPause, ReactPlanner, ScriptedLLM
+from penguiflow.planner.errors import PauseCommitError, ResumeDecisionError
 from penguiflow.sessions import (
-    CorruptRecordError,
     PauseExpiredError,
     PauseNotFoundError,
     PauseStatus,
     RunStatus,
     SqlSessionStore,
 )
+from penguiflow.sessions.errors import CorruptRecordError
 
 pytestmark = pytest.mark.usefixtures("planner_mode")  # each test runs in both tool modes
 

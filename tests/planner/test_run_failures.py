@@ -11,15 +11,10 @@ from hitl_helpers import act, final, run_sql
 from pydantic import BaseModel
 
 from penguiflow import ModelRegistry, Node, tool
-from penguiflow.planner import (
-    LLMError,
-    PauseCommitError,
-    PlannerFinish,
-    ReactPlanner,
-    ScriptedLLM,
-    ToolContext,
-)
-from penguiflow.sessions import RunStatus, SqlSessionStore, StoreBackendError
+from penguiflow.planner import LLMError, PlannerFinish, ReactPlanner, ScriptedLLM, ToolContext
+from penguiflow.planner.errors import PauseCommitError
+from penguiflow.sessions import RunStatus, SqlSessionStore
+from penguiflow.sessions.errors import StoreBackendError
 
 
 class TextArgs(BaseModel):

@@ -14,21 +14,10 @@ from line_worker import read_line, send, spawn
 from pydantic import BaseModel
 
 from penguiflow import ModelRegistry, Node, tool
-from penguiflow.planner import (
-    PlannerFinish,
-    PlannerPause,
-    ReactPlanner,
-    RunState,
-    ScriptedLLM,
-    ToolContext,
-)
-from penguiflow.sessions import (
-    PauseAlreadyResumedError,
-    RunInUseError,
-    RunLeaseLostError,
-    RunStatus,
-    SqlSessionStore,
-)
+from penguiflow.planner import PlannerFinish, PlannerPause, ReactPlanner, ScriptedLLM, ToolContext
+from penguiflow.planner.run_state import RunState
+from penguiflow.sessions import PauseAlreadyResumedError, RunStatus, SqlSessionStore
+from penguiflow.sessions.errors import RunInUseError, RunLeaseLostError
 
 HERE = Path(__file__).resolve().parent
 WORKER = str(HERE / "_recover_worker.py")

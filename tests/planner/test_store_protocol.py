@@ -10,7 +10,8 @@ from hitl_helpers import Ledger, build_planner, final, parallel
 from typing_extensions import get_protocol_members
 
 from penguiflow.memory import MemoryBudget, MemoryKey, MemoryStore, ShortTermMemoryConfig
-from penguiflow.planner import PlannerFinish, PlannerPause, ResumeDecisionError
+from penguiflow.planner import PlannerFinish, PlannerPause
+from penguiflow.planner.errors import ResumeDecisionError
 from penguiflow.sessions import RunStatus, SessionStore, SqlSessionStore
 
 KEY = MemoryKey(tenant_id="default", user_id="u1", session_id="s1")
@@ -71,7 +72,7 @@ async def test_pause_repause_and_resume_through_the_protocols_only(
 
 
 async def test_a_memory_only_store_holds_memory_but_no_pauses(hitl_store: SqlSessionStore) -> None:
-    from penguiflow.planner import StateStoreRequiredError
+    from penguiflow.planner.errors import StateStoreRequiredError
 
     store = ProtocolOnlyStore(hitl_store, MemoryStore)
     assert not isinstance(store, SessionStore)

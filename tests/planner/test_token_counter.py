@@ -7,8 +7,7 @@ from typing import Any
 import pytest
 
 from penguiflow.errors import ConfigError
-from penguiflow.memory import get_token_counter
-from penguiflow.planner import TokenCounter as PlannerTokenCounter
+from penguiflow.memory.tokens import get_token_counter
 from penguiflow.planner.tokens import (
     DEFAULT_RESERVED_OUTPUT_TOKENS,
     MESSAGE_OVERHEAD,
@@ -17,6 +16,7 @@ from penguiflow.planner.tokens import (
     TokenCounter,
     check_window,
 )
+from penguiflow.planner.tokens import TokenCounter as PlannerTokenCounter
 
 
 def test_one_counting_mechanism_for_planner_and_memory() -> None:

@@ -4,17 +4,15 @@ import pytest
 from runtime_helpers import msg
 
 from penguiflow import (
-    ConfigError,
     FlowError,
     FlowErrorCode,
-    FlowStateError,
     Node,
     NodePolicy,
     StreamChunk,
     TraceCancelled,
     create,
 )
-from penguiflow.errors import UnknownTargetError
+from penguiflow.errors import ConfigError, FlowStateError, UnknownTargetError
 
 
 async def double(m, ctx):

@@ -9,16 +9,8 @@ from typing import Annotated, Any, Literal
 import pytest
 from pydantic import BaseModel, Field
 
-from penguiflow import (
-    ConfigError,
-    ModelRegistry,
-    Node,
-    NodePolicy,
-    NodeSpec,
-    ToolSignatureError,
-    build_catalog,
-    tool,
-)
+from penguiflow import ModelRegistry, Node, NodePolicy, NodeSpec, build_catalog, tool
+from penguiflow.errors import ConfigError, ToolSignatureError
 from penguiflow.planner import ToolContext
 
 

@@ -5,22 +5,19 @@ from pydantic import BaseModel
 from runtime_helpers import msg
 
 from penguiflow import (
-    ConfigError,
     CycleError,
     FlowError,
     FlowErrorCode,
-    FlowState,
-    FlowStateError,
     Headers,
     Message,
     ModelRegistry,
     Node,
     NodePolicy,
-    NodeSignatureError,
     QueueFullError,
-    UnknownTargetError,
     create,
 )
+from penguiflow.errors import ConfigError, FlowStateError, NodeSignatureError, UnknownTargetError
+from penguiflow.flow import FlowState
 
 
 async def add_one(message, ctx):

@@ -10,7 +10,6 @@ import penguiflow
 from penguiflow import (
     BusEnvelope,
     FlowError,
-    InMemoryStateStore,
     Node,
     NodePolicy,
     configure_logging,
@@ -18,6 +17,7 @@ from penguiflow import (
     flow_to_mermaid,
     log_flow_events,
 )
+from penguiflow.state import InMemoryStateStore
 from penguiflow.testkit import assert_node_sequence, get_recorded_events, run_one, simulate_error
 
 

@@ -13,12 +13,12 @@ from penguiflow import (
     FinalAnswer,
     FlowError,
     FlowErrorCode,
-    FlowStateError,
     Node,
     NodePolicy,
     TraceCancelled,
     create,
 )
+from penguiflow.errors import FlowStateError
 
 
 async def test_each_node_of_a_chain_runs_in_a_worker_task():

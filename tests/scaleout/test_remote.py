@@ -13,7 +13,6 @@ from scaleout_helpers import build_planner, free_port, serve_in_thread
 
 from penguiflow import (
     Headers,
-    InMemoryStateStore,
     Message,
     RemoteCallRequest,
     RemoteTransport,
@@ -29,6 +28,7 @@ from penguiflow.scaleout.remote import (
     RemoteTimeoutError,
 )
 from penguiflow.server import create_agent_app
+from penguiflow.state import InMemoryStateStore
 
 ACME = {"tenant": "acme"}
 

@@ -20,9 +20,10 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from penguiflow import tool
-from penguiflow.planner import LLMResponse, ToolContext, Usage
+from penguiflow.planner import LLMResponse, ToolContext
 from penguiflow.planner.agent import Agent
 from penguiflow.planner.agent_config import AgentConfig
+from penguiflow.planner.llm_types import Usage
 
 CALLS: Counter[str] = Counter()
 HERE = Path(__file__).resolve().parent

@@ -8,7 +8,8 @@ import pytest
 from session_helpers import FakeClock, run_sql
 
 from penguiflow.errors import ConfigError
-from penguiflow.sessions import CorruptRecordError, RunStatus, SqlSessionStore
+from penguiflow.sessions import RunStatus, SqlSessionStore
+from penguiflow.sessions.errors import CorruptRecordError
 from penguiflow.state import RemoteBinding, StateStore, StoredEvent
 
 

@@ -9,7 +9,8 @@ import pytest
 from session_helpers import run_sql
 
 from penguiflow.errors import ConfigError
-from penguiflow.sessions import CorruptRecordError, SqlSessionStore, StaleVersionError
+from penguiflow.sessions import SqlSessionStore
+from penguiflow.sessions.errors import CorruptRecordError, StaleVersionError
 
 
 @dataclass(frozen=True)

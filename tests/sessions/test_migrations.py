@@ -12,9 +12,11 @@ from session_helpers import REPO_ROOT, run_sql
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from penguiflow.sessions import SchemaVersionError, SqlSessionStore, StoreState
+from penguiflow.sessions import SqlSessionStore
 from penguiflow.sessions._migrate import head_revision, upgrade
 from penguiflow.sessions._tables import VERSION_TABLE, metadata
+from penguiflow.sessions.errors import SchemaVersionError
+from penguiflow.sessions.models import StoreState
 
 
 async def _upgrade_to(url: str, target: str) -> None:

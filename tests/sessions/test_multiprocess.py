@@ -8,7 +8,8 @@ from pathlib import Path
 
 from line_worker import read_line, send, spawn
 
-from penguiflow.sessions import JournalStatus, PauseTicket, RunStatus, SqlSessionStore
+from penguiflow.sessions import RunStatus, SqlSessionStore
+from penguiflow.sessions.models import JournalStatus, PauseTicket
 
 WORKER = str(Path(__file__).with_name("_claim_worker.py"))
 PROCESSES = 2

@@ -11,19 +11,21 @@ from session_helpers import FakeClock, run_sql
 
 from penguiflow.errors import ConfigError
 from penguiflow.sessions import (
-    CorruptRecordError,
     PauseAlreadyClaimedError,
     PauseAlreadyResumedError,
     PauseExpiredError,
-    PauseLeaseLostError,
     PauseNotFoundError,
     PauseStatus,
-    PauseTicket,
     RunStatus,
     SqlSessionStore,
+)
+from penguiflow.sessions.errors import (
+    CorruptRecordError,
+    PauseLeaseLostError,
     StaleVersionError,
     StoreBackendError,
 )
+from penguiflow.sessions.models import PauseTicket
 
 CALLS = [{"tool": "transfer", "args": {"amount": 10}, "call_hash": "h1"}]
 

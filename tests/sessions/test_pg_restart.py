@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from penguiflow.sessions import RunStatus, SqlSessionStore, StoreBackendError
+from penguiflow.sessions import RunStatus, SqlSessionStore
+from penguiflow.sessions.errors import StoreBackendError
 
 pytestmark = pytest.mark.postgres
 

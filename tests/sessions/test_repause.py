@@ -5,15 +5,9 @@ from __future__ import annotations
 import pytest
 from session_helpers import FakeClock
 
-from penguiflow.sessions import (
-    PauseAlreadyResumedError,
-    PauseLeaseLostError,
-    PauseStatus,
-    PauseTicket,
-    RunStatus,
-    SqlSessionStore,
-    StaleVersionError,
-)
+from penguiflow.sessions import PauseAlreadyResumedError, PauseStatus, RunStatus, SqlSessionStore
+from penguiflow.sessions.errors import PauseLeaseLostError, StaleVersionError
+from penguiflow.sessions.models import PauseTicket
 
 CALLS = [{"tool": "transfer", "args": {"amount": 10}, "call_hash": "h1"}]
 

@@ -13,13 +13,8 @@ from line_worker import read_line, send, spawn
 from session_helpers import FakeClock
 
 from penguiflow.errors import ConfigError
-from penguiflow.sessions import (
-    RunInUseError,
-    RunLeaseLostError,
-    RunStatus,
-    SqlSessionStore,
-    StaleVersionError,
-)
+from penguiflow.sessions import RunStatus, SqlSessionStore
+from penguiflow.sessions.errors import RunInUseError, RunLeaseLostError, StaleVersionError
 
 WORKER = str(Path(__file__).with_name("_claim_worker.py"))
 

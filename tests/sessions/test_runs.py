@@ -8,12 +8,9 @@ import pytest
 from session_helpers import run_sql
 
 from penguiflow.errors import ConfigError
-from penguiflow.sessions import (
+from penguiflow.sessions import DuplicateRunError, RunNotFoundError, RunStatus, SqlSessionStore
+from penguiflow.sessions.errors import (
     CorruptRecordError,
-    DuplicateRunError,
-    RunNotFoundError,
-    RunStatus,
-    SqlSessionStore,
     StaleVersionError,
     UnserializableRecordError,
 )

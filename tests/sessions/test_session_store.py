@@ -12,15 +12,9 @@ from session_helpers import REPO_ROOT
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from penguiflow.errors import ConfigError, RunError, UsageError
-from penguiflow.sessions import (
-    PauseAlreadyResumedError,
-    SessionStoreError,
-    SqlSessionStore,
-    StaleVersionError,
-    StoreClosedError,
-    StoreState,
-    StoreStateError,
-)
+from penguiflow.sessions import PauseAlreadyResumedError, SessionStoreError, SqlSessionStore
+from penguiflow.sessions.errors import StaleVersionError, StoreClosedError, StoreStateError
+from penguiflow.sessions.models import StoreState
 from penguiflow.state import StateStore
 
 

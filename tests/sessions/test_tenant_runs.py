@@ -14,8 +14,8 @@ from penguiflow.sessions import (
     RunNotFoundError,
     RunStatus,
     SqlSessionStore,
-    StaleVersionError,
 )
+from penguiflow.sessions.errors import StaleVersionError
 
 
 async def test_one_run_id_in_two_tenants_is_two_runs(store: SqlSessionStore) -> None:

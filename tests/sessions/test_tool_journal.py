@@ -6,12 +6,9 @@ import pytest
 from session_helpers import run_sql
 
 from penguiflow.errors import ConfigError
-from penguiflow.sessions import (
-    CorruptRecordError,
-    JournalStatus,
-    SqlSessionStore,
-    UnserializableRecordError,
-)
+from penguiflow.sessions import SqlSessionStore
+from penguiflow.sessions.errors import CorruptRecordError, UnserializableRecordError
+from penguiflow.sessions.models import JournalStatus
 
 
 async def test_begin_complete_then_replay(store: SqlSessionStore) -> None:

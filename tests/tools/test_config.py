@@ -3,14 +3,10 @@
 import pytest
 from pydantic import SecretStr
 
-from penguiflow.tools import (
-    ExternalToolConfig,
-    SecretNotFoundError,
-    ToolConfigError,
-    load_tool_configs,
-)
+from penguiflow.tools import ExternalToolConfig, load_tool_configs
 from penguiflow.tools._allowlist import ToolFilter
 from penguiflow.tools._secrets import Redactor, resolve
+from penguiflow.tools.errors import SecretNotFoundError, ToolConfigError
 
 TOML = """
 [[tools]]

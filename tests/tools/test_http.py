@@ -6,15 +6,14 @@ import uuid
 import pytest
 from toolsupport import TOKEN, free_port
 
-from penguiflow.tools import (
-    ExternalToolConfig,
+from penguiflow.tools import ExternalToolConfig, ToolNode
+from penguiflow.tools.errors import (
     SecretNotFoundError,
     ToolArgumentsError,
     ToolAuthError,
     ToolCircuitOpenError,
     ToolClientError,
     ToolConnectionError,
-    ToolNode,
     ToolRateLimitError,
     ToolResponseError,
     ToolServerError,

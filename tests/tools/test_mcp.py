@@ -9,15 +9,14 @@ import pytest_asyncio
 from toolsupport import demo_settings, eventually, read_text
 
 from penguiflow import Headers, Message, Node
-from penguiflow.tools import (
+from penguiflow.tools import ToolNode, ToolResult
+from penguiflow.tools.errors import (
     ToolArgumentsError,
     ToolExecutionError,
-    ToolNode,
-    ToolNodeState,
     ToolResponseError,
-    ToolResult,
     ToolTimeoutError,
 )
+from penguiflow.tools.node import ToolNodeState
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

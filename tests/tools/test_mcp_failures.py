@@ -17,14 +17,14 @@ from toolsupport import (
     wait_group_gone,
 )
 
-from penguiflow.tools import (
+from penguiflow.tools import ToolNode
+from penguiflow.tools.errors import (
     SecretNotFoundError,
     ToolCircuitOpenError,
     ToolConnectionError,
-    ToolNode,
-    ToolNodeState,
     ToolNodeStateError,
 )
+from penguiflow.tools.node import ToolNodeState
 
 
 async def test_server_crash_mid_call_reconnects_and_retries_only_safe_calls(demo_config, tmp_path):

@@ -7,7 +7,9 @@ from hashlib import sha256
 import pytest
 from toolsupport import McpHttpServer
 
-from penguiflow.tools import ToolConfigError, ToolNode, ToolNodeState, ToolNotAllowedError
+from penguiflow.tools import ToolNode
+from penguiflow.tools.errors import ToolConfigError, ToolNotAllowedError
+from penguiflow.tools.node import ToolNodeState
 
 
 def http_config(url, transport="auto", **overrides):

@@ -7,7 +7,9 @@ from toolsupport import TOKEN
 
 import penguiflow.tools as tools
 from penguiflow import FlowError, Headers, Message, create
-from penguiflow.tools import ToolNode, ToolNodeState, ToolNodeStateError, ToolResult
+from penguiflow.tools import ToolNode, ToolResult
+from penguiflow.tools.errors import ToolNodeStateError
+from penguiflow.tools.node import ToolNodeState
 
 
 def api_config(base_url, **overrides):

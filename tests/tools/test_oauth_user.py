@@ -11,15 +11,8 @@ from toolsupport import oauth_module
 
 from penguiflow import Headers, Message, create
 from penguiflow.sessions import SqlSessionStore
-from penguiflow.tools import (
-    AuthorizationRequired,
-    AuthorizationStateError,
-    CallerIdentity,
-    ToolAuthError,
-    ToolConfigError,
-    ToolNode,
-    complete_authorization,
-)
+from penguiflow.tools import AuthorizationRequired, CallerIdentity, ToolNode, complete_authorization
+from penguiflow.tools.errors import AuthorizationStateError, ToolAuthError, ToolConfigError
 
 KEY = "k" * 40
 

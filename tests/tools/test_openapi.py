@@ -6,12 +6,11 @@ import logging
 import pytest
 from toolsupport import openapi_module
 
-from penguiflow.tools import (
-    ExternalToolConfig,
+from penguiflow.tools import ExternalToolConfig, ToolNode
+from penguiflow.tools.errors import (
     ToolArgumentsError,
     ToolClientError,
     ToolConfigError,
-    ToolNode,
     ToolNotAllowedError,
     ToolResponseError,
 )

@@ -5,17 +5,15 @@ import email.utils
 
 import pytest
 
-from penguiflow.tools import (
-    BreakerState,
-    CircuitBreakerConfig,
-    RetryConfig,
+from penguiflow.tools import CircuitBreakerConfig, RetryConfig
+from penguiflow.tools._retry import BreakerState, CircuitBreaker, parse_retry_after, run_attempts
+from penguiflow.tools.errors import (
     ToolCircuitOpenError,
     ToolClientError,
     ToolConnectionError,
     ToolServerError,
     ToolTimeoutError,
 )
-from penguiflow.tools._retry import CircuitBreaker, parse_retry_after, run_attempts
 
 
 class Clock:

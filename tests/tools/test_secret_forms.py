@@ -15,12 +15,8 @@ from urllib.parse import quote, quote_plus
 import pytest
 from toolsupport import demo_settings
 
-from penguiflow.tools import (
-    ToolClientError,
-    ToolExecutionError,
-    ToolNode,
-    ToolServerError,
-)
+from penguiflow.tools import ToolNode
+from penguiflow.tools.errors import ToolClientError, ToolExecutionError, ToolServerError
 
 # Characters that every encoding changes: '+', '/', '=', '"' and a backslash.
 KEY = 'k3y+wi/th="quote"\\back=x9Q'
