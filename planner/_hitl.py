@@ -31,13 +31,14 @@ from ..sessions import (
     SessionStore,
 )
 from ._approval import PendingStep, pause_summary
+from ._hooks import TELEMETRY_EXTENSION, PauseSpan
 from ._ownership import RunLease, describe_error, save_ending
 from ._steps import ActiveRun
 from .errors import PauseCommitError, StateStoreRequiredError
 from .pause import PlannerPause
 from .run_state import PlannerFinish, RunState
 
-__all__ = ["HITL_EXTENSION", "HitlStore", "pause_store"]
+__all__ = ["HITL_EXTENSION", "HitlStore", "pause_store", "session_of"]
 
 logger = logging.getLogger("penguiflow.planner")
 
@@ -61,7 +62,7 @@ def _dump(state: RunState) -> dict[str, Any]:
     return state.model_dump(mode="json")
 
 
-def _session_of(state: RunState) -> tuple[str | None, str | None]:
+def session_of(state: RunState) -> tuple[str | None, str | None]:
     """``(session_id, user_id)`` from the run's memory key, when it has one."""
     memory = state.extensions.get("memory")
     key = memory.get("key") if isinstance(memory, dict) else None
@@ -112,7 +113,7 @@ class HitlStore:
         if self.store is None:
             return
         state = run.state
-        session_id, user_id = _session_of(state)
+        session_id, user_id = session_of(state)
         try:
             record = await self.store.create_run(
                 run_id=state.run_id,
@@ -214,10 +215,16 @@ class HitlStore:
             logger.warning("could not save run %s as cancelled in time", run.state.run_id)
 
     def pause_args(self, run: ActiveRun, pending: PendingStep) -> dict[str, Any]:
-        """The keyword arguments of ``create_pause`` (and ``repause``) for ``pending``."""
+        """The keyword arguments of ``create_pause`` (and ``repause``) for ``pending``.
+
+        With telemetry on, the run's state keeps the current trace context (the pause's
+        span, see :meth:`pause_span`): the resume continues that trace.
+        """
         run.sync_elapsed()
         state = run.state
         state.extensions[HITL_EXTENSION] = {"pending": pending.model_dump(mode="json")}
+        if run.info.trace is not None:
+            state.extensions[TELEMETRY_EXTENSION] = run.info.trace.carrier()
         reason, payload = pause_summary(pending.calls)
         return {
             "reason": reason,
@@ -245,20 +252,33 @@ class HitlStore:
             PauseCommitError: the commit failed; no token exists and the run failed.
         """
         store = self.require_store(pending)
-        args = self.pause_args(run, pending)
-        state = run.state
-        self._ending(run)
-        try:
-            ticket = await store.create_pause(
-                state.run_id,
-                tenant_id=state.tenant_id,
-                expected_run_version=run.stored_version,
-                **args,
-            )
-        except (PenguiFlowError, OSError) as exc:
-            raise PauseCommitError(state.run_id, f"{type(exc).__name__}: {exc}") from exc
+        with self.pause_span(run, pending) as span:
+            args = self.pause_args(run, pending)
+            state = run.state
+            self._ending(run)
+            try:
+                ticket = await store.create_pause(
+                    state.run_id,
+                    tenant_id=state.tenant_id,
+                    expected_run_version=run.stored_version,
+                    **args,
+                )
+            except (PenguiFlowError, OSError) as exc:
+                raise PauseCommitError(state.run_id, f"{type(exc).__name__}: {exc}") from exc
+            if span is not None:
+                span.committed(ticket.pause.pause_id)
         run.stored_version = ticket.run_version
         return await self.paused(run, pending, ticket, args)
+
+    def pause_span(
+        self, run: ActiveRun, pending: PendingStep
+    ) -> contextlib.AbstractContextManager[PauseSpan | None]:
+        """The span of committing ``pending`` as a pause (``None`` with telemetry off)."""
+        trace = run.info.trace
+        if trace is None:
+            return contextlib.nullcontext()
+        reason, _ = pause_summary(pending.calls)
+        return trace.pause(reason, pending.calls)
 
     async def paused(
         self, run: ActiveRun, pending: PendingStep, ticket: PauseTicket, args: dict[str, Any]
