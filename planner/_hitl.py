@@ -38,7 +38,7 @@ from .errors import PauseCommitError, StateStoreRequiredError
 from .pause import PlannerPause
 from .run_state import PlannerFinish, RunState
 
-__all__ = ["HITL_EXTENSION", "HitlStore", "pause_store", "session_of"]
+__all__ = ["HITL_EXTENSION", "HitlStore", "pause_store"]
 
 logger = logging.getLogger("penguiflow.planner")
 
@@ -62,7 +62,7 @@ def _dump(state: RunState) -> dict[str, Any]:
     return state.model_dump(mode="json")
 
 
-def session_of(state: RunState) -> tuple[str | None, str | None]:
+def _session_of(state: RunState) -> tuple[str | None, str | None]:
     """``(session_id, user_id)`` from the run's memory key, when it has one."""
     memory = state.extensions.get("memory")
     key = memory.get("key") if isinstance(memory, dict) else None
@@ -113,7 +113,7 @@ class HitlStore:
         if self.store is None:
             return
         state = run.state
-        session_id, user_id = session_of(state)
+        session_id, user_id = _session_of(state)
         try:
             record = await self.store.create_run(
                 run_id=state.run_id,

@@ -36,6 +36,7 @@ __all__ = [
     "RunTrace",
     "ToolSpan",
     "TraceRun",
+    "run_tracer",
     "stored_carrier",
     "traced_run",
 ]
@@ -183,3 +184,31 @@ async def traced_run(
         result = await work(trace)
         trace.ended(result, state.usage.since(mark))
         return result
+
+
+def run_tracer(
+    hooks: PlannerHooks,
+    *,
+    agent: str | None,
+    model: str,
+    how: Literal["run", "resume", "recover"],
+) -> TraceRun:
+    """What opens the span of a run of a planner named ``agent`` asking ``model``."""
+
+    def open_span(state: RunState) -> AbstractContextManager[RunTrace]:
+        memory = state.extensions.get("memory")
+        key = memory.get("key") if isinstance(memory, Mapping) else None
+        session = key.get("session_id") if isinstance(key, Mapping) else None
+        start = RunStart(
+            agent=agent,
+            model=model,
+            run_id=state.run_id,
+            tenant_id=state.tenant_id,
+            conversation_id=session if isinstance(session, str) and session else None,
+            query=state.query,
+            carrier=stored_carrier(state.extensions),
+            how=how,
+        )
+        return hooks.run(start)
+
+    return open_span

@@ -30,16 +30,14 @@ from ._context import Transcript
 from ._deciding import Decider
 from ._decisions import decision_json
 from ._executor import CallInfo, ToolExecutor
-from ._hitl import HitlStore, session_of
+from ._hitl import HitlStore
 from ._hooks import (
     PLANNER_HOOKS,
     TELEMETRY_EXTENSION,
-    PlannerHooks,
     PlannerTelemetry,
-    RunStart,
     RunTrace,
     TraceRun,
-    stored_carrier,
+    run_tracer,
     traced_run,
 )
 from ._loop import StepLoop
@@ -417,25 +415,6 @@ class ReactPlanner:
         await self._hitl.open_run(run)
         return await self._proceed(run, memory, None)
 
-    def _hooks(self) -> PlannerHooks | None:
-        """The hooks this planner's runs report to (``None``: telemetry off)."""
-        if self._telemetry is not None:
-            return self._telemetry.planner
-        return PLANNER_HOOKS.planner
-
-    def run_start(self, state: RunState, how: Literal["run", "resume", "recover"]) -> RunStart:
-        """What the span of ``state``'s run starts with (see :class:`RunStart`)."""
-        return RunStart(
-            agent=self._name,
-            model=self._model_key,
-            run_id=state.run_id,
-            tenant_id=state.tenant_id,
-            conversation_id=session_of(state)[0],
-            query=state.query,
-            carrier=stored_carrier(state.extensions),
-            how=how,
-        )
-
     async def resume(
         self,
         token: str,
@@ -530,11 +509,11 @@ class ReactPlanner:
         )
 
     def _trace_for(self, how: Literal["run", "resume", "recover"]) -> TraceRun | None:
-        """How a restored run is traced: ``trace(state)`` opens its span (``None``: off)."""
-        hooks = self._hooks()
+        """What opens the span of a run (``None``: telemetry off for this planner)."""
+        hooks = PLANNER_HOOKS.planner if self._telemetry is None else self._telemetry.planner
         if hooks is None:
             return None
-        return lambda state: hooks.run(self.run_start(state, how))
+        return run_tracer(hooks, agent=self._name, model=self._model_key, how=how)
 
     # -- the loop -----------------------------------------------------------------------
 

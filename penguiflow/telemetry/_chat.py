@@ -105,17 +105,17 @@ def _record_reply(
 ) -> None:
     response = reply if isinstance(reply, LLMResponse) else LLMResponse(reply)
     reason = _finish_reason(response)
-    span.set_attribute(n.FINISH_REASONS, [reason])
+    attributes: dict[str, AttributeValue] = {n.FINISH_REASONS: [reason]}
     if response.model:
-        span.set_attribute(n.RESPONSE_MODEL, response.model)
-        common[n.RESPONSE_MODEL] = response.model
+        attributes[n.RESPONSE_MODEL] = common[n.RESPONSE_MODEL] = response.model
     usage = response.usage
     if usage.prompt_tokens or usage.completion_tokens:
-        span.set_attribute(n.INPUT_TOKENS, usage.prompt_tokens)
-        span.set_attribute(n.OUTPUT_TOKENS, usage.completion_tokens)
+        attributes[n.INPUT_TOKENS] = usage.prompt_tokens
+        attributes[n.OUTPUT_TOKENS] = usage.completion_tokens
         signals.token_usage.record(usage.prompt_tokens, {**common, n.TOKEN_TYPE: "input"})
         signals.token_usage.record(usage.completion_tokens, {**common, n.TOKEN_TYPE: "output"})
     if response.cost_usd is not None:
-        span.set_attribute(n.COST, response.cost_usd)
+        attributes[n.COST] = response.cost_usd
     if signals.content is not None:
-        span.set_attribute(n.OUTPUT_MESSAGES, signals.json(output_messages(response, reason)))
+        attributes[n.OUTPUT_MESSAGES] = signals.json(output_messages(response, reason))
+    span.set_attributes(attributes)

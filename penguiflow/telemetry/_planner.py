@@ -30,7 +30,7 @@ from ._chat import provider_of, traced_chat
 from ._runtime import PROPAGATOR
 from ._signals import Signals, error_type_of
 
-__all__ = ["PlannerTelemetry"]
+__all__ = ["PlannerSpans"]
 
 
 class _ToolSpan:
@@ -44,17 +44,18 @@ class _ToolSpan:
     def ended(
         self, *, trace_id: str, ok: bool, code: str | None, result: Any, attempts: int
     ) -> None:
-        span = self.span
+        attributes: dict[str, AttributeValue] = {
+            n.TOOL_RETRIES: max(attempts - 1, 0),
+            n.TOOL_OUTCOME: "ok" if ok else code or "error",
+        }
         if trace_id:
-            span.set_attribute(n.TOOL_CALL_ID, trace_id)
-        span.set_attribute(n.TOOL_RETRIES, max(attempts - 1, 0))
-        span.set_attribute(n.TOOL_OUTCOME, "ok" if ok else code or "error")
-        if ok:
-            if self.signals.content is not None:
-                span.set_attribute(n.TOOL_RESULT, self.signals.json(result))
-        elif code != "paused":
+            attributes[n.TOOL_CALL_ID] = trace_id
+        if ok and self.signals.content is not None:
+            attributes[n.TOOL_RESULT] = self.signals.json(result)
+        self.span.set_attributes(attributes)
+        if not ok and code != "paused":
             self.error = code or n.OTHER
-            self.signals.fail(span, self.error)
+            self.signals.fail(self.span, self.error)
 
 
 class _PauseSpan:
@@ -161,7 +162,7 @@ class _RunTrace:
             span.set_attribute(n.OUTPUT_MESSAGES, self.signals.json([message]))
 
 
-class PlannerTelemetry:
+class PlannerSpans:
     """Implements the planner's hooks (``penguiflow.planner._hooks.PlannerHooks``).
 
     Args:

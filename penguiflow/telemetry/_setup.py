@@ -11,7 +11,7 @@ from ..errors import ConfigError
 from ..planner._hooks import PLANNER_HOOKS, PlannerHooks
 from ..scaleout._hooks import JOB_HOOKS
 from ._jobs import JobTelemetry
-from ._planner import PlannerTelemetry
+from ._planner import PlannerSpans
 from ._runtime import RuntimeTelemetry
 from ._signals import Signals
 
@@ -53,7 +53,7 @@ class Telemetry:
         self.capture_content = capture_content
         self.runtime = RuntimeTelemetry(signals)
         self.jobs = JobTelemetry(signals)
-        self._planner = PlannerTelemetry(signals)
+        self._planner = PlannerSpans(signals)
 
     @property
     def planner(self) -> PlannerHooks:

@@ -21,6 +21,19 @@ MODEL = "openai/gpt-4o-mini"
 SECRET = "sk-otel-SECRET-0123456789abcdef"
 """A credential-shaped value tests put in prompts, arguments and results."""
 
+EVERY_METRIC = {
+    "gen_ai.client.token.usage",
+    "gen_ai.client.operation.duration",
+    "penguiflow.run.duration",
+    "penguiflow.tool.duration",
+    "penguiflow.tool.errors",
+    "penguiflow.node.queue.depth",
+    "penguiflow.node.in_flight",
+    "penguiflow.pauses.pending",
+    "penguiflow.worker.jobs",
+}
+"""Every metric penguiflow.telemetry emits (docs/observability.md lists them)."""
+
 
 class CityArgs(BaseModel):
     city: str

@@ -258,8 +258,11 @@ async def test_an_agent_is_traced_under_its_name() -> None:
         return f"Sunny in {city}"
 
     async with Agent("test", tools=[get_weather], name="support", telemetry=telemetry) as agent:
-        await agent.run("Weather in Paris?")
-    names = {span.name for span in exporter.get_finished_spans()}
-    assert {"invoke_agent support", "execute_tool get_weather"} <= names
+        await agent.run("Weather in Paris?", session_id="session-1")
+    spans = {span.name: span for span in exporter.get_finished_spans()}
+    assert {"invoke_agent support", "execute_tool get_weather"} <= set(spans)
+    attributes = spans["invoke_agent support"].attributes or {}
+    assert attributes["gen_ai.agent.name"] == "support"
+    assert attributes["gen_ai.conversation.id"] == "session-1"
     tracer_provider.shutdown()
     meter_provider.shutdown()
