@@ -46,9 +46,7 @@ async def test_genai_client_metrics_follow_the_conventions(otel: Collected) -> N
     }
 
 
-async def test_every_metric_is_emitted(
-    otel: Collected, store: Any, tmp_path: Path
-) -> None:
+async def test_every_metric_is_emitted(otel: Collected, store: Any, tmp_path: Path) -> None:
     ledger = str(tmp_path / "ledger")
     planner = build_planner(
         [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,11 @@ from otel_support import Collected, collecting, points, providers, tree
 from penguiflow import Agent
 from penguiflow.planner import PlannerFinish, PlannerPause
 from penguiflow.planner.errors import LLMError
+from penguiflow.planner.llm_types import LLMResponse
+from penguiflow.planner.run_state import RunState
+from penguiflow.planner.testing import tool_reply
 from penguiflow.telemetry import Telemetry, instrument, uninstrument
+from penguiflow.telemetry._runtime import PROPAGATOR
 from penguiflow.tools._log_masking import mask_logs_for, stop_masking_logs_for
 from penguiflow.tools._secrets import Redactor
 
@@ -266,3 +271,39 @@ async def test_an_agent_is_traced_under_its_name() -> None:
     assert attributes["gen_ai.conversation.id"] == "session-1"
     tracer_provider.shutdown()
     meter_provider.shutdown()
+
+
+async def test_a_recovered_run_continues_the_trace_it_started_in(
+    otel: Collected, store: Any
+) -> None:
+    tracer = otel.tracer_provider.get_tracer("test")
+    with tracer.start_as_current_span("started elsewhere"):
+        carrier: dict[str, str] = {}
+        PROPAGATOR.inject(carrier)
+    state = RunState(query="weather in Paris?", extensions={"telemetry": carrier})
+    await store.create_run(  # a run whose process died: its lease lapses at once
+        run_id=state.run_id,
+        state=state.model_dump(mode="json"),
+        owner_id="dead-process",
+        lease_s=0.01,
+    )
+    await asyncio.sleep(0.05)
+    planner = build_planner([final("sunny")], state_store=store)
+    async with planner:
+        (recovered,) = await planner.recover_stale_runs()
+    assert isinstance(recovered.result, PlannerFinish)
+    run = otel.one("invoke_agent assistant")
+    assert run["parent_id"] == otel.one("started elsewhere")["span_id"]
+    assert run["attributes"]["penguiflow.run.entry"] == "recover"
+
+
+async def test_native_tool_calls_report_their_finish_reason(otel: Collected) -> None:
+    planner = build_planner(
+        [tool_reply(("weather", {"city": "Paris"})), LLMResponse("Sunny in Paris")],
+        tool_mode="native",
+    )
+    async with planner:
+        await planner.run("weather in Paris?")
+    first, second = sorted(otel.named("chat gpt-4o-mini"), key=lambda s: s["start"])
+    assert first["attributes"]["gen_ai.response.finish_reasons"] == ["tool_calls"]
+    assert second["attributes"]["gen_ai.response.finish_reasons"] == ["stop"]
