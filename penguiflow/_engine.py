@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._events import EventReporter
 from ._graph import Graph
+from ._hooks import HOOKS
 from ._lifecycle import FlowState
 from ._rookery import NOTHING, Raise, Rookery
 from ._runner import (
@@ -133,6 +134,9 @@ class Engine:
         for runner in self.runners.values():
             runner.bind(registry, observed=self.observed)
         self.state = FlowState.RUNNING
+        hooks = HOOKS.runtime
+        if hooks is not None:
+            hooks.flow_started(self.flow)
 
     async def stop(self) -> None:
         """Cancel every worker, fail every waiting caller; idempotent."""
@@ -311,7 +315,7 @@ class Engine:
             runner.want_workers()
         if key is not None:
             if trace is None:
-                trace = self.traces[key] = TraceState(key)
+                trace = self.traces.new(key)
             trace.pending += len(targets)
 
     async def _publish(self, runner: NodeRunner, key: str | None, value: Any) -> None:

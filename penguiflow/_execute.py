@@ -4,7 +4,8 @@
 validation, attempts bounded by ``asyncio.timeout``, retries with the policy's backoff,
 events, and output validation. It returns an outcome for the routing step: the node's
 result, ``None`` (nothing to send) or a :class:`Failure` that ends the trace. Queued
-workers and ``flow.call`` both run messages through it.
+workers and ``flow.call`` both run messages through it. With telemetry on (see
+:mod:`penguiflow._hooks`), the run is inside a node span.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ._hooks import HOOKS, RuntimeHooks
 from .context import Context
 from .errors import FlowError, FlowErrorCode, ValidationFailedError
 from .signals import FlowSignal
@@ -35,12 +38,31 @@ class Failure:
     error: BaseException
 
 
-async def execute(runner: NodeRunner, key: str | None, item: Any) -> Any:
-    """Run ``item`` through ``runner``'s node under its policy; return the outcome.
+def execute(runner: NodeRunner, key: str | None, item: Any) -> Coroutine[Any, Any, Any]:
+    """Run ``item`` through ``runner``'s node under its policy; await it for the outcome.
+
+    It returns the coroutine that does the work rather than being one: with telemetry
+    off, a message in flight holds no extra frame (the memory-per-trace bound).
 
     Returns:
-        The node's result, ``None`` when there is nothing to send, or a ``Failure``.
+        A coroutine returning the node's result, ``None`` when there is nothing to send,
+        or a ``Failure``.
     """
+    hooks = HOOKS.runtime
+    if hooks is None:
+        return _execute(runner, key, item)
+    return _traced(hooks, runner, key, item)
+
+
+async def _traced(hooks: RuntimeHooks, runner: NodeRunner, key: str | None, item: Any) -> Any:
+    trace = None if key is None else runner.engine.traces.get(key)
+    with hooks.node(runner.name, key, None if trace is None else trace.context) as span:
+        outcome = await _execute(runner, key, item)
+        span.ended(outcome)
+        return outcome
+
+
+async def _execute(runner: NodeRunner, key: str | None, item: Any) -> Any:
     deadline = item.deadline_s if isinstance(item, Message) else None
     if deadline is not None and time.time() >= deadline:
         await runner.engine.event("deadline_skip", runner, key)
@@ -140,6 +162,9 @@ async def _attempt_failed(
 ) -> Failure | None:
     """Report a failed attempt; return the trace's ``Failure`` when no retry is left."""
     engine = runner.engine
+    hooks = HOOKS.runtime
+    if hooks is not None:
+        hooks.attempt_failed(attempt, type(exc).__name__, timed_out)
     if engine.observed:
         if timed_out:
             error = f"timed out after {runner.policy.timeout_s}s"

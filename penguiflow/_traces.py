@@ -6,6 +6,8 @@ import asyncio
 from collections import deque
 from dataclasses import dataclass
 
+from ._hooks import HOOKS
+
 __all__ = ["TraceState", "TraceTable"]
 
 
@@ -22,6 +24,8 @@ class TraceState:
         outcome: the error it ended with (failure, cancel); ``None`` while it runs.
         drained: set when ``running`` empties after the trace ended (for ``cancel``).
         stream_seq: the next chunk number of each of its streams.
+        context: the trace context it entered the flow in (telemetry on), the parent of
+            its node spans.
     """
 
     trace_id: str
@@ -31,6 +35,7 @@ class TraceState:
     outcome: BaseException | None = None
     drained: asyncio.Event | None = None
     stream_seq: dict[str, int] | None = None
+    context: object = None
 
 
 class TraceTable(dict[str, TraceState]):
@@ -46,7 +51,15 @@ class TraceTable(dict[str, TraceState]):
         """The state of ``trace_id``, created when the trace is not in flight."""
         trace = self.get(trace_id)
         if trace is None:
-            trace = self[trace_id] = TraceState(trace_id)
+            trace = self.new(trace_id)
+        return trace
+
+    def new(self, trace_id: str) -> TraceState:
+        """Start tracking ``trace_id``, which is not in flight."""
+        trace = self[trace_id] = TraceState(trace_id)
+        hooks = HOOKS.runtime
+        if hooks is not None:
+            trace.context = hooks.capture()
         return trace
 
     def remove(self, trace: TraceState) -> None:

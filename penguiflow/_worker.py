@@ -13,6 +13,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any, Final
 
 from ._execute import execute, failed_call
+from ._hooks import HOOKS
 from ._routing import route, route_nowait
 from .context import Context
 from .signals import FlowSignal
@@ -65,12 +66,14 @@ async def work(runner: NodeRunner) -> None:
                 trace.running += 1
                 runner.workers[task] = key
             try:
-                if runner.single_call and not (
-                    isinstance(item, Message) and item.deadline_s is not None
+                if (
+                    runner.single_call
+                    and not (isinstance(item, Message) and item.deadline_s is not None)
+                    and HOOKS.runtime is None
                 ):
                     # The node's call without execute()'s frame around it: a frame less
                     # for each message in flight (memory-per-trace and 10,000-traces
-                    # bounds). execute() handles every other case.
+                    # bounds). execute() handles every other case (and node spans).
                     try:
                         outcome = await runner.func(item, Context(runner, key, item))
                     except (Exception, FlowSignal) as exc:

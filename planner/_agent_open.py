@@ -146,6 +146,7 @@ async def open_agent(
         system_prompt_extra=setup.instructions,
         final_response_model=setup.output_type,
         event_callback=callback,
+        name=setup.name,
         **setup.planner_options,
     )
     stack.push_async_callback(planner.aclose)

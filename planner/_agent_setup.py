@@ -37,6 +37,7 @@ _SET_BY_AGENT = {
     "system_prompt_extra": "instructions=...",
     "final_response_model": "output_type=...",
     "event_callback": "the agent's on_event attribute, or agent.stream(...)",
+    "name": "name=...",
 }
 _CODE_OPTIONS = (
     "model",

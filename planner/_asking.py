@@ -2,13 +2,14 @@
 
 The request is bounded by the run's deadline; the reply's usage and cost are added to
 the run's state and to the current step, and ``llm_request`` / ``llm_response`` events
-are reported.
+are reported. With telemetry on, the request is a ``chat`` span.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +82,7 @@ async def ask_llm(
     elif asker.stream:
         on_chunk = answer_streamer(run)
     started = time.perf_counter()
+    request: Awaitable[str | LLMResponse]
     if native:
         request = asker.client.complete(  # type: ignore[call-arg]
             messages=messages,
@@ -96,6 +98,9 @@ async def ask_llm(
             stream=asker.stream,
             on_stream_chunk=on_chunk,
         )
+    trace = run.info.trace
+    if trace is not None:
+        request = trace.chat(request, model=asker.model_key, messages=messages)
     deadline = asyncio.timeout(run.remaining())
     try:
         async with deadline:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NoReturn
 
@@ -25,6 +25,7 @@ from ..flow import PenguiFlow, create
 from ..node import Node
 from ..types import Headers, Message, StreamChunk
 from ._approval import PauseSignal, check_pause_request
+from ._hooks import RunTrace
 from .pause import AWAIT_INPUT
 
 __all__ = ["CallInfo", "CallKey", "ToolCaller", "ToolContext", "ToolExecutor", "ToolOutcome"]
@@ -47,6 +48,7 @@ class CallInfo:
     tool_context: Any = None
     llm_context: Any = None
     observed: bool = True
+    trace: RunTrace | None = None  # the run's trace, when telemetry is on
     headers: Headers = field(init=False)  # of every call's message (frozen, shared)
 
     def __post_init__(self) -> None:
@@ -189,6 +191,7 @@ class ToolOutcome:
         latency_ms: time from emit to result.
         trace_id: the call's trace.
         pause: ``(reason, payload)`` when the tool called ``ctx.pause``.
+        attempts: how many times the tool function was called (retries included).
     """
 
     node: str
@@ -200,21 +203,38 @@ class ToolOutcome:
     latency_ms: float = 0.0
     trace_id: str = ""
     pause: tuple[str, dict[str, Any] | None] | None = None
+    attempts: int = 0
 
 
 ToolCaller = Callable[..., Awaitable[ToolOutcome]]
 """``await call(name, args, info, deadline=..., key=...)``: runs one tool call."""
 
 
-def _tool_node(spec: NodeSpec, calls: dict[str, tuple[CallInfo, CallKey | None]]) -> Node:
+class _Call:
+    """A call in flight, found by its trace id inside the tool node."""
+
+    __slots__ = ("attempts", "info", "key")
+
+    def __init__(self, info: CallInfo, key: CallKey | None) -> None:
+        self.info = info
+        self.key = key
+        self.attempts = 0  # calls of the tool function: the node's policy may retry
+
+
+def _tool_node(spec: NodeSpec, calls: dict[str, _Call]) -> Node:
     func = spec.node.func
     out_model = spec.out_model
     name = spec.name
 
     async def run_tool(message: Message, ctx: Context) -> _Done:
         trace_id = message.trace_id
-        info, key = calls.get(trace_id) or (None, None)
-        result = await func(message.payload, ToolContext(ctx, info, name, trace_id, key))
+        call = calls.get(trace_id)
+        if call is None:
+            context = ToolContext(ctx, None, name, trace_id)
+        else:
+            call.attempts += 1
+            context = ToolContext(ctx, call.info, name, trace_id, call.key)
+        result = await func(message.payload, context)
         if not isinstance(result, out_model):
             try:
                 result = out_model.model_validate(result)
@@ -246,8 +266,9 @@ class ToolExecutor:
     """
 
     def __init__(self, specs: Sequence[NodeSpec], *, queue_maxsize: int = 64) -> None:
-        self._calls: dict[str, tuple[CallInfo, CallKey | None]] = {}
+        self._calls: dict[str, _Call] = {}
         self._nodes = {spec.name: _tool_node(spec, self._calls) for spec in specs}
+        self._effects = {spec.name: spec.side_effects for spec in specs}
         self._queue_maxsize = queue_maxsize
         self._flow: PenguiFlow | None = None
         self._callers: dict[str, Callable[[Message], Awaitable[Any]]] = {}
@@ -278,7 +299,7 @@ class ToolExecutor:
         if self._flow is not None:
             await self._flow.stop()
 
-    async def call(
+    def call(
         self,
         name: str,
         args: BaseModel,
@@ -286,8 +307,8 @@ class ToolExecutor:
         *,
         deadline: float | None,
         key: CallKey | None = None,
-    ) -> ToolOutcome:
-        """Run one tool call and wait for its outcome.
+    ) -> Coroutine[Any, Any, ToolOutcome]:
+        """Run one tool call; await it for the outcome.
 
         Args:
             name: the tool (must be in the catalog).
@@ -297,9 +318,42 @@ class ToolExecutor:
             key: the call's idempotency key (``ctx.idempotency_key``).
 
         Returns:
-            The outcome; failures and pauses are outcomes, never exceptions (except
-            cancellation).
+            A coroutine returning the outcome; failures and pauses are outcomes, never
+            exceptions (except cancellation). With telemetry on, the call is inside an
+            ``execute_tool`` span.
         """
+        if info.trace is None:
+            return self._call(name, args, info, deadline, key)
+        return self._traced_call(info.trace, name, args, info, deadline, key)
+
+    async def _traced_call(
+        self,
+        trace: RunTrace,
+        name: str,
+        args: BaseModel,
+        info: CallInfo,
+        deadline: float | None,
+        key: CallKey | None,
+    ) -> ToolOutcome:
+        with trace.tool(name, side_effects=self._effects.get(name, "pure"), args=args) as span:
+            outcome = await self._call(name, args, info, deadline, key)
+            span.ended(
+                trace_id=outcome.trace_id,
+                ok=outcome.ok,
+                code=outcome.code,
+                result=outcome.result,
+                attempts=outcome.attempts,
+            )
+            return outcome
+
+    async def _call(
+        self,
+        name: str,
+        args: BaseModel,
+        info: CallInfo,
+        deadline: float | None,
+        key: CallKey | None,
+    ) -> ToolOutcome:
         callers = self._callers or self._start()
         trace_id = f"{info.run_id}:{info.step}:{next(self._ids)}"
         remaining = None if deadline is None else deadline - time.monotonic()
@@ -318,7 +372,7 @@ class ToolExecutor:
                 extra={"args": args.model_dump(mode="json")},
             )
         calls = self._calls
-        calls[trace_id] = (info, key)  # removed in the finally below
+        call = calls[trace_id] = _Call(info, key)  # removed in the finally below
         started = time.perf_counter()
         ended = False  # the trace ended (result or failure); else it is cancelled below
         try:
@@ -369,6 +423,7 @@ class ToolExecutor:
             if not ended:
                 await self._cancel_quietly(trace_id)
         outcome.latency_ms = (time.perf_counter() - started) * 1000
+        outcome.attempts = call.attempts
         if not info.observed or outcome.pause is not None:
             return outcome
         if outcome.ok:

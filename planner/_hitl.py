@@ -26,6 +26,7 @@ from ..sessions import DuplicateRunError, RunRecord, RunStatus, SessionStore
 from ..sessions.errors import RunInUseError
 from ..sessions.models import PauseTicket
 from ._approval import PendingStep, pause_summary
+from ._hooks import TELEMETRY_EXTENSION, PauseSpan
 from ._ownership import RunLease, describe_error, save_ending
 from ._steps import ActiveRun
 from .errors import PauseCommitError, StateStoreRequiredError
@@ -209,10 +210,16 @@ class HitlStore:
             logger.warning("could not save run %s as cancelled in time", run.state.run_id)
 
     def pause_args(self, run: ActiveRun, pending: PendingStep) -> dict[str, Any]:
-        """The keyword arguments of ``create_pause`` (and ``repause``) for ``pending``."""
+        """The keyword arguments of ``create_pause`` (and ``repause``) for ``pending``.
+
+        With telemetry on, the run's state keeps the current trace context (the pause's
+        span, see :meth:`pause_span`): the resume continues that trace.
+        """
         run.sync_elapsed()
         state = run.state
         state.extensions[HITL_EXTENSION] = {"pending": pending.model_dump(mode="json")}
+        if run.info.trace is not None:
+            state.extensions[TELEMETRY_EXTENSION] = run.info.trace.carrier()
         reason, payload = pause_summary(pending.calls)
         return {
             "reason": reason,
@@ -240,20 +247,33 @@ class HitlStore:
             PauseCommitError: the commit failed; no token exists and the run failed.
         """
         store = self.require_store(pending)
-        args = self.pause_args(run, pending)
-        state = run.state
-        self._ending(run)
-        try:
-            ticket = await store.create_pause(
-                state.run_id,
-                tenant_id=state.tenant_id,
-                expected_run_version=run.stored_version,
-                **args,
-            )
-        except (PenguiFlowError, OSError) as exc:
-            raise PauseCommitError(state.run_id, f"{type(exc).__name__}: {exc}") from exc
+        with self.pause_span(run, pending) as span:
+            args = self.pause_args(run, pending)
+            state = run.state
+            self._ending(run)
+            try:
+                ticket = await store.create_pause(
+                    state.run_id,
+                    tenant_id=state.tenant_id,
+                    expected_run_version=run.stored_version,
+                    **args,
+                )
+            except (PenguiFlowError, OSError) as exc:
+                raise PauseCommitError(state.run_id, f"{type(exc).__name__}: {exc}") from exc
+            if span is not None:
+                span.committed(ticket.pause.pause_id)
         run.stored_version = ticket.run_version
         return await self.paused(run, pending, ticket, args)
+
+    def pause_span(
+        self, run: ActiveRun, pending: PendingStep
+    ) -> contextlib.AbstractContextManager[PauseSpan | None]:
+        """The span of committing ``pending`` as a pause (``None`` with telemetry off)."""
+        trace = run.info.trace
+        if trace is None:
+            return contextlib.nullcontext()
+        reason, _ = pause_summary(pending.calls)
+        return trace.pause(reason, pending.calls)
 
     async def paused(
         self, run: ActiveRun, pending: PendingStep, ticket: PauseTicket, args: dict[str, Any]

@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from ..errors import ConfigError, PenguiFlowError
 from ..sessions import RunRecord, RunStatus, SessionStore
 from ._hitl import HitlStore
+from ._hooks import RunTrace, TraceRun, traced_run
 from ._ownership import describe_error
 from ._steps import ActiveRun, StepResult
 from .errors import RunStateError
@@ -80,8 +81,12 @@ class Recoverer:
         tool_context: Any,
         enter: Enter,
         proceed: Proceed,
+        trace: TraceRun | None = None,
     ) -> list[RecoveredRun]:
-        """Claim and continue stale runs one at a time (see the module docstring)."""
+        """Claim and continue stale runs one at a time (see the module docstring).
+
+        ``trace`` opens each run's span when telemetry is on.
+        """
         store = self._hitl.store
         if store is None:
             raise ConfigError(
@@ -104,7 +109,9 @@ class Recoverer:
             )
             if not claimed:
                 break
-            recovered.append(await self._continue(store, claimed[0], tool_context, enter, proceed))
+            recovered.append(
+                await self._continue(store, claimed[0], tool_context, enter, proceed, trace)
+            )
         return recovered
 
     async def _continue(
@@ -114,6 +121,7 @@ class Recoverer:
         tool_context: Any,
         enter: Enter,
         proceed: Proceed,
+        trace: TraceRun | None,
     ) -> RecoveredRun:
         try:
             state = _restore(record)
@@ -123,9 +131,17 @@ class Recoverer:
             await _fail_quietly(store, record, error)
             return RecoveredRun(record.run_id, record.tenant_id, error=error)
         run.stored_version = record.version
-        await run.event("recover", extra={"owner_id": self._hitl.owner_id})
+
+        async def go_on(run_trace: RunTrace | None) -> PlannerFinish | PlannerPause:
+            run.info.trace = run_trace
+            await run.event("recover", extra={"owner_id": self._hitl.owner_id})
+            return await proceed(run, memory, None)
+
         try:
-            result = await proceed(run, memory, None)
+            if trace is None:
+                result = await go_on(None)
+            else:
+                result = await traced_run(trace, state, go_on)
         except Exception as exc:  # stored as failed by proceed
             return RecoveredRun(record.run_id, record.tenant_id, error=describe_error(exc))
         return RecoveredRun(record.run_id, record.tenant_id, result=result)

@@ -26,19 +26,21 @@ import copy
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
 from ..catalog import NodeSpec
 from ..errors import ConfigError, PenguiFlowError
-from ..sessions import PauseStore, RunStatus
+from ..sessions import PauseStore, RunStatus, SessionStore
 from ..sessions.errors import PauseLeaseLostError
 from ..sessions.models import PauseClaim
 from ._approval import PendingStep, journal_key, pending_call
 from ._decisions import Verdict, rejection_text, resolve
 from ._executor import ToolExecutor, ToolOutcome
 from ._hitl import HITL_EXTENSION, HitlStore
+from ._hooks import RunTrace, TraceRun, traced_run
 from ._journal import JournaledCaller
 from ._steps import ActiveRun, BudgetHit, StepResult, StepRunner, outcome_record, record_tool_step
 from .actions import ParallelJoin
@@ -56,6 +58,25 @@ Proceed = Callable[[ActiveRun, Any, StepResult], Awaitable["PlannerFinish | Plan
 
 def _index(call: PendingCall) -> int:
     return int(call.call_id.rsplit("_", 1)[1])
+
+
+@dataclass(frozen=True, slots=True)
+class _Claimed:
+    """A claimed pause, its restored run and the checked decision."""
+
+    store: SessionStore
+    claim: PauseClaim
+    state: RunState
+    pending: PendingStep
+    verdicts: dict[str, Verdict]
+
+
+def _resume_span(
+    trace: RunTrace | None, claim: PauseClaim, decisions: Mapping[str, str]
+) -> contextlib.AbstractContextManager[None]:
+    if trace is None:
+        return contextlib.nullcontext()
+    return trace.resume(claim.pause.pause_id, reclaimed=claim.reclaimed, decisions=decisions)
 
 
 class Resumer:
@@ -93,8 +114,12 @@ class Resumer:
         tool_context: Any,
         enter: Enter,
         proceed: Proceed,
+        trace: TraceRun | None = None,
     ) -> PlannerFinish | PlannerPause:
-        """Resume the pause ``token`` belongs to (see the module docstring)."""
+        """Resume the pause ``token`` belongs to (see the module docstring).
+
+        ``trace`` opens the run's span when telemetry is on.
+        """
         store = self._hitl.store
         if store is None:
             raise ConfigError(
@@ -108,19 +133,54 @@ class Resumer:
         try:  # nothing has run yet: on any failure, give the pause back
             state, pending = self._restore(claim)
             verdicts = resolve(claim.decision or {}, pending, self._specs, claim.pause.pause_id)
+        except Exception:
+            await _release_quietly(store, claim)
+            raise
+        claimed = _Claimed(store, claim, state, pending, verdicts)
+        if trace is None:
+            return await self._continue(claimed, None, tool_context, enter, proceed)
+        return await traced_run(
+            trace,
+            state,
+            lambda run_trace: self._continue(claimed, run_trace, tool_context, enter, proceed),
+        )
+
+    async def _continue(
+        self,
+        claimed: _Claimed,
+        trace: RunTrace | None,
+        tool_context: Any,
+        enter: Enter,
+        proceed: Proceed,
+    ) -> PlannerFinish | PlannerPause:
+        """Act on the claimed pause, commit the step, and continue the run."""
+        store, claim, state = claimed.store, claimed.claim, claimed.state
+        try:  # nothing has run yet: on any failure, give the pause back
             run, memory = await enter(state, tool_context)
         except Exception:
             await _release_quietly(store, claim)
             raise
+        run.info.trace = trace
         run.stored_version = claim.run.version
+        decisions = {cid: v.describe() for cid, v in claimed.verdicts.items()}
         await run.event(
             "resume",
             extra={
                 "pause_id": claim.pause.pause_id,
                 "reclaimed": claim.reclaimed,
-                "decisions": {cid: v.describe() for cid, v in verdicts.items()},
+                "decisions": decisions,
             },
         )
+        with _resume_span(trace, claim, decisions):
+            result = await self._decide(claimed, run)
+        if isinstance(result, PlannerPause):
+            return result
+        return await proceed(run, memory, result)
+
+    async def _decide(self, claimed: _Claimed, run: ActiveRun) -> StepResult | PlannerPause:
+        """Run the decided calls and commit the step: resolved (the run goes on), or a new pause."""
+        store, claim, state = claimed.store, claimed.claim, claimed.state
+        pending, verdicts = claimed.pending, claimed.verdicts
         caller = JournaledCaller(
             store, self._executor, self._specs, state.run_id, tenant_id=state.tenant_id
         )
@@ -141,10 +201,13 @@ class Resumer:
             "unknown_outcome": caller.unknown,
         }
         if isinstance(result, PendingStep):
-            args = self._hitl.pause_args(run, result)
-            ticket = await store.repause(
-                claim, outcome=outcome, expected_run_version=run.stored_version, **args
-            )
+            with self._hitl.pause_span(run, result) as span:
+                args = self._hitl.pause_args(run, result)
+                ticket = await store.repause(
+                    claim, outcome=outcome, expected_run_version=run.stored_version, **args
+                )
+                if span is not None:
+                    span.committed(ticket.pause.pause_id)
             run.stored_version = ticket.run_version
             return await self._hitl.paused(run, result, ticket, args)
         state.extensions.pop(HITL_EXTENSION, None)
@@ -159,7 +222,7 @@ class Resumer:
             lease_s=self._hitl.run_lease_s,
         )
         run.stored_version = record.version
-        return await proceed(run, memory, result)
+        return result
 
     def _restore(self, claim: PauseClaim) -> tuple[RunState, PendingStep]:
         """The run state and the step it waits on, from the claimed run."""

@@ -31,6 +31,15 @@ from ._deciding import Decider
 from ._decisions import decision_json
 from ._executor import CallInfo, ToolExecutor
 from ._hitl import HitlStore
+from ._hooks import (
+    PLANNER_HOOKS,
+    TELEMETRY_EXTENSION,
+    PlannerTelemetry,
+    RunTrace,
+    TraceRun,
+    run_tracer,
+    traced_run,
+)
 from ._loop import StepLoop
 from ._memory import PlannerMemory, RunMemory
 from ._modes import RequestModes, ToolMode
@@ -106,6 +115,10 @@ class ReactPlanner:
             minus ``reserved_output_tokens``.
         reserved_output_tokens: tokens kept free for the reply; ``None`` uses the client's
             ``max_tokens`` param, else 4096, at most a quarter of the window.
+        name: the agent's name, as traces show it (``invoke_agent <name>``).
+        telemetry: trace and measure this planner's runs with this
+            ``penguiflow.telemetry.Telemetry`` (default: what
+            ``penguiflow.telemetry.instrument()`` turned on for the process, if anything).
 
     Raises:
         ConfigError: a missing, conflicting or out-of-range argument.
@@ -143,6 +156,8 @@ class ReactPlanner:
         pause_ttl_s: float | None = 86400.0,
         resume_lease_s: float = 300.0,
         run_lease_s: float = 30.0,
+        name: str | None = None,
+        telemetry: PlannerTelemetry | None = None,
     ) -> None:
         check_options(
             max_iters=max_iters,
@@ -161,6 +176,15 @@ class ReactPlanner:
             event_callback=event_callback,
         )
         check_window(context_window, reserved_output_tokens)
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise ConfigError(f"ReactPlanner(name=...) must be a non-empty string, got {name!r}")
+        if telemetry is not None and not hasattr(telemetry, "planner"):
+            raise ConfigError(
+                "ReactPlanner(telemetry=...) takes a penguiflow.telemetry.Telemetry, got "
+                f"{type(telemetry).__name__}"
+            )
+        self._name = name
+        self._telemetry = telemetry
         self._client: LLMClient = make_client(llm, llm_client, temperature)
         self._specs = make_catalog(nodes, registry, catalog)
         hints = make_hints(planning_hints)
@@ -373,7 +397,21 @@ class ReactPlanner:
             raise PlannerClosedError("this ReactPlanner was closed; build a new one")
         if state.version > RUN_STATE_VERSION:
             raise RunStateError(state.run_id, state.version, RUN_STATE_VERSION)
+        trace_run = self._trace_for("run")
+        if trace_run is None:
+            return await self._start(state, tool_context, None)
+        return await traced_run(
+            trace_run, state, lambda trace: self._start(state, tool_context, trace)
+        )
+
+    async def _start(
+        self, state: RunState, tool_context: Any, trace: RunTrace | None
+    ) -> PlannerFinish | PlannerPause:
         run, memory = await self._enter(state, tool_context)
+        if trace is not None:
+            run.info.trace = trace
+            # Stored with the run: a process that recovers it continues this trace.
+            state.extensions[TELEMETRY_EXTENSION] = trace.carrier()
         await self._hitl.open_run(run)
         return await self._proceed(run, memory, None)
 
@@ -430,6 +468,7 @@ class ReactPlanner:
             tool_context=tool_context,
             enter=self._enter,
             proceed=self._proceed,
+            trace=self._trace_for("resume"),
         )
 
     async def recover_stale_runs(
@@ -466,7 +505,15 @@ class ReactPlanner:
             tool_context=tool_context,
             enter=self._enter,
             proceed=self._proceed,
+            trace=self._trace_for("recover"),
         )
+
+    def _trace_for(self, how: Literal["run", "resume", "recover"]) -> TraceRun | None:
+        """What opens the span of a run (``None``: telemetry off for this planner)."""
+        hooks = PLANNER_HOOKS.planner if self._telemetry is None else self._telemetry.planner
+        if hooks is None:
+            return None
+        return run_tracer(hooks, agent=self._name, model=self._model_key, how=how)
 
     # -- the loop -----------------------------------------------------------------------
 

@@ -25,6 +25,10 @@ GET      ``/healthz``                  liveness
 A paused run's ``result`` holds the ``PlannerPause`` with its ``resume_token``: only the
 tenant that started the run can read it. Serve the app with any ASGI server, for example
 ``uvicorn.run(app)``.
+
+With telemetry on (``penguiflow.telemetry``), a run started by a request that carries a
+W3C ``traceparent`` header (as ``HttpRemoteTransport`` sends) joins the caller's trace,
+unless a span is already current (an ASGI tracing middleware made one).
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from .._hooks import HOOKS
 from ..errors import ConfigError, UsageError
 from ..planner.events import EventCallback
 from ..planner.react import ReactPlanner
@@ -239,11 +244,17 @@ class _AgentService:
         handle.finish("paused" if paused else "finished", result=result)
 
     async def launch(
-        self, handle: RunHandle, work: Coroutine[Any, Any, Any], *, wait: bool
+        self,
+        request: Request,
+        handle: RunHandle,
+        work: Coroutine[Any, Any, Any],
+        *,
+        wait: bool,
     ) -> Response:
-        handle.task = asyncio.create_task(
-            self._drive(handle, work), name=f"agent-run-{handle.run_id}"
-        )
+        with _joined(request):  # the task starts in the caller's trace
+            handle.task = asyncio.create_task(
+                self._drive(handle, work), name=f"agent-run-{handle.run_id}"
+            )
         if not wait:
             return JSONResponse(handle.record(), status_code=202)
         await asyncio.wait({handle.task})
@@ -274,7 +285,7 @@ class _AgentService:
                 "session_id": body.session_id,
             }
         handle = self.runs.new(run_id, tenant, "run", run_id)
-        return await self.launch(handle, planner.run(body.query, **kwargs), wait=body.wait)
+        return await self.launch(request, handle, planner.run(body.query, **kwargs), wait=body.wait)
 
     async def _stored(self, run_id: str, tenant: str) -> bool:
         """Whether the store has the tenant's run ``run_id`` (started here or elsewhere)."""
@@ -353,11 +364,19 @@ class _AgentService:
             tool_context=await self.tool_context(request, tenant),
         )
         handle = self.runs.new(uuid.uuid4().hex, tenant, "resume", pause.run_id)
-        return await self.launch(handle, work, wait=body.wait)
+        return await self.launch(request, handle, work, wait=body.wait)
 
     @staticmethod
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
+
+
+def _joined(request: Request) -> contextlib.AbstractContextManager[None]:
+    """The trace context of ``request``'s ``traceparent`` header, current in the block."""
+    hooks = HOOKS.runtime
+    if hooks is None:
+        return contextlib.nullcontext()
+    return hooks.attached(request.headers)
 
 
 def _guard(

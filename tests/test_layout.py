@@ -1,6 +1,7 @@
 """The folders are the layers: every module's imports point down, never up.
 
-runtime core <- scaleout; runtime core <- tools, memory, sessions <- planner <- server <- cli.
+runtime core <- scaleout; runtime core <- tools, memory, sessions <- planner <- server <- cli;
+telemetry fills the hooks of the runtime, scaleout and planner, so it sits above them.
 The test reads the source of every module (``ast``), so imports inside functions count too.
 """
 
@@ -20,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = {
     ROOT / "penguiflow": ("core", "penguiflow"),
     ROOT / "penguiflow" / "scaleout": ("scaleout", "penguiflow.scaleout"),
+    ROOT / "penguiflow" / "telemetry": ("telemetry", "penguiflow.telemetry"),
     ROOT / "tools": ("tools", "penguiflow.tools"),
     ROOT / "memory": ("memory", "penguiflow.memory"),
     ROOT / "sessions": ("sessions", "penguiflow.sessions"),
@@ -36,6 +38,7 @@ BELOW = {
     "memory": {"core"},
     "sessions": {"core"},
     "planner": {"core", "tools", "memory", "sessions"},
+    "telemetry": {"core", "scaleout", "tools", "memory", "sessions", "planner"},
     "server": {"core", "scaleout", "tools", "memory", "sessions", "planner"},
     "cli": {"core", "scaleout", "tools", "memory", "sessions", "planner", "server"},
 }
@@ -57,6 +60,7 @@ OWNED = {
     "litellm": ("penguiflow.planner.llm",),
     "redis": ("scaleout",),
     "starlette": ("server",),
+    "opentelemetry": ("telemetry",),
 }
 
 # Programs that run as their own process (not imported by the package).
@@ -150,7 +154,7 @@ def test_imports_point_down(module: str, path: Path) -> None:
 def test_import_stays_light() -> None:
     code = (
         "import sys, penguiflow\n"
-        "loaded = [m for m in ('penguiflow.planner', 'litellm', 'sqlalchemy', 'mcp') "
+        "loaded = [m for m in ('penguiflow.planner', 'litellm', 'sqlalchemy', 'mcp', 'opentelemetry') "
         "if m in sys.modules]\n"
         "assert not loaded, loaded\n"
         "from penguiflow import Agent, tool\n"

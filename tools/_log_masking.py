@@ -15,7 +15,7 @@ import weakref
 
 from ._secrets import Redactor
 
-__all__ = ["SecretLogFilter", "mask_logs_for", "stop_masking_logs_for"]
+__all__ = ["SecretLogFilter", "mask_known_secrets", "mask_logs_for", "stop_masking_logs_for"]
 
 _LOGGER_TREES = ("mcp", "client", "httpx", "httpx2", "httpcore", "httpcore2")
 """Loggers (and their children) of the SDKs under ToolNode. ``client`` is the logger
@@ -41,7 +41,8 @@ class SecretLogFilter(logging.Filter):
         """Stop masking with ``redactor``."""
         self._redactors.discard(redactor)
 
-    def _mask(self, text: str) -> str:
+    def mask(self, text: str) -> str:
+        """Return ``text`` with the secrets of every registered redactor masked."""
         for redactor in list(self._redactors):
             text = redactor.text(text)
         return text
@@ -51,15 +52,15 @@ class SecretLogFilter(logging.Filter):
         if not any(self._redactors):
             return True
         message = record.getMessage()
-        masked = self._mask(message)
+        masked = self.mask(message)
         if masked != message:
             record.msg, record.args = masked, None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = self._mask(record.exc_text)
+            record.exc_text = self.mask(record.exc_text)
         if record.stack_info:
-            record.stack_info = self._mask(record.stack_info)
+            record.stack_info = self.mask(record.stack_info)
         return True
 
 
@@ -92,3 +93,8 @@ def mask_logs_for(redactor: Redactor) -> None:
 def stop_masking_logs_for(redactor: Redactor) -> None:
     """Undo :func:`mask_logs_for` (the filter stays, idle, on the loggers)."""
     _FILTER.unwatch(redactor)
+
+
+def mask_known_secrets(text: str) -> str:
+    """Mask in ``text`` the secrets of every connected ``ToolNode`` (their resolved values)."""
+    return _FILTER.mask(text)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import FlowError
+from ._hooks import JOB_HOOKS, JobEvent
 from .errors import JobTimeoutError, PermanentJobError
 from .jobs import BatchingJobQueue, Job, JobDone, JobQueue, ReleasableJobQueue, RetryPolicy
 
@@ -118,6 +119,7 @@ class Outcomes:
             self.log(logging.ERROR, "job_report_failed", job, outcome="hand_back")
             return
         self._stats.handed_back += 1
+        _count("handed_back")
         self.log(logging.INFO, "job_handed_back", job, reason=reason)
 
     async def settle(self, timeout: float | None) -> None:
@@ -186,6 +188,7 @@ class Outcomes:
         job, latency = found
         if error is None:
             self._stats.completed += 1
+            _count("completed")
             self.log(logging.INFO, "job_completed", job, latency_s=round(latency, 6))
         else:
             self._stats.report_errors += 1
@@ -200,10 +203,12 @@ class Outcomes:
                 delay = self._retry.backoff_for(job.attempts + 1)
                 await self._queue.retry_job(job.id, delay_s=delay, reason=reason)
                 self._stats.retried += 1
+                _count("retried")
                 self.log(logging.WARNING, "job_retry", job, reason=reason, delay_s=delay)
             else:
                 await self._queue.mark_failed(job.id, reason=reason, details=_details(exc))
                 self._stats.failed += 1
+                _count("failed")
                 self.log(logging.ERROR, "job_failed", job, reason=reason)
         except Exception:
             self._report_failed(job, reason)
@@ -214,6 +219,12 @@ class Outcomes:
     def _report_failed(self, job: Job, reason: str) -> None:
         self._stats.report_errors += 1
         self.log(logging.ERROR, "job_report_failed", job, outcome="failure", reason=reason)
+
+
+def _count(event: JobEvent) -> None:
+    hooks = JOB_HOOKS.jobs
+    if hooks is not None:
+        hooks.job_event(event)
 
 
 def _reason(exc: BaseException) -> str:

@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from ..errors import ConfigError
+from ._hooks import job_meta
 from ._redis_client import open_client
 from ._redis_codec import QueueCounts, counts_from, decode_result, encode_job, positive
 from ._redis_scripts import QueueScripts
@@ -141,7 +142,7 @@ class QueueStore:
         """
         self._check_open()
         job_id = job_id or uuid.uuid4().hex
-        record = encode_job(job_id, tenant, payload, 0)
+        record = encode_job(job_id, tenant, payload, 0, job_meta())
         async with self._backend("enqueue"):
             await self._ensure_group()
             if delay_s > 0:
@@ -160,8 +161,9 @@ class QueueStore:
         async with self._backend("enqueue"):
             await self._ensure_group()
             pipe = self._redis.pipeline(transaction=False)
+            meta = job_meta()
             for job_id, payload in zip(ids, payloads, strict=True):
-                pipe.xadd(self._stream, {"job": encode_job(job_id, tenant, payload, 0)})
+                pipe.xadd(self._stream, {"job": encode_job(job_id, tenant, payload, 0, meta)})
             await pipe.execute()
         return ids
 

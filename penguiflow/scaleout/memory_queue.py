@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..errors import ConfigError
+from ._hooks import job_meta
 from .jobs import Job, JobResult
 
 __all__ = ["InMemoryJobQueue"]
@@ -59,7 +60,9 @@ class InMemoryJobQueue:
             job_id: an id of your choice (default: a random hex id).
             delay_s: deliver it no earlier than this many seconds from now.
         """
-        job = Job(id=job_id or uuid.uuid4().hex, tenant=tenant, payload=dict(payload))
+        job = Job(
+            id=job_id or uuid.uuid4().hex, tenant=tenant, payload=dict(payload), meta=job_meta()
+        )
         self._finished.setdefault(job.id, asyncio.Event())
         self._schedule(job, delay_s)
         return job.id

@@ -11,7 +11,8 @@
 ``RemoteNode`` makes a remote agent a node of a flow: the message's payload is the query,
 streamed text is forwarded as ``StreamChunk``s, the remote result is the node's output.
 Cancelling the trace (or a node timeout) cancels the remote run; ``timeout_s`` bounds the
-whole call. The tenant of a ``Message`` travels in the ``X-Tenant-ID`` header.
+whole call. The tenant of a ``Message`` travels in the ``X-Tenant-ID`` header; with
+telemetry on, the W3C ``traceparent`` of the calling span travels too.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
+from .._hooks import HOOKS
 from ..bus import RemoteCallRequest, RemoteCallResult, RemoteStreamEvent, RemoteTransport
 from ..errors import ConfigError
 from ..node import Node
@@ -106,6 +108,9 @@ class HttpRemoteTransport:
         tenant = request.meta.get("tenant")
         if tenant:
             headers[self._tenant_header] = str(tenant)
+        hooks = HOOKS.runtime
+        if hooks is not None:  # the remote agent's spans join this trace
+            hooks.inject(headers)
         return headers
 
     @staticmethod

@@ -32,6 +32,7 @@ from ..errors import ConfigError, FlowError, FlowErrorCode, TraceCancelled
 from ..flow import PenguiFlow
 from ..types import Headers, Message, StreamChunk
 from ._flows import FlowFactory, FlowLease, FlowPool, WorkerMode
+from ._hooks import JOB_HOOKS
 from ._outcomes import Outcomes, WorkerStats
 from .errors import (
     JobCancelledError,
@@ -358,8 +359,14 @@ class Worker:
             logger.debug("fetch_nowait failed", exc_info=True, extra={"worker_id": self.worker_id})
             return None  # fetch() says what is wrong
         if job is not None:
-            self._stats.fetched += 1
+            self._fetched()
         return job
+
+    def _fetched(self) -> None:
+        self._stats.fetched += 1
+        hooks = JOB_HOOKS.jobs
+        if hooks is not None:
+            hooks.job_event("fetched")
 
     async def _fetch(self, stop_when_idle: bool) -> Job | None:
         """Ask the queue for a job (holding the fetch lock); ``None`` if none came."""
@@ -371,7 +378,7 @@ class Worker:
             await asyncio.sleep(_FETCH_RETRY_S)
             return None
         if job is not None:
-            self._stats.fetched += 1
+            self._fetched()
             if self._stopping.is_set():  # the worker stopped while this fetch went on
                 await self._outcomes.hand_back(job, "worker_stopping")
                 return None
@@ -418,8 +425,13 @@ class Worker:
         outcomes = self._outcomes
         started = time.perf_counter()
         outcomes.log(logging.DEBUG, "job_started", job)
+        hooks = JOB_HOOKS.jobs
         try:
-            result = await self._execute(job)
+            if hooks is None:
+                result = await self._execute(job)
+            else:
+                with hooks.job(job, self.worker_id):
+                    result = await self._execute(job)
         except asyncio.CancelledError as exc:
             if self._stopping.is_set():
                 await outcomes.hand_back(job, "worker_shutdown")

@@ -12,7 +12,7 @@ protocol. See ``docs/playground.md``::
 
 from __future__ import annotations
 
-from ._masking import SecretMasker
+from ...tools._masking import SecretMasker
 from ._project import ServedAgent, load_dotenv, load_project
 from .app import STATIC_DIR, allowed_hosts, create_playground_app
 

@@ -15,8 +15,8 @@ from typing import Any
 from ...catalog import NodeSpec
 from ...errors import PenguiFlowError
 from ...flow import create
+from ...tools._masking import SecretMasker
 from ...viz import flow_to_mermaid
-from ._masking import SecretMasker
 from ._project import describe_entry
 
 __all__ = ["flow_graph", "tool_catalog"]

@@ -26,8 +26,8 @@ from ...planner.events import PlannerEvent
 from ...sessions.errors import PauseAlreadyClaimedError, PauseNotFoundError, RunNotFoundError
 from ...sessions.models import PauseRecord, PauseStatus
 from ...state import StoredEvent
+from ...tools._masking import SecretMasker
 from .._runs import RunHandle, RunRegistry, jsonable
-from ._masking import SecretMasker
 from ._project import ServedAgent
 from ._tap import Exchange, current_run
 

@@ -45,10 +45,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ...errors import ConfigError
 from ...planner.agent import Agent
+from ...tools._masking import SecretMasker
 from .._runs import RunHandle, RunRegistry, jsonable, sse_stream
 from ._catalog import flow_graph, tool_catalog
 from ._history import build_trajectory, parse_statuses, run_summary
-from ._masking import SecretMasker
 from ._project import served_agent
 from ._service import DecisionRefused, Playground
 from ._tap import ModelTap

@@ -1,6 +1,8 @@
-"""Masking secrets before anything reaches the page: model requests, replies, tool data.
+"""Masking secrets in what leaves the process for people: the playground page, traces.
 
-Three rules, applied to JSON-like values (dicts, lists, strings):
+Model requests, replies and tool data shown in the playground, and the content that
+``penguiflow.telemetry`` records with ``capture_content=True``, go through
+:class:`SecretMasker`. Three rules, applied to JSON-like values (dicts, lists, strings):
 
 * the value of a key that names a credential (``api_key``, ``authorization``,
   ``password``, ``*_token``, ``*_secret``...) is replaced, whatever it is;
