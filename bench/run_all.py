@@ -12,7 +12,14 @@ from typing import TextIO
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-BENCHES = ["bench_runtime", "bench_planner", "bench_toolnode", "bench_hitl", "bench_worker"]
+BENCHES = [
+    "bench_runtime",
+    "bench_planner",
+    "bench_agent",
+    "bench_toolnode",
+    "bench_hitl",
+    "bench_worker",
+]
 
 
 class _Tee(io.TextIOBase):
