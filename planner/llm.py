@@ -22,17 +22,20 @@ import math
 import os
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from penguiflow.backoff import backoff_delay
 from penguiflow.errors import ConfigError
 
 from ._llm_errors import BadReply, FilteredReply, classify
+from ._llm_format import FormatSupport, choose_format, detect_format_support
 from ._llm_reply import (
     finish_reason_of,
+    format_sent,
     message_of,
     message_tool_calls,
     priced,
+    text_or_none,
     tool_calls_of,
     usage_of,
 )
@@ -61,7 +64,6 @@ _RESERVED = {
     "num_retries": "use max_retries=",
 }
 _SECRET_WORDS = ("key", "token", "secret", "password", "authorization", "credential")
-FormatMode = Literal["json_schema", "json_object", "none"]
 
 
 @contextlib.contextmanager
@@ -198,7 +200,7 @@ class LiteLLMClient:
             for name, value in params.items()
             if _is_secret_param(name) and isinstance(value, str) and value
         )
-        self._format_mode: FormatMode | None = None
+        self._format_support: FormatSupport | None = None
         self._context_window: int | object | None = _UNKNOWN
 
     @classmethod
@@ -397,7 +399,15 @@ class LiteLLMClient:
             "max_retries": 0,
             "num_retries": 0,
         }
-        chosen = self._choose_format(litellm, response_format)
+        if response_format is not None and self._format_support is None:
+            self._format_support = detect_format_support(
+                litellm,
+                self._model,
+                self._params,
+                json_schema=self._json_schema,
+                self_hosted=self._self_hosted,
+            )
+        chosen = choose_format(self._format_support or "none", response_format)
         if chosen is not None:
             kwargs["response_format"] = chosen
         if stream:
@@ -408,47 +418,6 @@ class LiteLLMClient:
             }
         return kwargs
 
-    def _choose_format(
-        self, litellm: Any, response_format: dict[str, Any] | None
-    ) -> dict[str, Any] | None:
-        if response_format is None:
-            return None
-        mode = self._format_mode
-        if mode is None:
-            mode = self._format_mode = self._detect_format_mode(litellm)
-        kind = response_format.get("type")
-        if kind == "json_schema":
-            if mode == "json_schema":
-                return response_format
-            return {"type": "json_object"} if mode == "json_object" else None
-        if kind == "json_object":
-            return response_format if mode != "none" else None
-        return response_format
-
-    def _detect_format_mode(self, litellm: Any) -> FormatMode:
-        provider = self._params.get("custom_llm_provider")
-        if self._json_schema is None and self._self_hosted:
-            return "json_schema"  # the server refuses what it cannot enforce
-        if self._json_schema is None:
-            try:
-                if litellm.supports_response_schema(
-                    model=self._model, custom_llm_provider=provider
-                ):
-                    return "json_schema"
-            except Exception:  # an unknown model: fall through to the weaker modes
-                logger.debug("supports_response_schema failed for %s", self._model)
-        elif self._json_schema:
-            return "json_schema"
-        try:
-            supported = litellm.get_supported_openai_params(
-                model=self._model, custom_llm_provider=provider
-            )
-        except Exception:
-            supported = None
-        if supported is not None and "response_format" not in supported:
-            return "none"
-        return "json_object"
-
     def _read(self, litellm: Any, response: Any, kwargs: Mapping[str, Any]) -> LLMResponse:
         text, calls = message_of(response)
         return LLMResponse(
@@ -458,8 +427,8 @@ class LiteLLMClient:
             model=getattr(response, "model", None) or self._model,
             raw=response,
             tool_calls=calls,
-            finish_reason=_text_or_none(finish_reason_of(response)),
-            format_sent=_format_sent(kwargs),
+            finish_reason=text_or_none(finish_reason_of(response)),
+            format_sent=format_sent(kwargs),
         )
 
     async def _stream(
@@ -510,8 +479,8 @@ class LiteLLMClient:
             model=model or self._model,
             raw=None,
             tool_calls=calls,
-            finish_reason=_text_or_none(finish_reason_of(built) or finish),
-            format_sent=_format_sent(kwargs),
+            finish_reason=text_or_none(finish_reason_of(built) or finish),
+            format_sent=format_sent(kwargs),
         )
 
     @staticmethod
@@ -534,14 +503,3 @@ class LiteLLMClient:
             logger.debug("no price known for %s", self._model)
             return None
         return float(cost) if cost is not None else None
-
-
-def _format_sent(kwargs: Mapping[str, Any]) -> str:
-    sent = kwargs.get("response_format")
-    if isinstance(sent, Mapping) and isinstance(sent.get("type"), str):
-        return str(sent["type"])
-    return "none"
-
-
-def _text_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
