@@ -155,7 +155,8 @@ async def _account(run: ActiveRun, reply: Any, started: float, asked: FormatMode
             reported.total_tokens,
             response.cost_usd,
         )
-    mode = sent_mode(asked, response.format_sent)
+    sent = response.format_sent
+    mode = asked if sent is None else sent_mode(asked, sent)
     usage.formats[mode] = usage.formats.get(mode, 0) + 1
     if mode != asked:
         _note_weaker_format(run, asked, mode)
