@@ -16,6 +16,7 @@ BENCHES = [
     "bench_runtime",
     "bench_planner",
     "bench_telemetry",
+    "bench_agent",
     "bench_toolnode",
     "bench_hitl",
     "bench_worker",

@@ -284,7 +284,7 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "offline.py": _offline(
             "notes.search_notes",
             '{"query": question}',
-            '" ".join(result.get("structured", {}).get("result", [])) or "The notes do not say."',
+            '" ".join(result.get("result", [])) or "The notes do not say."',
         ),
         "tests/test_agent.py": _MCP_TEST,
     },

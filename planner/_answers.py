@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,13 +27,27 @@ __all__ = [
 ]
 
 
+# A template slot copied from instructions: "<the answer>", "ANSWER", "...".
+_PLACEHOLDER = re.compile(r"\s*(<[^<>]{0,80}>|ANSWER|\.\.\.|…)\s*")
+
+
 def final_payload(
     args: Mapping[str, Any], model: type[BaseModel] | None, schema: dict[str, Any]
 ) -> FinalPayload | str:
-    """Validate final ``args``; return the payload or the error for the repair ladder."""
+    """Validate final ``args``; return the payload or the error for the repair ladder.
+
+    An ``answer`` that is only a template slot (``<the answer>``, ``ANSWER``, ``...``)
+    is refused: a model copying its instructions has not answered.
+    """
     data = dict(args)
     if "answer" not in data and isinstance(data.get("raw_answer"), str):
         data["answer"] = data.pop("raw_answer")
+    answer = data.get("answer")
+    if isinstance(answer, str) and _PLACEHOLDER.fullmatch(answer):
+        return (
+            f"invalid final_response: args.answer is {answer!r}, a placeholder copied "
+            "from the instructions; write the actual answer"
+        )
     target = model or FinalAnswerArgs
     try:
         parsed = target.model_validate(data)

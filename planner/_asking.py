@@ -2,7 +2,10 @@
 
 The request is bounded by the run's deadline; the reply's usage and cost are added to
 the run's state and to the current step, and ``llm_request`` / ``llm_response`` events
-are reported. With telemetry on, the request is a ``chat`` span.
+are reported. The ``llm_request`` event names the format asked for; ``llm_response`` and
+``usage.formats`` name the format that reached the provider, which a client may have
+weakened (a model it does not know to take JSON schemas). With telemetry on, the request
+is a ``chat`` span.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ class Asker:
         schemas: the catalog's action schemas (JSON modes).
         tools: the catalog as native tool definitions (native mode).
         tool_choice: the ``tool_choice`` of native requests (``None``: the provider's).
+        forced_choice: the ``tool_choice`` of native requests until the run's first
+            tool step (``None``: ``tool_choice`` throughout).
         model_key: the model the modes are remembered for.
         stream: stream the reply's answer as ``stream_chunk`` events.
     """
@@ -43,6 +48,7 @@ class Asker:
     tool_choice: ToolChoice | None
     model_key: str
     stream: bool
+    forced_choice: ToolChoice | None = None
 
 
 async def ask_llm(
@@ -84,12 +90,13 @@ async def ask_llm(
     started = time.perf_counter()
     request: Awaitable[str | LLMResponse]
     if native:
+        forced = asker.forced_choice is not None and not state.steps
         request = asker.client.complete(  # type: ignore[call-arg]
             messages=messages,
             stream=asker.stream,
             on_stream_chunk=on_chunk,
             tools=asker.tools,
-            tool_choice=asker.tool_choice,
+            tool_choice=asker.forced_choice if forced else asker.tool_choice,
         )
     else:
         request = asker.client.complete(
@@ -122,34 +129,65 @@ async def ask_llm(
         return None
     if type(reply) is str and run.callback is None:
         state.usage.calls += 1
+        formats = state.usage.formats
+        formats[mode] = formats.get(mode, 0) + 1
         return reply  # no usage to add, no event to report
-    response = await _account(run, reply, started)
+    response = await _account(run, reply, started, mode)
     if streamer is not None:
         await streamer.finish(answer=not response.tool_calls)
     return response
 
 
-async def _account(run: ActiveRun, reply: Any, started: float) -> LLMResponse:
+def sent_mode(asked: FormatMode, format_sent: str | None) -> FormatMode:
+    """The request mode that reached the provider, from what the client reports."""
+    if asked == "native" or format_sent is None or format_sent == "json_schema":
+        return asked
+    if format_sent == "json_object":
+        return "json_object" if asked in ("strict", "generic") else asked
+    return "prompt"
+
+
+async def _account(run: ActiveRun, reply: Any, started: float, asked: FormatMode) -> LLMResponse:
+    usage = run.state.usage
     if type(reply) is str:
-        run.state.usage.calls += 1
+        usage.calls += 1
         response = LLMResponse(reply)
     else:
         response = as_response(reply)
         reported = response.usage
-        run.state.usage.add(
+        usage.add(
             reported.prompt_tokens,
             reported.completion_tokens,
             reported.total_tokens,
             response.cost_usd,
         )
+    sent = response.format_sent
+    mode = asked if sent is None else sent_mode(asked, sent)
+    usage.formats[mode] = usage.formats.get(mode, 0) + 1
+    if mode != asked:
+        _note_weaker_format(run, asked, mode)
     if run.callback is not None:
         extra: dict[str, Any] = {
             "usage": response.usage.to_dict(),
             "cost_usd": response.cost_usd,
+            "format": mode,
         }
+        if response.finish_reason is not None:
+            extra["finish_reason"] = response.finish_reason
         if response.tool_calls:
             extra["tool_calls"] = [call.name for call in response.tool_calls]
         await run.event(
             "llm_response", latency_ms=(time.perf_counter() - started) * 1000, extra=extra
         )
     return response
+
+
+def _note_weaker_format(run: ActiveRun, asked: FormatMode, sent: FormatMode) -> None:
+    """Say once per run that the client sent a weaker format than the planner asked for."""
+    note = (
+        f"the client sent {sent!r} instead of the {asked!r} format (it does not know the "
+        "model to take JSON schemas); pass json_schema=True to LiteLLMClient if the "
+        "server enforces them"
+    )
+    if note not in run.state.errors:
+        run.state.errors.append(note)

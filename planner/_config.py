@@ -54,6 +54,7 @@ def check_options(
     max_parallel: Any,
     max_consecutive_arg_failures: Any,
     max_string_length: Any,
+    max_thought_length: Any,
     pause_ttl_s: Any,
     resume_lease_s: Any,
     run_lease_s: Any,
@@ -73,7 +74,8 @@ def check_options(
     check_int("repair_attempts", repair_attempts, 0)
     check_int("max_parallel", max_parallel, 1)
     check_int("max_consecutive_arg_failures", max_consecutive_arg_failures, 1)
-    check_int("max_string_length", max_string_length, 1)
+    check_int("max_string_length", max_string_length, 1, optional=True)
+    check_int("max_thought_length", max_thought_length, 1, optional=True)
     check_seconds("pause_ttl_s", pause_ttl_s)
     for name, lease in (("resume_lease_s", resume_lease_s), ("run_lease_s", run_lease_s)):
         check_seconds(name, lease)

@@ -5,7 +5,10 @@ call); otherwise the LLM is asked again with the precise problem, up to
 ``repair_attempts`` times; then the run finishes with ``no_path``. The raw text is never
 used as an answer. In JSON mode the reply must be one JSON action; in native mode it is
 read by :func:`~penguiflow.planner._native.read_tool_reply`, and a problem with a tool
-call goes back as that call's result.
+call goes back as that call's result. A reply cut off at the token limit
+(``finish_reason == "length"``) that cannot be used whole is not sent back whole: the
+model sees its start and is asked for a shorter reply, since the same request would
+be cut off again.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from ._context import Dialect
 from ._native import Decided, Rejected, ToolNames, read_tool_reply
 from ._steps import ActiveRun, BudgetHit
 from .actions import PlannerAction
-from .llm_types import as_response
+from .llm_types import LLMResponse, as_response
 from .parse import describe_validation_error, parse_action
 from .repair import NO_OBJECT, repair_instruction, repair_locally
 from .run_state import FinalPayload, PlannerFinish
@@ -31,6 +34,20 @@ from .tokens import TokenAccountant
 __all__ = ["Decider", "Decision"]
 
 _ECHO_LIMIT = 2000
+_CUT_ECHO = 200
+CUT_OFF = (
+    "the reply was cut off at the token limit (finish_reason 'length') before it was "
+    "complete; if this repeats, raise the client's max_tokens or lower max_string_length"
+)
+_SHORTER_JSON = (
+    "Your previous reply was cut off at the token limit before it was complete. Write a "
+    "shorter reply: one complete JSON object and nothing else, with a thought of one "
+    "short sentence and short strings."
+)
+_SHORTER_NATIVE = (
+    "Your previous reply was cut off at the token limit before it was complete. Call "
+    "a tool with short arguments, or give a shorter answer."
+)
 
 Decision = Decided | PlannerFinish | BudgetHit
 """A valid decision, or how the run ends."""
@@ -106,6 +123,8 @@ class Decider:
                 )
             else:
                 reading = self._read_json(reply if isinstance(reply, str) else reply.text)
+            if isinstance(reply, LLMResponse) and reply.cut_off:
+                reading = _unless_cut_off(reading, reply.text, native=dialect.native)
             if isinstance(reading, Decided):
                 if reading.fixes:
                     await _local_repair(run, reading.fixes)
@@ -173,6 +192,30 @@ class Decider:
             except ValidationError as exc:
                 return f"invalid parallel plan: {describe_validation_error(exc, prefix='args.')}"
         return None
+
+
+def _unless_cut_off(reading: Decided | Rejected, text: str, *, native: bool) -> Decided | Rejected:
+    """A reply cut off at the token limit: usable only if nothing of it was lost.
+
+    A JSON action that parsed as it came is whole, and so are tool calls whose
+    arguments decoded; anything else (a rejected reply, an action pieced together by
+    local repair, a text answer whose end is missing) asks for a shorter reply.
+    """
+    if isinstance(reading, Decided):
+        if native and (reading.kind != "final" or reading.call_ids):
+            return reading
+        if not native and not reading.fixes:
+            return reading
+    # The start of the reply, so that roles still alternate (some chat templates
+    # insist), but not all of it: the model would only carry on with it.
+    start = text[:_CUT_ECHO].rstrip() + " [cut off]"
+    return Rejected(
+        CUT_OFF,
+        [
+            {"role": "assistant", "content": start},
+            {"role": "user", "content": _SHORTER_NATIVE if native else _SHORTER_JSON},
+        ],
+    )
 
 
 async def _local_repair(run: ActiveRun, fixes: Sequence[str]) -> None:

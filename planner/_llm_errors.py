@@ -86,13 +86,18 @@ class FilteredReply(BadReply):
 
 @dataclass(frozen=True, slots=True)
 class Failure:
-    """A classified failure: which error to raise and whether to try again."""
+    """A classified failure: which error to raise and whether to try again.
+
+    ``abandoned`` marks a call this side gave up on (a client timeout): the server may
+    still be working on it.
+    """
 
     error_type: type[LLMError]
     message: str
     status_code: int | None
     retryable: bool
     retry_after: float | None = None
+    abandoned: bool = False
 
     def build(self, *, model: str, attempts: int, note: str = "") -> LLMError:
         """Return the planner error for this failure."""
@@ -208,6 +213,17 @@ def _tools_refused(status: int, text: str) -> Failure | None:
     )
 
 
+def _format_refused(status: int, text: str) -> Failure | None:
+    if not any(word in text.lower() for word in _FORMAT_WORDS):
+        return None
+    return Failure(
+        LLMResponseFormatError,
+        f"the provider rejected the response_format; retry with a simpler format: {text}",
+        status,
+        False,
+    )
+
+
 def _bad_request(status: int, text: str) -> Failure:
     lowered = text.lower()
     if any(word in lowered for word in _FILTER_WORDS):
@@ -217,16 +233,9 @@ def _bad_request(status: int, text: str) -> Failure:
             status,
             False,
         )
-    refused = _tools_refused(status, text)
+    refused = _tools_refused(status, text) or _format_refused(status, text)
     if refused is not None:
         return refused
-    if any(word in lowered for word in _FORMAT_WORDS):
-        return Failure(
-            LLMResponseFormatError,
-            f"the provider rejected the response_format; retry with a simpler format: {text}",
-            status,
-            False,
-        )
     return Failure(LLMBadRequestError, f"the provider rejected the request: {text}", status, False)
 
 
@@ -261,7 +270,9 @@ def _status_failure(exc: BaseException, status: int, text: str) -> Failure:
         )
     if status < 500:
         return _bad_request(status, text)
-    refused = _tools_refused(status, text)
+    # Local servers answer a request shape they cannot handle with a 500 (llama.cpp
+    # without --jinja for tools; llama-cpp-python for a json_schema response_format).
+    refused = _tools_refused(status, text) or _format_refused(status, text)
     if refused is not None:
         return refused
     if _has_transport_error(exc):
@@ -295,7 +306,7 @@ def classify(exc: BaseException, secrets: Sequence[str] = ()) -> Failure:
             LLMResponseError, f"the provider's reply could not be read: {exc}", None, False
         )
     if isinstance(exc, TimeoutError) or "Timeout" in kinds:
-        return Failure(LLMTimeoutError, f"the call timed out: {text}", None, True)
+        return Failure(LLMTimeoutError, f"the call timed out: {text}", None, True, abandoned=True)
     if "RateLimitError" in kinds or getattr(exc, "status_code", None) == 429:
         return Failure(
             LLMRateLimitError,

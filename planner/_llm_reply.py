@@ -15,9 +15,11 @@ from .llm_types import ToolCall, Usage
 
 __all__ = [
     "finish_reason_of",
+    "format_sent",
     "message_of",
     "message_tool_calls",
     "priced",
+    "text_or_none",
     "tool_calls_of",
     "usage_of",
 ]
@@ -115,3 +117,16 @@ def usage_of(usage: Any) -> Usage:
         completion_tokens=count("completion_tokens"),
         total_tokens=count("total_tokens"),
     )
+
+
+def format_sent(request: Mapping[str, Any]) -> str:
+    """The ``type`` of the request's ``response_format`` (``"none"`` without one)."""
+    sent = request.get("response_format")
+    if isinstance(sent, Mapping) and isinstance(sent.get("type"), str):
+        return str(sent["type"])
+    return "none"
+
+
+def text_or_none(value: Any) -> str | None:
+    """``value`` if it is a non-empty string (a finish reason), else ``None``."""
+    return value if isinstance(value, str) and value else None

@@ -19,7 +19,7 @@ from ..catalog import NodeSpec
 from ..errors import ConfigError
 from ._context import Dialect
 from ._native import ToolNames, native_step_messages, tool_definitions
-from .llm_types import accepts_tools, declares_tool_calling
+from .llm_types import ToolChoice, accepts_tools, declares_tool_calling
 from .prompts import PlanningHints, build_native_system_prompt, build_system_prompt, step_messages
 from .schema import FORMAT_MODES, ActionSchemas, FormatMemory, FormatMode
 from .tokens import TokenAccountant
@@ -44,10 +44,12 @@ class RequestModes:
         hints: planning hints.
         extra: ``system_prompt_extra``.
         tokens: the planner's token accountant.
+        tool_choice: the ``tool_choice`` forced until the run's first tool step: a tool
+            name or ``"required"`` (``None``: none forced).
 
     Raises:
-        ConfigError: an unknown ``tool_mode``, or ``"native"`` with a client that does
-            not take ``tools``.
+        ConfigError: an unknown ``tool_mode`` or ``tool_choice``, or ``"native"`` with a
+            client that does not take ``tools``.
     """
 
     def __init__(
@@ -63,6 +65,7 @@ class RequestModes:
         hints: PlanningHints | None,
         extra: str | None,
         tokens: TokenAccountant,
+        tool_choice: str | None = None,
     ) -> None:
         if tool_mode not in ("auto", "native", "json"):
             raise ConfigError(
@@ -86,6 +89,7 @@ class RequestModes:
         self.names = ToolNames([spec.name for spec in specs])
         self.tools = tool_definitions(specs, final_response_model, self.names)
         self.tool_choice = "required" if final_response_model is not None else None
+        self.forced_choice = _forced_choice(tool_choice, specs, self.names)
         json_prompt = build_system_prompt(
             specs,
             max_parallel=max_parallel,
@@ -140,3 +144,18 @@ class RequestModes:
         if mode == "native":
             return self._tokens.format_tokens(mode, self.tools)
         return self._tokens.format_tokens(mode, self._schemas.response_format(mode))
+
+
+def _forced_choice(
+    choice: str | None, specs: Sequence[NodeSpec], names: ToolNames
+) -> ToolChoice | None:
+    """The wire form of ``ReactPlanner(tool_choice=...)``."""
+    if choice is None or choice == "required":
+        return choice
+    known = [spec.name for spec in specs]
+    if not isinstance(choice, str) or choice not in known:
+        raise ConfigError(
+            f"ReactPlanner(tool_choice=...) must be None, 'required' or the name of a tool "
+            f"({', '.join(known) or 'the catalog is empty'}), got {choice!r}"
+        )
+    return {"type": "function", "function": {"name": names.wire(choice)}}

@@ -28,6 +28,7 @@ from .actions import FINAL_RESPONSE, PARALLEL, ActionKind, PlannerAction
 from .llm_types import LLMResponse, ToolCall
 from .repair import decode_arguments
 from .run_state import FinalPayload, TrajectoryStep
+from .schema import lean_schema
 
 __all__ = [
     "FINAL_TOOL_DESCRIPTION",
@@ -41,7 +42,6 @@ __all__ = [
 ]
 
 FINAL_TOOL_DESCRIPTION = "Give the final answer to the user, once you can answer."
-_DROP_KEYS = ("title",)
 _NOT_WIRE = re.compile(r"[^A-Za-z0-9_-]")
 _WIRE_MAX = 64
 
@@ -122,20 +122,6 @@ def _dumps(value: Any) -> str:
     return to_json(value, fallback=str, inf_nan_mode="null").decode()
 
 
-def _lean(node: Any, *, in_properties: bool = False) -> Any:
-    """Drop ``title``s from a pydantic schema (they cost tokens and say nothing new)."""
-    if isinstance(node, list):
-        return [_lean(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        if key in _DROP_KEYS and not in_properties:
-            continue
-        out[key] = _lean(value, in_properties=key in ("properties", "$defs"))
-    return out
-
-
 def tool_definitions(
     specs: Sequence[NodeSpec], final_response_model: type[BaseModel] | None, names: ToolNames
 ) -> list[dict[str, Any]]:
@@ -152,7 +138,7 @@ def tool_definitions(
             "function": {
                 "name": names.wire(spec.name),
                 "description": spec.desc,
-                "parameters": _lean(spec.args_schema),
+                "parameters": lean_schema(spec.args_schema),
             },
         }
         for spec in specs
@@ -164,7 +150,7 @@ def tool_definitions(
                 "function": {
                     "name": FINAL_RESPONSE,
                     "description": FINAL_TOOL_DESCRIPTION,
-                    "parameters": _lean(final_response_model.model_json_schema()),
+                    "parameters": lean_schema(final_response_model.model_json_schema()),
                 },
             }
         )

@@ -121,8 +121,20 @@ class PlannerSettings(_Section):
     """LLM retries for a reply that is not a valid action."""
     max_parallel: int = Field(default=4, ge=1, strict=True)
     """Branches of a parallel step running at once."""
+    tool_mode: Literal["auto", "native", "json"] = "auto"
+    """``"native"``: the model calls tools natively; ``"json"``: it replies with one JSON
+    action per step; ``"auto"``: native when litellm says the model handles it."""
+    tool_choice: str | None = None
+    """In native mode, a tool the model must call (or ``"required"``: any tool) until
+    the run's first tool step."""
     json_schema_mode: StrictBool = True
     """Send the catalog's strict JSON schema as ``response_format``."""
+    max_string_length: int | None = Field(default=None, ge=1, strict=True)
+    """``maxLength`` of the answer and of string arguments in the strict schema (default:
+    half the model's ``max_tokens`` in characters, at most 4096)."""
+    max_thought_length: int | None = Field(default=None, ge=1, strict=True)
+    """``maxLength`` of each step's ``thought`` in the strict schema (default: a quarter
+    of ``max_tokens``, at most 500)."""
     stream: StrictBool = True
     """Stream the answer text as it is generated."""
 

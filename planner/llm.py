@@ -22,17 +22,20 @@ import math
 import os
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from penguiflow.backoff import backoff_delay
 from penguiflow.errors import ConfigError
 
 from ._llm_errors import BadReply, FilteredReply, classify
+from ._llm_format import FormatSupport, choose_format, detect_format_support
 from ._llm_reply import (
     finish_reason_of,
+    format_sent,
     message_of,
     message_tool_calls,
     priced,
+    text_or_none,
     tool_calls_of,
     usage_of,
 )
@@ -61,7 +64,6 @@ _RESERVED = {
     "num_retries": "use max_retries=",
 }
 _SECRET_WORDS = ("key", "token", "secret", "password", "authorization", "credential")
-FormatMode = Literal["json_schema", "json_object", "none"]
 
 
 @contextlib.contextmanager
@@ -125,12 +127,19 @@ class LiteLLMClient:
         max_backoff: the longest wait between attempts. A ``Retry-After`` longer than
             this ends the retries with :class:`~penguiflow.planner.errors.LLMRateLimitError`.
         json_schema: whether to send JSON-schema ``response_format``s to the model.
-            ``None`` asks litellm (``supports_response_schema``); set ``True`` for local
-            servers with constrained decoding that litellm does not know about.
+            ``None``: yes when ``api_base`` (or ``base_url``) is set, since local and
+            OpenAI-compatible servers (llama.cpp, vLLM, Ollama, LM Studio) enforce
+            schemas and a server that does not refuses the request, which makes the
+            planner fall back; otherwise litellm is asked
+            (``supports_response_schema``). ``False`` never sends a schema.
         tool_calling: whether the model handles native tool calls (what a planner with
             ``tool_mode="auto"`` goes by). ``None`` asks litellm
             (``supports_function_calling``); models litellm does not know count as not
             supporting them.
+        retry_timeouts: whether a call that ran out of ``timeout_s`` is tried again.
+            ``None``: yes, unless ``api_base`` (or ``base_url``) is set: a self-hosted
+            server usually works on one request at a time and keeps generating the
+            abandoned reply, so a retry would only queue behind it.
         sleep: the function that waits between attempts (tests inject a recorder).
         **params: passed to ``litellm.acompletion`` unchanged (``api_key``,
             ``api_base``, ``temperature``, ``drop_params``...). Values whose name looks
@@ -150,6 +159,7 @@ class LiteLLMClient:
         max_backoff: float = 30.0,
         json_schema: bool | None = None,
         tool_calling: bool | None = None,
+        retry_timeouts: bool | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         **params: Any,
     ) -> None:
@@ -179,8 +189,10 @@ class LiteLLMClient:
         self._max_retries = max_retries
         self._backoff_base = backoff_base
         self._max_backoff = max_backoff
+        self._self_hosted = bool(params.get("api_base") or params.get("base_url"))
         self._json_schema = json_schema
         self._tool_calling = tool_calling
+        self._retry_timeouts = not self._self_hosted if retry_timeouts is None else retry_timeouts
         self._sleep = sleep
         self._params = dict(params)
         self._secrets = tuple(
@@ -188,7 +200,7 @@ class LiteLLMClient:
             for name, value in params.items()
             if _is_secret_param(name) and isinstance(value, str) and value
         )
-        self._format_mode: FormatMode | None = None
+        self._format_support: FormatSupport | None = None
         self._context_window: int | object | None = _UNKNOWN
 
     @classmethod
@@ -289,9 +301,10 @@ class LiteLLMClient:
     ) -> LLMResponse:
         """Send ``messages`` to the model and return its reply with usage and cost.
 
-        A JSON-schema ``response_format`` is sent as-is when the model supports it,
-        downgraded to ``{"type": "json_object"}`` when it only supports JSON mode, and
-        dropped when it supports neither. With ``stream=True`` each text delta goes to
+        A JSON-schema ``response_format`` is sent as-is when the model supports it (or
+        ``api_base`` is set), downgraded to ``{"type": "json_object"}`` when it only
+        supports JSON mode, and dropped when it supports neither; the reply's
+        :attr:`~penguiflow.planner.llm_types.LLMResponse.format_sent` says which. With ``stream=True`` each text delta goes to
         ``on_stream_chunk(delta, False)`` and the end to ``on_stream_chunk("", True)``;
         tool-call deltas are gathered into :attr:`LLMResponse.tool_calls`. A stream that
         fails after delivering text is not retried.
@@ -330,7 +343,7 @@ class LiteLLMClient:
                 async with asyncio.timeout(self._timeout_s):
                     if stream:
                         return await self._stream(litellm, kwargs, on_stream_chunk, progress)
-                    return self._read(litellm, await litellm.acompletion(**kwargs))
+                    return self._read(litellm, await litellm.acompletion(**kwargs), kwargs)
             except Exception as exc:
                 if exc is progress.callback_error:
                     raise  # the caller's own callback failed: not an LLM error
@@ -338,6 +351,12 @@ class LiteLLMClient:
                 note = ""
                 if progress.chunks_delivered:
                     note = f"failed after streaming {progress.chunks_delivered} chunk(s)"
+                elif failure.abandoned and not self._retry_timeouts:
+                    note = (
+                        f"not retried: the server may still be working on the abandoned "
+                        f"request (retry_timeouts=False); raise timeout_s (now "
+                        f"{self._timeout_s}s) or lower max_tokens"
+                    )
                 elif failure.retryable and attempt <= self._max_retries:
                     delay = self._delay(attempt, failure.retry_after)
                     if delay is not None:
@@ -380,7 +399,15 @@ class LiteLLMClient:
             "max_retries": 0,
             "num_retries": 0,
         }
-        chosen = self._choose_format(litellm, response_format)
+        if response_format is not None and self._format_support is None:
+            self._format_support = detect_format_support(
+                litellm,
+                self._model,
+                self._params,
+                json_schema=self._json_schema,
+                self_hosted=self._self_hosted,
+            )
+        chosen = choose_format(self._format_support or "none", response_format)
         if chosen is not None:
             kwargs["response_format"] = chosen
         if stream:
@@ -391,46 +418,7 @@ class LiteLLMClient:
             }
         return kwargs
 
-    def _choose_format(
-        self, litellm: Any, response_format: dict[str, Any] | None
-    ) -> dict[str, Any] | None:
-        if response_format is None:
-            return None
-        mode = self._format_mode
-        if mode is None:
-            mode = self._format_mode = self._detect_format_mode(litellm)
-        kind = response_format.get("type")
-        if kind == "json_schema":
-            if mode == "json_schema":
-                return response_format
-            return {"type": "json_object"} if mode == "json_object" else None
-        if kind == "json_object":
-            return response_format if mode != "none" else None
-        return response_format
-
-    def _detect_format_mode(self, litellm: Any) -> FormatMode:
-        provider = self._params.get("custom_llm_provider")
-        if self._json_schema is None:
-            try:
-                if litellm.supports_response_schema(
-                    model=self._model, custom_llm_provider=provider
-                ):
-                    return "json_schema"
-            except Exception:  # an unknown model: fall through to the weaker modes
-                logger.debug("supports_response_schema failed for %s", self._model)
-        elif self._json_schema:
-            return "json_schema"
-        try:
-            supported = litellm.get_supported_openai_params(
-                model=self._model, custom_llm_provider=provider
-            )
-        except Exception:
-            supported = None
-        if supported is not None and "response_format" not in supported:
-            return "none"
-        return "json_object"
-
-    def _read(self, litellm: Any, response: Any) -> LLMResponse:
+    def _read(self, litellm: Any, response: Any, kwargs: Mapping[str, Any]) -> LLMResponse:
         text, calls = message_of(response)
         return LLMResponse(
             text,
@@ -439,6 +427,8 @@ class LiteLLMClient:
             model=getattr(response, "model", None) or self._model,
             raw=response,
             tool_calls=calls,
+            finish_reason=text_or_none(finish_reason_of(response)),
+            format_sent=format_sent(kwargs),
         )
 
     async def _stream(
@@ -453,6 +443,7 @@ class LiteLLMClient:
         chunks: list[Any] = []
         usage_obj: Any = None
         model: str | None = None
+        finish: Any = None
         try:
             async for chunk in response:
                 chunks.append(chunk)
@@ -461,6 +452,7 @@ class LiteLLMClient:
                 choices = getattr(chunk, "choices", None)
                 if not choices:
                     continue
+                finish = getattr(choices[0], "finish_reason", None) or finish
                 delta = getattr(choices[0], "delta", None)
                 text = getattr(delta, "content", None)
                 if isinstance(text, str) and text:
@@ -487,6 +479,8 @@ class LiteLLMClient:
             model=model or self._model,
             raw=None,
             tool_calls=calls,
+            finish_reason=text_or_none(finish_reason_of(built) or finish),
+            format_sent=format_sent(kwargs),
         )
 
     @staticmethod

@@ -114,6 +114,13 @@ class LLMResponse:
         model: the model that answered, as reported by the provider.
         raw: the provider's own response object, for debugging; not compared or shown.
         tool_calls: the native tool calls of the reply, in order (empty for a text reply).
+        finish_reason: why the reply ended, as the provider said (``"stop"``,
+            ``"tool_calls"``, ``"length"`` when it was cut off at the token limit...);
+            ``None`` when unknown.
+        format_sent: the ``type`` of the ``response_format`` that reached the provider
+            (``"json_schema"``, ``"json_object"``), ``"none"`` when the request carried
+            none; ``None`` when the client does not say (the format asked for is
+            assumed). A client that sends a weaker format than asked says so here.
     """
 
     text: str
@@ -122,6 +129,13 @@ class LLMResponse:
     model: str | None = None
     raw: Any = field(default=None, repr=False, compare=False)
     tool_calls: tuple[ToolCall, ...] = ()
+    finish_reason: str | None = None
+    format_sent: str | None = None
+
+    @property
+    def cut_off(self) -> bool:
+        """Whether the reply stopped at the token limit (``finish_reason == "length"``)."""
+        return self.finish_reason == "length"
 
     def assistant_message(self) -> dict[str, Any]:
         """Return the reply as the assistant message of a chat (tool calls included)."""

@@ -17,6 +17,7 @@ from pydantic_core import to_json
 from ..catalog import NodeSpec
 from .actions import INJECT_SOURCES
 from .run_state import TrajectoryStep
+from .schema import lean_schema
 
 __all__ = [
     "PlanningHints",
@@ -77,6 +78,18 @@ def _dumps(value: Any) -> str:
     return to_json(value, fallback=str, inf_nan_mode="null").decode()
 
 
+def _tool_line(spec: NodeSpec) -> str:
+    """One tool of the JSON prompt: name, description, argument schema (and tags)."""
+    record: dict[str, Any] = {
+        "name": spec.name,
+        "desc": spec.desc,
+        "args_schema": lean_schema(spec.args_schema),
+    }
+    if spec.tags:
+        record["tags"] = list(spec.tags)
+    return _dumps(record)
+
+
 def build_system_prompt(
     specs: Sequence[NodeSpec],
     *,
@@ -87,6 +100,10 @@ def build_system_prompt(
 ) -> str:
     """Render the system prompt: the action format, the tool catalog and the hints.
 
+    The shapes are written with bare capitals (``NAME``, ``ARGS``, ``ANSWER``) where
+    values go: copied as they are, they are not valid JSON, so a template can never
+    pass for an answer.
+
     Args:
         specs: the catalog.
         max_parallel: how many branches of a parallel step run at once.
@@ -95,32 +112,27 @@ def build_system_prompt(
         final_response_model: the model the final ``args`` must match, if any.
     """
     if final_response_model is not None:
-        final_args = "an object matching this JSON schema: " + _dumps(
-            final_response_model.model_json_schema()
+        final_args = "ARGS match this JSON schema: " + _dumps(
+            lean_schema(final_response_model.model_json_schema())
         )
     else:
-        final_args = (
-            '{"answer": "<the answer for the user>", "sources": [...] (optional), '
-            '"confidence": <0..1> (optional)}'
-        )
+        final_args = 'ARGS is {"answer": ANSWER} (optional: "sources": [...], "confidence": 0 to 1)'
     parts = [
-        "You are the planner of a tool-using agent. You solve the user's query step by "
-        "step. At each step reply with exactly ONE JSON object and nothing else:",
-        '{"thought": "<short reasoning>", "next_node": "<tool name>", "args": {...}}',
-        "",
-        "- To call a tool: next_node is the tool's name and args match its args_schema.",
-        f'- To finish: next_node is "final_response" and args is {final_args}.',
-        '- To run independent calls at once: next_node is "parallel" and args is '
-        '{"steps": [{"node": "<tool>", "args": {...}}, ...], "join": null or '
-        '{"node": "<tool>", "args": {...}, "inject": {"<arg name>": "<source>"}}}; the '
-        "join runs only when every step succeeded, with injected sources among "
-        f"{', '.join(sorted(INJECT_SOURCES))}. At most {max_parallel} steps run at once.",
-        "- Each tool result or error comes back as an observation; read it before the "
-        "next step. Never invent results. Finish as soon as you can answer.",
+        "You plan the steps of a tool-using agent. Reply with exactly one JSON object "
+        'and nothing else: {"thought": "...", "next_node": NAME, "args": ARGS}',
+        "- To call a tool: NAME is the tool's name and ARGS match its args_schema.",
+        f'- To finish: NAME is "final_response" and {final_args}.',
+        '- To make independent calls at once: NAME is "parallel" and ARGS is {"steps": '
+        '[{"node": NAME, "args": ARGS}, ...], "join": null}, or with a tool to run once '
+        'every step succeeded: "join": {"node": NAME, "args": ARGS, "inject": {ARG: '
+        f"SOURCE}}}} where SOURCE is one of {', '.join(sorted(INJECT_SOURCES))}. "
+        f"At most {max_parallel} steps run at once.",
+        "- Each result or error comes back as an observation. Never invent results; "
+        "answer as soon as you can.",
         "",
         "Tools (JSON, one per line):",
     ]
-    parts.extend(_dumps(spec.to_tool_record()) for spec in specs)
+    parts.extend(_tool_line(spec) for spec in specs)
     if not specs:
         parts.append("(no tools: answer directly with final_response)")
     return "\n".join(parts + _tail(hints, extra))

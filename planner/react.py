@@ -54,7 +54,7 @@ from .llm_types import LLMClient
 from .pause import PlannerPause
 from .prompts import PlanningHints, query_message
 from .run_state import RUN_STATE_VERSION, PlannerFinish, RunState
-from .schema import build_action_schemas
+from .schema import StringBounds, build_action_schemas
 from .tokens import TokenAccountant, check_window
 
 __all__ = ["ReactPlanner", "RecoveredRun", "ToolMode"]
@@ -95,7 +95,18 @@ class ReactPlanner:
             that end the run with ``no_path``.
         stream_final_response: stream the LLM's ``answer`` text as ``stream_chunk`` events.
         tool_queue_maxsize: queue capacity of each tool node in the planner's flow.
-        max_string_length: ``maxLength`` of unbounded string arguments in the strict schema.
+        max_string_length: in the strict schema, the ``maxLength`` of the answer and of
+            string arguments without a ``max_length`` of their own. ``None``: half the
+            reply's token limit (``reserved_output_tokens``, else the client's
+            ``max_tokens``) in characters, at most 4096 (16000 for the answer), so a
+            grammar-constrained reply ends before the limit cuts it off.
+        max_thought_length: the ``maxLength`` of the ``thought`` in the strict schema.
+            ``None``: a quarter of the reply's token limit, at most 500.
+        tool_choice: in native mode, the tool the model must call (its name) or
+            ``"required"`` (any tool), until the run's first tool step; then the
+            provider chooses again, so the run can finish. ``None``: the provider
+            chooses (with ``final_response_model``: ``"required"``, the answer being a
+            tool call).
         short_term_memory: remember conversations across runs (see ``docs/memory.md``);
             a run uses memory when it has a key (``run(memory_key=...)`` or derived from
             ``tool_context``).
@@ -148,7 +159,9 @@ class ReactPlanner:
         max_consecutive_arg_failures: int = 3,
         stream_final_response: bool = False,
         tool_queue_maxsize: int = 64,
-        max_string_length: int = 4096,
+        max_string_length: int | None = None,
+        max_thought_length: int | None = None,
+        tool_choice: str | None = None,
         short_term_memory: ShortTermMemoryConfig | None = None,
         state_store: SessionStore | MemoryStore | None = None,
         context_window: int | None = None,
@@ -168,6 +181,7 @@ class ReactPlanner:
             max_parallel=max_parallel,
             max_consecutive_arg_failures=max_consecutive_arg_failures,
             max_string_length=max_string_length,
+            max_thought_length=max_thought_length,
             pause_ttl_s=pause_ttl_s,
             resume_lease_s=resume_lease_s,
             run_lease_s=run_lease_s,
@@ -196,10 +210,15 @@ class ReactPlanner:
         self._callback = event_callback
         self._tool_names = [spec.name for spec in self._specs]
         self._known = frozenset([*self._tool_names, FINAL_RESPONSE, PARALLEL])
+        reply_tokens = reserved_output_tokens or getattr(self._client, "max_output_tokens", None)
         self._schemas = build_action_schemas(
             self._specs,
             final_response_model=final_response_model,
-            max_string_length=max_string_length,
+            bounds=StringBounds.fitting(
+                reply_tokens if isinstance(reply_tokens, int) else None,
+                max_string_length=max_string_length,
+                max_thought_length=max_thought_length,
+            ),
         )
         self._tokens = TokenAccountant(
             model=model if isinstance(model, str) else None,
@@ -219,6 +238,7 @@ class ReactPlanner:
             hints=hints,
             extra=system_prompt_extra,
             tokens=self._tokens,
+            tool_choice=tool_choice,
         )
         self._memory = PlannerMemory(
             short_term_memory,
@@ -235,6 +255,7 @@ class ReactPlanner:
             tool_choice=self._modes.tool_choice,
             model_key=self._model_key,
             stream=stream_final_response,
+            forced_choice=self._modes.forced_choice,
         )
         self._decider = Decider(
             asker=asker,

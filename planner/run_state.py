@@ -78,6 +78,11 @@ class LLMUsage:
         completion_tokens: output tokens reported by the provider.
         total_tokens: their sum (as reported, or computed).
         cost_usd: cost reported by the client (``0.0`` when unknown).
+        formats: requests per format that reached the provider: ``native`` (tools),
+            ``strict`` or ``generic`` (a JSON schema), ``json_object``, ``prompt`` (no
+            ``response_format``). A client that sends a weaker format than the planner
+            asked for (``LiteLLMClient`` for a model litellm does not know to take
+            schemas) is counted under the format it sent.
     """
 
     calls: int = 0
@@ -85,6 +90,7 @@ class LLMUsage:
     completion_tokens: int = 0
     total_tokens: int = 0
     cost_usd: float = 0.0
+    formats: dict[str, int] = field(default_factory=dict)
 
     def add(self, prompt: int, completion: int, total: int, cost: float | None) -> None:
         """Count one LLM call with the usage and cost it reported."""
@@ -104,6 +110,7 @@ class LLMUsage:
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.total_tokens,
             "cost_usd": self.cost_usd,
+            "formats": dict(self.formats),
         }
 
     def mark(self) -> tuple[int, int, int, int, float]:

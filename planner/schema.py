@@ -6,11 +6,13 @@ a fifth mode, ``"native"`` (the catalog sent as the request's ``tools``, no
 ``response_format``), comes first for models that handle native tool calls.
 
 1. ``"strict"``: one ``anyOf`` branch per tool (``next_node`` a constant, ``args``
-   that tool's args schema with ``additionalProperties: false`` and string length
-   bounds), plus the ``final_response`` and ``parallel`` branches. Every property is
-   required; optional arguments become nullable and a ``null`` sent for them is dropped
-   again before validation (:func:`strip_optional_nulls`). Constrained decoders then
-   cannot produce an unknown tool or malformed arguments.
+   that tool's args schema with ``additionalProperties: false``, string length bounds
+   and typed array items), plus the ``final_response`` and ``parallel`` branches. Every
+   property is required; optional arguments become nullable and a ``null`` sent for
+   them is dropped again before validation (:func:`strip_optional_nulls`). Constrained
+   decoders then cannot produce an unknown tool or malformed arguments. The string
+   bounds (:class:`StringBounds`) default to what fits the reply's token limit, so a
+   grammar-constrained reply closes its JSON before ``max_tokens`` cuts it off.
 2. ``"generic"``: ``{"thought", "next_node", "args"}`` with ``args`` a free object.
 3. ``"json_object"``: any JSON object.
 4. ``"prompt"``: no ``response_format``; the system prompt alone describes the shape.
@@ -34,7 +36,9 @@ __all__ = [
     "ActionSchemas",
     "FormatMemory",
     "FormatMode",
+    "StringBounds",
     "build_action_schemas",
+    "lean_schema",
     "strip_optional_nulls",
 ]
 
@@ -42,9 +46,56 @@ FormatMode = Literal["native", "strict", "generic", "json_object", "prompt"]
 FORMAT_MODES: tuple[FormatMode, ...] = ("strict", "generic", "json_object", "prompt")
 """The JSON modes, strongest first (``"native"`` is not a JSON mode)."""
 _SCHEMA_NAME = "planner_action"
-_THOUGHT_MAX = 2000
-_ANSWER_MAX = 16000
 _DROP_KEYS = ("title", "default", "examples")
+
+
+@dataclass(frozen=True, slots=True)
+class StringBounds:
+    """``maxLength`` of the strings in the strict schema.
+
+    Attributes:
+        thought: the ``thought`` of every action.
+        argument: string arguments of tools (and of a ``final_response_model``) that
+            have no ``max_length`` of their own.
+        answer: the ``answer`` of ``final_response``.
+    """
+
+    thought: int = 500
+    argument: int = 4096
+    answer: int = 16000
+
+    @classmethod
+    def fitting(
+        cls,
+        reply_tokens: int | None,
+        *,
+        max_string_length: int | None = None,
+        max_thought_length: int | None = None,
+    ) -> StringBounds:
+        """The bounds for replies of at most ``reply_tokens`` tokens.
+
+        A string can cost a token per character (digits, rare words), so with a known
+        limit a thought gets at most a quarter of it and any other string at most half,
+        in characters: a reply holding a thought and a string still closes before the
+        limit. Without one (and as upper bounds), thoughts get 500 characters,
+        arguments 4096 and answers 16000.
+
+        Args:
+            reply_tokens: the reply's token limit (``max_tokens``), if known.
+            max_string_length: the bound of arguments and answers, instead.
+            max_thought_length: the bound of thoughts, instead.
+        """
+        default = cls()
+        thought, argument, answer = default.thought, default.argument, default.answer
+        if reply_tokens is not None:
+            thought = min(thought, max(16, reply_tokens // 4))
+            argument = min(argument, max(16, reply_tokens // 2))
+            answer = min(answer, max(16, reply_tokens // 2))
+        if max_string_length is not None:
+            argument = answer = max_string_length
+        if max_thought_length is not None:
+            thought = max_thought_length
+        return cls(thought=thought, argument=argument, answer=answer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +199,25 @@ class FormatMemory:
         return nxt
 
 
+def lean_schema(node: Any, *, in_properties: bool = False) -> Any:
+    """A pydantic schema without its ``title``s (they cost tokens and say nothing new).
+
+    Args:
+        node: the schema (or a part of it).
+        in_properties: whether ``node`` maps property names to schemas (a property
+            may be called ``title``).
+    """
+    if isinstance(node, list):
+        return [lean_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    return {
+        key: lean_schema(value, in_properties=key in ("properties", "$defs"))
+        for key, value in node.items()
+        if key != "title" or in_properties
+    }
+
+
 def _rewrite_refs(node: Any, rename: dict[str, str]) -> Any:
     if isinstance(node, dict):
         out: dict[str, Any] = {}
@@ -162,8 +232,25 @@ def _rewrite_refs(node: Any, rename: dict[str, str]) -> Any:
     return node
 
 
+def _any_item(max_string: int) -> dict[str, Any]:
+    """What an untyped array item becomes: a JSON scalar (grammars need a type)."""
+    return {
+        "anyOf": [
+            {"type": "string", "maxLength": max_string},
+            {"type": "number"},
+            {"type": "boolean"},
+            {"type": "null"},
+        ]
+    }
+
+
+def _nullable(schema: Any) -> bool:
+    options = schema.get("anyOf") if isinstance(schema, dict) else None
+    return isinstance(options, list) and {"type": "null"} in options
+
+
 def _tighten(node: Any, *, max_string: int) -> Any:
-    """Make every object closed and fully required, and bound every string."""
+    """Make every object closed and fully required, bound every string, type every item."""
     if isinstance(node, list):
         return [_tighten(v, max_string=max_string) for v in node]
     if not isinstance(node, dict):
@@ -178,11 +265,13 @@ def _tighten(node: Any, *, max_string: int) -> Any:
             out[key] = _tighten(value, max_string=max_string)
     if out.get("type") == "string" and "enum" not in out and "const" not in out:
         out.setdefault("maxLength", max_string)
+    if out.get("type") == "array" and not out.get("items") and "prefixItems" not in out:
+        out["items"] = _any_item(max_string)
     props = out.get("properties")
     if isinstance(props, dict):
         required = set(out.get("required", ()))
         for name, prop in list(props.items()):
-            if name not in required:
+            if name not in required and not _nullable(prop):
                 props[name] = {"anyOf": [prop, {"type": "null"}]}
         out["required"] = list(props)
         out["additionalProperties"] = False
@@ -194,7 +283,7 @@ class _DefsCollector:
 
     def __init__(self, *, max_string: int) -> None:
         self.defs: dict[str, Any] = {}
-        self._max_string = max_string
+        self.max_string = max_string
 
     def add(self, prefix: str, schema: dict[str, Any]) -> dict[str, Any]:
         schema = copy.deepcopy(schema)
@@ -202,32 +291,32 @@ class _DefsCollector:
         rename = {name: f"{prefix}__{name}" for name in local}
         for name, sub in local.items():
             self.defs[rename[name]] = _tighten(
-                _rewrite_refs(sub, rename), max_string=self._max_string
+                _rewrite_refs(sub, rename), max_string=self.max_string
             )
-        return dict(_tighten(_rewrite_refs(schema, rename), max_string=self._max_string))
+        return dict(_tighten(_rewrite_refs(schema, rename), max_string=self.max_string))
 
 
-def _branch(name: str, args: dict[str, Any], desc: str | None = None) -> dict[str, Any]:
-    branch: dict[str, Any] = {
+def _branch(name: str, args: dict[str, Any], thought: int) -> dict[str, Any]:
+    return {
         "type": "object",
         "properties": {
-            "thought": {"type": "string", "maxLength": _THOUGHT_MAX},
+            "thought": {"type": "string", "maxLength": thought},
             "next_node": {"type": "string", "const": name, "enum": [name]},
             "args": args,
         },
         "required": ["thought", "next_node", "args"],
         "additionalProperties": False,
     }
-    if desc:
-        branch["description"] = desc
-    return branch
 
 
-def _final_args(model: type[BaseModel] | None, defs: _DefsCollector) -> dict[str, Any]:
+def _final_args(model: type[BaseModel] | None, defs: _DefsCollector, answer: int) -> dict[str, Any]:
     if model is not None:
         return defs.add("final_response", model.model_json_schema())
     schema = FinalAnswerArgs.model_json_schema()
-    schema["properties"]["answer"]["maxLength"] = _ANSWER_MAX
+    schema.pop("description", None)  # the class docstring, written for Python readers
+    schema["properties"]["answer"]["maxLength"] = answer
+    sources = {"type": "array", "items": {"type": "string", "maxLength": defs.max_string}}
+    schema["properties"]["sources"] = {"anyOf": [sources, {"type": "null"}]}
     return defs.add("final_response", schema)
 
 
@@ -296,25 +385,29 @@ def build_action_schemas(
     specs: Sequence[NodeSpec],
     *,
     final_response_model: type[BaseModel] | None = None,
-    max_string_length: int = 4096,
+    bounds: StringBounds | None = None,
 ) -> ActionSchemas:
     """Build the strict and generic action schemas for a catalog (call once per catalog).
 
     Args:
         specs: the catalog.
         final_response_model: the model the final answer's ``args`` must match, if any.
-        max_string_length: ``maxLength`` given to tool string arguments without one.
+        bounds: the ``maxLength`` of thoughts, answers and string arguments without
+            one (default: :class:`StringBounds` with no reply limit).
 
     Returns:
         The :class:`ActionSchemas`.
     """
-    defs = _DefsCollector(max_string=max_string_length)
+    bounds = bounds or StringBounds()
+    thought = bounds.thought
+    defs = _DefsCollector(max_string=bounds.argument)
     tool_args = {spec.name: defs.add(spec.name, spec.args_schema) for spec in specs}
-    branches = [_branch(s.name, tool_args[s.name], s.desc) for s in specs]
-    branches.append(_branch(FINAL_RESPONSE, _final_args(final_response_model, defs)))
+    branches = [_branch(s.name, tool_args[s.name], thought) for s in specs]
+    final = _final_args(final_response_model, defs, bounds.answer)
+    branches.append(_branch(FINAL_RESPONSE, final, thought))
     if specs:
         join_args = {name: _all_nullable(args) for name, args in tool_args.items()}
-        branches.append(_branch(PARALLEL, _parallel_args(tool_args, join_args)))
+        branches.append(_branch(PARALLEL, _parallel_args(tool_args, join_args), thought))
     strict: dict[str, Any] = {"anyOf": branches}
     if defs.defs:
         strict["$defs"] = defs.defs

@@ -175,13 +175,16 @@ class TokenAccountant:
         return self.counter if self.limit.tokens is not None else None
 
     async def prepare(self) -> None:
-        """Load the encoding and resolve the limit off the event loop (first call only).
+        """Resolve the limit, and load the encoding if a limit applies, off the event loop.
 
-        Asking a ``LiteLLMClient`` for its window imports litellm, which takes seconds.
+        Asking a ``LiteLLMClient`` for its window imports litellm, which takes seconds;
+        an encoding takes tens of megabytes, so it is loaded only when requests are
+        counted (memory loads it for its own budget).
         """
-        await self.counter.warm()
         if self._limit is None:
             self._limit = await asyncio.to_thread(self._resolve)
+        if self._limit.tokens is not None:
+            await self.counter.warm()
 
     def format_tokens(self, mode: str, sent: Any) -> int:
         """Tokens of what ``mode`` sends besides the messages, counted once per mode.

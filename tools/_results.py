@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
 
 from .errors import ToolResponseError
 
@@ -35,7 +35,20 @@ class ContentRef(BaseModel):
 
 
 class ToolResult(BaseModel):
-    """What an external tool returned, in one shape for MCP and HTTP tools."""
+    """What an external tool returned, in one shape for MCP and HTTP tools.
+
+    Written as JSON (what the planner shows the model, stores and streams), a result
+    keeps one form of its content: the structured content when there is any (an MCP
+    server also sends it as text, which would say the same twice), else the text;
+    references and a non-2xx HTTP status are added only when present. A result
+    holding only content is written as that content itself::
+
+        {"temperature": 21}                     # structured content
+        "Sunny, 21 °C"                          # text
+        {"content": "...", "refs": [...]}       # with images or resources
+
+    In Python (``model_dump()``) every field is kept.
+    """
 
     tool: str
     """The catalog name (``"{server}.{tool}"``)."""
@@ -47,6 +60,21 @@ class ToolResult(BaseModel):
     """Images, audio and resources, as references."""
     status: int | None = None
     """The HTTP status, for HTTP tools."""
+
+    @model_serializer(mode="wrap", when_used="json")
+    def _one_form(self, handler: SerializerFunctionWrapHandler) -> Any:
+        content = handler(self)
+        main = content["structured"] if self.structured is not None else content["text"]
+        extra: dict[str, Any] = {}
+        if self.refs:
+            extra["refs"] = [
+                {k: v for k, v in ref.items() if v is not None} for ref in content["refs"]
+            ]
+        if self.status is not None and not 200 <= self.status < 300:
+            extra["status"] = self.status
+        if not extra:
+            return main
+        return {"content": main, **extra} if main is not None else extra
 
 
 def size_error(*, tool: str, server: str, size: int, limit: int) -> ToolResponseError:

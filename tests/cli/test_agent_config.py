@@ -254,3 +254,27 @@ def test_the_config_reference_in_the_cli_docs_is_valid(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_agent_config(write(tmp_path, "[planner]\nmax_iter = 3\n"))
     assert f"error: {caught.value}" in "error:" + errors
+
+
+async def test_planner_settings_for_small_and_local_models_reach_the_planner(
+    tmp_path: Path,
+) -> None:
+    text = (
+        "[[tools]]\ntype='python'\npath='agent_tools_mod:double'\n"
+        "[planner]\ntool_mode = 'json'\nmax_string_length = 80\nmax_thought_length = 40\n"
+    )
+    agent = await _start(tmp_path, text)
+    try:
+        strict = agent.planner.response_format
+        assert strict is not None and agent.planner.tool_mode == "json"
+        branch = next(
+            b
+            for b in strict["json_schema"]["schema"]["anyOf"]
+            if b["properties"]["next_node"]["const"] == "final_response"
+        )
+        assert branch["properties"]["thought"]["maxLength"] == 40
+        assert branch["properties"]["args"]["properties"]["answer"]["maxLength"] == 80
+    finally:
+        await agent.aclose()
+    with pytest.raises(ConfigError, match=r"planner\.tool_mode"):
+        load_agent_config(write(tmp_path, "[planner]\ntool_mode = 'tools'\n"))

@@ -67,3 +67,7 @@ def test_the_readme_starts_with_the_hello_agent(tmp_path: Path) -> None:
 
 def test_the_readme_flow_runs(tmp_path: Path) -> None:
     assert run_script(tmp_path, readme_blocks()[1]).strip() == "HELLO"
+
+
+def test_local_model_example_runs_offline() -> None:
+    assert run_example("examples/local_model/agent.py").strip() == "answer_complete: 391"

@@ -180,7 +180,8 @@ async def test_json_schema_response_format_is_sent_as_is(api: respx.MockRouter) 
     ("model", "json_schema", "expected"),
     [
         (MODEL, False, {"type": "json_object"}),
-        ("openai/my-local-model", None, {"type": "json_object"}),
+        # api_base: the server enforces the schema or refuses it; never silently weakened
+        ("openai/my-local-model", None, SCHEMA_FORMAT),
         ("openai/my-local-model", True, SCHEMA_FORMAT),
     ],
 )
@@ -189,8 +190,23 @@ async def test_response_format_follows_model_support(
 ) -> None:
     route = api.post(URL).mock(return_value=httpx.Response(200, json=completion("{}")))
     llm = LiteLLMClient(model, api_base=BASE, api_key=KEY, json_schema=json_schema)
-    await llm.complete(messages=MESSAGES, response_format=SCHEMA_FORMAT)
+    reply = await llm.complete(messages=MESSAGES, response_format=SCHEMA_FORMAT)
     assert sent(route)["response_format"] == expected
+    assert reply.format_sent == expected["type"]
+
+
+async def test_an_unknown_model_without_api_base_gets_json_object_and_says_so(
+    api: respx.MockRouter,
+) -> None:
+    route = api.post("https://api.openai.com/v1/chat/completions").mock(
+        return_value=httpx.Response(200, json=completion("{}"))
+    )
+    llm = LiteLLMClient("openai/my-fine-tune", api_key=KEY)
+    reply = await llm.complete(messages=MESSAGES, response_format=SCHEMA_FORMAT)
+    assert sent(route)["response_format"] == {"type": "json_object"}
+    assert reply.format_sent == "json_object"
+    plain = await llm.complete(messages=MESSAGES)
+    assert "response_format" not in sent(route) and plain.format_sent == "none"
 
 
 async def test_429_with_retry_after_waits_then_succeeds(
@@ -340,9 +356,19 @@ async def test_transport_timeout_is_retried_then_typed(
 ) -> None:
     route = api.post(URL).mock(side_effect=httpx.ReadTimeout("read timed out"))
     with pytest.raises(LLMTimeoutError) as info:
-        await client(sleeps, max_retries=1).complete(messages=MESSAGES)
+        await client(sleeps, max_retries=1, retry_timeouts=True).complete(messages=MESSAGES)
     assert isinstance(info.value, TimeoutError)
     assert route.call_count == 2 and info.value.attempts == 2
+
+
+async def test_a_timeout_is_not_retried_by_default_with_api_base(
+    api: respx.MockRouter, sleeps: Sleeps
+) -> None:
+    route = api.post(URL).mock(side_effect=httpx.ReadTimeout("read timed out"))
+    with pytest.raises(LLMTimeoutError) as info:
+        await client(sleeps, max_retries=3).complete(messages=MESSAGES)
+    assert route.call_count == 1 and info.value.attempts == 1 and sleeps.delays == []
+    assert "not retried" in str(info.value) and "raise timeout_s" in str(info.value)
 
 
 async def test_per_call_timeout_cuts_a_hung_provider(api: respx.MockRouter, sleeps: Sleeps) -> None:

@@ -451,3 +451,54 @@ def test_tool_names_that_clash_once_renamed_stay_apart() -> None:
     )
     assert len(names.wire("x" * 80)) == 64
     assert names.catalog("unknown") == "unknown" and names.wire("unknown") == "unknown"
+
+
+@native_only
+async def test_tool_choice_forces_a_tool_until_the_first_step(
+    make_planner: PlannerFactory,
+) -> None:
+    planner, llm = make_planner(
+        [
+            tool_reply(call("search", {"text": "a"}, "c1")),
+            tool_reply(call("search", {"text": "b"}, "c2")),
+            "done",
+        ],
+        tool_choice="search",
+    )
+    result = await planner.run("q")
+    assert result.reason == "answer_complete"
+    forced = {"type": "function", "function": {"name": "search"}}
+    # forced for the first decision only, so that the run can finish
+    assert [r.tool_choice for r in llm.requests] == [forced, None, None]
+
+
+@native_only
+async def test_a_forced_tool_with_a_typed_answer_goes_back_to_required(
+    make_planner: PlannerFactory,
+) -> None:
+    class Report(BaseModel):
+        answer: str
+
+    planner, llm = make_planner(
+        [
+            tool_reply(call("search", {"text": "a"}, "c1")),
+            tool_reply(call("final_response", {"answer": "ok"}, "c2")),
+        ],
+        tool_choice="required",
+        final_response_model=Report,
+    )
+    result = await planner.run("q")
+    assert result.reason == "answer_complete" and result.payload.structured == Report(answer="ok")
+    assert [r.tool_choice for r in llm.requests] == ["required", "required"]
+
+
+@pytest.mark.parametrize("choice", ["nope", "final_response", "auto"])
+async def test_tool_choice_must_name_a_tool(choice: str) -> None:
+    nodes, registry = [Node(search_tool, name="search")], registry_for(("search", Query, Found))
+    with pytest.raises(ConfigError, match=r"tool_choice=\.\.\.\) must be None, 'required'"):
+        ReactPlanner(llm_client=ScriptedLLM([]), nodes=nodes, registry=registry, tool_choice=choice)
+
+
+@tool(desc="Search")
+async def search_tool(args: Query, ctx: Any) -> Found:
+    return Found(value=args.text)

@@ -313,6 +313,7 @@ async def test_usage_and_cost_are_summed(make_planner: PlannerFactory) -> None:
         "completion_tokens": 30,
         "total_tokens": 280,
         "cost_usd": pytest.approx(0.003),
+        "formats": {"native" if planner.tool_mode == "native" else "strict": 2},
     }
 
 
@@ -334,3 +335,25 @@ async def test_a_finished_run_is_freed_without_the_cycle_collector(
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+@json_only
+async def test_the_prompts_templates_cannot_pass_for_an_answer(
+    make_planner: PlannerFactory,
+) -> None:
+    planner, _ = make_planner([final("Paris")])
+    shape = next(line for line in planner.system_prompt.splitlines() if "final_response" in line)
+    copied = shape[shape.index("ARGS is ") + len("ARGS is ") :].split(" (optional")[0]
+    events: list[Any] = []
+    planner, _ = make_planner(
+        [
+            '{"thought": "...", "next_node": "final_response", "args": ' + copied + "}",
+            act("final_response", {"answer": "<the answer for the user>"}),
+            final("Paris"),
+        ],
+        event_callback=events.append,
+    )
+    result = await planner.run("capital of France?")
+    assert result.reason == "answer_complete" and result.payload.raw_answer == "Paris"
+    errors = [e.error for e in events if e.event_type == "repair_attempt"]
+    assert len(errors) == 2 and "placeholder copied from the instructions" in errors[1]

@@ -7,7 +7,12 @@ import pytest
 from pydantic import BaseModel, Field
 
 from penguiflow import ModelRegistry, Node, build_catalog, tool
-from penguiflow.planner.schema import FormatMemory, build_action_schemas, strip_optional_nulls
+from penguiflow.planner.schema import (
+    FormatMemory,
+    StringBounds,
+    build_action_schemas,
+    strip_optional_nulls,
+)
 
 
 class Inner(BaseModel):
@@ -33,6 +38,7 @@ class OtherInner(BaseModel):
 class OtherArgs(BaseModel):
     inner: OtherInner  # a $defs name that clashes with SearchArgs' Inner? no: different name
     free: dict[str, Any] = Field(default_factory=dict)
+    tags: list[Any] = Field(default_factory=list)
 
 
 @tool(desc="Search")
@@ -54,7 +60,7 @@ def _catalog() -> list[Any]:
 
 @pytest.fixture(scope="module")
 def strict() -> dict[str, Any]:
-    return build_action_schemas(_catalog(), max_string_length=100).strict
+    return build_action_schemas(_catalog(), bounds=StringBounds(argument=100)).strict
 
 
 def _walk_objects(node: Any) -> list[dict[str, Any]]:
@@ -124,8 +130,8 @@ def test_valid_actions_validate_and_bad_ones_do_not(strict: dict[str, Any]) -> N
             "steps": [{"node": "search", "args": good["args"]}],
             "join": {
                 "node": "other",
-                "args": {"inner": None, "free": None},
-                "inject": {"inner": None, "free": "$results"},
+                "args": {"inner": None, "free": None, "tags": None},
+                "inject": {"inner": None, "free": "$results", "tags": None},
             },
         },
     }
@@ -202,3 +208,68 @@ def test_strip_optional_nulls_follows_refs() -> None:
     assert strip_optional_nulls(value, schema) == {"text": "a", "inner": {"label": "x"}}
     # required fields keep their null so validation reports them
     assert strip_optional_nulls({"text": None}, schema) == {"text": None}
+
+
+def _arrays(node: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    if isinstance(node, dict):
+        if node.get("type") == "array":
+            found.append(node)
+        for value in node.values():
+            found.extend(_arrays(value))
+    elif isinstance(node, list):
+        for value in node:
+            found.extend(_arrays(value))
+    return found
+
+
+def test_every_array_has_typed_items(strict: dict[str, Any]) -> None:
+    # llama.cpp's grammar conversion stops at an untyped array (``items: {}``)
+    arrays = _arrays(strict)
+    assert len(arrays) >= 3  # tags, the answer's sources, the parallel steps
+    for array in arrays:
+        items = array["items"]
+        assert items and all(option.get("type") for option in items.get("anyOf", [items]))
+    tags = strict["anyOf"][1]["properties"]["args"]["properties"]["tags"]["anyOf"][0]
+    jsonschema.validate(["a", 1, True, None], tags)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate([{"nested": "object"}], tags)
+
+
+def _bounds(strict: dict[str, Any]) -> tuple[int, int, int]:
+    search = strict["anyOf"][0]["properties"]
+    final = next(
+        b for b in strict["anyOf"] if b["properties"]["next_node"]["const"] == "final_response"
+    )
+    return (
+        search["thought"]["maxLength"],
+        search["args"]["properties"]["title"]["anyOf"][0]["maxLength"],
+        final["properties"]["args"]["properties"]["answer"]["maxLength"],
+    )
+
+
+def test_string_bounds_fit_the_reply_token_limit() -> None:
+    catalog = _catalog()
+    unlimited = build_action_schemas(catalog).strict
+    assert _bounds(unlimited) == (500, 4096, 16000)
+    fitted = build_action_schemas(catalog, bounds=StringBounds.fitting(200)).strict
+    assert _bounds(fitted) == (50, 100, 100)  # a thought and a string close within 200
+    chosen = StringBounds.fitting(200, max_string_length=30, max_thought_length=20)
+    assert _bounds(build_action_schemas(catalog, bounds=chosen).strict) == (20, 30, 30)
+    # a tool's own max_length is kept
+    assert fitted["anyOf"][0]["properties"]["args"]["properties"]["text"]["maxLength"] == 50
+
+
+async def test_the_planner_bounds_strings_by_the_clients_max_tokens() -> None:
+    from penguiflow.planner.llm import LiteLLMClient
+    from penguiflow.planner.react import ReactPlanner
+
+    client = LiteLLMClient("openai/local", api_base="http://127.0.0.1:1/v1", max_tokens=200)
+    async with ReactPlanner(llm_client=client, catalog=_catalog(), tool_mode="json") as planner:
+        assert planner.response_format is not None
+        assert _bounds(planner.response_format["json_schema"]["schema"]) == (50, 100, 100)
+    async with ReactPlanner(
+        llm_client=client, catalog=_catalog(), tool_mode="json", max_string_length=64
+    ) as planner:
+        assert planner.response_format is not None
+        assert _bounds(planner.response_format["json_schema"]["schema"]) == (50, 64, 64)

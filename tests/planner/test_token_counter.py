@@ -115,3 +115,52 @@ def test_memory_room_is_half_of_what_is_left() -> None:
 def test_bad_window_arguments(window: Any, reserve: Any) -> None:
     with pytest.raises(ConfigError):
         check_window(window, reserve)
+
+
+_RUN_AND_REPORT = """
+import asyncio, json, sys
+from penguiflow.catalog import NodeSpec, tool
+from penguiflow.planner.react import ReactPlanner
+from penguiflow.planner.testing import TestLLM
+
+@tool
+async def add(a: int, b: int) -> int:
+    "Add two integers."
+    return a + b
+
+async def main():
+    options = json.loads(sys.argv[1])
+    async with ReactPlanner(llm_client=TestLLM(), catalog=[NodeSpec.from_function(add)],
+                            **options) as planner:
+        result = await planner.run("1 + 2?")
+    print(json.dumps([result.reason, "tiktoken" in sys.modules]))
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize(
+    ("options", "loads_an_encoding"),
+    [
+        ({}, False),
+        ({"tool_mode": "json"}, False),
+        ({"token_budget": 4000}, True),
+        ({"context_window": 8000}, True),
+    ],
+)
+def test_an_encoding_is_loaded_only_when_something_counts(
+    options: dict[str, Any], loads_an_encoding: bool
+) -> None:
+    # An encoding costs tens of megabytes; a run with no limit to enforce needs none.
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _RUN_AND_REPORT, json.dumps(options)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert json.loads(done.stdout) == ["answer_complete", loads_an_encoding]

@@ -138,3 +138,39 @@ async def test_images_become_references_with_size_limits(tn):
     assert big.inline is False and big.data is None and big.size_bytes == 20_004
     with pytest.raises(ToolResponseError):
         await tn.call("echo", {"text": "y" * 60_000})
+
+
+@pytest.mark.parametrize("tool_mode", ["json", "native"])
+async def test_the_model_sees_each_result_once(tn, tool_mode):
+    from penguiflow.planner.react import ReactPlanner
+    from penguiflow.planner.testing import ScriptedLLM
+
+    llm = ScriptedLLM(
+        [
+            {
+                "next_node": "parallel",
+                "args": {
+                    "steps": [
+                        {"node": "demo.add", "args": {"a": 2, "b": 3}},
+                        {"node": "demo.echo", "args": {"text": "hi"}},
+                        {"node": "demo.picture", "args": {"size": 4}},
+                    ]
+                },
+            },
+            {"next_node": "final_response", "args": {"answer": "5"}},
+        ]
+    )
+    names = {"demo.add", "demo.echo", "demo.picture"}
+    catalog = [spec for spec in tn.specs if spec.name in names]
+    async with ReactPlanner(llm_client=llm, catalog=catalog, tool_mode=tool_mode) as planner:
+        result = await planner.run("add 2 and 3")
+    branches = result.metadata["steps"][0]["observation"]["branches"]
+    add, echo, picture = (branch["result"] for branch in branches)
+    # structured content only (MCP also sends it as text), no empty fields
+    assert add == {"result": 5}
+    assert echo == {"result": "hi"}
+    assert set(picture) == {"refs"} and picture["refs"][0]["mime_type"] == "image/png"
+    sent = json.dumps(llm.requests[1].messages)
+    assert sent.count('\\"result\\":5') == 1
+    for noise in ("structured", '\\"status\\":', '\\"tool\\":'):
+        assert noise not in sent

@@ -90,3 +90,22 @@ async def test_close_while_calls_are_in_flight(http_api):
         await call
     await tn.close()
     assert tn.state is ToolNodeState.CLOSED
+
+
+def test_a_result_written_as_json_keeps_one_form() -> None:
+    from penguiflow.tools import ContentRef, ToolResult
+
+    both = ToolResult(tool="s.t", structured={"n": 1}, text='{"n": 1}')
+    assert both.model_dump(mode="json") == {"n": 1}  # the text only repeats it
+    assert both.model_dump()["text"] == '{"n": 1}'  # Python keeps every field
+    assert ToolResult(tool="s.t", text="plain").model_dump(mode="json") == "plain"
+    failed = ToolResult(tool="s.t", structured={"error": "gone"}, status=404)
+    assert failed.model_dump(mode="json") == {"content": {"error": "gone"}, "status": 404}
+    ok = ToolResult(tool="s.t", structured=[1], status=200)
+    assert ok.model_dump_json() == "[1]"
+    image = ContentRef(kind="image", mime_type="image/png", size_bytes=3)
+    with_ref = ToolResult(tool="s.t", text="see", refs=[image]).model_dump(mode="json")
+    assert with_ref == {
+        "content": "see",
+        "refs": [{"kind": "image", "mime_type": "image/png", "size_bytes": 3, "inline": False}],
+    }
