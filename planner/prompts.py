@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic_core import to_json
 
 from ..catalog import NodeSpec
+from ._bounded_json import dumps
 from .actions import INJECT_SOURCES
 from .run_state import TrajectoryStep
 
@@ -73,8 +73,12 @@ class PlanningHints(BaseModel):
 
 
 def _dumps(value: Any) -> str:
-    """Compact JSON, non-ASCII kept, unknown objects as ``str``, NaN/inf as ``null``."""
-    return to_json(value, fallback=str, inf_nan_mode="null").decode()
+    """Compact JSON, non-ASCII kept, unknown objects as ``str``, NaN/inf as ``null``.
+
+    Never raises: a tool result pydantic cannot serialise (a lone surrogate, very deep
+    nesting) is cleaned first (see :func:`~penguiflow.planner._bounded_json.dumps`).
+    """
+    return dumps(value)
 
 
 def build_system_prompt(
