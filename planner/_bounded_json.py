@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 DEFAULT_MAX_REPLY_CHARS = 1_000_000
-"""``max_reply_chars`` by default: above any model's output limit (about 250k tokens)."""
+"""``max_reply_chars`` by default: about 250k tokens, above any model's output limit."""
 
 DEFAULT_MAX_REPLY_DEPTH = 32
 """``max_reply_depth`` by default: far deeper than any tool's arguments."""
