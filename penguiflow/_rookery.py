@@ -155,7 +155,9 @@ class Rookery:
             self._results[key] = [item]
         else:
             results.append(item)
-        self._stored()
+        self.depth = depth = self.depth + 1
+        if depth > self.peak:
+            self.peak = depth
         return True
 
     async def put(self, key: LaneKey, item: Any) -> None:

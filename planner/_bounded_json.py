@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
-from pydantic_core import to_json
+from pydantic_core import from_json, to_json
 
 __all__ = [
     "DEFAULT_MAX_REPLY_CHARS",
@@ -44,7 +44,6 @@ MAX_REPLY_DEPTH_LIMIT = 128
 and stored runs (the serialisers stop at about 250 levels, counting the run's own)."""
 
 _SIGNIFICANT = re.compile(r'[][{}"\\]')
-_SURROGATE_HINT = re.compile("\\\\u[dD][89a-fA-F]|[\ud800-\udfff]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _DUMP_DEPTH = 64
 _TOO_DEEP = "(nested too deeply to show)"
@@ -74,13 +73,16 @@ class ReplyLimits:
 
     def problem(self, text: str) -> str | None:
         """Why JSON ``text`` is not decoded (too long, nested too deeply), or ``None``."""
-        problem = self.size_problem(len(text))
-        if problem is None and _deeper_than(text, self.max_depth):
-            problem = (
+        if len(text) <= self.max_chars and text.count("[") + text.count("{") <= self.max_depth:
+            return None  # the usual reply: nothing to scan
+        if len(text) > self.max_chars:
+            return self.size_problem(len(text))
+        if _deeper_than(text, self.max_depth):
+            return (
                 f"nested too deeply: arrays and objects more than max_reply_depth="
                 f"{self.max_depth} levels deep"
             )
-        return problem
+        return None
 
     def loads(self, text: str) -> Any:
         """Decode JSON ``text`` within the limits.
@@ -92,6 +94,10 @@ class ReplyLimits:
         problem = self.problem(text)
         if problem is not None:
             raise ReplyDecodeError(problem)
+        try:  # the fast decoder refuses lone surrogates, so what it returns is clean
+            return from_json(text)
+        except (ValueError, TypeError):
+            pass  # not JSON, a lone surrogate, or a long integer: the decoder that says why
         try:
             value = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -100,19 +106,15 @@ class ReplyLimits:
             raise ReplyDecodeError(
                 "not readable: an integer has too many digits; write long numbers as strings"
             ) from None
-        if _SURROGATE_HINT.search(text) is not None:
-            value = _without_surrogates(value)
-        return value
+        return _without_surrogates(value)
 
 
 def _deeper_than(text: str, limit: int) -> bool:
     """Whether arrays and objects in ``text`` nest more than ``limit`` levels.
 
     Brackets inside strings do not count. Linear in the number of brackets, quotes and
-    backslashes; a text with few brackets is answered without scanning.
+    backslashes.
     """
-    if text.count("[") + text.count("{") <= limit:
-        return False
     depth = 0
     in_string = False
     escaped = -1  # position of the character a backslash escapes
@@ -139,7 +141,7 @@ def _deeper_than(text: str, limit: int) -> bool:
 
 def clean_text(text: str) -> str:
     """``text`` with lone UTF-16 surrogates replaced by U+FFFD (pairs are joined)."""
-    if _SURROGATE.search(text) is None:
+    if text.isascii() or _SURROGATE.search(text) is None:  # isascii() is a flag lookup
         return text
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 

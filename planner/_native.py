@@ -113,8 +113,9 @@ class ToolNames:
         return self._wire.get(name, name)
 
     def catalog(self, wire: str) -> str:
-        """The catalog tool the model means by ``wire``."""
-        return self._catalog.get(wire, wire)
+        """The catalog tool the model means by ``wire`` (an unknown name, made UTF-8 safe)."""
+        name = self._catalog.get(wire)
+        return clean_text(wire) if name is None else name
 
 
 def _lean(node: Any, *, in_properties: bool = False) -> Any:
@@ -337,10 +338,11 @@ def read_tool_reply(
         problem goes back to the model as the results of its calls.
     """
     calls = reply.tool_calls
-    size = len(reply.text) + sum(len(call.name) + len(call.arguments) for call in calls)
-    too_long = limits.size_problem(size)
-    if too_long is not None:
-        problem = f"the reply is {too_long}"
+    size = len(reply.text)
+    for call in calls:
+        size += len(call.name) + len(call.arguments)
+    if size > limits.max_chars:
+        problem = f"the reply is {limits.size_problem(size)}"
         return Rejected(
             problem, [{"role": "user", "content": _instruction(problem, final_tool=final_tool)}]
         )
@@ -365,12 +367,13 @@ def read_tool_reply(
     if final:
         return _final_call(reply, decoded, check, fixes)
     ids = [call.id for call in calls]
-    thought = clean_text(reply.text).strip() or None
-    name = clean_text(names.catalog(calls[0].name))
+    text = reply.text.strip()
+    thought = clean_text(text) if text else None
+    name = names.catalog(calls[0].name)
     if len(calls) == 1 and name not in (FINAL_RESPONSE, PARALLEL):
         action = PlannerAction(thought=thought, next_node=name, args=decoded[0][1])
         return Decided(action, "tool", None, ids, fixes)
-    steps = [{"node": clean_text(names.catalog(call.name)), "args": args} for call, args in decoded]
+    steps = [{"node": names.catalog(call.name), "args": args} for call, args in decoded]
     action = PlannerAction(thought=thought, next_node=PARALLEL, args={"steps": steps})
     return Decided(action, "parallel", None, ids, fixes)
 

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..catalog import NodeSpec
-from ._bounded_json import dumps
+from ._bounded_json import dumps as _dumps  # never raises, whatever a tool returned
 from .actions import INJECT_SOURCES
 from .run_state import TrajectoryStep
 
@@ -70,15 +70,6 @@ class PlanningHints(BaseModel):
         if self.disallow_nodes:
             lines.append(f"- Do not call: {', '.join(self.disallow_nodes)}")
         return "\n".join(lines)
-
-
-def _dumps(value: Any) -> str:
-    """Compact JSON, non-ASCII kept, unknown objects as ``str``, NaN/inf as ``null``.
-
-    Never raises: a tool result pydantic cannot serialise (a lone surrogate, very deep
-    nesting) is cleaned first (see :func:`~penguiflow.planner._bounded_json.dumps`).
-    """
-    return dumps(value)
 
 
 def build_system_prompt(
