@@ -130,7 +130,7 @@ class Rookery:
         """Why a result of lane ``key`` cannot be stored now (for ``QueueFullError``)."""
         if self._lane_full(key):
             capacity = self._untraced_capacity if key is None else self._trace_capacity
-            whose = "payload-only messages" if key is None else f"trace {key}"
+            whose = "the payload-only lane" if key is None else f"trace {key}"
             return f"{whose} already has {capacity} unread results"
         return f"the flow holds {self.capacity} unread results (rookery_capacity)"
 
@@ -155,7 +155,7 @@ class Rookery:
             self._results[key] = [item]
         else:
             results.append(item)
-        self.depth = depth = self.depth + 1
+        self.depth = depth = self.depth + 1  # _stored(), inline: every hop passes here
         if depth > self.peak:
             self.peak = depth
         return True
