@@ -42,8 +42,14 @@ async def call_node(engine: Engine, runner: NodeRunner, msg: Message) -> Any:
         )
     key = msg.trace_id
     if not _may_run_here(engine, runner, key):
-        await engine.emit(msg, [runner.node], None)
-        return await engine.fetch(key, None)
+        # The caller reads its result as it comes: it needs no room in Rookery, and the
+        # producers it may be queued behind must not wait for room either.
+        engine.rookery.add_reader()
+        try:
+            await engine.emit(msg, [runner.node], None, for_caller=True)
+            return await engine.fetch(key, None)
+        finally:
+            engine.rookery.remove_reader()
     task = asyncio.current_task()
     assert task is not None
     trace = engine.traces.open(key)

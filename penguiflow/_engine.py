@@ -78,6 +78,7 @@ class Engine:
         *,
         queue_maxsize: int,
         trace_capacity: int,
+        rookery_capacity: int | None,
         max_trace_markers: int,
         cancel_grace_s: float,
         middlewares: Sequence[Middleware],
@@ -86,6 +87,15 @@ class Engine:
     ) -> None:
         if trace_capacity < 1:
             raise ConfigError(f"create(trace_capacity=...) must be >= 1, got {trace_capacity}")
+        if rookery_capacity is not None and (
+            isinstance(rookery_capacity, bool)
+            or not isinstance(rookery_capacity, int)
+            or rookery_capacity < 1
+        ):
+            raise ConfigError(
+                "create(rookery_capacity=...) must be an int >= 1, or None for no bound, "
+                f"got {rookery_capacity!r}"
+            )
         self.flow = flow
         self.runners = {
             name: NodeRunner(self, node, queue_maxsize) for name, node in graph.nodes.items()
@@ -98,6 +108,7 @@ class Engine:
         self.rookery = Rookery(
             trace_capacity=trace_capacity,
             untraced_capacity=queue_maxsize,
+            capacity=rookery_capacity,
             max_markers=max_trace_markers,
         )
         self.state = FlowState.CREATED
@@ -196,18 +207,34 @@ class Engine:
         return tasks
 
     def stats(self) -> FlowStats:
-        """A snapshot of the flow's traces, queues and workers."""
+        """A snapshot of the flow's traces, queues, workers and unread results."""
         nodes = {name: runner.stats() for name, runner in self.runners.items()}
-        return FlowStats(self.state, len(self.traces), MappingProxyType(nodes))
+        rookery = self.rookery
+        return FlowStats(
+            self.state,
+            len(self.traces),
+            MappingProxyType(nodes),
+            rookery_depth=rookery.depth,
+            rookery_capacity=rookery.capacity or 0,
+            rookery_peak=rookery.peak,
+        )
 
     # -- the way in ----------------------------------------------------------------------
 
-    async def emit(self, msg: Any, to: Targets, trace_id: str | None) -> None:
-        """``flow.emit``: wait for the trace's capacity, then queue on the ingress nodes."""
+    async def emit(
+        self, msg: Any, to: Targets, trace_id: str | None, *, for_caller: bool = False
+    ) -> None:
+        """``flow.emit``: wait for room in Rookery and the trace's capacity, then queue.
+
+        ``for_caller``: sent by ``flow.call``, whose caller reads the result as it comes
+        (it needs no room in Rookery).
+        """
         if self.state is not FlowState.RUNNING:
             self.require_running("emit")
         key = ingress_key(msg, trace_id)
         runners = self.ingress_targets(to)
+        if not for_caller and self.rookery.full():
+            await self.rookery.wait_for_room()
         if key is not None and (key in self.traces or self.rookery.has(key)):
             await self.wait_for_capacity(key)
         if not self.try_send(runners, key, msg):
@@ -218,6 +245,11 @@ class Engine:
         self.require_running("emit_nowait")
         key = ingress_key(msg, trace_id)
         runners = self.ingress_targets(to)
+        if self.rookery.full():
+            raise QueueFullError(
+                f"the flow holds {self.rookery.capacity} unread results (rookery_capacity); "
+                "fetch results, or use `await emit(...)` to wait for room"
+            )
         if key is not None and self.used(key) >= self.trace_capacity:
             raise QueueFullError(f"trace {key} has {self.trace_capacity} messages in flight")
         self.enqueue_nowait(runners, key, msg)

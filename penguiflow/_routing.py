@@ -74,7 +74,7 @@ def send_nowait(runner: NodeRunner, key: str | None, value: Any, to: Targets) ->
     Raises:
         FlowStateError: the flow is not running.
         UnknownTargetError: ``to`` names a node that is not a successor.
-        QueueFullError: a target queue, or the trace's room in Rookery, is full.
+        QueueFullError: a target queue, the trace's room in Rookery, or Rookery is full.
     """
     engine = runner.engine
     engine.require_running("emit_nowait")
@@ -84,8 +84,8 @@ def send_nowait(runner: NodeRunner, key: str | None, value: Any, to: Targets) ->
     if targets is None:
         if not engine.deliver_nowait(key, value):
             raise QueueFullError(
-                f"trace {key} already has {engine.trace_capacity} unread results; use "
-                "`await ctx.emit(...)` to wait until they are fetched"
+                f"{engine.rookery.why_full(key)}; use `await ctx.emit(...)` to wait until "
+                "they are fetched"
             )
         return
     engine.enqueue_nowait(targets, key, value)

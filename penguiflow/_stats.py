@@ -40,8 +40,15 @@ class FlowStats:
         traces: traces in flight: with messages queued, being handled, or waiting
             for room in a queue.
         nodes: each node's queue and workers, by node name.
+        rookery_depth: results waiting in Rookery to be fetched, all traces together.
+        rookery_capacity: the bound on ``rookery_depth`` (``rookery_capacity``; ``0``
+            for no bound).
+        rookery_peak: the largest ``rookery_depth`` since the flow started.
     """
 
     state: FlowState
     traces: int
     nodes: Mapping[str, NodeStats]
+    rookery_depth: int
+    rookery_capacity: int
+    rookery_peak: int

@@ -45,6 +45,7 @@ class PenguiFlow:
         state_store: StateStore | None = None,
         message_bus: MessageBus | None = None,
         trace_capacity: int = 64,
+        rookery_capacity: int | None = 4096,
         max_trace_markers: int = 10_000,
         cancel_grace_s: float = 5.0,
     ) -> None:
@@ -53,6 +54,7 @@ class PenguiFlow:
             build_graph(adjacencies, allow_cycles=allow_cycles),
             queue_maxsize=queue_maxsize,
             trace_capacity=trace_capacity,
+            rookery_capacity=rookery_capacity,
             max_trace_markers=max_trace_markers,
             cancel_grace_s=cancel_grace_s,
             middlewares=middlewares,
@@ -122,7 +124,10 @@ class PenguiFlow:
     def emit(
         self, msg: Any, to: Targets = None, trace_id: str | None = None
     ) -> Coroutine[Any, Any, None]:
-        """Send ``msg`` into the flow, waiting for queue room and trace capacity.
+        """Send ``msg`` into the flow, waiting for queue room, trace capacity and Rookery.
+
+        While the flow holds ``rookery_capacity`` unread results, ``emit`` waits for
+        some to be fetched.
 
         Args:
             msg: a ``Message`` envelope or a bare payload.
@@ -136,7 +141,12 @@ class PenguiFlow:
         return self._engine.emit(msg, to, trace_id)
 
     def emit_nowait(self, msg: Any, to: Targets = None, trace_id: str | None = None) -> None:
-        """Like :meth:`emit` but raise ``QueueFullError`` instead of waiting."""
+        """Like :meth:`emit` but raise ``QueueFullError`` instead of waiting.
+
+        Raises:
+            QueueFullError: an ingress queue is full, the trace has ``trace_capacity``
+                messages in flight, or the flow holds ``rookery_capacity`` unread results.
+        """
         self._engine.emit_nowait(msg, to, trace_id)
 
     def fetch(
@@ -230,6 +240,7 @@ def create(
     state_store: StateStore | None = None,
     message_bus: MessageBus | None = None,
     trace_capacity: int = 64,
+    rookery_capacity: int | None = 4096,
     max_trace_markers: int = 10_000,
     cancel_grace_s: float = 5.0,
 ) -> PenguiFlow:
@@ -244,6 +255,10 @@ def create(
         message_bus: receives every message entering a node.
         trace_capacity: most messages of one trace in flight (queued, running or unread);
             ``emit`` waits above it and producers of unread results wait too.
+        rookery_capacity: most unread results of all traces together; at the bound
+            ``emit`` waits (``emit_nowait`` raises ``QueueFullError``) and so do nodes
+            producing results, except while a caller waits for a particular trace
+            (``fetch(trace_id=...)``, ``call``). ``None``: no bound.
         max_trace_markers: how many cancelled/no-result outcomes are kept for late fetches.
         cancel_grace_s: how long ``cancel`` waits for running attempts to stop.
 
@@ -262,6 +277,7 @@ def create(
         state_store=state_store,
         message_bus=message_bus,
         trace_capacity=trace_capacity,
+        rookery_capacity=rookery_capacity,
         max_trace_markers=max_trace_markers,
         cancel_grace_s=cancel_grace_s,
     )

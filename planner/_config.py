@@ -12,6 +12,7 @@ from ..catalog import NodeSpec, build_catalog
 from ..errors import ConfigError
 from ..node import Node
 from ..registry import ModelRegistry
+from ._bounded_json import MAX_REPLY_DEPTH_LIMIT
 from .actions import RESERVED_NODE_NAMES
 from .prompts import PlanningHints
 
@@ -55,6 +56,8 @@ def check_options(
     max_consecutive_arg_failures: Any,
     max_string_length: Any,
     max_thought_length: Any,
+    max_reply_chars: Any,
+    max_reply_depth: Any,
     pause_ttl_s: Any,
     resume_lease_s: Any,
     run_lease_s: Any,
@@ -76,6 +79,14 @@ def check_options(
     check_int("max_consecutive_arg_failures", max_consecutive_arg_failures, 1)
     check_int("max_string_length", max_string_length, 1, optional=True)
     check_int("max_thought_length", max_thought_length, 1, optional=True)
+    check_int("max_reply_chars", max_reply_chars, 1)
+    check_int("max_reply_depth", max_reply_depth, 2)
+    if max_reply_depth > MAX_REPLY_DEPTH_LIMIT:
+        raise ConfigError(
+            f"ReactPlanner(max_reply_depth=...) must be at most {MAX_REPLY_DEPTH_LIMIT} "
+            f"(deeper values cannot be written back into prompts and stored runs), "
+            f"got {max_reply_depth!r}"
+        )
     check_seconds("pause_ttl_s", pause_ttl_s)
     for name, lease in (("resume_lease_s", resume_lease_s), ("run_lease_s", run_lease_s)):
         check_seconds(name, lease)

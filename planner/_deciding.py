@@ -8,7 +8,9 @@ read by :func:`~penguiflow.planner._native.read_tool_reply`, and a problem with 
 call goes back as that call's result. A reply cut off at the token limit
 (``finish_reason == "length"``) that cannot be used whole is not sent back whole: the
 model sees its start and is asked for a shorter reply, since the same request would
-be cut off again.
+be cut off again. A reply over the planner's
+:class:`~penguiflow.planner._bounded_json.ReplyLimits` is a problem too: it is never
+decoded, whatever it holds.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 
 from ._answers import final_payload, partial_payload
 from ._asking import Asker, ask_llm
+from ._bounded_json import ReplyLimits, clean_text
 from ._context import Dialect
 from ._native import Decided, Rejected, ToolNames, read_tool_reply
 from ._steps import ActiveRun, BudgetHit
@@ -70,6 +73,7 @@ class Decider:
         final_model: type[BaseModel] | None,
         final_schema: dict[str, Any],
         repair_attempts: int,
+        limits: ReplyLimits,
     ) -> None:
         self._asker = asker
         self._dialects = dialects
@@ -82,6 +86,7 @@ class Decider:
         self._final_model = final_model
         self._final_schema = final_schema
         self._repair_attempts = repair_attempts
+        self._limits = limits
 
     async def decide(self, run: ActiveRun) -> Decision:
         """Get one valid decision: ask, read, repair locally, then retry with the error."""
@@ -120,6 +125,7 @@ class Decider:
                     final_tool=self._final_model is not None,
                     check=self.check_final,
                     names=self._names,
+                    limits=self._limits,
                 )
             else:
                 reading = self._read_json(reply if isinstance(reply, str) else reply.text)
@@ -143,11 +149,11 @@ class Decider:
 
         A local repair counts (``fixes``) only when the repaired action is accepted.
         """
-        outcome = parse_action(text)
+        outcome = parse_action(text, limits=self._limits)
         error = outcome.error
         fixes: list[str] = []
-        if outcome.action is None:
-            repaired = repair_locally(text, known_nodes=self._known)
+        if outcome.action is None and self._limits.size_problem(len(text)) is None:
+            repaired = repair_locally(text, known_nodes=self._known, limits=self._limits)
             if repaired.action is not None:
                 outcome, fixes = repaired, repaired.fixes
             elif repaired.error != NO_OBJECT:
@@ -162,7 +168,7 @@ class Decider:
                 return Decided(action, kind, checked, fixes=fixes)
             error = checked
         error = error or "the reply is not a valid action"
-        echo = text if len(text) <= _ECHO_LIMIT else text[:_ECHO_LIMIT] + "..."
+        echo = clean_text(text if len(text) <= _ECHO_LIMIT else text[:_ECHO_LIMIT] + "...")
         return Rejected(
             error,
             [

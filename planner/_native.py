@@ -14,16 +14,15 @@ also after a pause resumed in another process.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
-from pydantic_core import to_json
 
 from ..catalog import NodeSpec
+from ._bounded_json import ReplyDecodeError, ReplyLimits, clean_text, dumps
 from .actions import FINAL_RESPONSE, PARALLEL, ActionKind, PlannerAction
 from .llm_types import LLMResponse, ToolCall
 from .repair import decode_arguments
@@ -114,12 +113,9 @@ class ToolNames:
         return self._wire.get(name, name)
 
     def catalog(self, wire: str) -> str:
-        """The catalog tool the model means by ``wire``."""
-        return self._catalog.get(wire, wire)
-
-
-def _dumps(value: Any) -> str:
-    return to_json(value, fallback=str, inf_nan_mode="null").decode()
+        """The catalog tool the model means by ``wire`` (an unknown name, made UTF-8 safe)."""
+        name = self._catalog.get(wire)
+        return clean_text(wire) if name is None else name
 
 
 def tool_definitions(
@@ -162,7 +158,7 @@ def tool_definitions(
 
 def _result_text(record: Mapping[str, Any]) -> str:
     if record.get("ok"):
-        return _dumps(record.get("result"))
+        return dumps(record.get("result"))
     if record.get("pending"):
         return "Error: the call is still waiting for a human"
     return f"Error: {record.get('error')}"
@@ -179,7 +175,7 @@ def _step_calls(step: TrajectoryStep) -> list[tuple[str, Any, str]]:
         join = observation.get("join")
         if calls and join is not None:
             node, last_args, text = calls[-1]
-            calls[-1] = (node, last_args, f"{text}\njoin: {_dumps(join)}")
+            calls[-1] = (node, last_args, f"{text}\njoin: {dumps(join)}")
         return calls
     if action.get("next_node") == PARALLEL:
         steps = args.get("steps") if isinstance(args, Mapping) else None
@@ -191,9 +187,9 @@ def _step_calls(step: TrajectoryStep) -> list[tuple[str, Any, str]]:
     if step.error is not None and observation is None:
         text = f"Error: {step.error}"
     elif step.error is not None:
-        text = f"Error: {step.error}\n{_dumps(observation)}"
+        text = f"Error: {step.error}\n{dumps(observation)}"
     else:
-        text = _dumps(observation)
+        text = dumps(observation)
     if action.get("edited_by_reviewer"):
         text = f"(the reviewer edited the arguments before the call ran)\n{text}"
     return [(str(action.get("next_node")), args, text)]
@@ -222,7 +218,7 @@ def native_step_messages(
             {
                 "id": call_id,
                 "type": "function",
-                "function": {"name": shown, "arguments": _dumps(args)},
+                "function": {"name": shown, "arguments": dumps(args)},
             }
         )
         messages.append({"role": "tool", "tool_call_id": call_id, "content": text})
@@ -239,10 +235,10 @@ def _echo(
     messages: list[dict[str, Any]] = [
         {
             "role": "assistant",
-            "content": reply.text or None,
+            "content": clean_text(reply.text) or None,
             "tool_calls": [
                 ToolCall(
-                    call.id, call.name, _dumps(args if isinstance(args, dict) else {})
+                    call.id, clean_text(call.name), dumps(args if isinstance(args, dict) else {})
                 ).to_message()
                 for call, args in calls
             ],
@@ -255,13 +251,14 @@ def _echo(
     return messages
 
 
-def _text_reply(reply: LLMResponse, final_tool: bool, check: FinalCheck) -> Decided | Rejected:
+def _text_reply(
+    reply: LLMResponse, final_tool: bool, check: FinalCheck, limits: ReplyLimits
+) -> Decided | Rejected:
     """A reply without calls: the answer; with a typed answer, only a JSON text that fits."""
-    text = reply.text.strip()
-    echo = [{"role": "assistant", "content": reply.text}] if text else []
+    text = clean_text(reply.text).strip()
+    echo = [{"role": "assistant", "content": text}] if text else []
     if final_tool:
-        data = _json_object(text)
-        checked = check(data) if data is not None else None
+        data, checked = _final_text(text, check, limits)
         if isinstance(checked, FinalPayload):
             action = PlannerAction(next_node=FINAL_RESPONSE, args=dict(data or {}))
             return Decided(action, "final", checked)
@@ -277,12 +274,18 @@ def _text_reply(reply: LLMResponse, final_tool: bool, check: FinalCheck) -> Deci
     return Decided(action, "final", FinalPayload(raw_answer=text))
 
 
-def _json_object(text: str) -> dict[str, Any] | None:
+def _final_text(
+    text: str, check: FinalCheck, limits: ReplyLimits
+) -> tuple[Any, FinalPayload | str | None]:
+    """A text answer read as the typed answer: ``(data, payload or problem or None)``."""
+    problem = limits.problem(text)
+    if problem is not None:
+        return None, f"the reply is {problem}"
     try:
-        value = json.loads(text)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
+        data = limits.loads(text)
+    except ReplyDecodeError:
+        return None, None
+    return data, check(data) if isinstance(data, dict) else None
 
 
 def _instruction(problem: str, *, final_tool: bool = False) -> str:
@@ -298,7 +301,12 @@ def _instruction(problem: str, *, final_tool: bool = False) -> str:
 
 
 def read_tool_reply(
-    reply: LLMResponse, *, final_tool: bool, check: FinalCheck, names: ToolNames
+    reply: LLMResponse,
+    *,
+    final_tool: bool,
+    check: FinalCheck,
+    names: ToolNames,
+    limits: ReplyLimits,
 ) -> Decided | Rejected:
     """Turn a native reply into a decision, or into what the repair ladder sends back.
 
@@ -307,6 +315,8 @@ def read_tool_reply(
         final_tool: whether the request offered the ``final_response`` tool.
         check: validates final-answer arguments (payload, or the error for the model).
         names: maps the names the model used back to catalog names.
+        limits: the most characters of the reply (its text, and the names and arguments
+            of its calls) and nesting levels of each call's arguments.
 
     Returns:
         The decision: the final answer (text, or the ``final_response`` call), one tool
@@ -314,26 +324,37 @@ def read_tool_reply(
         problem goes back to the model as the results of its calls.
     """
     calls = reply.tool_calls
+    size = len(reply.text)
+    for call in calls:
+        size += len(call.name) + len(call.arguments)
+    if size > limits.max_chars:
+        problem = f"the reply is {limits.size_problem(size)}"
+        return Rejected(
+            problem, [{"role": "user", "content": _instruction(problem, final_tool=final_tool)}]
+        )
     if not calls:
-        return _text_reply(reply, final_tool, check)
+        return _text_reply(reply, final_tool, check, limits)
     decoded: list[tuple[ToolCall, Any]] = []
     errors: list[str] = []
     fixes: list[str] = []
     final = False
     for call in calls:
-        args, call_fixes, error = decode_arguments(call.arguments)
+        args, call_fixes, error = decode_arguments(call.arguments, limits=limits)
         decoded.append((call, args))
         if call_fixes:
             fixes += call_fixes
-        if error is not None:
-            errors.append(f"the arguments of {call.name!r} ({call.id}) are {error}")
+        if not call.name:
+            errors.append(f"the call {call.id} names no tool")
+        elif error is not None:
+            errors.append(f"the arguments of {clean_text(call.name)!r} ({call.id}) are {error}")
         final = final or (final_tool and call.name == FINAL_RESPONSE)
     if errors:
         return _reject_calls(reply, decoded, "; ".join(errors), "send them again as a JSON object")
     if final:
         return _final_call(reply, decoded, check, fixes)
     ids = [call.id for call in calls]
-    thought = reply.text.strip() or None
+    text = reply.text.strip()
+    thought = clean_text(text) if text else None
     name = names.catalog(calls[0].name)
     if len(calls) == 1 and name not in (FINAL_RESPONSE, PARALLEL):
         action = PlannerAction(thought=thought, next_node=name, args=decoded[0][1])

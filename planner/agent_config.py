@@ -135,6 +135,10 @@ class PlannerSettings(_Section):
     max_thought_length: int | None = Field(default=None, ge=1, strict=True)
     """``maxLength`` of each step's ``thought`` in the strict schema (default: a quarter
     of ``max_tokens``, at most 500)."""
+    max_reply_chars: int = Field(default=1_000_000, ge=1, strict=True)
+    """The most characters of one model reply the planner reads; longer ones are repaired."""
+    max_reply_depth: int = Field(default=32, ge=2, le=128, strict=True)
+    """How deeply the JSON of a reply may nest; deeper ones are repaired."""
     stream: StrictBool = True
     """Stream the answer text as it is generated."""
 

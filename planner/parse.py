@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ._bounded_json import ReplyDecodeError, ReplyLimits
 from .actions import FINAL_RESPONSE, PARALLEL, PlannerAction
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
 ]
 
 _ACTION = PlannerAction.__pydantic_validator__
+_LIMITS = ReplyLimits()
 
 _EXPECTED = (
     'expected one JSON object {"thought": "...", "next_node": "<tool name>" | '
@@ -119,11 +121,13 @@ def action_from_object(data: Any) -> ParseOutcome:
         return ParseOutcome(error=describe_validation_error(exc))
 
 
-def parse_action(text: str) -> ParseOutcome:
+def parse_action(text: str, *, limits: ReplyLimits = _LIMITS) -> ParseOutcome:
     """Parse a reply that must be exactly one JSON object.
 
     Args:
         text: the model's reply.
+        limits: the most characters and nesting levels to read (the planner's
+            ``max_reply_chars`` and ``max_reply_depth``).
 
     Returns:
         A :class:`ParseOutcome`; ``error`` explains what is wrong.
@@ -131,14 +135,17 @@ def parse_action(text: str) -> ParseOutcome:
     stripped = text.strip()
     if not stripped:
         return ParseOutcome(error=f"the reply is empty; {_EXPECTED}")
+    problem = limits.problem(stripped)
+    if problem is not None:
+        return ParseOutcome(error=f"the reply is {problem}; {_EXPECTED}")
     try:  # a reply in the current shape parses in one pass
         return ParseOutcome(action=_ACTION.validate_json(stripped))
     except ValidationError:
         pass  # the older shape, a null field or an error to describe: the full path
     try:
-        data = json.loads(stripped)
-    except json.JSONDecodeError as exc:
-        return ParseOutcome(error=f"the reply is not valid JSON ({exc}); {_EXPECTED}")
+        data = limits.loads(stripped)
+    except ReplyDecodeError as exc:
+        return ParseOutcome(error=f"the reply is {exc}; {_EXPECTED}")
     return action_from_object(data)
 
 

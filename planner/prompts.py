@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic_core import to_json
 
 from ..catalog import NodeSpec
+from ._bounded_json import dumps as _dumps  # never raises, whatever a tool returned
 from .actions import INJECT_SOURCES
 from .run_state import TrajectoryStep
 from .schema import lean_schema
@@ -71,11 +71,6 @@ class PlanningHints(BaseModel):
         if self.disallow_nodes:
             lines.append(f"- Do not call: {', '.join(self.disallow_nodes)}")
         return "\n".join(lines)
-
-
-def _dumps(value: Any) -> str:
-    """Compact JSON, non-ASCII kept, unknown objects as ``str``, NaN/inf as ``null``."""
-    return to_json(value, fallback=str, inf_nan_mode="null").decode()
 
 
 def _tool_line(spec: NodeSpec) -> str:

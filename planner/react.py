@@ -25,6 +25,7 @@ from ..registry import ModelRegistry
 from ..sessions import SessionStore
 from ._approval import has_approval_rule
 from ._asking import Asker
+from ._bounded_json import DEFAULT_MAX_REPLY_CHARS, DEFAULT_MAX_REPLY_DEPTH, ReplyLimits
 from ._config import check_options, make_catalog, make_client, make_hints
 from ._context import Transcript
 from ._deciding import Decider
@@ -107,6 +108,12 @@ class ReactPlanner:
             provider chooses again, so the run can finish. ``None``: the provider
             chooses (with ``final_response_model``: ``"required"``, the answer being a
             tool call).
+        max_reply_chars: the most characters of one reply the planner reads (JSON mode:
+            the reply text; native mode: the text plus each call's name and arguments);
+            a longer reply goes back to the model through the repair ladder.
+        max_reply_depth: how deeply arrays and objects may nest in the JSON of a reply
+            (the action in JSON mode, each call's arguments in native mode), at most
+            128; a deeper reply goes back to the model through the repair ladder.
         short_term_memory: remember conversations across runs (see ``docs/memory.md``);
             a run uses memory when it has a key (``run(memory_key=...)`` or derived from
             ``tool_context``).
@@ -162,6 +169,8 @@ class ReactPlanner:
         max_string_length: int | None = None,
         max_thought_length: int | None = None,
         tool_choice: str | None = None,
+        max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS,
+        max_reply_depth: int = DEFAULT_MAX_REPLY_DEPTH,
         short_term_memory: ShortTermMemoryConfig | None = None,
         state_store: SessionStore | MemoryStore | None = None,
         context_window: int | None = None,
@@ -182,6 +191,8 @@ class ReactPlanner:
             max_consecutive_arg_failures=max_consecutive_arg_failures,
             max_string_length=max_string_length,
             max_thought_length=max_thought_length,
+            max_reply_chars=max_reply_chars,
+            max_reply_depth=max_reply_depth,
             pause_ttl_s=pause_ttl_s,
             resume_lease_s=resume_lease_s,
             run_lease_s=run_lease_s,
@@ -269,6 +280,7 @@ class ReactPlanner:
             final_model=final_response_model,
             final_schema=(final_response_model or FinalAnswerArgs).model_json_schema(),
             repair_attempts=repair_attempts,
+            limits=ReplyLimits(max_chars=max_reply_chars, max_depth=max_reply_depth),
         )
         self._executor = ToolExecutor(self._specs, queue_maxsize=tool_queue_maxsize)
         self._steps = StepRunner(

@@ -20,13 +20,11 @@ Step 2 (LLM retries with the validation error) is driven by the planner with
 from __future__ import annotations
 
 import ast
-import json
 import re
 from collections.abc import Collection
 from typing import Any
 
-from pydantic_core import from_json
-
+from ._bounded_json import ReplyDecodeError, ReplyLimits, clean_text
 from .actions import FINAL_RESPONSE
 from .parse import ParseOutcome, action_from_object
 
@@ -42,19 +40,31 @@ _NODE_ALIASES = ("tool", "action", "tool_name", "name")
 _ARGS_ALIASES = ("arguments", "action_input", "parameters", "input", "tool_input")
 _ENVELOPE_KEYS = {"thought", "next_node", "args", "plan", "join"}
 _MAX_CANDIDATES = 16
+_LIMITS = ReplyLimits()
 _ARGS_ECHO = 200
+_OBJECT_SIGNIFICANT = re.compile(r"""[{}"'\\]""")
+# A string (to the end of the text when it is not closed), or a run of other characters.
+_STRING_OR_TEXT = re.compile(
+    r""""[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|[^"']+""", re.DOTALL
+)
 
 
 def _balanced_objects(text: str) -> list[str]:
-    """Return the top-level ``{...}`` spans of ``text``, skipping braces inside strings."""
+    """Return the top-level ``{...}`` spans of ``text``, skipping braces inside strings.
+
+    Only braces, quotes and backslashes are visited, so a long reply costs little.
+    """
     spans: list[str] = []
-    depth, start, quote, escaped = 0, -1, "", False
-    for i, char in enumerate(text):
+    depth, start, quote = 0, -1, ""
+    escaped = -1  # position of the character a backslash escapes
+    for match in _OBJECT_SIGNIFICANT.finditer(text):
+        i = match.start()
+        if i == escaped:
+            continue
+        char = match.group()
         if quote:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
+            if char == "\\":
+                escaped = i + 1
             elif char == quote:
                 quote = ""
             continue
@@ -78,28 +88,10 @@ def _balanced_objects(text: str) -> list[str]:
 
 def _outside_strings(text: str, fix: Any) -> str:
     """Apply ``fix`` to the parts of ``text`` that are outside JSON/Python strings."""
-    out: list[str] = []
-    chunk: list[str] = []
-    quote, escaped = "", False
-    for char in text:
-        if quote:
-            out.append(char)
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == quote:
-                quote = ""
-            continue
-        if char in "\"'":
-            out.append(fix("".join(chunk)))
-            chunk = []
-            out.append(char)
-            quote = char
-            continue
-        chunk.append(char)
-    out.append(fix("".join(chunk)))
-    return "".join(out)
+    return "".join(
+        piece if piece[0] in "\"'" else fix(piece)
+        for piece in (match.group() for match in _STRING_OR_TEXT.finditer(text))
+    )
 
 
 def _python_words(segment: str) -> str:
@@ -108,13 +100,16 @@ def _python_words(segment: str) -> str:
     return re.sub(r"\bnull\b", "None", segment)
 
 
-def _jsonable(value: Any) -> bool:
+def _jsonable(value: Any, depth: int) -> bool:
+    """Whether a Python literal is JSON data nested at most ``depth`` levels."""
     if value is None or isinstance(value, str | int | float | bool):
         return True
+    if depth <= 0:
+        return False
     if isinstance(value, list | tuple):
-        return all(_jsonable(v) for v in value)
+        return all(_jsonable(v, depth - 1) for v in value)
     if isinstance(value, dict):
-        return all(isinstance(k, str) and _jsonable(v) for k, v in value.items())
+        return all(isinstance(k, str) and _jsonable(v, depth - 1) for k, v in value.items())
     return False
 
 
@@ -122,40 +117,47 @@ def _to_json_value(value: Any) -> Any:
     if isinstance(value, tuple | list):
         return [_to_json_value(v) for v in value]
     if isinstance(value, dict):
-        return {k: _to_json_value(v) for k, v in value.items()}
+        return {clean_text(k): _to_json_value(v) for k, v in value.items()}
+    if isinstance(value, str):
+        return clean_text(value)
     return value
 
 
-def _decode(snippet: str) -> tuple[Any, list[str]] | None:
-    """Decode ``snippet`` as JSON, then with trailing commas removed, then as Python."""
+def _decode(snippet: str, limits: ReplyLimits) -> tuple[Any, list[str]] | None:
+    """Decode ``snippet`` as JSON, then with trailing commas removed, then as Python.
+
+    A snippet over the limits is not decoded at all: no fix makes it shorter or flatter.
+    """
+    if limits.problem(snippet) is not None:
+        return None
     try:
-        return json.loads(snippet), []
-    except json.JSONDecodeError:
+        return limits.loads(snippet), []
+    except ReplyDecodeError:
         pass
     without_commas = _outside_strings(snippet, lambda s: _TRAILING_COMMA.sub(r"\1", s))
     if without_commas != snippet:
         try:
-            return json.loads(without_commas), ["trailing_commas"]
-        except json.JSONDecodeError:
+            return limits.loads(without_commas), ["trailing_commas"]
+        except ReplyDecodeError:
             pass
     for candidate in (snippet, _outside_strings(snippet, _python_words)):
         try:
             value = ast.literal_eval(candidate)
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             continue
-        if _jsonable(value):
+        if _jsonable(value, limits.max_depth):
             return _to_json_value(value), ["python_literal"]
     return None
 
 
-def _reshape(data: Any) -> tuple[Any, list[str]]:
+def _reshape(data: Any, limits: ReplyLimits) -> tuple[Any, list[str]]:
     """Move misplaced fields of a decoded object into the action shape."""
     if not isinstance(data, dict):
         return data, []
     fixes: list[str] = []
     data = dict(data)
     _rename_keys(data, fixes)
-    _decode_string_args(data, fixes)
+    _decode_string_args(data, fixes, limits)
     return _lift_top_level(data, fixes), fixes
 
 
@@ -176,13 +178,13 @@ def _rename_keys(data: dict[str, Any], fixes: list[str]) -> None:
                 break
 
 
-def _decode_string_args(data: dict[str, Any], fixes: list[str]) -> None:
+def _decode_string_args(data: dict[str, Any], fixes: list[str], limits: ReplyLimits) -> None:
     """Decode ``args`` given as a JSON string into the object it holds, in place."""
     if not isinstance(data.get("args"), str):
         return
     try:
-        decoded = json.loads(data["args"])
-    except json.JSONDecodeError:
+        decoded = limits.loads(data["args"])
+    except ReplyDecodeError:
         return
     if isinstance(decoded, dict):
         data["args"] = decoded
@@ -210,18 +212,25 @@ def _lift_top_level(data: dict[str, Any], fixes: list[str]) -> dict[str, Any]:
     return data
 
 
-def repair_locally(text: str, *, known_nodes: Collection[str]) -> ParseOutcome:
+def repair_locally(
+    text: str, *, known_nodes: Collection[str], limits: ReplyLimits = _LIMITS
+) -> ParseOutcome:
     """Try to recover an action from a reply that did not parse cleanly.
 
     Args:
         text: the model's reply.
         known_nodes: tool names and opcodes; an action naming one of them is preferred
             when the reply holds several objects.
+        limits: the most characters and nesting levels to read; a reply over the
+            size limit is not repaired.
 
     Returns:
         A :class:`ParseOutcome` with the recovered action and the fixes applied, or
         with the error of the most plausible candidate.
     """
+    too_long = limits.size_problem(len(text))
+    if too_long is not None:
+        return ParseOutcome(error=f"the reply is {too_long}")
     snippets: list[tuple[str, list[str]]] = []
     for block in _FENCE.findall(text):
         snippets.append((block.strip(), ["code_fence"]))
@@ -239,11 +248,11 @@ def repair_locally(text: str, *, known_nodes: Collection[str]) -> ParseOutcome:
         if not snippet or snippet in seen:
             continue
         seen.add(snippet)
-        decoded = _decode(snippet)
+        decoded = _decode(snippet, limits)
         if decoded is None:
             continue
         value, decode_fixes = decoded
-        reshaped, shape_fixes = _reshape(value)
+        reshaped, shape_fixes = _reshape(value, limits)
         outcome = action_from_object(reshaped)
         if outcome.action is None:
             first_error = first_error or outcome.error
@@ -257,7 +266,9 @@ def repair_locally(text: str, *, known_nodes: Collection[str]) -> ParseOutcome:
     return ParseOutcome(error=first_error or NO_OBJECT)
 
 
-def decode_arguments(raw: str) -> tuple[dict[str, Any] | None, list[str], str | None]:
+def decode_arguments(
+    raw: str, *, limits: ReplyLimits = _LIMITS
+) -> tuple[dict[str, Any] | None, list[str], str | None]:
     """Decode the JSON arguments of a native tool call, repairing them locally if needed.
 
     The same local fixes as for JSON actions apply (code fences, prose around the
@@ -266,30 +277,33 @@ def decode_arguments(raw: str) -> tuple[dict[str, Any] | None, list[str], str | 
 
     Args:
         raw: the arguments as the provider sent them.
+        limits: the most characters and nesting level to read.
 
     Returns:
         ``(arguments, fixes, None)``, or ``(None, [], problem)`` when no object can be
-        recovered (the problem is phrased for the model).
+        recovered (the problem completes "the arguments are ...").
     """
     text = raw.strip()
     if not text:
         return {}, [], None
     try:
-        value = from_json(text)
-    except ValueError as exc:
-        problem = f"not valid JSON ({exc})"
+        value = limits.loads(text)
+    except ReplyDecodeError as exc:
+        problem = str(exc)
     else:
         if isinstance(value, dict):
             return value, [], None
         return None, [], f"a JSON {type(value).__name__}, not an object"
+    if limits.size_problem(len(text)) is not None:
+        return None, [], problem
     candidates = [block.strip() for block in _FENCE.findall(text)]
     candidates += [text, *_balanced_objects(text)]
     for candidate in candidates:
-        decoded = _decode(candidate)
+        decoded = _decode(candidate, limits)
         if decoded is not None and isinstance(decoded[0], dict):
             return decoded[0], ["tool_arguments", *decoded[1]], None
     shown = text if len(text) <= _ARGS_ECHO else text[:_ARGS_ECHO] + "..."
-    return None, [], f"{problem}: {shown}"
+    return None, [], f"{problem}: {clean_text(shown)}"
 
 
 def repair_instruction(error: str, *, valid_nodes: Collection[str]) -> str:

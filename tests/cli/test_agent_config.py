@@ -118,6 +118,7 @@ def test_defaults_memory_on_and_store_in_the_working_directory(monkeypatch) -> N
         ("[memory]\nbudget = { full_zone_turns = 0 }\n", ["memory", "full_zone_turns"]),
         ("tenant = ''\n", ["tenant"]),
         ("[store]\nrun_lease_s = 0\n", ["store.run_lease_s", "greater than 0"]),
+        ("[planner]\nmax_reply_depth = 500\n", ["planner.max_reply_depth", "128"]),
         ("name = \n", ["not valid TOML"]),
     ],
 )
