@@ -113,7 +113,7 @@ __getattr__ = root_getattr(
         "FlowState": "penguiflow.flow",
         "FlowStateError": "penguiflow.errors",
         "FlowStats": "penguiflow.flow",
-        "InMemoryStateStore": "penguiflow.state",
+        "InMemoryStateStore": "penguiflow.state.in_memory",
         "NodeSignatureError": "penguiflow.errors",
         "NodeStats": "penguiflow.flow",
         "RunError": "penguiflow.errors",

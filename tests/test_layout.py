@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # package folder -> (layer name, dotted package)
 PACKAGES = {
     ROOT / "penguiflow": ("core", "penguiflow"),
+    ROOT / "penguiflow" / "state": ("core", "penguiflow.state"),
     ROOT / "penguiflow" / "scaleout": ("scaleout", "penguiflow.scaleout"),
     ROOT / "tools": ("tools", "penguiflow.tools"),
     ROOT / "memory": ("memory", "penguiflow.memory"),
