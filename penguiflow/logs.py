@@ -1,21 +1,45 @@
-"""``configure_logging``: plain or structured (one JSON object per line) logs."""
+"""``configure_logging`` and the formatters that show a record's ``extra=`` fields.
+
+- :class:`JsonFormatter`: one flat JSON object per line (``configure_logging(structured=True)``).
+- :class:`StructuredFormatter`: one JSON object per line with the extras under ``"extra"``.
+- :class:`ExtraFormatter`: a plain line followed by ``[key=value, ...]``.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import sys
+from datetime import UTC, datetime
 from typing import IO, Any
 
-__all__ = ["JsonFormatter", "configure_logging"]
+__all__ = ["ExtraFormatter", "JsonFormatter", "StructuredFormatter", "configure_logging"]
 
 _STANDARD_ATTRS = frozenset(
     vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys() | {"message", "asctime"}
 )
+_PLAIN = "%(asctime)s %(levelname)s %(name)s %(message)s"
+_SHOWN_CHARS = 100  # ExtraFormatter shortens longer string values
+
+
+def _record_extras(record: logging.LogRecord) -> dict[str, Any]:
+    """The attributes a record got from ``extra=`` (what ``logging`` does not set itself).
+
+    The runtime's own ``flow_event`` extra (a dict) is flattened into its fields.
+    """
+    extras: dict[str, Any] = {}
+    for key, value in record.__dict__.items():
+        if key in _STANDARD_ATTRS or key.startswith("_"):
+            continue
+        if key == "flow_event" and isinstance(value, dict):
+            extras.update(value)
+        else:
+            extras[key] = value
+    return extras
 
 
 class JsonFormatter(logging.Formatter):
-    """Formats a record as one JSON object: time, level, logger, message and extras."""
+    """Formats a record as one flat JSON object: time, level, logger, message and extras."""
 
     def format(self, record: logging.LogRecord) -> str:
         """Return the record as a single JSON line."""
@@ -25,32 +49,85 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for key, value in record.__dict__.items():
-            if key in _STANDARD_ATTRS or key.startswith("_"):
-                continue
-            if key == "flow_event" and isinstance(value, dict):
-                data.update(value)
-            else:
-                data[key] = value
+        data.update(_record_extras(record))
         if record.exc_info:
             data["exc_info"] = self.formatException(record.exc_info)
         return json.dumps(data, default=str)
+
+
+class StructuredFormatter(logging.Formatter):
+    """Formats a record as one JSON object with its extras nested under ``"extra"``.
+
+    Keys: ``level``, ``logger``, ``message``, ``timestamp`` (ISO 8601, UTC), ``extra``
+    (when there are extras) and ``exception`` (when there is one). Values without a JSON
+    form are written as their ``str()``.
+
+    Args:
+        include_timestamp: add ``timestamp``.
+        indent: indent the JSON (``None``: one line per record).
+    """
+
+    def __init__(self, include_timestamp: bool = True, indent: int | None = None) -> None:
+        super().__init__()
+        self._include_timestamp = include_timestamp
+        self._indent = indent
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Return the record as a JSON object."""
+        entry: dict[str, Any] = {
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if self._include_timestamp:
+            entry["timestamp"] = datetime.fromtimestamp(record.created, tz=UTC).isoformat()
+        extras = _record_extras(record)
+        if extras:
+            entry["extra"] = extras
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str, indent=self._indent)
+
+
+class ExtraFormatter(logging.Formatter):
+    """A ``logging.Formatter`` that appends the record's extras: ``... [step=1, tool="x"]``.
+
+    String values longer than 100 characters are shortened with ``...``.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Return the formatted line followed by the extras, if any."""
+        base = super().format(record)
+        shown = [_show(key, value) for key, value in _record_extras(record).items()]
+        return f"{base} [{', '.join(shown)}]" if shown else base
+
+
+def _show(key: str, value: Any) -> str:
+    if isinstance(value, str):
+        if len(value) > _SHOWN_CHARS:
+            value = value[:_SHOWN_CHARS] + "..."
+        return f'{key}="{value}"'
+    return f"{key}={value}"
 
 
 def configure_logging(
     level: int | str = logging.INFO,
     *,
     structured: bool = False,
+    include_extras: bool = True,
     logger_name: str = "penguiflow",
     stream: IO[str] | None = None,
 ) -> logging.Logger:
     """Send PenguiFlow's logs (and your ``extra=`` fields) to a stream.
 
-    Calling it again replaces the handler it installed before, so it is safe to repeat.
+    Calling it again replaces the handler it installed before, so it is safe to repeat;
+    handlers you added yourself are left alone.
 
     Args:
         level: the logger's level.
-        structured: one JSON object per line instead of plain text.
+        structured: one JSON object per line (:class:`JsonFormatter`) instead of text.
+        include_extras: in text mode, append each record's extras
+            (:class:`ExtraFormatter`).
         logger_name: the logger to configure (``""`` for the root logger).
         stream: where to write (default ``sys.stderr``).
 
@@ -64,10 +141,13 @@ def configure_logging(
             log.removeHandler(handler)
     handler = logging.StreamHandler(stream or sys.stderr)
     handler._penguiflow = True  # type: ignore[attr-defined]
-    handler.setFormatter(
-        JsonFormatter()
-        if structured
-        else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
-    )
+    formatter: logging.Formatter
+    if structured:
+        formatter = JsonFormatter()
+    elif include_extras:
+        formatter = ExtraFormatter(_PLAIN)
+    else:
+        formatter = logging.Formatter(_PLAIN)
+    handler.setFormatter(formatter)
     log.addHandler(handler)
     return log
