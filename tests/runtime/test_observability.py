@@ -66,7 +66,12 @@ async def test_cancel_events_and_state_store_history():
     finally:
         await flow.stop()
     kinds = [e.kind for e in await store.load_history("T1")]
-    assert kinds == ["node_start", "trace_cancel_start", "trace_cancel_finish"]
+    assert kinds == [
+        "node_start",
+        "trace_cancel_start",
+        "node_trace_cancelled",
+        "trace_cancel_finish",
+    ]
 
 
 async def test_message_bus_sees_every_edge():
