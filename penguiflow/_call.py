@@ -65,7 +65,7 @@ async def call_node(engine: Engine, runner: NodeRunner, msg: Message) -> Any:
             result = outcome
             trace.delivered += 1
         else:
-            await route(runner, key, outcome)
+            await route(runner, key, outcome, msg)
     except asyncio.CancelledError:
         # Only a cancel the flow sent (the trace ended, the flow stopped) becomes the
         # call's outcome; a cancel from outside the flow propagates as usual.

@@ -9,6 +9,7 @@ outcome, ``event`` reports what happened.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from types import MappingProxyType
@@ -69,6 +70,8 @@ class Engine:
         events: builds the events and hands them to the observers.
         bus: the message bus, if any.
         trace_capacity: most messages of one trace queued, running or unread.
+        errors_as_values: ``fetch`` returns a trace's ``FlowError`` instead of raising it
+            (``create(emit_errors_to_rookery=True)``).
     """
 
     def __init__(
@@ -84,6 +87,7 @@ class Engine:
         middlewares: Sequence[Middleware],
         state_store: StateStore | None,
         message_bus: MessageBus | None,
+        emit_errors_to_rookery: bool = False,
     ) -> None:
         if trace_capacity < 1:
             raise ConfigError(f"create(trace_capacity=...) must be >= 1, got {trace_capacity}")
@@ -116,6 +120,7 @@ class Engine:
         self.observed = False
         self.bus = message_bus
         self.trace_capacity = trace_capacity
+        self.errors_as_values = emit_errors_to_rookery
         self.events = EventReporter(list(middlewares), state_store)
         self._cancel_grace_s = cancel_grace_s
         self._inline: dict[asyncio.Task[Any], str] = {}  # flow.call callers: their trace
@@ -459,6 +464,7 @@ class Engine:
             except Exception:
                 logger.exception("on_trace_end hook failed", extra={"node": runner.name})
         self.traces.wake_all(key)
+        self.traces.ended(key, exc)
         if trace.pending <= 0 and not trace.running:
             self.traces.remove(trace)
 
@@ -471,16 +477,26 @@ class Engine:
             return False
         if trace is not None and trace.outcome is not None:
             return True
-        await self.event("trace_cancel_start", None, trace_id)
+        await self.event("trace_cancel_start", None, trace_id, cancelled=True)
         exc = TraceCancelled(trace_id)
         if trace is None:
             self.rookery.discard(trace_id)
             self.rookery.fail_trace(trace_id, exc)
+            self.traces.ended(trace_id, exc)
         else:
             self.end_trace(trace_id, exc, cancelled=True)
             await self._drain(trace)
-        await self.event("trace_cancel_finish", None, trace_id)
+        await self.event("trace_cancel_finish", None, trace_id, cancelled=True)
         return True
+
+    def watch_trace(self, key: str) -> contextlib.AbstractContextManager[asyncio.Future[Any]]:
+        """Within the block, a future set to the error trace ``key`` ends with.
+
+        For work done for a trace outside the flow (``call_playbook(runtime=...)``): it
+        stops when the trace is cancelled or fails. Stopping the flow sets it to a
+        ``FlowStateError``.
+        """
+        return self.traces.watch(key)
 
     async def _drain(self, trace: TraceState) -> None:
         """Wait up to ``cancel_grace_s`` for the tasks still running ``trace`` to stop."""
@@ -497,14 +513,20 @@ class Engine:
                 self._cancel_grace_s,
             )
 
-    def next_stream_seq(self, trace_id: str, stream_id: str, done: bool) -> int:
-        """Number the next chunk of ``stream_id`` (``ctx.emit_chunk``)."""
+    def next_stream_seq(
+        self, trace_id: str, stream_id: str, done: bool, seq: int | None = None
+    ) -> int:
+        """Number the next chunk of ``stream_id`` (``ctx.emit_chunk``).
+
+        An explicit ``seq`` is used as is, and the numbering carries on from it.
+        """
         trace = self.traces.get(trace_id)
         if trace is None:
-            return 0
+            return 0 if seq is None else seq
         if trace.stream_seq is None:
             trace.stream_seq = {}
-        seq = trace.stream_seq.get(stream_id, 0)
+        if seq is None:
+            seq = trace.stream_seq.get(stream_id, 0)
         if done:
             trace.stream_seq.pop(stream_id, None)
         else:
@@ -536,6 +558,8 @@ class Engine:
         if self.traces.room_waiters:
             self.traces.wake(key)
         if type(item) is Raise:
+            if self.errors_as_values and isinstance(item.exc, FlowError):
+                return item.exc
             raise item.exc
         return item
 
@@ -551,8 +575,13 @@ class Engine:
         latency_ms: float | None = None,
         error: str | None = None,
         extra: dict[str, Any] | None = None,
+        cancelled: bool = False,
     ) -> None:
-        """Report a ``FlowEvent`` when anything observes the flow."""
+        """Report a ``FlowEvent`` when anything observes the flow.
+
+        ``cancelled`` marks the event as one of a cancelled trace (the trace's own
+        outcome says so otherwise, while it is in flight).
+        """
         if self.observed:
             trace = None if key is None else self.traces.get(key)
             await self.events.report(
@@ -564,4 +593,5 @@ class Engine:
                 latency_ms=latency_ms,
                 error=error,
                 extra=extra,
+                cancelled=cancelled,
             )

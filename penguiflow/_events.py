@@ -7,6 +7,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ._typing import Middleware
+from .errors import TraceCancelled
 from .events import FlowEvent
 from .state import StateStore
 
@@ -49,26 +50,22 @@ class EventReporter:
         latency_ms: float | None,
         error: str | None,
         extra: dict[str, Any] | None,
+        cancelled: bool = False,
     ) -> None:
         """Build the event and hand it on; a failing observer is logged, never raised."""
-        depth_in = runner.floe.size if runner is not None else 0
-        depth_out = sum(s.floe.size for s in runner.successors) if runner is not None else 0
         event = FlowEvent(
             event_type=event_type,
             ts=time.time(),
-            node_name=runner.name if runner is not None else None,
-            node_id=runner.node.node_id if runner is not None else None,
             trace_id=key,
             attempt=attempt,
             latency_ms=latency_ms,
-            queue_depth=depth_in,
-            trace_pending=trace.pending if trace is not None else 0,
+            trace_pending=None if key is None else (trace.pending if trace is not None else 0),
             trace_inflight=trace.running if trace is not None else 0,
-            error=error,
+            trace_cancelled=cancelled
+            or (trace is not None and isinstance(trace.outcome, TraceCancelled)),
             extra=extra or {},
-            q_depth_in=depth_in,
-            q_depth_out=depth_out,
-            q_depth_total=depth_in + depth_out,
+            error=error,
+            **_node_fields(runner),
         )
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(event_type, extra={"flow_event": event.to_payload()})
@@ -82,3 +79,17 @@ class EventReporter:
                 await self._state_store.save_event(event.to_stored())
             except Exception:
                 logger.exception("state store failed to save %s", event_type)
+
+
+def _node_fields(runner: NodeRunner | None) -> dict[str, Any]:
+    """The node and queue fields of an event about ``runner``'s node."""
+    if runner is None:
+        return {}
+    return {
+        "node_name": runner.name,
+        "node_id": runner.node.node_id,
+        "queue_depth_in": runner.floe.size,
+        "queue_depth_out": sum(s.floe.size for s in runner.successors),
+        "outgoing_edges": len(runner.successors) + (1 if runner.egress else 0),
+        "queue_maxsize": max(runner.floe.maxsize, 0),
+    }

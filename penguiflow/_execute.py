@@ -6,6 +6,10 @@ events, and output validation. It returns an outcome for the routing step: the n
 result, ``None`` (nothing to send) or a :class:`Failure` that ends the trace. Queued
 workers and ``flow.call`` both run messages through it. With telemetry on (see
 :mod:`penguiflow._hooks`), the run is inside a node span.
+
+A controller loop's message (a ``WM``) whose deadline passes ends with a ``FinalAnswer``
+saying so, as the documented controller contract has it; any other message whose
+deadline passes ends its trace with ``FlowError(deadline_exceeded)``.
 """
 
 from __future__ import annotations
@@ -15,20 +19,32 @@ import logging
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from ._hooks import HOOKS, RuntimeHooks
 from .context import Context
-from .errors import FlowError, FlowErrorCode, ValidationFailedError
+from .errors import FlowError, FlowErrorCode, TraceCancelled, ValidationFailedError
 from .signals import FlowSignal
-from .types import Message
+from .types import WM, FinalAnswer, Message
 
 if TYPE_CHECKING:
     from ._runner import NodeRunner
 
-__all__ = ["Failure", "execute", "failed_call"]
+__all__ = [
+    "DEADLINE_TEXT",
+    "HOP_BUDGET_TEXT",
+    "TOKEN_BUDGET_TEXT",
+    "Failure",
+    "execute",
+    "failed_call",
+    "final_answer",
+]
 
 logger = logging.getLogger("penguiflow.flow")
+
+HOP_BUDGET_TEXT: Final = "Hop budget exhausted"
+TOKEN_BUDGET_TEXT: Final = "Token budget exhausted"
+DEADLINE_TEXT: Final = "Deadline exceeded"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,14 +80,10 @@ async def _traced(hooks: RuntimeHooks, runner: NodeRunner, key: str | None, item
 
 async def _execute(runner: NodeRunner, key: str | None, item: Any) -> Any:
     deadline = item.deadline_s if isinstance(item, Message) else None
-    if deadline is not None and time.time() >= deadline:
-        await runner.engine.event("deadline_skip", runner, key)
-        return Failure(_deadline_error(runner, key))
-    if runner.validate_in:
-        try:
-            item = runner.validated(item, "input")
-        except ValidationFailedError as exc:
-            return await _failed(runner, key, FlowErrorCode.VALIDATION_FAILED, exc, 1)
+    if deadline is not None or runner.validate_in:
+        item, ended = await _admit(runner, key, item, deadline)
+        if ended is not None:
+            return ended
     engine = runner.engine
     ctx = Context(runner, key, item)
     attempt = 0
@@ -92,20 +104,41 @@ async def _execute(runner: NodeRunner, key: str | None, item: Any) -> Any:
                     result = await runner.func(item, ctx)
         except FlowSignal as signal:
             return Failure(signal)
+        except asyncio.CancelledError:
+            await _interrupted(runner, key, attempt)
+            raise
         except Exception as exc:
             timed_out = scope is not None and scope.expired()
             if timed_out and by_deadline:
-                return await _deadline_passed(runner, key, attempt, _ms_since(started))
+                return await _deadline_passed(runner, key, item, attempt, _ms_since(started))
             failure = await _attempt_failed(runner, key, attempt, exc, timed_out, started)
             if failure is None:
                 attempt += 1
-                failure = await _wait_to_retry(runner, key, attempt, deadline)
+                failure = await _wait_to_retry(runner, key, item, attempt, deadline)
             if failure is not None:
                 return failure
         else:
             if engine.observed or runner.validate_out:
                 return await _succeeded(runner, key, attempt, started, result)
             return result
+
+
+async def _admit(
+    runner: NodeRunner, key: str | None, item: Any, deadline: float | None
+) -> tuple[Any, Any]:
+    """Check ``item`` before it runs: ``(item, None)``, or ``(None, outcome)`` if it ends.
+
+    A message past its deadline is skipped; the input is validated (and parsed).
+    """
+    if deadline is not None and time.time() >= deadline:
+        await runner.engine.event("deadline_skip", runner, key)
+        return None, _deadline_outcome(runner, key, item)
+    if runner.validate_in:
+        try:
+            return runner.validated(item, "input"), None
+        except ValidationFailedError as exc:
+            return None, await _failed(runner, key, FlowErrorCode.VALIDATION_FAILED, exc, 1)
+    return item, None
 
 
 async def _succeeded(
@@ -125,16 +158,16 @@ async def _succeeded(
 
 
 async def _wait_to_retry(
-    runner: NodeRunner, key: str | None, attempt: int, deadline: float | None
-) -> Failure | None:
-    """Wait out the backoff before ``attempt``; a ``Failure`` if the deadline comes first."""
+    runner: NodeRunner, key: str | None, item: Any, attempt: int, deadline: float | None
+) -> Any:
+    """Wait out the backoff before ``attempt``; the outcome if the deadline comes first."""
     delay = runner.policy.backoff_for(attempt)
     engine = runner.engine
     if engine.observed:
         extra = {"backoff_s": delay}
         await engine.event("node_retry", runner, key, attempt=attempt, extra=extra)
     if deadline is not None and time.time() + delay >= deadline:
-        return await _deadline_passed(runner, key, attempt, None)
+        return await _deadline_passed(runner, key, item, attempt, None)
     if delay > 0:
         await asyncio.sleep(delay)
     return None
@@ -200,6 +233,8 @@ def _flow_error(
         trace_id=key,
         attempts=attempts,
         metadata={"exception_type": type(exc).__name__},
+        node_id=runner.node.node_id,
+        original_exc=exc,
     )
     error.__cause__ = exc
     logger.warning("node failed: %s", error, extra={"trace_id": key, "node": runner.name})
@@ -217,15 +252,23 @@ async def _failed(
         key,
         attempt=attempts - 1,
         error=str(error),
-        extra={"code": code.value},
+        extra={"code": code.value, "flow_error": error.to_payload()},
     )
     return Failure(error)
 
 
+async def _interrupted(runner: NodeRunner, key: str | None, attempt: int) -> None:
+    """Report a running attempt stopped by its trace's cancel (``node_trace_cancelled``)."""
+    engine = runner.engine
+    trace = engine.traces.get(key) if engine.observed and key is not None else None
+    if trace is not None and isinstance(trace.outcome, TraceCancelled):
+        await engine.event("node_trace_cancelled", runner, key, attempt=attempt)
+
+
 async def _deadline_passed(
-    runner: NodeRunner, key: str | None, attempt: int, latency_ms: float | None
-) -> Failure:
-    """The ``Failure`` of a message whose deadline passed while it ran or waited to retry."""
+    runner: NodeRunner, key: str | None, item: Any, attempt: int, latency_ms: float | None
+) -> Any:
+    """The outcome of a message whose deadline passed while it ran or waited to retry."""
     await runner.engine.event(
         "node_timeout",
         runner,
@@ -235,13 +278,27 @@ async def _deadline_passed(
         error="message deadline reached",
         extra={"deadline": True},
     )
-    return Failure(_deadline_error(runner, key))
+    return _deadline_outcome(runner, key, item)
 
 
-def _deadline_error(runner: NodeRunner, key: str | None) -> FlowError:
-    return FlowError(
-        FlowErrorCode.DEADLINE_EXCEEDED,
-        "the message deadline (deadline_s) passed",
-        node_name=runner.name,
-        trace_id=key,
+def _deadline_outcome(runner: NodeRunner, key: str | None, item: Any) -> Any:
+    """A controller loop's ``FinalAnswer("Deadline exceeded")``, else the trace's failure."""
+    if isinstance(item, Message) and isinstance(item.payload, WM):
+        return final_answer(item, DEADLINE_TEXT)
+    return Failure(
+        FlowError(
+            FlowErrorCode.DEADLINE_EXCEEDED,
+            "the message deadline (deadline_s) passed",
+            node_name=runner.name,
+            trace_id=key,
+            node_id=runner.node.node_id,
+        )
+    )
+
+
+def final_answer(message: Any, text: str) -> Any:
+    """``message`` (an envelope, or a bare payload) with a ``FinalAnswer(text)`` payload."""
+    answer = FinalAnswer(text=text)
+    return (
+        message.model_copy(update={"payload": answer}) if isinstance(message, Message) else answer
     )

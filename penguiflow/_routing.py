@@ -1,18 +1,20 @@
 """The routing step: where a node's outcome, or a message a node emits, goes next.
 
 - A ``Failure`` ends the trace.
-- A controller's ``WM`` counts a hop against its budgets, then goes to the successors
-  (the node itself, in a controller loop).
+- A controller's ``WM`` counts a hop, then goes back to the controller (to the
+  successors, for a node without an edge to itself). When a budget is spent (hops,
+  tokens, the message deadline), a ``FinalAnswer`` saying so replaces it.
 - A ``FinalAnswer`` goes to Rookery.
 - Anything else goes to every successor, or to Rookery from an egress node.
 """
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
-from ._execute import Failure
-from .errors import FlowError, FlowErrorCode, QueueFullError
+from ._execute import DEADLINE_TEXT, HOP_BUDGET_TEXT, TOKEN_BUDGET_TEXT, Failure, final_answer
+from .errors import QueueFullError
 from .types import WM, FinalAnswer, Message
 
 if TYPE_CHECKING:
@@ -39,19 +41,22 @@ def route_nowait(runner: NodeRunner, key: str | None, outcome: Any) -> bool:
     return runner.engine.try_send(runner.results_to, key, outcome)
 
 
-async def route(runner: NodeRunner, key: str | None, outcome: Any) -> None:
-    """Send the outcome of one message of ``runner``'s node where it goes."""
+async def route(runner: NodeRunner, key: str | None, outcome: Any, incoming: Any = None) -> None:
+    """Send the outcome of one message (``incoming``) of ``runner``'s node where it goes."""
     if route_nowait(runner, key, outcome):
         return
     payload = outcome.payload if isinstance(outcome, Message) else outcome
+    if isinstance(payload, WM):
+        outcome = await _count_hop(runner, key, outcome, payload, incoming)
+        payload = outcome.payload if isinstance(outcome, Message) else outcome
     if isinstance(payload, FinalAnswer):
         await _send(runner, key, outcome, None)
         return
-    if isinstance(payload, WM):
-        outcome = await _count_hop(runner, key, outcome, payload)
-        if outcome is None:
-            return
-    await _send(runner, key, outcome, _default_targets(runner, payload))
+    if isinstance(payload, WM) and runner in runner.successors:
+        targets: tuple[NodeRunner, ...] | None = (runner,)  # a controller loop
+    else:
+        targets = _default_targets(runner, payload)
+    await _send(runner, key, outcome, targets)
 
 
 async def send(runner: NodeRunner, key: str | None, value: Any, to: Targets) -> None:
@@ -125,24 +130,37 @@ async def _send(
         runner.blocked -= 1
 
 
-async def _count_hop(runner: NodeRunner, key: str | None, result: Any, wm: WM) -> Any:
-    """Count a controller hop; end the trace when a budget is spent, else return the result."""
-    wm = wm.model_copy(update={"hops": wm.hops + 1})
-    code: FlowErrorCode | None = None
-    if wm.budget_hops is not None and wm.hops >= wm.budget_hops:
-        code = FlowErrorCode.HOP_BUDGET_EXHAUSTED
-    elif wm.budget_tokens is not None and wm.tokens_used > wm.budget_tokens:
-        code = FlowErrorCode.TOKEN_BUDGET_EXHAUSTED
-    if code is None:
+async def _count_hop(
+    runner: NodeRunner, key: str | None, result: Any, wm: WM, incoming: Any
+) -> Any:
+    """Count a controller hop; a ``FinalAnswer`` when a budget is spent, else the result.
+
+    A controller that got a ``WM`` and left ``hops`` as it was is counted one hop; one
+    that moved ``hops`` on itself is taken at its word. A ``WM`` made from another
+    payload starts the loop: it is not a hop yet.
+    """
+    before = incoming.payload if isinstance(incoming, Message) else incoming
+    hops = wm.hops
+    if isinstance(before, WM) and hops <= before.hops:
+        hops = before.hops + 1
+    deadline = result.deadline_s if isinstance(result, Message) else None
+    text: str | None = None
+    if deadline is not None and time.time() > deadline:
+        text = DEADLINE_TEXT
+    elif wm.budget_tokens is not None and wm.tokens_used >= wm.budget_tokens:
+        text = TOKEN_BUDGET_TEXT
+    elif wm.budget_hops is not None and hops >= wm.budget_hops:
+        text = HOP_BUDGET_TEXT
+    if text is None:
+        if hops == wm.hops:
+            return result
+        wm = wm.model_copy(update={"hops": hops})
         return result.model_copy(update={"payload": wm}) if isinstance(result, Message) else wm
-    error = FlowError(
-        code,
-        f"controller used {wm.hops} hops and {wm.tokens_used} tokens "
-        f"(budgets: hops={wm.budget_hops}, tokens={wm.budget_tokens})",
-        node_name=runner.name,
-        trace_id=key,
-        metadata={"wm": wm.model_dump(mode="json")},
+    await runner.engine.event(
+        "budget_exceeded",
+        runner,
+        key,
+        error=text,
+        extra={"hops": hops, "tokens_used": wm.tokens_used, "wm": wm.model_dump(mode="json")},
     )
-    await runner.engine.event("budget_exceeded", runner, key, error=str(error))
-    runner.engine.end_trace(key, error)
-    return None
+    return final_answer(result, text)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ._hooks import HOOKS
@@ -39,13 +41,14 @@ class TraceState:
 
 
 class TraceTable(dict[str, TraceState]):
-    """The traces in flight by id, and the producers waiting for a trace's capacity."""
+    """The traces in flight by id, and who waits on them (for capacity, for their end)."""
 
-    __slots__ = ("room_waiters",)
+    __slots__ = ("end_watchers", "room_waiters")
 
     def __init__(self) -> None:
         super().__init__()
         self.room_waiters: dict[str, deque[asyncio.Future[None]]] = {}
+        self.end_watchers: dict[str, list[asyncio.Future[BaseException]]] = {}
 
     def open(self, trace_id: str) -> TraceState:
         """The state of ``trace_id``, created when the trace is not in flight."""
@@ -96,9 +99,36 @@ class TraceTable(dict[str, TraceState]):
                 fut.set_result(None)
 
     def fail_waiters(self, exc: BaseException) -> None:
-        """Fail every producer waiting for capacity with ``exc`` (the flow stopped)."""
+        """Fail every producer waiting for capacity with ``exc`` (the flow stopped).
+
+        Watchers of a trace's end are told ``exc`` too.
+        """
         for waiters in self.room_waiters.values():
             for fut in waiters:
                 if not fut.done():
                     fut.set_exception(exc)
         self.room_waiters.clear()
+        for trace_id in list(self.end_watchers):
+            self.ended(trace_id, exc)
+
+    # -- watching a trace end ------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def watch(self, trace_id: str) -> Iterator[asyncio.Future[BaseException]]:
+        """A future set to the error trace ``trace_id`` ends with, while in the block."""
+        fut: asyncio.Future[BaseException] = asyncio.get_running_loop().create_future()
+        watchers = self.end_watchers.setdefault(trace_id, [])
+        watchers.append(fut)
+        try:
+            yield fut
+        finally:
+            if fut in watchers:
+                watchers.remove(fut)
+            if not watchers and self.end_watchers.get(trace_id) is watchers:
+                del self.end_watchers[trace_id]
+
+    def ended(self, trace_id: str, exc: BaseException) -> None:
+        """Tell the watchers of ``trace_id`` that it ended with ``exc``."""
+        for fut in self.end_watchers.pop(trace_id, ()):
+            if not fut.done():
+                fut.set_result(exc)

@@ -81,7 +81,7 @@ async def work(runner: NodeRunner) -> None:
                 else:
                     outcome = await execute(runner, key, item)
                 if not route_nowait(runner, key, outcome):
-                    await route(runner, key, outcome)
+                    await route(runner, key, outcome, item)
             except asyncio.CancelledError:
                 if engine.stopping or trace is None or trace.outcome is None:
                     raise

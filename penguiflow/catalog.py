@@ -1,18 +1,22 @@
 """Tool metadata (``@tool``), ``NodeSpec`` and ``build_catalog`` for the planner.
 
 A tool is a typed function. ``@tool`` (optional) adds what its signature cannot say:
-side effects, tags, approval, a policy. The planner reads the rest from the function:
+side effects, tags, approval, a policy, example calls, whether the planner shows it
+from the start. The planner reads the rest from the function:
 the arguments from its parameters, the result from its return annotation, the
 description from its docstring (see :mod:`penguiflow._tool_functions`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import enum
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, Literal, TypeAlias, TypeVar, overload
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from ._tool_functions import function_summary, is_node_form, tool_parts
 from .errors import ConfigError, ToolSignatureError
@@ -20,9 +24,17 @@ from .node import Node
 from .policy import NodePolicy
 from .registry import ModelRegistry
 
-__all__ = ["NodeSpec", "SideEffect", "ToolMeta", "build_catalog", "tool"]
+__all__ = [
+    "NodeSpec",
+    "SideEffect",
+    "ToolInputExample",
+    "ToolLoadingMode",
+    "ToolMeta",
+    "build_catalog",
+    "tool",
+]
 
-SideEffect = Literal["pure", "read", "write", "external", "stateful"]
+SideEffect: TypeAlias = Literal["pure", "read", "write", "external", "stateful"]
 _SIDE_EFFECTS: tuple[str, ...] = ("pure", "read", "write", "external", "stateful")
 ApprovalRule = bool | Callable[[Any], bool]
 """``True`` to always ask a human, or a predicate over the validated args model."""
@@ -30,7 +42,98 @@ ApprovalRule = bool | Callable[[Any], bool]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-@dataclass(frozen=True, slots=True)
+class ToolLoadingMode(enum.StrEnum):
+    """Whether a tool is offered from the start or only on demand (``NodeSpec.loading_mode``).
+
+    Attributes:
+        ALWAYS: offered from the first step (the default).
+        DEFERRED: meant to be offered once looked up, for large catalogs.
+    """
+
+    ALWAYS = "always"
+    DEFERRED = "deferred"
+
+
+class ToolInputExample(BaseModel):
+    """An example call of a tool, shown to the LLM with the tool.
+
+    Attributes:
+        args: the arguments, as JSON.
+        description: when to call the tool like this.
+        tags: labels (duplicates dropped, order kept).
+    """
+
+    args: dict[str, Any]
+    description: str | None = None
+    tags: list[str] = Field(default_factory=list)
+
+    @field_validator("args")
+    @classmethod
+    def _json_args(cls, args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            json.dumps(args)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"ToolInputExample.args must be JSON values: {exc}") from None
+        return args
+
+    @field_validator("tags")
+    @classmethod
+    def _unique_tags(cls, tags: list[str]) -> list[str]:
+        return [tag for tag in dict.fromkeys(str(t) for t in tags) if tag]
+
+
+ExamplesArg: TypeAlias = Sequence[ToolInputExample | Mapping[str, Any]] | Mapping[str, Any] | None
+"""What ``@tool(examples=...)`` takes: examples or dicts, or one dict."""
+
+
+def _examples(examples: ExamplesArg) -> tuple[ToolInputExample, ...]:
+    """Read ``@tool(examples=...)`` into :class:`ToolInputExample` objects.
+
+    Raises:
+        ConfigError: an example is neither a ``ToolInputExample`` nor a valid dict.
+    """
+    if not examples:
+        return ()
+    items = [examples] if isinstance(examples, Mapping) else examples
+    if isinstance(items, str | bytes) or not isinstance(items, Sequence):
+        raise ConfigError(
+            "@tool(examples=...) takes a list of ToolInputExample or dicts, "
+            f"got {type(examples).__name__}"
+        )
+    parsed: list[ToolInputExample] = []
+    for item in items:
+        if isinstance(item, ToolInputExample):
+            parsed.append(item)
+            continue
+        if not isinstance(item, Mapping):
+            raise ConfigError(
+                "@tool(examples=...) items are ToolInputExample or dicts like "
+                f"{{'args': {{...}}}}, got {type(item).__name__}"
+            )
+        try:
+            parsed.append(ToolInputExample.model_validate(dict(item)))
+        except ValidationError as exc:
+            raise ConfigError(f"@tool(examples=...): bad example {dict(item)!r}: {exc}") from None
+    return tuple(parsed)
+
+
+def _loading_mode(mode: ToolLoadingMode | str | None, where: str) -> ToolLoadingMode | None:
+    """Read a loading mode given as the enum or its value.
+
+    Raises:
+        ConfigError: an unknown mode.
+    """
+    if mode is None:
+        return None
+    try:
+        return ToolLoadingMode(mode)
+    except ValueError:
+        raise ConfigError(
+            f"{where} must be 'always' or 'deferred' (ToolLoadingMode), got {mode!r}"
+        ) from None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ToolMeta:
     """What ``@tool`` attaches to a tool function.
 
@@ -41,6 +144,12 @@ class ToolMeta:
         requires_approval: ``True``, ``False`` or a predicate over the validated args.
         extra: other metadata.
         policy: timeouts and retries of the tool's node (``None``: the default policy).
+        loading_mode: when the tool is offered (``None``: the catalog's default).
+        examples: example calls shown to the LLM.
+        auth_scopes: the scopes a caller needs (for your own checks).
+        cost_hint: how costly a call is, in words.
+        latency_hint_ms: how long a call usually takes.
+        safety_notes: what to be careful about, shown to the LLM.
     """
 
     desc: str
@@ -49,6 +158,12 @@ class ToolMeta:
     requires_approval: ApprovalRule = False
     extra: Mapping[str, Any] = field(default_factory=dict)
     policy: NodePolicy | None = None
+    loading_mode: ToolLoadingMode | None = None
+    examples: tuple[ToolInputExample, ...] = ()
+    auth_scopes: tuple[str, ...] = ()
+    cost_hint: str | None = None
+    latency_hint_ms: int | None = None
+    safety_notes: str | None = None
 
 
 @overload
@@ -60,10 +175,16 @@ def tool(
     *,
     desc: str | None = None,
     side_effects: SideEffect = "pure",
-    tags: Sequence[str] = (),
+    tags: Sequence[str] | None = (),
     requires_approval: ApprovalRule = False,
     extra: Mapping[str, Any] | None = None,
     policy: NodePolicy | None = None,
+    loading_mode: ToolLoadingMode | str | None = None,
+    examples: ExamplesArg = None,
+    auth_scopes: Sequence[str] | None = (),
+    cost_hint: str | None = None,
+    latency_hint_ms: int | None = None,
+    safety_notes: str | None = None,
 ) -> Callable[[F], F]: ...
 
 
@@ -73,10 +194,16 @@ def tool(
     *,
     desc: str | None = None,
     side_effects: SideEffect = "pure",
-    tags: Sequence[str] = (),
+    tags: Sequence[str] | None = (),
     requires_approval: ApprovalRule = False,
     extra: Mapping[str, Any] | None = None,
     policy: NodePolicy | None = None,
+    loading_mode: ToolLoadingMode | str | None = None,
+    examples: ExamplesArg = None,
+    auth_scopes: Sequence[str] | None = (),
+    cost_hint: str | None = None,
+    latency_hint_ms: int | None = None,
+    safety_notes: str | None = None,
 ) -> Any:
     """Describe a tool function for the planner's catalog; use as ``@tool`` or ``@tool(...)``.
 
@@ -94,11 +221,22 @@ def tool(
         tags: free-form labels (shown to the LLM, usable for filtering).
         requires_approval: ``True`` to pause for a human before every call, or a
             predicate over the validated args that decides per call.
-        extra: any other metadata, kept on the ``NodeSpec``.
+        extra: any other metadata, kept on the ``NodeSpec`` (an ``"examples"`` entry is
+            read as ``examples`` when those are not given).
         policy: timeouts and retries of the tool's node.
+        loading_mode: ``"always"`` (offered from the start) or ``"deferred"`` (on
+            demand); default: ``build_catalog(default_loading_mode=...)``, else
+            ``"always"``.
+        examples: example calls shown to the LLM: ``ToolInputExample``s or dicts
+            like ``{"args": {...}, "description": "..."}``.
+        auth_scopes: the scopes a caller needs, kept on the ``NodeSpec``.
+        cost_hint: how costly a call is, shown to the LLM.
+        latency_hint_ms: how long a call usually takes, shown to the LLM.
+        safety_notes: what to be careful about, shown to the LLM.
 
     Raises:
-        ConfigError: ``desc`` is empty or ``side_effects`` is unknown.
+        ConfigError: ``desc`` is empty, ``side_effects`` or ``loading_mode`` is unknown,
+            or an example is malformed.
         ToolSignatureError: a typed function's signature cannot become a schema (the
             message names the parameter and the fix).
     """
@@ -111,13 +249,28 @@ def tool(
         )
     if policy is not None and not isinstance(policy, NodePolicy):
         raise ConfigError(f"@tool(policy=...) must be a NodePolicy, got {type(policy).__name__}")
-    options = (tuple(tags), requires_approval, dict(extra or {}), policy)
+    extra = dict(extra or {})
+    if examples is None and "examples" in extra:
+        examples = extra.pop("examples")
+    options: dict[str, Any] = {
+        "side_effects": side_effects,
+        "tags": tuple(dict.fromkeys(tags or ())),
+        "requires_approval": requires_approval,
+        "extra": extra,
+        "policy": policy,
+        "loading_mode": _loading_mode(loading_mode, "@tool(loading_mode=...)"),
+        "examples": _examples(examples),
+        "auth_scopes": tuple(dict.fromkeys(auth_scopes or ())),
+        "cost_hint": cost_hint,
+        "latency_hint_ms": latency_hint_ms,
+        "safety_notes": safety_notes,
+    }
 
     def decorate(target: F) -> F:
         if not is_node_form(target):
             tool_parts(target, getattr(target, "__name__", "tool"))  # fail early on a bad signature
         summary = desc.strip() if desc is not None else function_summary(target)
-        target.__penguiflow_tool__ = ToolMeta(summary, side_effects, *options)  # type: ignore[attr-defined]
+        target.__penguiflow_tool__ = ToolMeta(desc=summary, **options)  # type: ignore[attr-defined]
         return target
 
     return decorate(func) if func is not None else decorate
@@ -139,6 +292,12 @@ class NodeSpec:
         tags: free-form labels.
         requires_approval: ``True``, ``False`` or a predicate over the validated args.
         extra: other metadata.
+        loading_mode: when the tool is offered (from the start, or on demand).
+        examples: example calls shown to the LLM.
+        auth_scopes: the scopes a caller needs.
+        cost_hint: how costly a call is.
+        latency_hint_ms: how long a call usually takes.
+        safety_notes: what to be careful about.
     """
 
     node: Node
@@ -150,6 +309,12 @@ class NodeSpec:
     tags: tuple[str, ...] = ()
     requires_approval: ApprovalRule = False
     extra: Mapping[str, Any] = field(default_factory=dict)
+    loading_mode: ToolLoadingMode = ToolLoadingMode.ALWAYS
+    examples: tuple[ToolInputExample, ...] = ()
+    auth_scopes: tuple[str, ...] = ()
+    cost_hint: str | None = None
+    latency_hint_ms: int | None = None
+    safety_notes: str | None = None
     args_schema: dict[str, Any] = field(init=False, repr=False)
     out_schema: dict[str, Any] = field(init=False, repr=False)
 
@@ -162,8 +327,15 @@ class NodeSpec:
         rule = self.requires_approval
         return bool(rule(args)) if callable(rule) else bool(rule)
 
+    def examples_payload(self) -> list[dict[str, Any]]:
+        """Return the example calls as JSON-friendly dicts."""
+        return [example.model_dump() for example in self.examples]
+
     def to_tool_record(self) -> dict[str, Any]:
-        """Return the JSON-friendly description shown to the LLM."""
+        """Return the JSON-friendly description shown to the LLM.
+
+        Tags, examples and the hints appear only when set.
+        """
         record: dict[str, Any] = {
             "name": self.name,
             "desc": self.desc,
@@ -173,6 +345,14 @@ class NodeSpec:
         }
         if self.tags:
             record["tags"] = list(self.tags)
+        hints = {
+            "cost_hint": self.cost_hint,
+            "latency_hint_ms": self.latency_hint_ms,
+            "safety_notes": self.safety_notes,
+        }
+        record.update((key, value) for key, value in hints.items() if value is not None)
+        if self.examples:
+            record["examples"] = self.examples_payload()
         return record
 
     @classmethod
@@ -204,7 +384,12 @@ class NodeSpec:
 
     @classmethod
     def _from_parts(
-        cls, node: Node, meta: ToolMeta, args_model: type[BaseModel], out_model: type[BaseModel]
+        cls,
+        node: Node,
+        meta: ToolMeta,
+        args_model: type[BaseModel],
+        out_model: type[BaseModel],
+        default_mode: ToolLoadingMode = ToolLoadingMode.ALWAYS,
     ) -> NodeSpec:
         return cls(
             node=node,
@@ -216,6 +401,12 @@ class NodeSpec:
             tags=meta.tags,
             requires_approval=meta.requires_approval,
             extra=meta.extra,
+            loading_mode=meta.loading_mode or default_mode,
+            examples=meta.examples,
+            auth_scopes=meta.auth_scopes,
+            cost_hint=meta.cost_hint,
+            latency_hint_ms=meta.latency_hint_ms,
+            safety_notes=meta.safety_notes,
         )
 
 
@@ -252,8 +443,17 @@ def _from_node(node: Node, registry: ModelRegistry | None) -> NodeSpec:
         ) from None
 
 
+def _declared_mode(item: Node | Callable[..., Any]) -> ToolLoadingMode | None:
+    func = item.func if isinstance(item, Node) else item
+    meta: ToolMeta | None = getattr(func, "__penguiflow_tool__", None)
+    return meta.loading_mode if meta is not None else None
+
+
 def build_catalog(
-    tools: Sequence[Node | Callable[..., Any]], registry: ModelRegistry | None = None
+    tools: Sequence[Node | Callable[..., Any]],
+    registry: ModelRegistry | None = None,
+    *,
+    default_loading_mode: ToolLoadingMode | str | None = None,
 ) -> list[NodeSpec]:
     """Build the ``NodeSpec``s of ``tools``.
 
@@ -263,12 +463,15 @@ def build_catalog(
     Args:
         tools: functions and nodes.
         registry: the input (args) and output models of nodes, by node name.
+        default_loading_mode: the ``loading_mode`` of tools whose ``@tool`` sets none
+            (default ``"always"``).
 
     Raises:
         ConfigError: a node has no models (neither registered nor annotated), models are
-            not pydantic models, or two tools share a name.
+            not pydantic models, two tools share a name, or the loading mode is unknown.
         ToolSignatureError: a function's signature cannot become a schema.
     """
+    default = _loading_mode(default_loading_mode, "build_catalog(default_loading_mode=...)")
     specs: list[NodeSpec] = []
     seen: set[str] = set()
     for item in tools:
@@ -284,6 +487,8 @@ def build_catalog(
             raise ConfigError(
                 f"build_catalog: two tools are named {spec.name!r}; names must be unique"
             )
+        if default is not None and _declared_mode(item) is None:
+            spec = dataclasses.replace(spec, loading_mode=default)
         seen.add(spec.name)
         specs.append(spec)
     return specs

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .types import Message, StreamChunk
+from .errors import ConfigError
+from .types import Message, StreamChunk, chunk_envelope
 
 if TYPE_CHECKING:
     from ._runner import NodeRunner
@@ -35,8 +36,18 @@ class Context:
         return self._runner.node
 
     @property
+    def owner(self) -> Node:
+        """The node being run (the same as :attr:`node`)."""
+        return self._runner.node
+
+    @property
     def flow(self) -> PenguiFlow:
         """The flow running the node."""
+        return self._runner.engine.flow
+
+    @property
+    def runtime(self) -> PenguiFlow:
+        """The flow running the node (the same as :attr:`flow`)."""
         return self._runner.engine.flow
 
     @property
@@ -75,6 +86,7 @@ class Context:
         parent: Message,
         text: str,
         stream_id: str | None = None,
+        seq: int | None = None,
         done: bool = False,
         meta: Mapping[str, Any] | None = None,
         to: Node | str | Sequence[Node | str] | None = None,
@@ -85,6 +97,7 @@ class Context:
             parent: the envelope the chunk answers; its headers and trace are reused.
             text: the chunk's text.
             stream_id: defaults to ``parent.trace_id``.
+            seq: an explicit position; by default the stream's next number.
             done: ``True`` on the last chunk.
             meta: metadata for the chunk.
             to: successors to send to (default: all, or Rookery for an egress node).
@@ -93,23 +106,14 @@ class Context:
             The chunk that was sent.
         """
         if not isinstance(parent, Message):
-            from .errors import ConfigError
-
             raise ConfigError(
                 "emit_chunk(parent=...) needs the Message envelope being answered; "
                 f"got {type(parent).__name__}. Streaming requires envelope-style messages."
             )
         sid = stream_id or parent.trace_id
-        seq = self._runner.engine.next_stream_seq(parent.trace_id, sid, done)
-        chunk = StreamChunk(stream_id=sid, seq=seq, text=text, done=done, meta=dict(meta or {}))
-        envelope = Message(
-            payload=chunk,
-            headers=parent.headers,
-            trace_id=parent.trace_id,
-            deadline_s=parent.deadline_s,
-            meta=dict(parent.meta),
-        )
-        await self.emit(envelope, to=to)
+        number = self._runner.engine.next_stream_seq(parent.trace_id, sid, done, seq)
+        chunk = StreamChunk(stream_id=sid, seq=number, text=text, done=done, meta=dict(meta or {}))
+        await self.emit(chunk_envelope(parent, chunk), to=to)
         return chunk
 
     async def fetch(self) -> Any:

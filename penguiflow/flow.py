@@ -9,9 +9,9 @@ is left waiting.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, Final
 
 from ._call import call_node
 from ._engine import Engine
@@ -21,13 +21,16 @@ from ._runner import NodeRunner, Targets
 from ._stats import FlowStats, NodeStats
 from ._typing import Middleware
 from .bus import MessageBus
-from .errors import FlowStateError, UnknownTargetError
+from .errors import ConfigError, FlowStateError, UnknownTargetError
 from .node import Node
 from .registry import ModelRegistry
-from .state import StateStore
-from .types import Message
+from .state import StateStore, StoredEvent
+from .types import Message, StreamChunk, chunk_envelope
 
-__all__ = ["FlowState", "FlowStats", "NodeStats", "PenguiFlow", "create"]
+__all__ = ["DEFAULT_QUEUE_MAXSIZE", "FlowState", "FlowStats", "NodeStats", "PenguiFlow", "create"]
+
+DEFAULT_QUEUE_MAXSIZE: Final = 64
+"""The default capacity of each node's queue (``create(queue_maxsize=...)``)."""
 
 
 class PenguiFlow:
@@ -39,9 +42,10 @@ class PenguiFlow:
     def __init__(
         self,
         *adjacencies: Adjacency,
-        queue_maxsize: int = 64,
+        queue_maxsize: int = DEFAULT_QUEUE_MAXSIZE,
         allow_cycles: bool = False,
-        middlewares: Sequence[Middleware] = (),
+        middlewares: Sequence[Middleware] | None = None,
+        emit_errors_to_rookery: bool = False,
         state_store: StateStore | None = None,
         message_bus: MessageBus | None = None,
         trace_capacity: int = 64,
@@ -57,10 +61,13 @@ class PenguiFlow:
             rookery_capacity=rookery_capacity,
             max_trace_markers=max_trace_markers,
             cancel_grace_s=cancel_grace_s,
-            middlewares=middlewares,
+            middlewares=middlewares or (),
             state_store=state_store,
             message_bus=message_bus,
+            emit_errors_to_rookery=emit_errors_to_rookery,
         )
+        self._state_store = state_store
+        self._chunk_seq: dict[str, int] = {}  # emit_chunk from outside: next seq per stream
 
     @property
     def state(self) -> FlowState:
@@ -149,6 +156,52 @@ class PenguiFlow:
         """
         self._engine.emit_nowait(msg, to, trace_id)
 
+    async def emit_chunk(
+        self,
+        *,
+        parent: Message,
+        text: str,
+        stream_id: str | None = None,
+        seq: int | None = None,
+        done: bool = False,
+        meta: Mapping[str, Any] | None = None,
+        to: Targets = None,
+    ) -> StreamChunk:
+        """Stream a piece of text into the flow from outside a node (through OpenSea).
+
+        Like ``ctx.emit_chunk``: the chunk travels in an envelope with ``parent``'s
+        headers and trace, numbered per stream (0, 1, 2... until ``done``).
+
+        Args:
+            parent: the envelope the chunk belongs to.
+            text: the chunk's text.
+            stream_id: defaults to ``parent.trace_id``.
+            seq: an explicit position (the numbering carries on from it).
+            done: ``True`` on the last chunk of the stream.
+            meta: metadata for the chunk.
+            to: ingress node(s) to send to; default all ingress nodes.
+
+        Returns:
+            The chunk that was sent.
+
+        Raises:
+            ConfigError: ``parent`` is not a ``Message``.
+            FlowStateError: the flow is not running.
+        """
+        if not isinstance(parent, Message):
+            raise ConfigError(
+                f"flow.emit_chunk(parent=...) needs a Message envelope, got {type(parent).__name__}"
+            )
+        sid = stream_id or parent.trace_id
+        number = self._chunk_seq.get(sid, 0) if seq is None else seq
+        if done:
+            self._chunk_seq.pop(sid, None)
+        else:
+            self._chunk_seq[sid] = number + 1
+        chunk = StreamChunk(stream_id=sid, seq=number, text=text, done=done, meta=dict(meta or {}))
+        await self._engine.emit(chunk_envelope(parent, chunk), to, None)
+        return chunk
+
     def fetch(
         self, trace_id: str | None = None, *, timeout: float | None = None
     ) -> Coroutine[Any, Any, Any]:
@@ -159,7 +212,8 @@ class PenguiFlow:
             timeout: seconds to wait; ``None`` waits until a result arrives.
 
         Raises:
-            FlowError: the trace failed for good (node failure, deadline, budget).
+            FlowError: the trace failed for good (node failure, deadline); returned
+                instead with ``create(emit_errors_to_rookery=True)``.
             TraceCancelled: the trace was cancelled.
             FlowStateError: the flow is not running or was stopped while waiting.
             TimeoutError: ``timeout`` passed without a result.
@@ -216,6 +270,18 @@ class PenguiFlow:
         runner = ingress[0] if to is None else self._ingress_runner(to)
         return partial(call_node, self._engine, runner)
 
+    async def load_history(self, trace_id: str) -> Sequence[StoredEvent]:
+        """Return the events the flow's ``state_store`` saved for ``trace_id``.
+
+        Raises:
+            FlowStateError: the flow was created without a ``state_store``.
+        """
+        if self._state_store is None:
+            raise FlowStateError(
+                "flow.load_history() needs a state store: create(..., state_store=store)"
+            )
+        return await self._state_store.load_history(trace_id)
+
     async def cancel(self, trace_id: str) -> bool:
         """Cancel a trace: drop its queued work, cancel its running attempts.
 
@@ -234,9 +300,10 @@ class PenguiFlow:
 
 def create(
     *adjacencies: Adjacency,
-    queue_maxsize: int = 64,
+    queue_maxsize: int = DEFAULT_QUEUE_MAXSIZE,
     allow_cycles: bool = False,
-    middlewares: Sequence[Middleware] = (),
+    middlewares: Sequence[Middleware] | None = None,
+    emit_errors_to_rookery: bool = False,
     state_store: StateStore | None = None,
     message_bus: MessageBus | None = None,
     trace_capacity: int = 64,
@@ -251,6 +318,9 @@ def create(
         queue_maxsize: capacity of each node's queue (``<= 0`` for unbounded).
         allow_cycles: allow cycles in the graph (controller loops).
         middlewares: ``async def mw(event: FlowEvent)`` observers.
+        emit_errors_to_rookery: ``fetch`` (and ``call``) return a failed trace's
+            ``FlowError`` as a value instead of raising it. Off by default: a failure
+            is raised, so an ``except`` clause cannot miss it.
         state_store: persists every ``FlowEvent`` as a ``StoredEvent``.
         message_bus: receives every message entering a node.
         trace_capacity: most messages of one trace in flight (queued, running or unread);
@@ -274,6 +344,7 @@ def create(
         queue_maxsize=queue_maxsize,
         allow_cycles=allow_cycles,
         middlewares=middlewares,
+        emit_errors_to_rookery=emit_errors_to_rookery,
         state_store=state_store,
         message_bus=message_bus,
         trace_capacity=trace_capacity,

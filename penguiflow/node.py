@@ -11,7 +11,7 @@ from ._typing import NodeFunc
 from .errors import NodeSignatureError
 from .policy import NodePolicy
 
-__all__ = ["Node"]
+__all__ = ["Node", "NodePolicy"]
 
 _ids = itertools.count()
 
@@ -31,8 +31,9 @@ def _check_signature(func: Any, name: str) -> None:
         )
     if not _is_async_callable(func):
         raise NodeSignatureError(
-            f"Node {name!r}: {getattr(func, '__qualname__', func)!r} is not async; "
-            "the runtime is async-only, write it as `async def fn(message, ctx)`"
+            f"Node function must be declared with async def: {name!r} "
+            f"({getattr(func, '__qualname__', func)}) is a plain function; the runtime is "
+            "async-only, write it as `async def fn(message, ctx)`"
         )
     try:
         sig = inspect.signature(func)
@@ -49,8 +50,8 @@ def _check_signature(func: Any, name: str) -> None:
     ]
     if len(params) > 2 or (len(positional) < 2 and not has_varargs):
         raise NodeSignatureError(
-            f"Node {name!r}: {getattr(func, '__qualname__', func)!r} must take exactly two "
-            f"positional parameters `(message, ctx)`, its signature is {sig}"
+            f"Node {name!r} must accept exactly two parameters (message, ctx); "
+            f"{getattr(func, '__qualname__', func)} has the signature {sig}"
         )
 
 
@@ -65,9 +66,11 @@ class Node:
             to the node's successors (or to Rookery, the egress, if it has none).
         name: a unique name in the flow; defaults to the function's name.
         policy: timeouts, retries, validation and concurrency.
+        allow_cycle: the node may have an edge to itself (a controller loop).
 
     Raises:
-        NodeSignatureError: ``func`` is not async or does not take ``(message, ctx)``.
+        NodeSignatureError: ``func`` is not async (also a ``TypeError``) or does not
+            take ``(message, ctx)`` (also a ``ValueError``).
     """
 
     __slots__ = ("__weakref__", "allow_cycle", "func", "name", "node_id", "policy")
@@ -76,7 +79,6 @@ class Node:
         self,
         func: NodeFunc,
         name: str | None = None,
-        *,
         policy: NodePolicy | None = None,
         allow_cycle: bool = False,
     ) -> None:

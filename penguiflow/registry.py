@@ -56,6 +56,15 @@ class ModelRegistry:
         entry = self._entries[node_name]
         return entry.in_model, entry.out_model
 
+    def adapters(self, node_name: str) -> tuple[TypeAdapter[Any], TypeAdapter[Any]]:
+        """Return the ``(input, output)`` ``TypeAdapter``s of ``node_name``.
+
+        Raises:
+            KeyError: the node is not registered.
+        """
+        entry = self._entries[node_name]
+        return entry.in_adapter, entry.out_adapter
+
     def names(self) -> list[str]:
         """Return the registered node names in registration order."""
         return list(self._entries)

@@ -1,14 +1,23 @@
-"""Payload types of the runtime: envelopes, streaming chunks, controller state."""
+"""Payload types of the runtime: envelopes, streaming chunks, controller state and plans."""
 
 from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["WM", "FinalAnswer", "Headers", "Message", "StreamChunk"]
+__all__ = [
+    "WM",
+    "FinalAnswer",
+    "Headers",
+    "Message",
+    "PlanStep",
+    "StreamChunk",
+    "Thought",
+    "chunk_envelope",
+]
 
 
 def _new_trace_id() -> str:
@@ -86,9 +95,10 @@ class FinalAnswer(BaseModel):
 class WM(BaseModel):
     """Working memory of a controller loop (a node with an edge to itself).
 
-    The runtime counts a hop each time a controller returns a ``WM`` and ends the trace
-    with a ``FlowError`` when ``hops`` reaches ``budget_hops`` or ``tokens_used`` exceeds
-    ``budget_tokens``.
+    The runtime counts a hop each time a controller returns a ``WM``. When ``hops``
+    reaches ``budget_hops``, ``tokens_used`` reaches ``budget_tokens`` or the message's
+    ``deadline_s`` passes, the loop ends with a :class:`FinalAnswer` saying so ("Hop
+    budget exhausted", "Token budget exhausted", "Deadline exceeded").
 
     Attributes:
         query: the question being worked on.
@@ -97,6 +107,7 @@ class WM(BaseModel):
         budget_hops: the most iterations allowed (``None`` for no limit).
         tokens_used: tokens spent so far (maintained by the node).
         budget_tokens: the most tokens allowed (``None`` for no limit).
+        confidence: how sure the controller is of what it has (free for its own use).
     """
 
     query: str
@@ -105,3 +116,46 @@ class WM(BaseModel):
     budget_hops: int | None = 8
     tokens_used: int = 0
     budget_tokens: int | None = None
+    confidence: float = 0.0
+
+
+class PlanStep(BaseModel):
+    """One step a controller plans to take; for controllers that show their plan.
+
+    Attributes:
+        kind: ``retrieve``, ``web``, ``sql``, ``summarize``, ``route`` or ``stop``.
+        args: the step's arguments.
+        max_concurrency: how many of the step's calls may run at once.
+    """
+
+    kind: Literal["retrieve", "web", "sql", "summarize", "route", "stop"]
+    args: dict[str, Any] = Field(default_factory=dict)
+    max_concurrency: int = 1
+
+
+class Thought(BaseModel):
+    """A controller's plan and why; an intermediate artifact for debugging and display.
+
+    Attributes:
+        steps: the planned steps.
+        rationale: why these steps.
+        done: ``True`` when the controller considers the work finished.
+    """
+
+    steps: list[PlanStep]
+    rationale: str
+    done: bool = False
+
+
+def chunk_envelope(parent: Message, chunk: StreamChunk) -> Message:
+    """Wrap ``chunk`` in an envelope that inherits ``parent``'s routing.
+
+    The headers, trace, deadline and a copy of ``meta`` come from ``parent``.
+    """
+    return Message(
+        payload=chunk,
+        headers=parent.headers,
+        trace_id=parent.trace_id,
+        deadline_s=parent.deadline_s,
+        meta=dict(parent.meta),
+    )

@@ -25,6 +25,7 @@ __all__ = [
     "PlannerFinish",
     "RepairCounters",
     "RunState",
+    "Trajectory",
     "TrajectoryStep",
 ]
 
@@ -267,6 +268,10 @@ class RunState(BaseModel):
             "budgets": _BUDGETS.dump_python(self.budgets),
             "errors": list(self.errors),
         }
+
+
+Trajectory = RunState
+"""The documented name of a run's record: the query, its steps and what they cost."""
 
 
 class FinalPayload(BaseModel):

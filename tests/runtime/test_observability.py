@@ -66,7 +66,12 @@ async def test_cancel_events_and_state_store_history():
     finally:
         await flow.stop()
     kinds = [e.kind for e in await store.load_history("T1")]
-    assert kinds == ["node_start", "trace_cancel_start", "trace_cancel_finish"]
+    assert kinds == [
+        "node_start",
+        "trace_cancel_start",
+        "node_trace_cancelled",
+        "trace_cancel_finish",
+    ]
 
 
 async def test_message_bus_sees_every_edge():
@@ -239,7 +244,10 @@ async def test_events_report_the_queue_depths_in_and_out_of_the_node():
         await flow.stop()
     starts = [e for e in events if e.event_type == "node_start"]
     assert all(e.q_depth_total == e.q_depth_in + e.q_depth_out for e in starts)
-    assert all(e.queue_depth == e.q_depth_in for e in starts)
+    assert all(e.queue_depth == e.q_depth_total for e in starts)  # in and out, as documented
+    assert all(
+        (e.queue_depth_in, e.queue_depth_out) == (e.q_depth_in, e.q_depth_out) for e in starts
+    )
     assert any(e.node_name == "a" and e.q_depth_in > 0 for e in starts)  # others waited
     assert any(e.node_name == "a" and e.q_depth_out > 0 for e in starts)  # b had a backlog
     assert all(e.q_depth_out == 0 for e in starts if e.node_name == "b")  # egress

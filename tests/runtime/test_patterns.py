@@ -86,7 +86,8 @@ async def test_call_playbook_returns_the_subflow_result_and_stops_it():
     playbook, created = make_subflow("ok")
 
     async def parent(m, ctx):
-        return await ctx.call_playbook(playbook, m)
+        payload = await ctx.call_playbook(playbook, m)  # the payload of the subflow's result
+        return m.model_copy(update={"payload": payload})
 
     flow = create(Node(parent, name="parent"))
     flow.run()
@@ -165,31 +166,41 @@ async def test_controller_loop_finishes_with_final_answer_and_is_not_reinvoked()
 
 
 @pytest.mark.parametrize(
-    "wm,code",
+    "wm,text,calls",
     [
-        (WM(query="q", budget_hops=3), FlowErrorCode.HOP_BUDGET_EXHAUSTED),
-        (WM(query="q", budget_hops=None, budget_tokens=25), FlowErrorCode.TOKEN_BUDGET_EXHAUSTED),
+        (WM(query="q", budget_hops=3), "Hop budget exhausted", 3),
+        (WM(query="q", budget_hops=None, budget_tokens=25), "Token budget exhausted", 3),
     ],
 )
-async def test_controller_budgets_end_the_trace(wm, code):
+async def test_controller_budgets_end_the_loop_with_a_final_answer(wm, text, calls):
+    seen = []
+    budget_events = []
+
     async def controller(m, ctx):
         w = m.payload
+        seen.append(w.hops)
         return m.model_copy(
             update={"payload": w.model_copy(update={"tokens_used": w.tokens_used + 10})}
         )
 
+    async def record(event):
+        if event.event_type == "budget_exceeded":
+            budget_events.append(event)
+
     node = Node(controller, name="controller")
-    flow = create(node.to(node), allow_cycles=True)
+    flow = create(node.to(node), allow_cycles=True, middlewares=[record])
     flow.run()
     try:
         m = msg(wm)
         await flow.emit(m)
-        with pytest.raises(FlowError) as info:
-            await flow.fetch(trace_id=m.trace_id, timeout=2)
+        result = await flow.fetch(trace_id=m.trace_id, timeout=2)
     finally:
         await flow.stop()
-    assert info.value.code is code
-    assert "wm" in info.value.metadata
+    assert result.payload == FinalAnswer(text=text)
+    assert result.trace_id == m.trace_id
+    assert seen == list(range(calls))
+    assert [e.error for e in budget_events] == [text]
+    assert "wm" in budget_events[0].extra
 
 
 async def test_controller_deadline_budget():
@@ -202,6 +213,22 @@ async def test_controller_deadline_budget():
     flow.run()
     try:
         m = msg(WM(query="q", budget_hops=None), deadline_s=time.time() + 0.05)
+        await flow.emit(m)
+        result = await flow.fetch(trace_id=m.trace_id, timeout=2)
+    finally:
+        await flow.stop()
+    assert result.payload == FinalAnswer(text="Deadline exceeded")
+
+
+async def test_a_plain_message_past_its_deadline_still_fails_its_trace():
+    async def slow(m, ctx):
+        await asyncio.sleep(1)
+        return m
+
+    flow = create(Node(slow, name="slow"))
+    flow.run()
+    try:
+        m = msg("x", deadline_s=time.time() + 0.02)
         await flow.emit(m)
         with pytest.raises(FlowError) as info:
             await flow.fetch(trace_id=m.trace_id, timeout=2)

@@ -94,10 +94,16 @@ async def test_a_prefetching_worker_killed_mid_batch_loses_no_job_and_completes_
                 [{"query": f"effect:{i}", "tool_context": plain} for i in range(300)]
             )
 
-            async def some_done() -> bool:
-                return (await queue.counts()).completed >= 60
+            async def victim_busy() -> bool:
+                # The victim has taken part (a slow start would leave it nothing to lose).
+                for job_id in ids:
+                    result = await queue.get_result(job_id)
+                    if result is not None and result.result["observation"]["pid"] == procs[0].pid:
+                        return True
+                return False
 
-            await wait_for(some_done, timeout=60, what="the workers did not start")
+            await wait_for(victim_busy, timeout=60, what="the first worker did not start")
+            assert (await queue.counts()).completed < 300, "the jobs ran out before the kill"
             # Killed with jobs running, prefetched and completed but not yet sent.
             procs[0].kill()
 
