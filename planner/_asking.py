@@ -12,10 +12,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ._answers import TextStreamer, answer_streamer
-from ._steps import ActiveRun, BudgetHit
+from ._active import ActiveRun, BudgetHit
+from ._answers import ChunkRelay, TextStreamer, answer_streamer
 from .errors import LLMResponseFormatError, LLMToolCallingError
-from .llm_types import LLMClient, LLMResponse, StreamCallback, ToolChoice, as_response
+from .llm_types import LLMClient, LLMResponse, ToolChoice, as_response, fit_request
 from .schema import ActionSchemas, FormatMemory, FormatMode
 
 __all__ = ["Asker", "ask_llm"]
@@ -33,6 +33,7 @@ class Asker:
         tool_choice: the ``tool_choice`` of native requests (``None``: the provider's).
         model_key: the model the modes are remembered for.
         stream: stream the reply's answer as ``stream_chunk`` events.
+        keywords: the optional keywords the client's ``complete`` takes (``None``: any).
     """
 
     client: LLMClient
@@ -42,6 +43,7 @@ class Asker:
     tool_choice: ToolChoice | None
     model_key: str
     stream: bool
+    keywords: frozenset[str] | None = None
 
 
 async def ask_llm(
@@ -74,32 +76,27 @@ async def ask_llm(
         await run.event(
             "llm_request", extra={"tokens": tokens, "messages": len(messages), "format": mode}
         )
-    on_chunk: StreamCallback | None = None
+    relay: ChunkRelay | None = None
     streamer: TextStreamer | None = None
     if asker.stream and native:
-        on_chunk = streamer = TextStreamer(run)
+        relay = ChunkRelay(streamer := TextStreamer(run))
     elif asker.stream:
-        on_chunk = answer_streamer(run)
+        relay = ChunkRelay(answer_streamer(run))
     started = time.perf_counter()
+    fields: dict[str, Any] = {"messages": messages}
     if native:
-        request = asker.client.complete(  # type: ignore[call-arg]
-            messages=messages,
-            stream=asker.stream,
-            on_stream_chunk=on_chunk,
-            tools=asker.tools,
-            tool_choice=asker.tool_choice,
-        )
+        fields.update(tools=asker.tools, tool_choice=asker.tool_choice)
     else:
-        request = asker.client.complete(
-            messages=messages,
-            response_format=asker.schemas.response_format(mode),
-            stream=asker.stream,
-            on_stream_chunk=on_chunk,
-        )
+        fields["response_format"] = asker.schemas.response_format(mode)
+    if relay is not None:
+        fields.update(stream=True, on_stream_chunk=relay)
+    request = asker.client.complete(**fit_request(fields, asker.keywords))
     deadline = asyncio.timeout(run.remaining())
     try:
         async with deadline:
             reply = await request
+            if relay is not None:
+                await relay.drain()  # chunks of a client that did not await the callback
     except TimeoutError:
         if deadline.expired():
             return BudgetHit("deadline_s", "the deadline passed while waiting for the LLM")

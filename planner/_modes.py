@@ -44,6 +44,8 @@ class RequestModes:
         hints: planning hints.
         extra: ``system_prompt_extra``.
         tokens: the planner's token accountant.
+        shared: the planner's main modes, whose request-mode memory this one shares (for
+            the narrower tool views of runs with their own ``tool_policy``).
 
     Raises:
         ConfigError: an unknown ``tool_mode``, or ``"native"`` with a client that does
@@ -63,6 +65,7 @@ class RequestModes:
         hints: PlanningHints | None,
         extra: str | None,
         tokens: TokenAccountant,
+        shared: RequestModes | None = None,
     ) -> None:
         if tool_mode not in ("auto", "native", "json"):
             raise ConfigError(
@@ -83,6 +86,8 @@ class RequestModes:
         # auto: whether the client declares native tool calls is asked on the first run
         # (asking LiteLLMClient imports litellm, which takes seconds)
         self._settled = tool_mode != "auto" or not takes_tools
+        if shared is not None:  # settled already: views are made after the first settle()
+            self.formats, self._settled = shared.formats, True
         self.names = ToolNames([spec.name for spec in specs])
         self.tools = tool_definitions(specs, final_response_model, self.names)
         self.tool_choice = "required" if final_response_model is not None else None
