@@ -207,6 +207,10 @@ class ShortTermMemoryConfig(_Settings):
             {
                 "summary_retry_backoff_s": "summary_retry_backoff_base",
                 "summary_retry_max_backoff_s": "summary_retry_max_backoff",
+                "retry_attempts": "summary_retry_attempts",
+                "retry_backoff_base_s": "summary_retry_backoff_base",
+                "degraded_retry_interval_s": "recovery_cooldown_s",
+                "recovery_backlog_limit": "max_pending_turns",
             },
         )
 

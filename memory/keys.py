@@ -60,6 +60,10 @@ class MemoryKey(BaseModel):
     def __str__(self) -> str:
         return f"{self.tenant_id}/{self.user_id}/{self.session_id}"
 
+    def composite(self) -> str:
+        """The key as one string, ``tenant:user:session`` (for dict keys and logs)."""
+        return f"{self.tenant_id}:{self.user_id}:{self.session_id}"
+
 
 def _lookup(context: Any, path: str) -> Any:
     current = context

@@ -10,7 +10,7 @@ import time
 import uuid
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 __all__ = ["DEFAULT_DIGEST_CHARS", "ToolCallRecord", "Turn", "digest_result", "render_turn"]
 
@@ -73,6 +73,9 @@ class ToolCallRecord(BaseModel):
 class Turn(BaseModel):
     """One exchange: a user message, the tool calls it caused, and the answer.
 
+    ``Turn(user_message=..., assistant_response=..., ts=...)`` (the names of
+    ``penguiflow.planner.memory.ConversationTurn``) builds the same turn.
+
     Attributes:
         id: a unique id; merges of concurrent writers go by it.
         user: the user's message.
@@ -83,15 +86,29 @@ class Turn(BaseModel):
         meta: free-form JSON-friendly metadata (run id, trace id, ...).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
     id: str = Field(default_factory=_new_id)
-    user: str
-    assistant: str = ""
+    user: str = Field(validation_alias=AliasChoices("user", "user_message"))
+    assistant: str = Field(
+        default="", validation_alias=AliasChoices("assistant", "assistant_response")
+    )
     tool_calls: tuple[ToolCallRecord, ...] = ()
-    created_at: float = Field(default_factory=time.time)
+    created_at: float = Field(
+        default_factory=time.time, validation_alias=AliasChoices("created_at", "ts")
+    )
     condensed: bool = False
     meta: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def user_message(self) -> str:
+        """The user's message (the documented name of :attr:`user`)."""
+        return self.user
+
+    @property
+    def assistant_response(self) -> str:
+        """The answer (the documented name of :attr:`assistant`)."""
+        return self.assistant
 
 
 def _args_text(args: dict[str, Any]) -> str:

@@ -20,7 +20,9 @@ from .llm_types import LLMClient, LLMResponse, ToolCall
 from .pause import PlannerPause
 from .prompts import PlanningHints
 from .react import ReactPlanner, ToolMode
+from .reflection import ReflectionConfig
 from .run_state import PlannerFinish, TrajectoryStep
+from .tool_policy import ToolPolicy
 
 if TYPE_CHECKING:
     from .llm import LiteLLMClient, allow_model_requests
@@ -39,11 +41,13 @@ __all__ = [
     "PlannerPause",
     "PlanningHints",
     "ReactPlanner",
+    "ReflectionConfig",
     "ScriptedLLM",
     "TestLLM",
     "ToolCall",
     "ToolContext",
     "ToolMode",
+    "ToolPolicy",
     "TrajectoryStep",
     "allow_model_requests",
     "tool_reply",
@@ -94,6 +98,10 @@ __getattr__ = root_getattr(
         "Usage": "penguiflow.planner.llm_types",
         "PendingCall": "penguiflow.planner.pause",
         "RecoveredRun": "penguiflow.planner.react",
+        "Trajectory": "penguiflow.planner.react",
+        "PlannerEventCallback": "penguiflow.planner.react",
+        "ReflectionCritique": "penguiflow.planner.reflection",
+        "ReflectionCriteria": "penguiflow.planner.reflection",
         "TokenCounter": "penguiflow.planner.tokens",
     },
 )

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Generator, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ._steps import ActiveRun, ArgFailureLimit, BudgetHit
+from ._active import ActiveRun, ArgFailureLimit, BudgetHit
 from .actions import FinalAnswerArgs
 from .llm_types import StreamCallback
 from .parse import AnswerStreamExtractor, describe_validation_error
@@ -17,11 +18,13 @@ from .run_state import FinalPayload, FinishReason, PlannerFinish, RunState
 from .schema import strip_optional_nulls
 
 __all__ = [
+    "ChunkRelay",
     "TextStreamer",
     "answer_streamer",
     "final_payload",
     "finish_early",
     "finish_run",
+    "finish_stopped",
     "last_observation",
     "partial_payload",
 ]
@@ -72,6 +75,51 @@ def final_payload(
         if isinstance(confidence, int | float) and 0 <= confidence <= 1
         else None,
     )
+
+
+class ChunkRelay:
+    """The ``on_stream_chunk`` given to a client: works whether the client awaits it or not.
+
+    Calling it queues the chunk and returns an awaitable that delivers the queued chunks.
+    A client that awaits the callback's result (as ``deliver_chunk`` does) streams live;
+    one that calls it as a plain function and ignores the result gets its chunks
+    delivered by :meth:`drain` once its reply is complete. Nothing is lost either way,
+    and an ignored result raises no "never awaited" warning (it is not a coroutine).
+
+    Args:
+        target: the planner's async chunk handler.
+    """
+
+    __slots__ = ("_queue", "_target")
+
+    def __init__(self, target: StreamCallback) -> None:
+        self._target = target
+        self._queue: deque[tuple[str, bool]] = deque()
+
+    def __call__(self, text: str, done: bool) -> _Delivery:
+        self._queue.append((text, done))
+        return _Delivery(self)
+
+    async def drain(self) -> None:
+        """Deliver every queued chunk, in order."""
+        queue = self._queue
+        while queue:
+            text, done = queue.popleft()
+            result = self._target(text, done)
+            if result is not None:
+                await result
+
+
+class _Delivery:
+    """What :class:`ChunkRelay` returns: awaiting it delivers the queued chunks."""
+
+    __slots__ = ("_relay",)
+
+    def __init__(self, relay: ChunkRelay) -> None:
+        self._relay = relay
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return self._relay.drain().__await__()
 
 
 def answer_streamer(run: ActiveRun) -> StreamCallback:
@@ -143,27 +191,59 @@ async def finish_run(
 ) -> PlannerFinish:
     """End the run: report the ``finish`` event and build the :class:`PlannerFinish`."""
     run.sync_elapsed()
-    metadata = run.state.metadata()
+    state = run.state
+    metadata = state.metadata()
     metadata.update({k: v for k, v in extra.items() if v is not None})
-    last = last_observation(run.state)
+    last = last_observation(state)
     if reason != "answer_complete" and last is not None:
         metadata["last_observation"] = last
+    budget = extra.get("budget")
+    reflection = state.extensions.get("reflection")
+    metadata.update(
+        reason=reason,
+        cost={
+            "total_cost_usd": round(state.usage.cost_usd, 6),
+            "main_llm_calls": state.usage.calls - _reflection_calls(reflection),
+            "reflection_llm_calls": _reflection_calls(reflection),
+            "summarizer_llm_calls": 0,
+        },
+        constraints=run.constraints(budget if isinstance(budget, str) else None),
+        answer_action_seq=state.budgets.iterations,
+    )
     if run.callback is not None:
         await run.event(
             "finish",
             extra={
                 "reason": reason,
                 **{k: v for k, v in extra.items() if isinstance(v, str)},
-                "usage": run.state.usage.to_dict(),
+                "usage": state.usage.to_dict(),
+                "cost": metadata["cost"],
+                "answer_action_seq": state.budgets.iterations,
             },
         )
     return PlannerFinish(reason=reason, payload=payload, metadata=metadata)
 
 
+def _reflection_calls(record: Any) -> int:
+    calls = record.get("calls") if isinstance(record, dict) else None
+    return calls if isinstance(calls, int) else 0
+
+
+async def finish_stopped(run: ActiveRun) -> PlannerFinish:
+    """End a run a guardrail stopped: ``no_path``, its user message as the answer."""
+    report = dict(run.stopped or {})
+    message = str(report.pop("user_message", "I'm unable to complete that request."))
+    error = f"stopped by guardrail {report.get('rule_id')!r}: {report.get('reason')}"
+    run.state.errors.append(error)
+    payload = FinalPayload(raw_answer=message, partial=True)
+    return await finish_run(run, "no_path", payload, {"guardrail": report, "error": error})
+
+
 async def finish_early(run: ActiveRun, stop: BudgetHit | ArgFailureLimit) -> PlannerFinish:
     """End the run early, with the best partial answer.
 
-    A budget hit ends it with ``budget_exhausted``, repeated bad arguments with ``no_path``.
+    ``max_iters`` and repeated bad arguments end it with ``no_path``; the other budgets
+    (``hop_budget``, ``deadline_s``, ``token_budget``) with ``budget_exhausted``.
     """
     state = run.state
     if isinstance(stop, ArgFailureLimit):
@@ -176,6 +256,9 @@ async def finish_early(run: ActiveRun, stop: BudgetHit | ArgFailureLimit) -> Pla
         return await finish_run(run, "no_path", partial, {"error": error})
     state.errors.append(f"budget exhausted: {stop.detail}")
     payload = partial_payload(state, f"{stop.budget} ran out: {stop.detail}")
-    return await finish_run(
-        run, "budget_exhausted", payload, {"budget": stop.budget, "error": stop.detail}
-    )
+    # Out of decisions, the run found no path to an answer; the other budgets ran out.
+    reason: FinishReason = "no_path" if stop.budget == "max_iters" else "budget_exhausted"
+    extra = {"budget": stop.budget, "error": stop.detail}
+    if reason == "no_path":
+        extra["thought"] = "iteration limit reached"
+    return await finish_run(run, reason, payload, extra)

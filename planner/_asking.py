@@ -16,10 +16,10 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
-from ._answers import TextStreamer, answer_streamer
-from ._steps import ActiveRun, BudgetHit
+from ._active import ActiveRun, BudgetHit
+from ._answers import ChunkRelay, TextStreamer, answer_streamer
 from .errors import LLMResponseFormatError, LLMToolCallingError
-from .llm_types import LLMClient, LLMResponse, StreamCallback, ToolChoice, as_response
+from .llm_types import LLMClient, LLMResponse, ToolChoice, as_response, fit_request
 from .schema import ActionSchemas, FormatMemory, FormatMode
 
 __all__ = ["Asker", "ask_llm"]
@@ -39,6 +39,7 @@ class Asker:
             tool step (``None``: ``tool_choice`` throughout).
         model_key: the model the modes are remembered for.
         stream: stream the reply's answer as ``stream_chunk`` events.
+        keywords: the optional keywords the client's ``complete`` takes (``None``: any).
     """
 
     client: LLMClient
@@ -49,6 +50,7 @@ class Asker:
     model_key: str
     stream: bool
     forced_choice: ToolChoice | None = None
+    keywords: frozenset[str] | None = None
 
 
 async def ask_llm(
@@ -81,30 +83,25 @@ async def ask_llm(
         await run.event(
             "llm_request", extra={"tokens": tokens, "messages": len(messages), "format": mode}
         )
-    on_chunk: StreamCallback | None = None
+    relay: ChunkRelay | None = None
     streamer: TextStreamer | None = None
     if asker.stream and native:
-        on_chunk = streamer = TextStreamer(run)
+        relay = ChunkRelay(streamer := TextStreamer(run))
     elif asker.stream:
-        on_chunk = answer_streamer(run)
+        relay = ChunkRelay(answer_streamer(run))
     started = time.perf_counter()
-    request: Awaitable[str | LLMResponse]
+    fields: dict[str, Any] = {"messages": messages}
     if native:
         forced = asker.forced_choice is not None and not state.steps
-        request = asker.client.complete(  # type: ignore[call-arg]
-            messages=messages,
-            stream=asker.stream,
-            on_stream_chunk=on_chunk,
-            tools=asker.tools,
-            tool_choice=asker.forced_choice if forced else asker.tool_choice,
-        )
+        choice = asker.forced_choice if forced else asker.tool_choice
+        fields.update(tools=asker.tools, tool_choice=choice)
     else:
-        request = asker.client.complete(
-            messages=messages,
-            response_format=asker.schemas.response_format(mode),
-            stream=asker.stream,
-            on_stream_chunk=on_chunk,
-        )
+        fields["response_format"] = asker.schemas.response_format(mode)
+    if relay is not None:
+        fields.update(stream=True, on_stream_chunk=relay)
+    request: Awaitable[str | LLMResponse] = asker.client.complete(
+        **fit_request(fields, asker.keywords)
+    )
     trace = run.info.trace
     if trace is not None:
         request = trace.chat(request, model=asker.model_key, messages=messages)
@@ -112,6 +109,8 @@ async def ask_llm(
     try:
         async with deadline:
             reply = await request
+            if relay is not None:
+                await relay.drain()  # chunks of a client that did not await the callback
     except TimeoutError:
         if deadline.expired():
             return BudgetHit("deadline_s", "the deadline passed while waiting for the LLM")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -14,11 +16,16 @@ from ..node import Node
 from ..registry import ModelRegistry
 from ._bounded_json import MAX_REPLY_DEPTH_LIMIT
 from .actions import RESERVED_NODE_NAMES
+from .guardrails import GuardrailGateway
 from .prompts import PlanningHints
+from .reflection import ReflectionConfig
+from .tool_policy import ToolPolicy
 
 __all__ = [
+    "check_extras",
     "check_int",
     "check_options",
+    "check_run_args",
     "check_seconds",
     "make_catalog",
     "make_client",
@@ -105,7 +112,71 @@ def check_options(
         raise ConfigError("ReactPlanner(event_callback=...) must be callable or None")
 
 
-def make_client(llm: Any, llm_client: Any, temperature: float) -> Any:
+def check_extras(
+    *,
+    tool_policy: Any,
+    reflection_config: Any,
+    reflection_llm: Any,
+    guardrail_gateway: Any,
+    time_source: Any,
+    name: Any,
+    telemetry: Any,
+) -> None:
+    """Check the policy, reflection, guardrail, clock and telemetry options of ``ReactPlanner``.
+
+    Raises:
+        ConfigError: a value of the wrong type, or ``use_separate_llm`` without
+            ``reflection_llm``.
+    """
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise ConfigError(f"ReactPlanner(name=...) must be a non-empty string, got {name!r}")
+    if telemetry is not None and not hasattr(telemetry, "planner"):
+        raise ConfigError(
+            "ReactPlanner(telemetry=...) takes a penguiflow.telemetry.Telemetry, got "
+            f"{type(telemetry).__name__}"
+        )
+    expected = (
+        ("tool_policy", tool_policy, ToolPolicy),
+        ("reflection_config", reflection_config, ReflectionConfig),
+        ("guardrail_gateway", guardrail_gateway, GuardrailGateway),
+    )
+    for name, value, kind in expected:
+        if value is not None and not isinstance(value, kind):
+            raise ConfigError(
+                f"ReactPlanner({name}=...) must be a {kind.__name__} or None, "
+                f"got {type(value).__name__}"
+            )
+    if time_source is not None and not callable(time_source):
+        raise ConfigError("ReactPlanner(time_source=...) must be a callable returning seconds")
+    if reflection_config is not None and reflection_config.use_separate_llm:
+        if reflection_llm is None:
+            raise ConfigError(
+                "ReflectionConfig(use_separate_llm=True) needs ReactPlanner(reflection_llm=...): "
+                "a model string, a params dict or a client object"
+            )
+    elif reflection_llm is not None:
+        raise ConfigError(
+            "ReactPlanner(reflection_llm=...) is used only with "
+            "reflection_config=ReflectionConfig(enabled=True, use_separate_llm=True)"
+        )
+
+
+def make_client(
+    llm: Any,
+    llm_client: Any,
+    temperature: float,
+    retries: Mapping[str, Any] | None = None,
+    *,
+    what: str = "llm",
+) -> Any:
+    """Return the LLM client: ``llm_client`` itself, or a ``LiteLLMClient`` built from ``llm``.
+
+    ``llm`` may also be a client object when ``what`` names a secondary client
+    (``reflection_llm``). ``retries`` (``timeout_s``, ``max_retries``; ``None`` values
+    are left out) configure a ``LiteLLMClient`` built here.
+    """
+    if what != "llm" and callable(getattr(llm, "complete", None)):
+        return llm
     if llm is not None and llm_client is not None:
         raise ConfigError(
             "ReactPlanner got both llm=... and llm_client=...; pass one: a LiteLLM model "
@@ -125,17 +196,19 @@ def make_client(llm: Any, llm_client: Any, temperature: float) -> Any:
         )
     from .llm import LiteLLMClient  # imported here: it is the one module that uses litellm
 
+    options = {k: v for k, v in (retries or {}).items() if v is not None}
     if isinstance(llm, str):
-        return LiteLLMClient(llm, temperature=temperature)
+        return LiteLLMClient(llm, temperature=temperature, **options)
     if isinstance(llm, Mapping):
-        params = dict(llm)
+        params = {**options, **dict(llm)}
         model = params.pop("model", None)
         if not isinstance(model, str):
-            raise ConfigError(f"ReactPlanner(llm={{...}}) needs a 'model' string, got {model!r}")
+            raise ConfigError(f"ReactPlanner({what}={{...}}) needs a 'model' string, got {model!r}")
         params.setdefault("temperature", temperature)
         return LiteLLMClient(model, **params)
     raise ConfigError(
-        f"ReactPlanner(llm=...) must be a model string or a params dict, got {type(llm).__name__}"
+        f"ReactPlanner({what}=...) must be a model string or a params dict, got "
+        f"{type(llm).__name__}"
     )
 
 
@@ -184,3 +257,36 @@ def make_hints(value: PlanningHints | Mapping[str, Any] | None) -> PlanningHints
         return PlanningHints.model_validate(dict(value))
     except (ValidationError, TypeError, ValueError) as exc:
         raise ConfigError(f"ReactPlanner(planning_hints=...) is invalid: {exc}") from exc
+
+
+def check_run_args(query: Any, llm_context: Any, context_meta: Any) -> Any:
+    """Check ``planner.run``'s query and context; return the ``llm_context`` to use.
+
+    ``context_meta`` is the old name of ``llm_context``: it is used, with a
+    ``DeprecationWarning``, when ``llm_context`` is not given.
+
+    Raises:
+        ConfigError: ``query`` is empty, both context names are given, or the context is
+            not JSON-serialisable.
+    """
+    if not isinstance(query, str) or not query.strip():
+        raise ConfigError(f"planner.run(query=...) needs a non-empty string, got {query!r}")
+    if context_meta is not None:
+        if llm_context is not None:
+            raise ConfigError(
+                "give planner.run(llm_context=...) only; context_meta is its old name"
+            )
+        warnings.warn(
+            "planner.run(context_meta=...) is deprecated; use llm_context=...",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        llm_context = context_meta
+    try:
+        json.dumps(llm_context)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            "planner.run(llm_context=...) must be JSON-serialisable (it is shown to the "
+            f"LLM and stored with the run); put other objects in tool_context: {exc}"
+        ) from exc
+    return llm_context

@@ -96,6 +96,13 @@ class Transcript:
         self._tokens.clear()
         self._sizes.clear()
 
+    def replace_query(self, message: dict[str, Any]) -> None:
+        """Replace the query message (the last of the head), e.g. once it was redacted."""
+        if self.counter is not None:
+            self.head_tokens += self.counter.count_message(message)
+            self.head_tokens -= self.counter.count_message(self.head[-1])
+        self.head[-1] = message
+
     def _sync(self, state: RunState) -> None:
         """Drop folded steps and render the steps added since the last request."""
         while self._first < state.compacted and self._tokens:

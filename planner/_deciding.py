@@ -20,12 +20,12 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from ._active import ActiveRun, BudgetHit
 from ._answers import final_payload, partial_payload
 from ._asking import Asker, ask_llm
 from ._bounded_json import ReplyLimits, clean_text
 from ._context import Dialect
 from ._native import Decided, Rejected, ToolNames, read_tool_reply
-from ._steps import ActiveRun, BudgetHit
 from .actions import PlannerAction
 from .llm_types import LLMResponse, as_response
 from .parse import describe_validation_error, parse_action
@@ -93,7 +93,8 @@ class Decider:
         state = run.state
         transcript = run.transcript
         asker = self._asker
-        extra: list[dict[str, Any]] = []
+        extra: list[dict[str, Any]] = run.notes  # what the model must hear first (guardrails)
+        run.notes = []
         attempt = 0
         while True:
             mode = asker.formats.mode_for(asker.model_key)

@@ -36,6 +36,9 @@ CallKey = str | Callable[[], str]
 EventSink = Callable[..., Awaitable[None]]
 """``await sink(event_type, **fields)``: reports a planner event for the current run."""
 
+OutcomeGuard = Callable[[str, BaseModel, "ToolOutcome"], Awaitable["ToolOutcome"]]
+"""``await guard(tool, args, outcome)``: the outcome a successful call really has."""
+
 
 @dataclass(slots=True)
 class CallInfo:
@@ -49,6 +52,7 @@ class CallInfo:
     llm_context: Any = None
     observed: bool = True
     trace: RunTrace | None = None  # the run's trace, when telemetry is on
+    guard: OutcomeGuard | None = None  # checks a result before anyone sees it (guardrails)
     headers: Headers = field(init=False)  # of every call's message (frozen, shared)
 
     def __post_init__(self) -> None:
@@ -133,9 +137,24 @@ class ToolContext:
         }
 
     async def emit_chunk(
-        self, text: str, *, done: bool = False, meta: Mapping[str, Any] | None = None
+        self,
+        text: str,
+        seq: int | None = None,
+        chunk: str | None = None,
+        *,
+        done: bool = False,
+        meta: Mapping[str, Any] | None = None,
     ) -> None:
-        """Stream progress text; it reaches ``event_callback`` as a ``stream_chunk`` event."""
+        """Stream progress text; it reaches ``event_callback`` as a ``stream_chunk`` event.
+
+        ``ctx.emit_chunk(text)`` streams ``text``; the documented three-argument form
+        ``ctx.emit_chunk(stream_id, seq, text)`` is accepted too (the stream id and
+        sequence number go to the event's ``extra``).
+        """
+        extra: dict[str, Any] = {"source": "tool"}
+        if chunk is not None:
+            extra.update(stream_id=text, seq=seq)
+            text = chunk
         if self._info is not None:
             await self._info.sink(
                 "stream_chunk",
@@ -143,7 +162,7 @@ class ToolContext:
                 trace_id=self.trace_id,
                 text=text,
                 done=done,
-                extra={"source": "tool", **dict(meta or {})},
+                extra={**extra, **dict(meta or {})},
             )
 
     async def pause(
@@ -192,6 +211,8 @@ class ToolOutcome:
         trace_id: the call's trace.
         pause: ``(reason, payload)`` when the tool called ``ctx.pause``.
         attempts: how many times the tool function was called (retries included).
+        failure: what failed, for the trajectory: ``node``, ``args``, ``error_code``
+            (the exception's type, or the failure code) and ``message``.
     """
 
     node: str
@@ -204,6 +225,7 @@ class ToolOutcome:
     trace_id: str = ""
     pause: tuple[str, dict[str, Any] | None] | None = None
     attempts: int = 0
+    failure: dict[str, Any] | None = None
 
 
 ToolCaller = Callable[..., Awaitable[ToolOutcome]]
@@ -369,7 +391,12 @@ class ToolExecutor:
                 "tool_call_start",
                 node_name=name,
                 trace_id=trace_id,
-                extra={"args": args.model_dump(mode="json")},
+                extra={
+                    "args": args.model_dump(mode="json"),
+                    "args_json": args.model_dump_json(),
+                    "tool_call_id": trace_id,
+                    "tool_name": name,
+                },
             )
         calls = self._calls
         call = calls[trace_id] = _Call(info, key)  # removed in the finally below
@@ -403,6 +430,12 @@ class ToolExecutor:
                 code=exc.code.value,
                 deadline=exc.code is FlowErrorCode.DEADLINE_EXCEEDED,
                 trace_id=trace_id,
+                failure={
+                    "node": name,
+                    "args": args.model_dump(mode="json"),
+                    "error_code": exc.metadata.get("exception_type") or exc.code.value,
+                    "message": exc.message,
+                },
             )
         except TraceCancelled as exc:
             ended = True
@@ -423,10 +456,14 @@ class ToolExecutor:
             if not ended:
                 await self._cancel_quietly(trace_id)
         outcome.latency_ms = (time.perf_counter() - started) * 1000
+        if outcome.ok and info.guard is not None:
+            outcome = await info.guard(name, args, outcome)
         outcome.attempts = call.attempts
-        if not info.observed or outcome.pause is not None:
+        if not info.observed:
             return outcome
-        if outcome.ok:
+        if outcome.pause is not None:
+            pass  # the pause event follows once the pause is committed
+        elif outcome.ok:
             await info.sink(
                 "tool_call_result",
                 node_name=name,
@@ -443,6 +480,18 @@ class ToolExecutor:
                 error=outcome.error,
                 extra={"code": outcome.code},
             )
+        await info.sink(
+            "tool_call_end",
+            node_name=name,
+            trace_id=trace_id,
+            latency_ms=outcome.latency_ms,
+            extra={
+                "tool_call_id": trace_id,
+                "tool_name": name,
+                "ok": outcome.ok,
+                "code": outcome.code,
+            },
+        )
         return outcome
 
     async def call_many(

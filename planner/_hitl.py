@@ -25,10 +25,10 @@ from ..memory import MemoryStore
 from ..sessions import DuplicateRunError, RunRecord, RunStatus, SessionStore
 from ..sessions.errors import RunInUseError
 from ..sessions.models import PauseTicket
+from ._active import ActiveRun
 from ._approval import PendingStep, pause_summary
 from ._hooks import TELEMETRY_EXTENSION, PauseSpan
 from ._ownership import RunLease, describe_error, save_ending
-from ._steps import ActiveRun
 from .errors import PauseCommitError, StateStoreRequiredError
 from .pause import PlannerPause
 from .run_state import PlannerFinish, RunState

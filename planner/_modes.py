@@ -46,6 +46,8 @@ class RequestModes:
         tokens: the planner's token accountant.
         tool_choice: the ``tool_choice`` forced until the run's first tool step: a tool
             name or ``"required"`` (``None``: none forced).
+        shared: the planner's main modes, whose request-mode memory this one shares (for
+            the narrower tool views of runs with their own ``tool_policy``).
 
     Raises:
         ConfigError: an unknown ``tool_mode`` or ``tool_choice``, or ``"native"`` with a
@@ -66,6 +68,7 @@ class RequestModes:
         extra: str | None,
         tokens: TokenAccountant,
         tool_choice: str | None = None,
+        shared: RequestModes | None = None,
     ) -> None:
         if tool_mode not in ("auto", "native", "json"):
             raise ConfigError(
@@ -86,6 +89,8 @@ class RequestModes:
         # auto: whether the client declares native tool calls is asked on the first run
         # (asking LiteLLMClient imports litellm, which takes seconds)
         self._settled = tool_mode != "auto" or not takes_tools
+        if shared is not None:  # settled already: views are made after the first settle()
+            self.formats, self._settled = shared.formats, True
         self.names = ToolNames([spec.name for spec in specs])
         self.tools = tool_definitions(specs, final_response_model, self.names)
         self.tool_choice = "required" if final_response_model is not None else None

@@ -29,7 +29,7 @@ from ..backoff import backoff_delay
 from ..errors import PenguiFlowError
 from ..sessions import RunStatus, SessionStore
 from ..sessions.errors import RunLeaseLostError, StoreBackendError, UnserializableRecordError
-from ._steps import ActiveRun
+from ._active import ActiveRun
 
 __all__ = ["SAVE_ATTEMPTS", "RunLease", "describe_error", "new_owner_id", "save_ending"]
 

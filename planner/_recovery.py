@@ -28,10 +28,10 @@ from pydantic import ValidationError
 
 from ..errors import ConfigError, PenguiFlowError
 from ..sessions import RunRecord, RunStatus, SessionStore
+from ._active import ActiveRun, StepResult
 from ._hitl import HitlStore
 from ._hooks import RunTrace, TraceRun, traced_run
 from ._ownership import describe_error
-from ._steps import ActiveRun, StepResult
 from .errors import RunStateError
 from .pause import PlannerPause
 from .run_state import RUN_STATE_VERSION, PlannerFinish, RunState

@@ -36,13 +36,14 @@ from ..errors import ConfigError, PenguiFlowError
 from ..sessions import PauseStore, RunStatus, SessionStore
 from ..sessions.errors import PauseLeaseLostError
 from ..sessions.models import PauseClaim
+from ._active import ActiveRun, BudgetHit, StepResult
 from ._approval import PendingStep, journal_key, pending_call
 from ._decisions import Verdict, rejection_text, resolve
 from ._executor import ToolExecutor, ToolOutcome
 from ._hitl import HITL_EXTENSION, HitlStore
 from ._hooks import RunTrace, TraceRun, traced_run
 from ._journal import JournaledCaller
-from ._steps import ActiveRun, BudgetHit, StepResult, StepRunner, outcome_record, record_tool_step
+from ._steps import StepRunner, outcome_record, record_tool_step
 from .actions import ParallelJoin
 from .errors import RunStateError
 from .pause import PendingCall, PlannerPause
@@ -395,7 +396,7 @@ class Resumer:
                 latency_ms=pending.latency_ms + (time.perf_counter() - started) * 1000,
             )
         join = None if pending.join is None else ParallelJoin.model_validate(pending.join)
-        return await self._steps.finish_parallel(
+        return await run.view.steps.finish_parallel(
             run,
             pending.action,
             records,
@@ -446,7 +447,7 @@ class Resumer:
                 )
             join_record.update(outcome_record(outcome))
         latency = pending.latency_ms + (time.perf_counter() - started) * 1000
-        return self._steps.record_parallel(run, pending.action, records, join_record, latency)
+        return run.view.steps.record_parallel(run, pending.action, records, join_record, latency)
 
 
 async def _release_quietly(store: PauseStore, claim: PauseClaim) -> None:

@@ -10,20 +10,18 @@ collected into that one pending step.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from ..catalog import NodeSpec
+from ._active import ActiveRun, ArgFailureLimit, BudgetHit, StepResult
 from ._approval import PendingStep, call_hash, journal_key, needs_approval, pending_call
-from ._context import Transcript
-from ._executor import CallInfo, ToolCaller, ToolExecutor, ToolOutcome
+from ._executor import ToolCaller, ToolExecutor, ToolOutcome
+from ._guarding import Guard, Held, Refused
 from .actions import ParallelJoin, PlannerAction
-from .events import EventCallback, emit_event, make_event
 from .parse import describe_validation_error
 from .pause import PendingCall
 from .prompts import PlanningHints
@@ -31,100 +29,12 @@ from .run_state import RunState, StepKind
 from .schema import strip_optional_nulls
 
 __all__ = [
-    "ActiveRun",
-    "BudgetHit",
-    "StepResult",
     "StepRunner",
     "call_key",
     "outcome_record",
     "record_tool_step",
     "validate_args",
 ]
-
-
-@dataclass(slots=True)
-class ActiveRun:
-    """A run being advanced in this process: the state plus what cannot be serialised."""
-
-    state: RunState
-    transcript: Transcript
-    info: CallInfo
-    limiter: asyncio.Semaphore
-    callback: EventCallback | None
-    deadline: float | None  # time.monotonic() deadline
-    started: float  # time.monotonic() when this process took the run
-    elapsed_before: float  # elapsed_s recorded before this process took the run
-    stored_version: int = 0  # the run's version in the state store (0: not stored)
-    native: bool = False  # whether the latest request used native tool calls
-    usage_mark: tuple[int, int, int, int, float] = (0, 0, 0, 0, 0.0)  # run usage at step start
-
-    @property
-    def step(self) -> int:
-        """The current step number."""
-        return self.state.budgets.iterations
-
-    def step_usage(self) -> dict[str, Any]:
-        """What the LLM calls of the current step cost so far."""
-        return self.state.usage.since(self.usage_mark)
-
-    async def close_step(self, first: int, kind: str, usage: dict[str, Any] | None = None) -> None:
-        """End the current step: its usage goes to the step it recorded and an event.
-
-        Args:
-            first: how many trajectory steps existed when the step began.
-            kind: what the step did (``tool``, ``parallel``, ``final``...).
-            usage: the step's usage when it was measured earlier (before a pause).
-        """
-        usage = self.attach_usage(first, usage)
-        if self.callback is not None:
-            await self.event("step_complete", extra={"kind": kind, "usage": usage})
-
-    def attach_usage(self, first: int, usage: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Give the step recorded at ``first`` (if any) its usage; return the usage."""
-        state = self.state
-        if usage is None:
-            usage = state.usage.since(self.usage_mark)
-        steps = state.steps
-        if len(steps) > first:
-            steps[first].usage = usage
-        return usage
-
-    async def event(self, event_type: str, **fields: Any) -> None:
-        """Report a planner event for this run (no-op without a callback)."""
-        if self.callback is not None:
-            state = self.state
-            event = make_event(
-                event_type, step=self.step, run_id=state.run_id, tenant_id=state.tenant_id, **fields
-            )
-            await emit_event(self.callback, event)
-
-    def remaining(self) -> float | None:
-        """Seconds left before the deadline (``None`` without one)."""
-        return None if self.deadline is None else self.deadline - time.monotonic()
-
-    def sync_elapsed(self) -> None:
-        """Record the time spent so far in ``state.budgets.elapsed_s``."""
-        self.state.budgets.elapsed_s = self.elapsed_before + (time.monotonic() - self.started)
-
-
-@dataclass(frozen=True, slots=True)
-class BudgetHit:
-    """A budget ran out while acting; the planner turns it into ``budget_exhausted``."""
-
-    budget: str
-    detail: str
-
-
-@dataclass(frozen=True, slots=True)
-class ArgFailureLimit:
-    """The same tool failed argument validation too many times in a row."""
-
-    tool: str
-    count: int
-    error: str
-
-
-StepResult = BudgetHit | ArgFailureLimit | PendingStep | None
 
 
 def call_key(run: ActiveRun, spec: NodeSpec, args: BaseModel, index: int) -> Callable[[], str]:
@@ -172,9 +82,13 @@ class StepRunner:
         hop_budget: int | None,
         hints: PlanningHints | None,
         max_arg_failures: int,
+        max_branches: int = 50,
+        guard: Guard | None = None,
     ) -> None:
         self._specs = {spec.name: spec for spec in specs}
         self._executor = executor
+        self._max_branches = max_branches
+        self._guard = guard
         self._hop_budget = hop_budget
         self._disallowed = frozenset(hints.disallow_nodes) if hints else frozenset()
         self._sequential = frozenset(hints.sequential_only) if hints else frozenset()
@@ -222,6 +136,34 @@ class StepRunner:
         if state.repairs.arg_failure_streak:
             state.repairs.arg_failure_tool, state.repairs.arg_failure_streak = None, 0
 
+    async def _screen(
+        self, run: ActiveRun, spec: NodeSpec, args: BaseModel, index: int
+    ) -> BaseModel | Refused | PendingCall | None:
+        """Submit a call to the guardrails.
+
+        Returns:
+            The arguments to run it with (redacted, maybe), a refusal for the model, the
+            call to hold for approval, or ``None`` when a guardrail stopped the run.
+        """
+        assert self._guard is not None
+        verdict = await self._guard.check_call(run, spec.name, args)
+        if verdict is None or isinstance(verdict, Refused):
+            return verdict
+        if isinstance(verdict, Held):
+            return pending_call(
+                spec,
+                args,
+                step=run.step,
+                index=index,
+                kind="approval",
+                reason=verdict.reason,
+                payload=verdict.payload,
+            )
+        if verdict.args is None:
+            return args
+        redacted = validate_args(spec, verdict.args)
+        return Refused(redacted) if isinstance(redacted, str) else redacted
+
     # -- single tool --------------------------------------------------------------------
 
     async def run_tool(
@@ -253,6 +195,16 @@ class StepRunner:
         left = self._hops_left(state)
         if left is not None and left < 1:
             return BudgetHit("hop_budget", f"hop_budget={self._hop_budget} tool calls used")
+        if self._guard is not None:
+            screened = await self._screen(run, spec, args, 0)
+            if screened is None:
+                return None  # stopped: the loop ends the run
+            if isinstance(screened, Refused):
+                state.add_step(kind="rejected", action=record, error=screened.error)
+                return None
+            if isinstance(screened, PendingCall):
+                return PendingStep(kind="tool", action=record, calls=[screened])
+            args = screened
         if needs_approval(spec, args):
             call = pending_call(spec, args, step=run.step, index=0, kind="approval")
             return PendingStep(kind="tool", action=record, calls=[call])
@@ -282,6 +234,13 @@ class StepRunner:
         action_record = action.record()
         if call_ids:
             action_record["call_ids"] = call_ids
+        if len(plan.steps) > self._max_branches:
+            error = (
+                f"the parallel plan has {len(plan.steps)} branches; at most "
+                f"{self._max_branches} are allowed (absolute_max_parallel): split it"
+            )
+            state.add_step(kind="rejected", action=action_record, error=error)
+            return None
         records: list[dict[str, Any]] = []
         runnable: list[tuple[int, str, BaseModel]] = []
         for branch in plan.steps:
@@ -305,16 +264,10 @@ class StepRunner:
                 f"the parallel plan needs {len(runnable)} tool calls, {max(left, 0)} left "
                 f"of hop_budget={self._hop_budget}",
             )
-        pending: list[PendingCall] = []
-        free: list[tuple[int, str, BaseModel]] = []
-        for index, name, args in runnable:
-            spec = self._specs[name]
-            if needs_approval(spec, args):
-                call = pending_call(spec, args, step=run.step, index=index, kind="approval")
-                records[index]["pending"] = call.call_id
-                pending.append(call)
-            else:
-                free.append((index, name, args))
+        split = await self._split(run, runnable, records)
+        if split is None:
+            return None  # a guardrail stopped the run
+        free, pending = split
         state.budgets.hops += len(free)
         started = time.perf_counter()
         outcomes = await self._executor.call_many(
@@ -346,6 +299,37 @@ class StepRunner:
         return await self.finish_parallel(
             run, action_record, records, plan.join, started=started, prior_ms=0.0
         )
+
+    async def _split(
+        self,
+        run: ActiveRun,
+        runnable: list[tuple[int, str, BaseModel]],
+        records: list[dict[str, Any]],
+    ) -> tuple[list[tuple[int, str, BaseModel]], list[PendingCall]] | None:
+        """The branches that run now and those that wait for a human (``None``: stopped)."""
+        pending: list[PendingCall] = []
+        free: list[tuple[int, str, BaseModel]] = []
+        for index, name, args in runnable:
+            spec = self._specs[name]
+            if self._guard is not None:
+                screened = await self._screen(run, spec, args, index)
+                if screened is None:
+                    return None
+                if isinstance(screened, Refused):
+                    records[index].update(ok=False, error=screened.error)
+                    continue
+                if isinstance(screened, PendingCall):
+                    records[index]["pending"] = screened.call_id
+                    pending.append(screened)
+                    continue
+                args = screened
+            if needs_approval(spec, args):
+                call = pending_call(spec, args, step=run.step, index=index, kind="approval")
+                records[index]["pending"] = call.call_id
+                pending.append(call)
+            else:
+                free.append((index, name, args))
+        return free, pending
 
     async def finish_parallel(
         self,
@@ -452,6 +436,14 @@ class StepRunner:
         if left is not None and left < 1:
             return BudgetHit("hop_budget", f"no hop left for the join {node!r}")
         index = len(records)
+        if self._guard is not None:
+            screened = await self._screen(run, spec, validated, index)
+            if screened is None or isinstance(screened, Refused):
+                record.update(ok=False, error=screened.error if screened else "stopped")
+                return record
+            if isinstance(screened, PendingCall):
+                return PendingStep(kind="join", action={}, calls=[screened], join_record=record)
+            validated = screened
         if needs_approval(spec, validated):
             call = pending_call(spec, validated, step=run.step, index=index, kind="approval")
             return PendingStep(kind="join", action={}, calls=[call], join_record=record)
@@ -477,7 +469,12 @@ def _input_call(
 def record_tool_step(state: RunState, record: dict[str, Any], outcome: ToolOutcome) -> StepResult:
     """Add a finished single-tool step to the trajectory."""
     state.add_step(
-        "tool", record, outcome.result if outcome.ok else None, outcome.error, outcome.latency_ms
+        "tool",
+        record,
+        outcome.result if outcome.ok else None,
+        outcome.error,
+        outcome.latency_ms,
+        failure=outcome.failure,
     )
     if not outcome.ok and outcome.error:
         state.errors.append(outcome.error)
@@ -491,6 +488,8 @@ def outcome_record(outcome: ToolOutcome) -> dict[str, Any]:
     if outcome.ok:
         return {"ok": True, "result": outcome.result}
     record: dict[str, Any] = {"ok": False, "error": outcome.error}
+    if outcome.failure is not None:
+        record["failure"] = outcome.failure
     if outcome.deadline:
         record["deadline"] = True
     return record

@@ -11,15 +11,17 @@ with two opcodes in ``next_node``:
 * ``"parallel"``: run ``args.steps`` (``[{"node", "args"}]``) concurrently, then an
   optional ``args.join`` (``{"node", "args", "inject"}``).
 
-The older shape (``next_node: null`` to finish, ``plan`` and ``join`` at top level) is
-accepted too and normalised to the current one by :func:`penguiflow.planner.parse`.
+The older shape (``next_node: null`` to finish, ``plan`` and ``join`` at top level,
+``plan: null`` / ``join: null`` spelled out next to a tool call) is accepted too, by
+:class:`PlannerAction` itself and so by :mod:`penguiflow.planner.parse`, and normalised
+to the current one by :func:`normalise_legacy`.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
     "FINAL_RESPONSE",
@@ -32,6 +34,7 @@ __all__ = [
     "ParallelCall",
     "ParallelJoin",
     "PlannerAction",
+    "normalise_legacy",
 ]
 
 FINAL_RESPONSE = "final_response"
@@ -132,6 +135,40 @@ class FinalAnswerArgs(BaseModel):
     confidence: float | None = Field(default=None, ge=0.0, le=1.0)
 
 
+def normalise_legacy(data: dict[str, Any]) -> dict[str, Any]:
+    """Map an action in the older shape onto the current one (others pass unchanged).
+
+    ``plan: null`` and ``join: null`` are dropped; ``next_node: null`` with a ``plan``
+    becomes ``parallel`` (``args.steps``, ``args.join``), and without one the
+    ``final_response`` whose ``args.raw_answer`` is read as ``args.answer``.
+
+    Raises:
+        ValueError: a plan next to a tool name, which no shape allows.
+    """
+    if data.get("plan", 0) is None or data.get("join", 0) is None:
+        data = {k: v for k, v in data.items() if not (k in ("plan", "join") and v is None)}
+    has_plan = "plan" in data or "join" in data
+    if "next_node" not in data or data["next_node"] is not None:
+        if has_plan:
+            raise ValueError(
+                "plan/join at top level belong to the older shape where next_node is null; "
+                'use {"next_node": "parallel", "args": {"steps": [...], "join": {...}}}'
+            )
+        return data
+    out: dict[str, Any] = {"thought": data.get("thought")}
+    if has_plan and data.get("plan") is not None:
+        out["next_node"] = PARALLEL
+        out["args"] = {"steps": data.get("plan"), "join": data.get("join")}
+        return out
+    args = data.get("args")
+    args = dict(args) if isinstance(args, dict) else {}
+    if "answer" not in args and "raw_answer" in args:
+        args["answer"] = args.pop("raw_answer")
+    out["next_node"] = FINAL_RESPONSE
+    out["args"] = args
+    return out
+
+
 class PlannerAction(BaseModel):
     """One decision of the LLM, in the current (normalised) shape.
 
@@ -146,6 +183,16 @@ class PlannerAction(BaseModel):
     thought: str | None = None
     next_node: str = Field(min_length=1)
     args: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_legacy(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = normalise_legacy(data)
+        if data.get("args", 0) is None:
+            data = {**data, "args": {}}
+        return data
 
     @property
     def kind(self) -> ActionKind:

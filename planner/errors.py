@@ -19,7 +19,8 @@ They hang under the two branches of :mod:`penguiflow.errors`::
     │                                  than it has replies
     └── RunError
         ├── PauseCommitError           the pause could not be committed: no token exists
-        └── LLMError                   an LLM call failed (model, status_code, attempts)
+        └── LLMError                   (also RuntimeError) an LLM call failed (model,
+                                       status_code, attempts)
             ├── LLMAuthError           401/403: missing or wrong credentials; not retried
             ├── LLMBadRequestError     other 4xx: the provider rejected the request; not retried
             │   ├── LLMResponseFormatError  the provider rejected the response_format
@@ -107,8 +108,10 @@ class ScriptExhaustedError(UsageError, LookupError):
         return (ScriptExhaustedError, (self.replies, self.request_number, self.last_message))
 
 
-class LLMError(RunError):
+class LLMError(RunError, RuntimeError):
     """An LLM call failed; the base of every LLM client error.
+
+    It is also a ``RuntimeError``, the documented error of a failed LLM call.
 
     Attributes:
         message: what went wrong, with secrets removed.
@@ -282,7 +285,8 @@ class StateStoreRequiredError(ConfigError):
             "ReactPlanner has no state_store that can keep pauses (a memory-only store "
             "cannot); pass "
             "ReactPlanner(state_store=SqlSessionStore('sqlite+aiosqlite:///agent.sqlite3')) "
-            "(or a PostgreSQL URL when several processes resume runs)"
+            "(or a PostgreSQL URL when several processes resume runs; in tests and notebooks, "
+            "penguiflow.state.InMemoryStateStore(), whose pauses are lost on restart)"
         )
 
     def __reduce__(self) -> tuple[Any, ...]:

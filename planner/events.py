@@ -1,13 +1,15 @@
 """``PlannerEvent``: what a planner run reports while it works.
 
-Event types: ``step_start``, ``llm_request``, ``llm_response``, ``repair_attempt``,
-``tool_call_start``, ``tool_call_result``, ``tool_call_error``, ``step_complete`` (the
-step's kind and LLM usage), ``stream_chunk``,
+Event types: ``step_start`` (``extra["action_seq"]``), ``llm_request``,
+``llm_response``, ``repair_attempt``, ``tool_call_start``, ``tool_call_result``,
+``tool_call_error``, ``tool_call_end``, ``step_complete`` (the step's kind and LLM usage),
+``stream_chunk``, ``reflection_critique``, ``guardrail_decision``,
 ``pause`` (the run's state and a pause were committed; never carries the token),
 ``resume`` (a pause was claimed), ``recover`` (a run whose process died was taken over,
 see ``ReactPlanner.recover_stale_runs``) and ``finish``. Other packages may add their own (for
 example memory events). ``tool_call_start`` carries the call's validated arguments in
-``extra["args"]`` and ``tool_call_result`` its JSON result in ``extra["result"]``.
+``extra["args"]`` (and ``args_json``, ``tool_name``, ``tool_call_id``) and
+``tool_call_result`` its JSON result in ``extra["result"]``.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ logger = logging.getLogger("penguiflow.planner")
 
 PlannerEventType = str
 """``step_start``, ``llm_request``, ``llm_response``, ``repair_attempt``,
-``tool_call_start``, ``tool_call_result``, ``tool_call_error``, ``step_complete``,
-``stream_chunk``, ``pause``, ``resume``, ``recover``, ``finish``."""
+``tool_call_start``, ``tool_call_result``, ``tool_call_error``, ``tool_call_end``,
+``step_complete``, ``stream_chunk``, ``reflection_critique``, ``guardrail_decision``,
+``pause``, ``resume``, ``recover``, ``finish``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +71,37 @@ class PlannerEvent:
     def to_dict(self) -> dict[str, Any]:
         """Return the event as a JSON-friendly dict."""
         return asdict(self)
+
+    @property
+    def trajectory_step(self) -> int:
+        """The step the event belongs to (the documented name of :attr:`step`)."""
+        return self.step
+
+    @property
+    def token_estimate(self) -> int | None:
+        """Tokens counted for an ``llm_request`` (``extra["tokens"]``), else ``None``."""
+        tokens = self.extra.get("tokens")
+        return tokens if isinstance(tokens, int) and not isinstance(tokens, bool) else None
+
+    def to_payload(self) -> dict[str, Any]:
+        """Return a flat dict for structured logging: ``event``, ``ts``, ``step``, details.
+
+        The fields that are set (``run_id``, ``node_name``, ``thought``, ``latency_ms``,
+        ``error``, ``text``...) come next, then the ``extra`` details at the top level.
+        """
+        payload: dict[str, Any] = {"event": self.event_type, "ts": self.ts, "step": self.step}
+        payload["run_id"] = self.run_id
+        for name in ("node_name", "trace_id", "thought", "latency_ms", "error", "text"):
+            value = getattr(self, name)
+            if value is not None:
+                payload[name] = value
+        if self.done:
+            payload["done"] = True
+        tokens = self.token_estimate
+        if tokens is not None:
+            payload["token_estimate"] = tokens
+        payload.update(self.extra)
+        return payload
 
 
 EventCallback: TypeAlias = Callable[[PlannerEvent], Awaitable[None] | None]

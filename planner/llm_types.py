@@ -23,8 +23,10 @@ __all__ = [
     "Usage",
     "accepts_tools",
     "as_response",
+    "complete_keywords",
     "declares_tool_calling",
     "deliver_chunk",
+    "fit_request",
     "message_text",
     "split_for_stream",
     "tool_name",
@@ -224,20 +226,60 @@ class LLMClient(Protocol):
         ...
 
 
-def as_response(reply: str | LLMResponse) -> LLMResponse:
+def as_response(reply: str | LLMResponse | tuple[str, float]) -> LLMResponse:
     """Return ``reply`` as an :class:`LLMResponse` (plain text gets zero usage).
 
+    A ``(text, cost_usd)`` pair, the shape older clients return, becomes a response
+    with that cost.
+
     Raises:
-        TypeError: ``reply`` is neither a ``str`` nor an ``LLMResponse``.
+        TypeError: ``reply`` is not a ``str``, an ``LLMResponse`` or a ``(str, number)`` pair.
     """
     if isinstance(reply, LLMResponse):
         return reply
     if isinstance(reply, str):
         return LLMResponse(reply)
+    if (
+        isinstance(reply, tuple)
+        and len(reply) == 2
+        and isinstance(reply[0], str)
+        and isinstance(reply[1], int | float)
+        and not isinstance(reply[1], bool)
+    ):
+        return LLMResponse(reply[0], cost_usd=float(reply[1]))
     raise TypeError(
-        f"an LLM client must return str or LLMResponse, got {type(reply).__name__}; "
-        "fix the client's complete() method"
+        f"an LLM client must return str, LLMResponse or a (text, cost_usd) pair, got "
+        f"{type(reply).__name__}; fix the client's complete() method"
     )
+
+
+_OPTIONAL_KEYWORDS = ("response_format", "stream", "on_stream_chunk", "tools", "tool_choice")
+
+
+def complete_keywords(client: Any) -> frozenset[str] | None:
+    """The optional keywords ``client.complete`` takes (``None``: it takes any, ``**kwargs``).
+
+    Clients written for the minimal protocol, ``complete(*, messages,
+    response_format=None)``, are never sent the streaming or tool keywords.
+    """
+    try:
+        parameters = inspect.signature(client.complete).parameters
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return None
+    return frozenset(name for name in _OPTIONAL_KEYWORDS if name in parameters)
+
+
+def fit_request(request: dict[str, Any], keywords: frozenset[str] | None) -> dict[str, Any]:
+    """Drop from ``request`` the optional keywords a client does not take (see above)."""
+    if keywords is None:
+        return request
+    return {
+        name: value
+        for name, value in request.items()
+        if name == "messages" or name in keywords or name not in _OPTIONAL_KEYWORDS
+    }
 
 
 def accepts_tools(client: Any) -> bool:

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ._bounded_json import ReplyDecodeError, ReplyLimits
-from .actions import FINAL_RESPONSE, PARALLEL, PlannerAction
+from .actions import PlannerAction, normalise_legacy
 
 __all__ = [
     "AnswerStreamExtractor",
@@ -72,29 +72,12 @@ def describe_validation_error(exc: ValidationError, *, prefix: str = "") -> str:
 
 def _normalise(data: dict[str, Any]) -> dict[str, Any] | str:
     """Map the older shape onto the current one; return an error string when impossible."""
-    has_plan = "plan" in data or "join" in data
     if "next_node" not in data:
         return f"next_node: field required; {_EXPECTED}"
-    next_node = data["next_node"]
-    if next_node is None:
-        out: dict[str, Any] = {"thought": data.get("thought")}
-        if has_plan and data.get("plan") is not None:
-            out["next_node"] = PARALLEL
-            out["args"] = {"steps": data.get("plan"), "join": data.get("join")}
-            return out
-        args = data.get("args")
-        args = dict(args) if isinstance(args, dict) else {}
-        if "answer" not in args and "raw_answer" in args:
-            args["answer"] = args.pop("raw_answer")
-        out["next_node"] = FINAL_RESPONSE
-        out["args"] = args
-        return out
-    if has_plan:
-        return (
-            "plan/join at top level belong to the older shape where next_node is null; "
-            'use {"next_node": "parallel", "args": {"steps": [...], "join": {...}}}'
-        )
-    return data
+    try:
+        return normalise_legacy(data)
+    except ValueError as exc:
+        return str(exc)
 
 
 def action_from_object(data: Any) -> ParseOutcome:

@@ -9,28 +9,36 @@ time, so it can be stored and continued elsewhere (:meth:`ReactPlanner.run_from_
 
 from __future__ import annotations
 
-import asyncio
-import json
+import functools
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel
 
 from ..catalog import NodeSpec
-from ..errors import ConfigError
 from ..memory import MemoryKey, MemoryStore, ShortTermMemoryConfig
 from ..node import Node
 from ..registry import ModelRegistry
 from ..sessions import SessionStore
+from ..state import InMemoryStateStore
+from ._active import ActiveRun, StepResult
 from ._approval import has_approval_rule
-from ._asking import Asker
+from ._assembly import Parts, build_view, make_reflector
 from ._bounded_json import DEFAULT_MAX_REPLY_CHARS, DEFAULT_MAX_REPLY_DEPTH, ReplyLimits
-from ._config import check_options, make_catalog, make_client, make_hints
-from ._context import Transcript
-from ._deciding import Decider
+from ._config import (
+    check_extras,
+    check_int,
+    check_options,
+    check_run_args,
+    make_catalog,
+    make_client,
+    make_hints,
+)
 from ._decisions import decision_json
-from ._executor import CallInfo, ToolExecutor
+from ._entering import RunEntry, no_sink
+from ._executor import ToolExecutor
+from ._guarding import Guard
 from ._hitl import HitlStore
 from ._hooks import (
     PLANNER_HOOKS,
@@ -41,24 +49,51 @@ from ._hooks import (
     run_tracer,
     traced_run,
 )
-from ._loop import StepLoop
 from ._memory import PlannerMemory, RunMemory
-from ._modes import RequestModes, ToolMode
+from ._modes import ToolMode
 from ._ownership import new_owner_id
 from ._recovery import RecoveredRun, Recoverer
 from ._resume import Resumer
-from ._steps import ActiveRun, StepResult, StepRunner
-from .actions import FINAL_RESPONSE, PARALLEL, FinalAnswerArgs
+from ._stores import planner_store
+from ._views import Views, attach_policy
+from .actions import ParallelCall, ParallelJoin, PlannerAction
 from .errors import PlannerClosedError, RunStateError, StateStoreRequiredError
-from .events import EventCallback
+from .events import EventCallback, PlannerEvent
+from .guardrails import GuardrailGateway
 from .llm_types import LLMClient
 from .pause import PlannerPause
-from .prompts import PlanningHints, query_message
-from .run_state import RUN_STATE_VERSION, PlannerFinish, RunState
-from .schema import StringBounds, build_action_schemas
+from .prompts import PlanningHints
+from .reflection import ReflectionConfig, ReflectionCriteria, ReflectionCritique
+from .run_state import RUN_STATE_VERSION, FinalPayload, PlannerFinish, RunState, TrajectoryStep
+from .schema import StringBounds
 from .tokens import TokenAccountant, check_window
+from .tool_policy import ToolPolicy
 
-__all__ = ["ReactPlanner", "RecoveredRun", "ToolMode"]
+__all__ = [
+    "FinalPayload",
+    "ParallelCall",
+    "ParallelJoin",
+    "PlannerAction",
+    "PlannerEvent",
+    "PlannerEventCallback",
+    "PlannerFinish",
+    "PlannerPause",
+    "ReactPlanner",
+    "RecoveredRun",
+    "ReflectionConfig",
+    "ReflectionCriteria",
+    "ReflectionCritique",
+    "ToolMode",
+    "ToolPolicy",
+    "Trajectory",
+    "TrajectoryStep",
+]
+
+Trajectory = RunState
+"""A run's trajectory: the query, its context and the steps taken (``RunState``)."""
+
+PlannerEventCallback = EventCallback
+"""``def cb(event)`` or ``async def cb(event)`` receiving ``PlannerEvent``s."""
 
 
 class ReactPlanner:
@@ -79,6 +114,8 @@ class ReactPlanner:
             context, trajectory, ``response_format``); older steps are compacted to fit.
         repair_attempts: LLM retries for a reply that is not a valid action.
         max_parallel: most branches of a parallel step running at once, per run.
+        absolute_max_parallel: most branches one parallel step may have; a bigger plan
+            is refused and the model told to split it.
         temperature: sampling temperature for clients built from ``llm``.
         tool_mode: ``"native"`` sends the catalog as the request's ``tools`` and reads
             the reply's tool calls; ``"json"`` asks for one JSON action per reply (with
@@ -121,7 +158,9 @@ class ReactPlanner:
             and pauses for a human committed in a :class:`~penguiflow.sessions.SessionStore`
             (without one, a run that must pause fails with ``StateStoreRequiredError``),
             and short-term memory is persisted in a ``MemoryStore`` (``None``: memory
-            lives in this process only). ``SqlSessionStore`` is both.
+            lives in this process only). ``SqlSessionStore`` is both. An
+            ``InMemoryStateStore`` holds them in this process only (tests, notebooks):
+            pauses are lost on restart.
         pause_ttl_s: how long a pause can be resumed (``None``: until pruned).
         resume_lease_s: how long a resume holds its claim on a pause without renewing it;
             if the resuming process dies, another can take over after this.
@@ -137,6 +176,19 @@ class ReactPlanner:
         telemetry: trace and measure this planner's runs with this
             ``penguiflow.telemetry.Telemetry`` (default: what
             ``penguiflow.telemetry.instrument()`` turned on for the process, if anything).
+        tool_policy: removes tools from this planner (see :class:`ToolPolicy`; a run can
+            narrow them further with ``run(tool_policy=...)``).
+        reflection_config: critique, and revise, answers before finishing
+            (:class:`ReflectionConfig`).
+        reflection_llm: the critic's model (string, params dict or client) when
+            ``reflection_config.use_separate_llm``.
+        guardrail_gateway: checks on the query, tool calls and results, and answers
+            (see :mod:`penguiflow.planner.guardrails`).
+        time_source: the clock ``deadline_s`` is checked against before each step
+            (seconds; default ``time.monotonic``); tool calls and LLM requests are still
+            cut at the real deadline.
+        llm_timeout_s: per-request timeout of a client built from ``llm``.
+        llm_max_retries: retries of a client built from ``llm``.
 
     Raises:
         ConfigError: a missing, conflicting or out-of-range argument.
@@ -156,6 +208,7 @@ class ReactPlanner:
         token_budget: int | None = None,
         repair_attempts: int = 3,
         max_parallel: int = 4,
+        absolute_max_parallel: int = 50,
         temperature: float = 0.0,
         tool_mode: ToolMode = "auto",
         json_schema_mode: bool = True,
@@ -172,7 +225,7 @@ class ReactPlanner:
         max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS,
         max_reply_depth: int = DEFAULT_MAX_REPLY_DEPTH,
         short_term_memory: ShortTermMemoryConfig | None = None,
-        state_store: SessionStore | MemoryStore | None = None,
+        state_store: SessionStore | MemoryStore | InMemoryStateStore | None = None,
         context_window: int | None = None,
         reserved_output_tokens: int | None = None,
         pause_ttl_s: float | None = 86400.0,
@@ -180,6 +233,13 @@ class ReactPlanner:
         run_lease_s: float = 30.0,
         name: str | None = None,
         telemetry: PlannerTelemetry | None = None,
+        tool_policy: ToolPolicy | None = None,
+        reflection_config: ReflectionConfig | None = None,
+        reflection_llm: str | Mapping[str, Any] | LLMClient | None = None,
+        guardrail_gateway: GuardrailGateway | None = None,
+        time_source: Callable[[], float] | None = None,
+        llm_timeout_s: float | None = None,
+        llm_max_retries: int | None = None,
     ) -> None:
         check_options(
             max_iters=max_iters,
@@ -200,36 +260,31 @@ class ReactPlanner:
             final_response_model=final_response_model,
             event_callback=event_callback,
         )
+        check_int("absolute_max_parallel", absolute_max_parallel, 1)
         check_window(context_window, reserved_output_tokens)
-        if name is not None and (not isinstance(name, str) or not name.strip()):
-            raise ConfigError(f"ReactPlanner(name=...) must be a non-empty string, got {name!r}")
-        if telemetry is not None and not hasattr(telemetry, "planner"):
-            raise ConfigError(
-                "ReactPlanner(telemetry=...) takes a penguiflow.telemetry.Telemetry, got "
-                f"{type(telemetry).__name__}"
-            )
+        check_extras(
+            tool_policy=tool_policy,
+            reflection_config=reflection_config,
+            reflection_llm=reflection_llm,
+            guardrail_gateway=guardrail_gateway,
+            time_source=time_source,
+            name=name,
+            telemetry=telemetry,
+        )
         self._name = name
         self._telemetry = telemetry
-        self._client: LLMClient = make_client(llm, llm_client, temperature)
-        self._specs = make_catalog(nodes, registry, catalog)
-        hints = make_hints(planning_hints)
+        retries = {"timeout_s": llm_timeout_s, "max_retries": llm_max_retries}
+        self._client: LLMClient = make_client(llm, llm_client, temperature, retries)
+        specs = make_catalog(nodes, registry, catalog)
+        self._specs = tool_policy.filter(specs) if tool_policy is not None else specs
         model = getattr(self._client, "model", None)
         self._model_key = model if isinstance(model, str) else type(self._client).__name__
         self._max_iters = max_iters
-        self._deadline_s = deadline_s
-        self._max_parallel = max_parallel
-        self._callback = event_callback
-        self._tool_names = [spec.name for spec in self._specs]
-        self._known = frozenset([*self._tool_names, FINAL_RESPONSE, PARALLEL])
         reply_tokens = reserved_output_tokens or getattr(self._client, "max_output_tokens", None)
-        self._schemas = build_action_schemas(
-            self._specs,
-            final_response_model=final_response_model,
-            bounds=StringBounds.fitting(
-                reply_tokens if isinstance(reply_tokens, int) else None,
-                max_string_length=max_string_length,
-                max_thought_length=max_thought_length,
-            ),
+        bounds = StringBounds.fitting(
+            reply_tokens if isinstance(reply_tokens, int) else None,
+            max_string_length=max_string_length,
+            max_thought_length=max_thought_length,
         )
         self._tokens = TokenAccountant(
             model=model if isinstance(model, str) else None,
@@ -238,71 +293,70 @@ class ReactPlanner:
             context_window=context_window,
             reserved_output_tokens=reserved_output_tokens,
         )
-        self._modes = RequestModes(
-            client=self._client,
-            tool_mode=tool_mode,
-            json_schema_mode=json_schema_mode,
-            specs=self._specs,
-            schemas=self._schemas,
-            final_response_model=final_response_model,
-            max_parallel=max_parallel,
-            hints=hints,
-            extra=system_prompt_extra,
-            tokens=self._tokens,
-            tool_choice=tool_choice,
-        )
+        self._state_store = state_store
+        store = planner_store(state_store)
         self._memory = PlannerMemory(
             short_term_memory,
-            store=state_store,
+            store=store,
             summarizer=self._client,
             model=model if isinstance(model, str) else None,
             callback=event_callback,
         )
-        asker = Asker(
-            client=self._client,
-            formats=self._modes.formats,
-            schemas=self._schemas,
-            tools=self._modes.tools,
-            tool_choice=self._modes.tool_choice,
-            model_key=self._model_key,
-            stream=stream_final_response,
-            forced_choice=self._modes.forced_choice,
-        )
-        self._decider = Decider(
-            asker=asker,
-            dialects=self._modes.dialects,
-            names=self._modes.names,
-            tokens=self._tokens,
-            format_cost=self._modes.cost,
-            known=self._known,
-            tool_names=self._tool_names,
-            has_tools=bool(self._specs),
-            final_model=final_response_model,
-            final_schema=(final_response_model or FinalAnswerArgs).model_json_schema(),
-            repair_attempts=repair_attempts,
-            limits=ReplyLimits(max_chars=max_reply_chars, max_depth=max_reply_depth),
-        )
         self._executor = ToolExecutor(self._specs, queue_maxsize=tool_queue_maxsize)
-        self._steps = StepRunner(
-            self._specs,
-            self._executor,
-            hop_budget=hop_budget,
-            hints=hints,
-            max_arg_failures=max_consecutive_arg_failures,
-        )
-        self._state_store = state_store
         self._hitl = HitlStore(
-            state_store, pause_ttl_s=pause_ttl_s, owner_id=new_owner_id(), run_lease_s=run_lease_s
+            store, pause_ttl_s=pause_ttl_s, owner_id=new_owner_id(), run_lease_s=run_lease_s
+        )
+        self._guard = Guard(guardrail_gateway) if guardrail_gateway is not None else None
+        critic = None
+        if reflection_config is not None and reflection_config.use_separate_llm:
+            critic = make_client(reflection_llm, None, temperature, retries, what="reflection_llm")
+        parts = Parts(
+            client=self._client,
+            model_key=self._model_key,
+            tokens=self._tokens,
+            executor=self._executor,
+            hitl=self._hitl,
+            guard=self._guard,
+            reflector=make_reflector(
+                reflection_config,
+                client=self._client,
+                critic=critic,
+                final_model=final_response_model,
+            ),
+            hints=make_hints(planning_hints),
+            tool_mode=tool_mode,
+            json_schema_mode=json_schema_mode,
+            final_model=final_response_model,
+            bounds=bounds,
+            tool_choice=tool_choice,
+            limits=ReplyLimits(max_chars=max_reply_chars, max_depth=max_reply_depth),
+            max_parallel=max_parallel,
+            max_branches=absolute_max_parallel,
+            system_prompt_extra=system_prompt_extra,
+            stream=stream_final_response,
+            repair_attempts=repair_attempts,
+            hop_budget=hop_budget,
+            max_arg_failures=max_consecutive_arg_failures,
+            max_iters=max_iters,
+            deadline_s=deadline_s,
+        )
+        self._views = Views(self._specs, functools.partial(build_view, parts))
+        self._entry = RunEntry(
+            tokens=self._tokens,
+            memory=self._memory,
+            model_key=self._model_key,
+            deadline_s=deadline_s,
+            clock=time_source or time.monotonic,
+            callback=event_callback,
+            max_parallel=max_parallel,
+            guard=self._guard,
         )
         self._recoverer = Recoverer(self._hitl)
-        self._loop = StepLoop(
-            self._decider, self._steps, self._hitl, max_iters=max_iters, deadline_s=deadline_s
-        )
         self._resumer = Resumer(
             self._hitl,
             {spec.name: spec for spec in self._specs},
             self._executor,
-            self._steps,
+            self._views.main.steps,
             lease_s=resume_lease_s,
         )
         gated = [spec.name for spec in self._specs if has_approval_rule(spec)]
@@ -318,7 +372,7 @@ class ReactPlanner:
         return tuple(self._specs)
 
     @property
-    def state_store(self) -> SessionStore | MemoryStore | None:
+    def state_store(self) -> SessionStore | MemoryStore | InMemoryStateStore | None:
         """The store given as ``state_store`` (``None`` when the planner has none)."""
         return self._state_store
 
@@ -330,23 +384,24 @@ class ReactPlanner:
     @property
     def response_format(self) -> dict[str, Any] | None:
         """The ``response_format`` of the next request to the current model (native: ``None``)."""
-        return self._modes.response_format(self._modes.mode(self._model_key))
+        modes = self._views.main.modes
+        return modes.response_format(modes.mode(self._model_key))
 
     @property
     def tool_mode(self) -> Literal["native", "json"]:
         """How the next request to the current model is written: native tool calls or JSON."""
-        return "native" if self._modes.mode(self._model_key) == "native" else "json"
+        return "native" if self._views.main.modes.mode(self._model_key) == "native" else "json"
 
     @property
     def tools(self) -> list[dict[str, Any]]:
         """The catalog as native tool definitions (sent as ``tools`` in native mode)."""
-        return self._modes.tools
+        return self._views.main.modes.tools
 
     @property
     def system_prompt(self) -> str:
         """The system prompt of the next request to the current model."""
-        mode = self._modes.mode(self._model_key)
-        return str(self._modes.dialect(mode).system["content"])
+        modes = self._views.main.modes
+        return str(modes.dialect(modes.mode(self._model_key)).system["content"])
 
     async def aclose(self) -> None:
         """Stop the planner's tool flow; later ``run()`` calls raise ``PlannerClosedError``."""
@@ -369,6 +424,8 @@ class ReactPlanner:
         tenant_id: str | None = None,
         run_id: str | None = None,
         memory_key: MemoryKey | Mapping[str, Any] | None = None,
+        tool_policy: ToolPolicy | None = None,
+        context_meta: Mapping[str, Any] | None = None,
     ) -> PlannerFinish | PlannerPause:
         """Run the planner on ``query`` until it answers, pauses, or a budget runs out.
 
@@ -382,6 +439,9 @@ class ReactPlanner:
             memory_key: the conversation whose short-term memory the run uses (a
                 ``MemoryKey`` or a mapping of its fields); ``None`` derives it from
                 ``tool_context``. Without a complete key the run has no memory.
+            tool_policy: narrows the planner's tools for this run only (a tenant's tool
+                set); it is stored with the run, so a resumed run keeps it.
+            context_meta: the old name of ``llm_context`` (deprecated).
 
         Returns:
             A :class:`PlannerFinish` (``answer_complete``, ``no_path`` or
@@ -395,22 +455,16 @@ class ReactPlanner:
             StateStoreRequiredError: the run had to pause and there is no ``state_store``.
             PauseCommitError: the run had to pause and the commit failed (no token exists).
         """
-        if not isinstance(query, str) or not query.strip():
-            raise ConfigError(f"planner.run(query=...) needs a non-empty string, got {query!r}")
-        try:
-            json.dumps(llm_context)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(
-                "planner.run(llm_context=...) must be JSON-serialisable (it is shown to the "
-                f"LLM and stored with the run); put other objects in tool_context: {exc}"
-            ) from exc
+        llm_context = check_run_args(query, llm_context, context_meta)
         fields: dict[str, Any] = {"query": query, "llm_context": llm_context}
         if tenant_id is not None:
             fields["tenant_id"] = tenant_id
         if run_id is not None:
             fields["run_id"] = run_id
         self._memory.attach(fields, memory_key=memory_key, tool_context=tool_context)
-        return await self.run_from_state(RunState(**fields), tool_context=tool_context)
+        state = RunState(**fields)
+        attach_policy(state, tool_policy)
+        return await self.run_from_state(state, tool_context=tool_context)
 
     async def run_from_state(
         self, state: RunState, *, tool_context: Any = None
@@ -451,11 +505,11 @@ class ReactPlanner:
     async def resume(
         self,
         token: str,
+        user_input: Any = None,
         *,
         approve: bool | None = None,
         approvals: Mapping[str, bool | str] | None = None,
         reason: str | None = None,
-        user_input: Any = None,
         edited_args: Mapping[str, Any] | Sequence[Any] | None = None,
         tenant_id: str | None = None,
         tool_context: Any = None,
@@ -551,9 +605,8 @@ class ReactPlanner:
     # -- the loop -----------------------------------------------------------------------
 
     async def _enter(self, state: RunState, tool_context: Any) -> tuple[ActiveRun, Any]:
-        await self._modes.settle()
-        memory = await self._open_memory(state)
-        return self._activate(state, tool_context, memory), memory
+        await self._views.main.modes.settle()
+        return await self._entry.enter(state, tool_context, self._views.of(state))
 
     async def _proceed(
         self, run: ActiveRun, memory: RunMemory | None, result: StepResult
@@ -565,76 +618,17 @@ class ReactPlanner:
         """
         try:
             async with self._hitl.working_on(run):
-                ended = await self._loop.drive(run, result)
+                ended = await run.view.loop.drive(run, result)
                 if isinstance(ended, PlannerFinish):  # a paused run records its turn on finish
                     await self._memory.record(memory, run.state, ended)
                     await self._hitl.end_run(run, ended)
             return ended
         finally:
             # The sink is a method of ``run``: unlinking it frees the run without the GC.
-            run.info.sink = _no_sink
-
-    async def _open_memory(self, state: RunState) -> RunMemory | None:
-        """Load the run's memory block, in the room the token accountant leaves it."""
-        await self._tokens.prepare()
-        if not self._memory.enabled:
-            return None
-        room = None
-        if self._tokens.request_counter is not None:
-            mode = self._modes.mode(self._model_key)
-            fixed = (
-                self._modes.dialect(mode).system_tokens(self._tokens.counter)
-                + self._tokens.counter.count_message(query_message(state.query, state.llm_context))
-                + self._modes.cost(mode)
-            )
-            room = self._tokens.memory_room(fixed)
-        return await self._memory.open(state, room=room, counter=self._tokens.counter)
-
-    def _activate(self, state: RunState, tool_context: Any, memory: RunMemory | None) -> ActiveRun:
-        query = query_message(state.query, state.llm_context)
-        dialect = self._modes.dialect(self._modes.mode(self._model_key))
-        head = [dialect.system, query]
-        counter = self._tokens.request_counter
-        head_tokens = 0
-        if counter is not None:
-            head_tokens = dialect.system_tokens(counter)
-            head_tokens += counter.count_message(query)
-        if memory is not None and memory.message is not None:
-            head.insert(1, memory.message)  # read-only block, apart from the query
-            head_tokens += memory.tokens if counter is not None else 0
-        transcript = Transcript(counter, head, head_tokens, dialect)
-        now = time.monotonic()
-        deadline = (
-            None if self._deadline_s is None else now + self._deadline_s - state.budgets.elapsed_s
-        )
-        info = CallInfo(
-            state.run_id,
-            state.tenant_id,
-            state.budgets.iterations,
-            _no_sink,
-            tool_context,
-            state.llm_context,
-        )
-        run = ActiveRun(
-            state,
-            transcript,
-            info,
-            asyncio.Semaphore(self._max_parallel),
-            self._callback,
-            deadline,
-            now,
-            state.budgets.elapsed_s,
-        )
-        info.sink = run.event
-        info.observed = self._callback is not None
-        return run
+            run.info.sink = no_sink
 
     def __repr__(self) -> str:
+        names = [spec.name for spec in self._specs]
         return (
-            f"ReactPlanner(model={self._model_key!r}, tools={self._tool_names!r}, "
-            f"max_iters={self._max_iters})"
+            f"ReactPlanner(model={self._model_key!r}, tools={names!r}, max_iters={self._max_iters})"
         )
-
-
-async def _no_sink(event_type: str, **fields: Any) -> None:
-    return None

@@ -53,6 +53,8 @@ class TrajectoryStep:
         latency_ms: how long the tools ran.
         usage: what the LLM calls of the step cost (``calls``, ``prompt_tokens``,
             ``completion_tokens``, ``total_tokens``, ``cost_usd``; repairs included).
+        failure: for a tool that failed: ``node``, ``args``, ``error_code`` (the
+            exception's type, or the failure code) and ``message``.
     """
 
     __pydantic_config__ = ConfigDict(extra="forbid")
@@ -64,6 +66,7 @@ class TrajectoryStep:
     error: str | None = None
     latency_ms: float | None = None
     usage: dict[str, Any] | None = None
+    failure: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -234,12 +237,31 @@ class RunState(BaseModel):
         observation: Any = None,
         error: str | None = None,
         latency_ms: float | None = None,
+        failure: dict[str, Any] | None = None,
     ) -> TrajectoryStep:
         """Append a :class:`TrajectoryStep` (its ``index`` is assigned) and return it."""
         steps = self.steps
-        step = TrajectoryStep(len(steps) + 1, kind, action, observation, error, latency_ms)
+        step = TrajectoryStep(
+            len(steps) + 1, kind, action, observation, error, latency_ms, failure=failure
+        )
         steps.append(step)
         return step
+
+    def to_history(self) -> list[dict[str, Any]]:
+        """Return the steps as plain dicts (as in ``PlannerFinish.metadata["steps"]``)."""
+        return [
+            {
+                "index": step.index,
+                "kind": step.kind,
+                "action": step.action,
+                "observation": step.observation,
+                "error": step.error,
+                "failure": step.failure,
+                "latency_ms": step.latency_ms,
+                "usage": step.usage,
+            }
+            for step in self.steps
+        ]
 
     def metadata(self) -> dict[str, Any]:
         """Return the ``PlannerFinish.metadata`` view of the run.
@@ -250,18 +272,7 @@ class RunState(BaseModel):
         """
         return {
             "run_id": self.run_id,
-            "steps": [
-                {
-                    "index": step.index,
-                    "kind": step.kind,
-                    "action": step.action,
-                    "observation": step.observation,
-                    "error": step.error,
-                    "latency_ms": step.latency_ms,
-                    "usage": step.usage,
-                }
-                for step in self.steps
-            ],
+            "steps": self.to_history(),
             "step_count": len(self.steps),
             "usage": _USAGE.dump_python(self.usage),
             "repairs": _REPAIRS.dump_python(self.repairs),
@@ -294,6 +305,33 @@ class FinalPayload(BaseModel):
     confidence: float | None = None
     partial: bool = False
 
+    # Read as a mapping too (``payload["raw_answer"]``, ``payload.get("sources")``), as
+    # code written for a dict payload does.
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in type(self).model_fields:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in type(self).model_fields
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Return the field ``key``, or ``default`` when there is no such field."""
+        return getattr(self, key) if key in type(self).model_fields else default
+
+    def keys(self) -> list[str]:
+        """The field names."""
+        return list(type(self).model_fields)
+
+    def items(self) -> list[tuple[str, Any]]:
+        """``(name, value)`` of every field."""
+        return [(name, getattr(self, name)) for name in type(self).model_fields]
+
+    def values(self) -> list[Any]:
+        """The field values."""
+        return [getattr(self, name) for name in type(self).model_fields]
+
 
 class PlannerFinish(BaseModel):
     """How a run ended.
@@ -304,9 +342,10 @@ class PlannerFinish(BaseModel):
             ``budget_exhausted`` (``max_iters``, ``hop_budget``, ``deadline_s`` or
             ``token_budget`` ran out).
         payload: the answer, or the best partial information.
-        metadata: ``run_id``, ``steps`` (each with its ``usage``), ``step_count``,
-            ``usage`` (LLM calls, tokens and cost of the whole run), ``repairs``,
-            ``budgets``, ``errors``, and ``error``/``budget`` on failure.
+        metadata: ``reason``, ``run_id``, ``steps`` (each with its ``usage`` and, for a
+            failed tool, its ``failure``), ``step_count``, ``usage`` (LLM calls, tokens
+            and cost of the whole run), ``cost``, ``constraints``, ``answer_action_seq``,
+            ``repairs``, ``budgets``, ``errors``, and ``error``/``budget`` on failure.
     """
 
     reason: FinishReason

@@ -342,7 +342,7 @@ def test_from_file_returns_an_agent_and_code_options_win(tmp_path: Path) -> None
     )
     assert isinstance(agent, Agent) and agent.name == "filed" and agent.tenant_id == "acme"
     result = agent.run_sync("go")
-    assert isinstance(result, PlannerFinish) and result.reason == "budget_exhausted"
+    assert isinstance(result, PlannerFinish) and result.reason == "no_path"  # max_iters
     assert [s["action"]["next_node"] for s in result.metadata["steps"]] == ["shout", "get_weather"]
     system = llm.requests[0].messages[0]["content"]
     assert "From the code." in system and "From the file." not in system
@@ -405,7 +405,7 @@ def test_a_bad_tool_signature_fails_when_the_agent_is_built() -> None:
 def test_planner_options_pass_through() -> None:
     agent = Agent(llm_client=ScriptedLLM([act("get_weather", {"city": "x"})] * 3), max_iters=1)
     result = agent.run_sync("go")
-    assert isinstance(result, PlannerFinish) and result.reason == "budget_exhausted"
+    assert isinstance(result, PlannerFinish) and result.reason == "no_path"  # max_iters
 
 
 def test_an_agent_dropped_while_open_warns() -> None:

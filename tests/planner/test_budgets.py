@@ -1,4 +1,5 @@
-"""Each budget ends the run with budget_exhausted and the best partial information."""
+"""Each budget ends the run with the best partial information: max_iters with no_path
+(the documented reason), the others with budget_exhausted."""
 
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ from penguiflow.planner.tokens import TokenCounter
 async def test_max_iters(make_planner: PlannerFactory) -> None:
     planner, llm = make_planner([act("search", {"text": str(i)}) for i in range(3)], max_iters=3)
     result = await planner.run("q")
-    assert result.reason == "budget_exhausted"
+    assert result.reason == "no_path"
     assert result.metadata["budget"] == "max_iters"
+    assert result.metadata["thought"] == "iteration limit reached"
     assert result.metadata["budgets"]["iterations"] == 3
     assert result.metadata["last_observation"] == {"value": "found:2:3"}
     assert result.payload is not None and result.payload.partial

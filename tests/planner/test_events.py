@@ -29,6 +29,7 @@ async def test_event_sequence_of_a_run(make_planner: PlannerFactory, tool_mode: 
         "llm_response",
         "tool_call_start",
         "tool_call_result",
+        "tool_call_end",
         "step_complete",
         "step_start",
         "llm_request",
@@ -38,13 +39,13 @@ async def test_event_sequence_of_a_run(make_planner: PlannerFactory, tool_mode: 
         "finish",
     ]
     assert {e.run_id for e in events} == {"r9"}
-    assert {e.step for e in events[:6]} == {1} and {e.step for e in events[6:]} == {2}
+    assert {e.step for e in events[:7]} == {1} and {e.step for e in events[7:]} == {2}
     call = events[4]
     assert call.node_name == "search" and call.trace_id and call.latency_ms is not None
     assert events[1].extra["format"] == ("strict" if tool_mode == "json" else "native")
     assert events[1].extra["tokens"] > 0
     assert events[-1].extra["reason"] == "answer_complete"
-    assert events[5].extra == {"kind": "tool", "usage": result.metadata["steps"][0]["usage"]}
+    assert events[6].extra == {"kind": "tool", "usage": result.metadata["steps"][0]["usage"]}
     assert events[-1].extra["usage"] == result.metadata["usage"]
     assert result.metadata["budgets"]["tokens_sent"] == sum(
         e.extra["tokens"] for e in events if e.event_type == "llm_request"

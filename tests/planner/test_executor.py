@@ -25,12 +25,12 @@ from penguiflow.planner._executor import ToolContext
 async def test_tool_timeout_is_an_observation_and_the_run_goes_on(
     make_planner: PlannerFactory,
 ) -> None:
+    events: list[Any] = []
     planner, llm = make_planner(
         [act("hang", {"text": "x"}), final("gave up on hang")],
         hang_policy=NodePolicy(timeout_s=0.05),
+        event_callback=events.append,
     )
-    events: list[Any] = []
-    planner._callback = events.append
     result = await planner.run("q")
     assert result.reason == "answer_complete"
     step = result.metadata["steps"][0]

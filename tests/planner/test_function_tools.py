@@ -106,6 +106,7 @@ async def test_a_sync_tool_that_raises_is_a_tool_error_the_model_sees(
     assert [e.event_type for e in events if e.node_name == "explode"] == [
         "tool_call_start",
         "tool_call_error",
+        "tool_call_end",
     ]
     assert "cannot handle 'x'" in str(llm.requests[1].messages)
 

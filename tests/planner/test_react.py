@@ -71,15 +71,15 @@ async def test_malformed_json_is_repaired_locally(make_planner: PlannerFactory) 
 
 @json_only
 async def test_llm_repair_states_the_validation_error(make_planner: PlannerFactory) -> None:
+    events: list[Any] = []
     planner, llm = make_planner(
         [
             "I think the answer is 42.",
             act("final_response", {"confidence": 0.5}),
             final("42"),
-        ]
+        ],
+        event_callback=events.append,
     )
-    events: list[Any] = []
-    planner._callback = events.append
     result = await planner.run("q")
     assert result.reason == "answer_complete" and result.payload.raw_answer == "42"
     assert result.metadata["repairs"]["llm_repairs"] == 2
@@ -205,7 +205,7 @@ async def test_system_prompt_extra_and_hints(make_planner: PlannerFactory) -> No
 async def test_run_state_round_trips_and_continues(make_planner: PlannerFactory) -> None:
     planner, _ = make_planner([act("search", {"text": "a"}), final("b")], max_iters=1)
     first = await planner.run("q", run_id="run-1", tenant_id="acme")
-    assert first.reason == "budget_exhausted"
+    assert first.reason == "no_path" and first.metadata["budget"] == "max_iters"
     # rebuild the state from JSON as a store would, then continue with a larger budget
     state = RunState(query="q", run_id="run-1", tenant_id="acme")
     state.steps = [
