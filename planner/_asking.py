@@ -11,6 +11,7 @@ is a ``chat`` span.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
@@ -105,14 +106,15 @@ async def ask_llm(
     trace = run.info.trace
     if trace is not None:
         request = trace.chat(request, model=asker.model_key, messages=messages)
-    deadline = asyncio.timeout(run.remaining())
+    remaining = run.remaining()
+    deadline = None if remaining is None else asyncio.timeout(remaining)
     try:
-        async with deadline:
+        async with deadline or contextlib.nullcontext():
             reply = await request
             if relay is not None:
                 await relay.drain()  # chunks of a client that did not await the callback
     except TimeoutError:
-        if deadline.expired():
+        if deadline is not None and deadline.expired():
             return BudgetHit("deadline_s", "the deadline passed while waiting for the LLM")
         raise
     except (LLMResponseFormatError, LLMToolCallingError) as exc:

@@ -257,7 +257,7 @@ _OPTIONAL_KEYWORDS = ("response_format", "stream", "on_stream_chunk", "tools", "
 
 
 def complete_keywords(client: Any) -> frozenset[str] | None:
-    """The optional keywords ``client.complete`` takes (``None``: it takes any, ``**kwargs``).
+    """The optional keywords ``client.complete`` takes (``None``: all of them).
 
     Clients written for the minimal protocol, ``complete(*, messages,
     response_format=None)``, are never sent the streaming or tool keywords.
@@ -268,7 +268,8 @@ def complete_keywords(client: Any) -> frozenset[str] | None:
         return None
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
         return None
-    return frozenset(name for name in _OPTIONAL_KEYWORDS if name in parameters)
+    taken = frozenset(name for name in _OPTIONAL_KEYWORDS if name in parameters)
+    return None if len(taken) == len(_OPTIONAL_KEYWORDS) else taken
 
 
 def fit_request(request: dict[str, Any], keywords: frozenset[str] | None) -> dict[str, Any]:
