@@ -71,6 +71,7 @@ async def record_effect(args: EffectArgs, ctx: ToolContext) -> EffectResult:
     deps = ctx.tool_context
     store, redis, queue = deps["store"], deps["redis"], deps["queue"]
     if not deps.get("journal", True) or store is None:  # a plain, unprotected effect
+        await asyncio.sleep(deps.get("delay", 0))  # a job that takes a while
         await redis.hincrby(effects_key(queue), ctx.run_id, 1)
         return EffectResult(n=args.n, pid=os.getpid())
     begun = await store.journal_begin(
