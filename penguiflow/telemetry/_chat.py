@@ -17,7 +17,7 @@ from opentelemetry.trace import Span, SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from ..planner._llm_reply import finish_reason_of
-from ..planner.llm_types import LLMResponse
+from ..planner.llm_types import LLMResponse, as_response
 from . import _names as n
 from ._content import input_messages, output_messages
 from ._signals import Signals, error_type_of
@@ -88,8 +88,12 @@ async def traced_chat(
             except BaseException as exc:
                 error = error_type_of(exc)
                 raise
-            if isinstance(reply, str | LLMResponse):
-                _record_reply(signals, span, common, reply)
+            try:
+                response = as_response(reply)
+            except TypeError:
+                response = None  # the planner reports what the client returned instead
+            if response is not None:
+                _record_reply(signals, span, common, response)
             return reply
     finally:
         if error is not None:
@@ -101,9 +105,8 @@ def _record_reply(
     signals: Signals,
     span: Span,
     common: dict[str, AttributeValue],
-    reply: str | LLMResponse,
+    response: LLMResponse,
 ) -> None:
-    response = reply if isinstance(reply, LLMResponse) else LLMResponse(reply)
     reason = _finish_reason(response)
     attributes: dict[str, AttributeValue] = {n.FINISH_REASONS: [reason]}
     if response.model:

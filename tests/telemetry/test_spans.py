@@ -21,6 +21,7 @@ from penguiflow import Agent
 from penguiflow.planner import PlannerFinish, PlannerPause
 from penguiflow.planner.errors import LLMError
 from penguiflow.planner.llm_types import LLMResponse
+from penguiflow.planner.react import ReactPlanner
 from penguiflow.planner.run_state import RunState
 from penguiflow.planner.testing import tool_reply
 from penguiflow.telemetry import Telemetry, instrument, uninstrument
@@ -307,3 +308,21 @@ async def test_native_tool_calls_report_their_finish_reason(otel: Collected) -> 
     first, second = sorted(otel.named("chat gpt-4o-mini"), key=lambda s: s["start"])
     assert first["attributes"]["gen_ai.response.finish_reasons"] == ["tool_calls"]
     assert second["attributes"]["gen_ai.response.finish_reasons"] == ["stop"]
+
+
+async def test_a_client_returning_text_and_cost_has_its_cost_on_the_chat_span(
+    otel: Collected,
+) -> None:
+    class CostingClient:  # the documented (text, cost) return of complete()
+        model = "gpt-4o-mini"
+
+        async def complete(self, *, messages: Any, response_format: Any = None) -> Any:
+            answer = {"next_node": "final_response", "args": {"answer": "hi"}}
+            return json.dumps(answer), 0.0025
+
+    async with ReactPlanner(llm_client=CostingClient(), catalog=[], name="assistant") as planner:
+        result = await planner.run("Say hi")
+    assert isinstance(result, PlannerFinish) and result.payload.raw_answer == "hi"
+    chat = otel.one("chat gpt-4o-mini")
+    assert chat["attributes"]["penguiflow.usage.cost_usd"] == 0.0025
+    assert chat["attributes"]["gen_ai.response.finish_reasons"] == ["stop"]
