@@ -67,9 +67,10 @@ async def ask_llm(
         asker: the planner's request settings.
 
     Returns:
-        The reply (text, or a response with its usage and tool calls); a budget hit when the run's deadline passed while waiting; or
-        ``None`` when the provider rejected the mode and the model now has another one
-        (the request must be written again for it).
+        The reply (text, or a response with its usage and tool calls); a budget hit
+        when the run's deadline passed while waiting; or ``None`` when the provider
+        rejected the mode and the model now has another one (the request must be
+        written again for it).
 
     Raises:
         LLMError: the client failed for good.

@@ -89,3 +89,21 @@ async def test_a_policy_of_the_wrong_type_is_refused() -> None:
     async with ReactPlanner(llm_client=llm, catalog=build_tools()) as planner:
         with pytest.raises(ConfigError, match="must be a ToolPolicy"):
             await planner.run("q", tool_policy=["search_docs"])  # type: ignore[arg-type]
+
+
+async def test_a_forced_tool_that_a_run_cannot_see_is_not_forced_on_it() -> None:
+    first_call = action("lookup_invoice", {"invoice_id": "1"})
+    llm = ScriptedLLM(
+        [action("final_response", {"answer": "public"}), first_call, action("final_response")]
+    )
+    async with ReactPlanner(
+        llm_client=llm, catalog=build_tools(), tool_mode="native", tool_choice="lookup_invoice"
+    ) as planner:
+        public = await planner.run("Invoice 1?", tool_policy=ToolPolicy(require_tags={"public"}))
+        billing = await planner.run("Invoice 1?")
+    assert public.payload["raw_answer"] == "public"
+    assert offered(llm.requests[0]) == {"search_docs"}
+    assert llm.requests[0].tool_choice is None  # lookup_invoice is not among this run's tools
+    forced = llm.requests[1].tool_choice
+    assert forced == {"type": "function", "function": {"name": "lookup_invoice"}}
+    assert billing.metadata["steps"][0]["observation"] == {"answer": "invoice 1 is paid"}
