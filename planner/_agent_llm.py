@@ -3,16 +3,16 @@
 The planner is built once, with an :class:`AgentLLM`. Each call goes to the client that
 ``override`` set in the current context (a ``ContextVar``, so concurrent tests do not
 see each other's overrides), else to the agent's own client. ``"test"`` names the
-offline :class:`~penguiflow.planner.testing.TestLLM` over the agent's tools.
+offline :class:`~penguiflow.planner.testing.TestLLM`, which calls the tools each request
+offers (so a run's ``tool_policy`` holds for it too).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Any
 
-from ..catalog import NodeSpec
 from ..errors import ConfigError
 
 __all__ = ["TEST_MODEL", "AgentLLM", "make_override"]
@@ -58,12 +58,10 @@ class AgentLLM:
 
     Attributes:
         base: the agent's own client, ``"test"``, or ``None`` (no model).
-        catalog: the agent's tools (what ``"test"`` calls).
     """
 
     def __init__(self, override: ContextVar[Any]) -> None:
         self.base: Any = None
-        self.catalog: Sequence[NodeSpec] = ()
         self._override = override
         self._test: Any = None
 
@@ -76,7 +74,7 @@ class AgentLLM:
             if self._test is None:
                 from .testing import TestLLM
 
-                self._test = TestLLM(self.catalog)
+                self._test = TestLLM()
             chosen = self._test
         return chosen
 

@@ -112,7 +112,7 @@ def _base_client(setup: AgentSetup, catalog: list[NodeSpec]) -> Any:
     if setup.model == TEST_MODEL:
         from .testing import TestLLM
 
-        return TestLLM(catalog)
+        return TestLLM()
     from ._config import make_client
 
     return make_client(setup.model, None, setup.planner_options.get("temperature", 0.0))
@@ -136,7 +136,6 @@ async def open_agent(
     """
     store = await _open_store(setup.store, stack)
     catalog = await _catalog(setup.tools, store, stack)
-    llm.catalog = catalog
     llm.base = _base_client(setup, catalog)
     planner = ReactPlanner(
         llm_client=llm,

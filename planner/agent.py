@@ -48,6 +48,7 @@ from .events import EventCallback, PlannerEvent
 from .pause import PlannerPause
 from .react import ReactPlanner
 from .run_state import PlannerFinish
+from .tool_policy import ToolPolicy
 
 if TYPE_CHECKING:
     from ..memory import MemoryStore
@@ -334,6 +335,7 @@ class Agent:
         tool_context: Any = None,
         llm_context: Mapping[str, Any] | None = None,
         run_id: str | None = None,
+        tool_policy: ToolPolicy | None = None,
     ) -> Result:
         """Run the agent on ``query``; opens the agent first if needed.
 
@@ -345,6 +347,8 @@ class Agent:
             tool_context: handed to tools (``ctx.tool_context``); never shown to the LLM.
             llm_context: JSON context shown to the LLM.
             run_id: an id for the run (generated when omitted).
+            tool_policy: narrows the agent's tools for this run only (a tenant's tool
+                set); a resumed run keeps it.
 
         Returns:
             A ``PlannerFinish``, or a ``PlannerPause`` when a tool waits for a human.
@@ -363,6 +367,7 @@ class Agent:
             llm_context=llm_context,
             run_id=run_id,
             memory_key=self._memory_key(session_id, tenant, user_id),
+            tool_policy=tool_policy,
         )
 
     async def resume(self, token: str, *, tenant_id: str | None = None, **decision: Any) -> Result:

@@ -18,7 +18,7 @@ import penguiflow
 from penguiflow import Agent, PlannerFinish, PlannerPause, tool
 from penguiflow.errors import ConfigError
 from penguiflow.memory import ShortTermMemoryConfig
-from penguiflow.planner import FunctionLLM, ScriptedLLM, TestLLM, ToolContext
+from penguiflow.planner import FunctionLLM, ScriptedLLM, TestLLM, ToolContext, ToolPolicy
 from penguiflow.planner.errors import AgentStateError
 from penguiflow.sessions import PauseNotFoundError
 from penguiflow.tools import ExternalToolConfig, ToolNode
@@ -72,6 +72,29 @@ async def test_hello_agent_runs_offline_with_the_test_model() -> None:
     assert step["action"]["next_node"] == "get_weather"
     assert step["observation"].startswith("sunny in ")
     assert not agent.is_open
+
+
+async def test_the_test_model_calls_only_the_tools_a_policy_leaves(tool_mode: str) -> None:
+    calls: list[str] = []
+
+    @tool
+    async def lookup(city: str) -> str:
+        """Look a city up."""
+        calls.append(city)
+        return "looked up"
+
+    hidden = ToolPolicy(denied_tools={"lookup"})
+    async with Agent("test", tools=[get_weather, lookup], tool_mode=tool_mode) as agent:
+        result = await agent.run("Weather in Paris?", tool_policy=hidden)
+        kinds = [step["kind"] for step in result.metadata["steps"]]
+        assert [step["action"]["next_node"] for step in result.metadata["steps"]] == ["get_weather"]
+        assert kinds == ["tool"] and calls == []
+        result = await agent.run("Weather in Paris?")  # no policy: both tools
+    assert [step["action"]["next_node"] for step in result.metadata["steps"]] == [
+        "get_weather",
+        "lookup",
+    ]
+    assert len(calls) == 1
 
 
 async def test_instructions_and_tools_reach_the_model() -> None:
