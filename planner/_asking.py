@@ -92,18 +92,8 @@ async def ask_llm(
     elif asker.stream:
         relay = ChunkRelay(answer_streamer(run))
     started = time.perf_counter()
-    fields: dict[str, Any] = {"messages": messages}
-    if native:
-        forced = asker.forced_choice is not None and not state.steps
-        choice = asker.forced_choice if forced else asker.tool_choice
-        fields.update(tools=asker.tools, tool_choice=choice)
-    else:
-        fields["response_format"] = asker.schemas.response_format(mode)
-    if relay is not None:
-        fields.update(stream=True, on_stream_chunk=relay)
-    request: Awaitable[str | LLMResponse] = asker.client.complete(
-        **fit_request(fields, asker.keywords)
-    )
+    fields = _request_fields(asker, messages, mode, relay, first=not state.steps)
+    request: Awaitable[str | LLMResponse] = asker.client.complete(**fields)
     trace = run.info.trace
     if trace is not None:
         request = trace.chat(request, model=asker.model_key, messages=messages)
@@ -138,6 +128,30 @@ async def ask_llm(
     if streamer is not None:
         await streamer.finish(answer=not response.tool_calls)
     return response
+
+
+def _request_fields(
+    asker: Asker,
+    messages: list[dict[str, Any]],
+    mode: FormatMode,
+    relay: ChunkRelay | None,
+    *,
+    first: bool,
+) -> dict[str, Any]:
+    """The keywords of one ``complete`` call (``first``: the run has no step yet)."""
+    fields: dict[str, Any]
+    if mode == "native":
+        forced = asker.forced_choice is not None and first
+        choice = asker.forced_choice if forced else asker.tool_choice
+        fields = {"messages": messages, "tools": asker.tools, "tool_choice": choice}
+    else:
+        fields = {"messages": messages, "response_format": asker.schemas.response_format(mode)}
+    if relay is not None:
+        fields["stream"] = True
+        fields["on_stream_chunk"] = relay
+    if asker.keywords is not None:  # a client that does not take every optional keyword
+        fields = fit_request(fields, asker.keywords)
+    return fields
 
 
 def sent_mode(asked: FormatMode, format_sent: str | None) -> FormatMode:
