@@ -384,7 +384,6 @@ class ToolExecutor:
             headers=info.headers,
             trace_id=trace_id,
             deadline_s=None if remaining is None else time.time() + max(remaining, 0.0),
-            meta={"run_id": info.run_id, "step": info.step, "tool": name},
         )
         if info.observed:
             await info.sink(
