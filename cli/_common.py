@@ -196,7 +196,10 @@ def _check_sqlite_path(url: str, source: str) -> None:
             f"the database file {str(file)!r} is not readable and writable; fix its permissions"
         )
     elif not file.exists() and not os.access(folder, os.W_OK | os.X_OK):
-        problem = f"the directory {str(folder)!r} is not writable; fix its permissions or choose another place with --store"
+        problem = (
+            f"the directory {str(folder)!r} is not writable; fix its permissions or choose "
+            "another place with --store"
+        )
     else:
         return
     raise ConfigError(f"store {url!r} ({source}): {problem}")

@@ -304,8 +304,9 @@ class LiteLLMClient:
         A JSON-schema ``response_format`` is sent as-is when the model supports it (or
         ``api_base`` is set), downgraded to ``{"type": "json_object"}`` when it only
         supports JSON mode, and dropped when it supports neither; the reply's
-        :attr:`~penguiflow.planner.llm_types.LLMResponse.format_sent` says which. With ``stream=True`` each text delta goes to
-        ``on_stream_chunk(delta, False)`` and the end to ``on_stream_chunk("", True)``;
+        :attr:`~penguiflow.planner.llm_types.LLMResponse.format_sent` says which. With
+        ``stream=True`` each text delta goes to ``on_stream_chunk(delta, False)`` and the
+        end to ``on_stream_chunk("", True)``;
         tool-call deltas are gathered into :attr:`LLMResponse.tool_calls`. A stream that
         fails after delivering text is not retried.
 

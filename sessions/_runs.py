@@ -1,9 +1,10 @@
 """The runs part of the store: create, read, save, list, and the runs' owner leases.
 
 Saves are optimistic (a version per run). A running run's owner holds a lease so that,
-if its process dies, another process can recover the run. A run is keyed by ``(tenant_id, run_id)``. :func:`touch_session` (and the statements in
-:mod:`._run_sql`) work on a connection inside a caller's transaction; the pauses part
-uses them to save a run and a pause atomically.
+if its process dies, another process can recover the run. A run is keyed by
+``(tenant_id, run_id)``. :func:`touch_session` (and the statements in :mod:`._run_sql`)
+work on a connection inside a caller's transaction; the pauses part uses them to save a
+run and a pause atomically.
 """
 
 from __future__ import annotations

@@ -23,7 +23,8 @@ class InMemoryJobQueue:
     """A ``JobQueue`` kept in memory: retries with delays, hand-backs and recorded results.
 
     It implements the base contract and ``release``
-    (:class:`~penguiflow.scaleout.jobs.ReleasableJobQueue`). Nothing survives the process, and jobs are not redelivered if the process dies: use
+    (:class:`~penguiflow.scaleout.jobs.ReleasableJobQueue`). Nothing survives the
+    process, and jobs are not redelivered if the process dies: use
     :class:`~penguiflow.scaleout.redis_queue.RedisJobQueue` across processes.
 
     Args:

@@ -1,9 +1,10 @@
 """The state behind the playground: the agent, its live runs, and what they record.
 
 Runs and resumes started from the page are run handles of a ``RunRegistry``, as in
-``create_agent_app``; their planner events stream to the page. Each event (streamed text apart), each model
-exchange and each run's result is also saved, masked, in the store's event log under the
-run's id, so the trajectory of a run can be drawn after a reload or a restart.
+``create_agent_app``; their planner events stream to the page. Each event (streamed text
+apart), each model exchange and each run's result is also saved, masked, in the store's
+event log under the run's id, so the trajectory of a run can be drawn after a reload or
+a restart.
 
 The resume token of a pause this playground produced stays in this process: the page
 decides pauses by their id. A pause produced elsewhere is decided with its token, pasted
