@@ -57,7 +57,15 @@ async def _open_store(store: Any, stack: AsyncExitStack) -> Any:
 async def _connect(config: Any, store: Any, stack: AsyncExitStack) -> list[NodeSpec]:
     from ..tools import OAuth2User, ToolNode
 
-    credentials = store if isinstance(config.auth, OAuth2User) else None
+    credentials = None
+    if isinstance(config.auth, OAuth2User):
+        if store is None:
+            raise ConfigError(
+                f"tool {config.name!r} uses oauth2_user auth, which keeps each user's tokens "
+                'in the session store: give the agent one, Agent(..., store="sqlite+aiosqlite:'
+                '///agent.db")'
+            )
+        credentials = store
     node = ToolNode(config, credential_store=credentials)
     stack.push_async_callback(node.close)
     await node.connect()
