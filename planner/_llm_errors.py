@@ -139,6 +139,21 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
+_NO_CREDENTIALS = ("missing credentials", "api_key client option must be set")
+
+
+def _missing_credentials(exc: BaseException) -> bool:
+    """Whether the provider's SDK refused to send the request for want of an API key.
+
+    litellm reports that refusal (raised before any request) as a server error.
+    """
+    return any(
+        type(item).__name__ == "OpenAIError"
+        and any(s in str(item).lower() for s in _NO_CREDENTIALS)
+        for item in _chain(exc)
+    )
+
+
 def _kinds(exc: BaseException) -> set[str]:
     # Class names along the MRO: litellm's classes are matched by name so that this
     # module never imports litellm (only llm.py does).
@@ -317,6 +332,14 @@ def classify(exc: BaseException, secrets: Sequence[str] = ()) -> Failure:
         )
     if kinds & {"AuthenticationError", "PermissionDeniedError"}:
         return _status_failure(exc, int(getattr(exc, "status_code", 401) or 401), text)
+    if _missing_credentials(exc):
+        return Failure(
+            LLMAuthError,
+            "no API key for the provider: set its key in the environment (OPENAI_API_KEY, "
+            f"ANTHROPIC_API_KEY, ...) or pass api_key in the model's params: {text}",
+            None,
+            False,
+        )
     status = getattr(exc, "status_code", None)
     if isinstance(status, int) and 400 <= status <= 599:
         return _status_failure(exc, status, text)

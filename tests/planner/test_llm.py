@@ -670,3 +670,15 @@ async def test_tool_calls_and_their_text_are_read(api: respx.MockRouter) -> None
     api.post(URL).mock(return_value=httpx.Response(200, json=completion("{}")))
     await client().complete(messages=MESSAGES, tools=None, tool_choice="auto")
     assert "tools" not in sent(route) and "tool_choice" not in sent(route)
+
+
+async def test_a_model_without_its_api_key_is_an_auth_error_that_names_the_fix(
+    monkeypatch: pytest.MonkeyPatch, api: respx.MockRouter
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    route = api.post(url__regex=r".*").mock(return_value=httpx.Response(500))
+    with pytest.raises(LLMAuthError) as info:
+        await LiteLLMClient(MODEL, max_retries=2).complete(messages=MESSAGES)
+    assert "no API key for the provider" in info.value.message
+    assert "OPENAI_API_KEY" in info.value.message
+    assert route.call_count == 0  # refused before any request, and not retried
